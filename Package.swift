@@ -1,0 +1,43 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers, each importing only the ones below it:
+// TensorCore → Autograd → NN → Optim / Data / Checkpoint → Models → SwiftNN (umbrella) → swiftnn (CLI)
+let package = Package(
+    name: "SwiftNN",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SwiftNN", targets: ["SwiftNN"]),
+        .executable(name: "swiftnn", targets: ["swiftnn"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .target(name: "TensorCore", path: "Sources/TensorCore"),
+        .target(name: "Autograd", dependencies: ["TensorCore"], path: "Sources/Autograd"),
+        .target(name: "NN", dependencies: ["TensorCore", "Autograd"], path: "Sources/NN"),
+        .target(name: "Optim", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/Optim"),
+        .target(name: "Data", dependencies: ["TensorCore", "CZlib"], path: "Sources/Data"),
+        .target(name: "Checkpoint", dependencies: ["TensorCore", "Autograd", "NN", "Optim"], path: "Sources/Checkpoint"),
+        .target(name: "Models", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/Models"),
+        .target(
+            name: "SwiftNN",
+            dependencies: ["TensorCore", "Autograd", "NN", "Optim", "Data", "Checkpoint", "Models"],
+            path: "Sources/SwiftNN"),
+        .executableTarget(
+            name: "swiftnn",
+            dependencies: ["SwiftNN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/swiftnn"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Autograd"], path: "Tests/TensorCoreTests"),
+        .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd"], path: "Tests/AutogradTests"),
+        .testTarget(name: "NNTests", dependencies: ["SwiftNN"], path: "Tests/NNTests"),
+        .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN"], path: "Tests/CheckpointTests"),
+        .testTarget(name: "DataTests", dependencies: ["SwiftNN"], path: "Tests/DataTests"),
+        .testTarget(name: "OptimTests", dependencies: ["SwiftNN"], path: "Tests/OptimTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// The Autograd layer of SwiftNN. See README.md for the layering.

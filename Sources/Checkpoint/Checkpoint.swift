@@ -1,0 +1,1 @@
+// The Checkpoint layer of SwiftNN. See README.md for the layering.

@@ -1,0 +1,1 @@
+// The Data layer of SwiftNN. See README.md for the layering.

@@ -1,0 +1,1 @@
+// The Models layer of SwiftNN. See README.md for the layering.

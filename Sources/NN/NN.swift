@@ -1,0 +1,1 @@
+// The NN layer of SwiftNN. See README.md for the layering.

@@ -1,0 +1,1 @@
+// The Optim layer of SwiftNN. See README.md for the layering.

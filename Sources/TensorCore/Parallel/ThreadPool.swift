@@ -1,0 +1,196 @@
+import Foundation
+import Synchronization
+
+/// Runs kernel work on a small persistent pool of worker threads.
+///
+/// `DispatchQueue.concurrentPerform` costs ≈ 40 µs to wake a second core on the target machine;
+/// these workers spin briefly before sleeping, so handing them work costs well under a microsecond
+/// while they are warm. Work is split only when it is large enough to pay for it (see
+/// ``Parallel/chunkCount(total:grain:)``).
+///
+/// ```swift
+/// Parallel.forRange(0..<n, grain: 1 << 16) { range in
+///     for i in range { out[i] = a[i] + b[i] }
+/// }
+/// ```
+public enum Parallel {
+    /// The number of threads kernels may use (caller included). Defaults to the number of active
+    /// processors; set it to 1 to run everything on the calling thread.
+    public static var threadCount: Int {
+        get { WorkerPool.shared.threadCount.load(ordering: .relaxed) }
+        set {
+            let n = max(1, min(newValue, WorkerPool.shared.maxThreads))
+            WorkerPool.shared.threadCount.store(n, ordering: .relaxed)
+        }
+    }
+
+    /// The largest value ``threadCount`` can take on this machine.
+    public static var maxThreadCount: Int { WorkerPool.shared.maxThreads }
+
+    /// Runs `body(i)` for every `i` in `0..<tasks`, spread over the pool, and returns when all are
+    /// done. Nested calls (from inside a task) run serially on the calling thread.
+    public static func run(tasks: Int, _ body: (Int) -> Void) {
+        if tasks <= 0 { return }
+        if tasks == 1 || threadCount == 1 {
+            for i in 0..<tasks { body(i) }
+            return
+        }
+        WorkerPool.shared.run(tasks: tasks, body)
+    }
+
+    /// How many chunks `total` units of work should be split into, so that every chunk holds at
+    /// least `grain` units and there are no more chunks than threads.
+    @inlinable
+    public static func chunkCount(total: Int, grain: Int) -> Int {
+        let byGrain = total / max(grain, 1)
+        return max(1, min(threadCount, byGrain))
+    }
+
+    /// Splits `range` into at most ``threadCount`` contiguous chunks of at least `grain` elements
+    /// and runs `body` on each chunk, in parallel when there is more than one.
+    @inlinable
+    public static func forRange(_ range: Range<Int>, grain: Int, _ body: (Range<Int>) -> Void) {
+        let n = range.count
+        let chunks = chunkCount(total: n, grain: grain)
+        if chunks <= 1 {
+            body(range)
+            return
+        }
+        run(tasks: chunks) { c in
+            let lo = range.lowerBound + n * c / chunks
+            let hi = range.lowerBound + n * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    /// Like ``forRange(_:grain:_:)`` but with explicit chunk boundaries aligned to `alignment`
+    /// elements (useful to keep SIMD blocks whole).
+    @inlinable
+    public static func forRange(_ range: Range<Int>, grain: Int, alignment: Int, _ body: (Range<Int>) -> Void) {
+        let n = range.count
+        let chunks = chunkCount(total: n, grain: grain)
+        if chunks <= 1 {
+            body(range)
+            return
+        }
+        run(tasks: chunks) { c in
+            var lo = range.lowerBound + (n * c / chunks) / alignment * alignment
+            var hi = range.lowerBound + (n * (c + 1) / chunks) / alignment * alignment
+            if c == 0 { lo = range.lowerBound }
+            if c == chunks - 1 { hi = range.upperBound }
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}
+
+/// One batch of tasks handed to the pool. Each batch has its own counters, so a worker that is
+/// late to notice the end of one batch can never take a task of the next.
+private final class PoolJob: @unchecked Sendable {
+    // Cleared by the caller once no worker uses it, so the non-escaping closure does not escape.
+    var body: ((Int) -> Void)?
+    let tasks: Int
+    let next = Atomic<Int>(0)
+    let remaining: Atomic<Int>
+    let users = Atomic<Int>(0)
+
+    init(tasks: Int, body: @escaping (Int) -> Void) {
+        self.tasks = tasks
+        self.body = body
+        self.remaining = Atomic<Int>(tasks)
+    }
+
+    /// Takes and runs tasks until none are left.
+    func drain() {
+        while true {
+            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= tasks { return }
+            body.unsafelyUnwrapped(i)
+            remaining.wrappingSubtract(1, ordering: .releasing)
+        }
+    }
+}
+
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool()
+
+    let maxThreads: Int
+    let threadCount: Atomic<Int>
+    private let generation = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let condition = NSCondition()
+    private var current: PoolJob?          // guarded by `condition`
+    private var started = false            // guarded by `condition`
+
+    private init() {
+        let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        var initial = cpus
+        if let env = ProcessInfo.processInfo.environment["SWIFTNN_NUM_THREADS"], let n = Int(env), n >= 1 {
+            initial = min(n, cpus)
+        }
+        maxThreads = cpus
+        threadCount = Atomic<Int>(initial)
+    }
+
+    private func startWorkersIfNeeded() {
+        condition.lock()
+        defer { condition.unlock() }
+        if started { return }
+        started = true
+        for _ in 0..<(maxThreads - 1) {
+            let thread = Thread { [unowned self] in self.workerLoop() }
+            thread.name = "SwiftNN worker"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    private func workerLoop() {
+        var seen = 0
+        while true {
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen {
+                spins += 1
+                if spins > 50_000 {
+                    condition.lock()
+                    while generation.load(ordering: .acquiring) == seen { condition.wait() }
+                    condition.unlock()
+                    break
+                }
+            }
+            condition.lock()
+            seen = generation.load(ordering: .acquiring)
+            let job = current
+            job?.users.wrappingAdd(1, ordering: .relaxed)
+            condition.unlock()
+            if let job {
+                job.drain()
+                job.users.wrappingSubtract(1, ordering: .releasing)
+            }
+        }
+    }
+
+    func run(tasks: Int, _ body: (Int) -> Void) {
+        // A nested or concurrent call runs on its own thread: the pool serves one batch at a time.
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for i in 0..<tasks { body(i) }
+            return
+        }
+        defer { busy.store(false, ordering: .releasing) }
+        startWorkersIfNeeded()
+        withoutActuallyEscaping(body) { escapable in
+            let job = PoolJob(tasks: tasks, body: escapable)
+            condition.lock()
+            current = job
+            generation.wrappingAdd(1, ordering: .releasing)
+            condition.broadcast()
+            condition.unlock()
+            job.drain()
+            while job.remaining.load(ordering: .acquiring) > 0 { }
+            condition.lock()
+            current = nil
+            condition.unlock()
+            while job.users.load(ordering: .acquiring) > 0 { }
+            job.body = nil
+        }
+    }
+}

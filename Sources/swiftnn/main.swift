@@ -1,0 +1,2 @@
+import SwiftNN
+print("swiftnn")
