@@ -21,7 +21,10 @@ let package = Package(
         .target(name: "Autograd", dependencies: ["TensorCore"], path: "Sources/Autograd"),
         .target(name: "NN", dependencies: ["TensorCore", "Autograd"], path: "Sources/NN"),
         .target(name: "Optim", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/Optim"),
-        .target(name: "Data", dependencies: ["TensorCore", "CZlib"], path: "Sources/Data"),
+        .target(
+            name: "Data", dependencies: ["TensorCore", "CZlib"], path: "Sources/Data",
+            exclude: ["Resources/DATA-README.md"],
+            resources: [.copy("Resources/mnist-10k")]),
         .target(name: "Checkpoint", dependencies: ["TensorCore", "Autograd", "NN", "Optim"], path: "Sources/Checkpoint"),
         .target(name: "Models", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/Models"),
         .target(
@@ -32,12 +35,17 @@ let package = Package(
             name: "swiftnn",
             dependencies: ["SwiftNN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/swiftnn"),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Autograd"], path: "Tests/TensorCoreTests"),
-        .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd"], path: "Tests/AutogradTests"),
-        .testTarget(name: "NNTests", dependencies: ["SwiftNN"], path: "Tests/NNTests"),
-        .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN"], path: "Tests/CheckpointTests"),
-        .testTarget(name: "DataTests", dependencies: ["SwiftNN"], path: "Tests/DataTests"),
-        .testTarget(name: "OptimTests", dependencies: ["SwiftNN"], path: "Tests/OptimTests"),
+        // Shared by the test targets: PyTorch reference fixtures, real sample data, test helpers.
+        .target(
+            name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport",
+            exclude: ["Resources/FIXTURES-README.md"],
+            resources: [.copy("Resources/fixtures"), .copy("Resources/data")]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Autograd", "TestSupport"], path: "Tests/TensorCoreTests"),
+        .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd", "TestSupport"], path: "Tests/AutogradTests"),
+        .testTarget(name: "NNTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/NNTests"),
+        .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/CheckpointTests"),
+        .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DataTests"),
+        .testTarget(name: "OptimTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/OptimTests"),
     ],
     swiftLanguageModes: [.v6]
 )

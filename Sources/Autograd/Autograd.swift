@@ -1,1 +1,0 @@
-// The Autograd layer of SwiftNN. See README.md for the layering.

@@ -1,0 +1,34 @@
+import TensorCore
+
+/// Whether operations record the graph for differentiation. Training code is driven from one
+/// thread, like PyTorch's Python loop; kernels' worker threads never consult it.
+public enum GradMode {
+    nonisolated(unsafe) private static var enabledFlag = true
+
+    /// True unless inside ``withNoGrad(_:)``.
+    public static var isEnabled: Bool { enabledFlag }
+
+    /// Runs `body` with recording switched on or off, restoring the previous mode afterwards.
+    public static func with<R>(enabled: Bool, _ body: () throws -> R) rethrows -> R {
+        let saved = enabledFlag
+        enabledFlag = enabled
+        defer { enabledFlag = saved }
+        return try body()
+    }
+}
+
+/// Runs `body` without recording any operation for differentiation, like `torch.no_grad()`.
+///
+/// ```swift
+/// let logits = withNoGrad { model(x) }    // no graph, no saved activations
+/// ```
+@discardableResult
+public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
+    try GradMode.with(enabled: false, body)
+}
+
+/// Runs `body` with recording switched on again (inside a `withNoGrad` block).
+@discardableResult
+public func withGrad<R>(_ body: () throws -> R) rethrows -> R {
+    try GradMode.with(enabled: true, body)
+}

@@ -1,0 +1,167 @@
+import TensorCore
+
+/// One recorded operation: the tensors it read and how to turn the gradient of its output into
+/// gradients for them.
+public final class GradNode {
+    /// The operation's name, as shown in errors and `gradFunctionName`.
+    public let name: String
+    /// The inputs, kept alive until backward has run.
+    var inputs: [Tensor]
+    /// Maps the output's gradient to one gradient per input (nil where an input needs none).
+    var backward: ((Tensor) -> [Tensor?])?
+
+    init(name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+        self.name = name
+        self.inputs = inputs
+        self.backward = backward
+    }
+
+    /// Drops the saved tensors and the closure: the graph is freed after backward.
+    func release() {
+        inputs = []
+        backward = nil
+    }
+}
+
+extension Tensor {
+    /// The name of the operation that produced this tensor (`"mul"`, `"batch_norm"` …), nil for leaves.
+    public var gradFunctionName: String? { (gradNode as? GradNode)?.name }
+
+    /// A tensor sharing this one's data, cut off from the graph (`requiresGrad` false).
+    public func detach() -> Tensor {
+        Tensor(storage: storage, shape: shape, dtype: dtype, offset: storageOffset)
+    }
+
+    /// Whether an operation reading this tensor must be recorded.
+    @inlinable public var needsGradient: Bool { requiresGrad && GradMode.isEnabled }
+}
+
+/// Records differentiable operations. Every op and layer builds its output with its own kernels and
+/// then calls ``record(_:output:inputs:backward:)`` once.
+public enum Autograd {
+    /// Attaches a graph node to `output` when recording is on and any input requires grad.
+    /// `backward` receives the gradient of `output` and returns one gradient per input, in order,
+    /// each of the input's shape (or nil for inputs that do not require grad).
+    @discardableResult
+    public static func record(_ name: String, output: Tensor, inputs: [Tensor],
+                              backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return output }
+        output.gradNode = GradNode(name: name, inputs: inputs, backward: backward)
+        output.requiresGrad = true
+        return output
+    }
+
+    /// Whether `record` would attach a node for these inputs (lets an op skip saving state).
+    @inlinable public static func isRecording(_ inputs: Tensor...) -> Bool {
+        GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+    }
+
+    /// Runs reverse-mode differentiation from `root`, seeding it with `seed`.
+    static func runBackward(from root: Tensor, seed: Tensor, retainGraph: Bool) {
+        // Topological order over the tensors that carry nodes (iterative DFS: graphs can be deep).
+        var order: [Tensor] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(Tensor, Bool)] = [(root, false)]
+        while let (t, expanded) = stack.popLast() {
+            if expanded { order.append(t); continue }
+            guard let node = t.gradNode as? GradNode else { continue }
+            if !visited.insert(ObjectIdentifier(t)).inserted { continue }
+            stack.append((t, true))
+            for input in node.inputs where input.requiresGrad && input.gradNode is GradNode {
+                if !visited.contains(ObjectIdentifier(input)) { stack.append((input, false)) }
+            }
+        }
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
+        if root.gradNode == nil {
+            accumulateLeafGradient(root, seed)
+            return
+        }
+        for t in order.reversed() {
+            guard let node = t.gradNode as? GradNode, let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+            guard let backward = node.backward else {
+                usageFailure(UsageError("backward", "trying to backward through the graph a second time (\(node.name)); its saved tensors were freed after the first backward. Pass retainGraph: true the first time."))
+            }
+            let inputGrads = backward(g)
+            precondition(inputGrads.count == node.inputs.count, "autograd: \(node.name) returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
+            for (input, ig) in zip(node.inputs, inputGrads) {
+                guard input.requiresGrad, let ig else { continue }
+                precondition(ig.shape == input.shape,
+                             "autograd: \(node.name) returned a gradient of shape \(shapeString(ig.shape)) for an input of shape \(shapeString(input.shape))")
+                if input.gradNode is GradNode {
+                    let key = ObjectIdentifier(input)
+                    if let existing = grads[key] {
+                        grads[key] = GradientMath.sum(existing, ig)
+                    } else {
+                        grads[key] = ig
+                    }
+                } else {
+                    accumulateLeafGradient(input, ig)
+                }
+            }
+            if !retainGraph { node.release() }
+        }
+    }
+
+    static func accumulateLeafGradient(_ leaf: Tensor, _ g: Tensor) {
+        if let existing = leaf.grad {
+            GradientMath.addInPlace(existing, g)
+        } else {
+            // A private copy: `g` may be shared (an upstream gradient, or the same tensor given to
+            // two inputs), and `.grad` is accumulated in place later.
+            leaf.grad = g.dtype == leaf.dtype ? g.clonedData() : GradientMath.converted(g, to: leaf.dtype)
+        }
+    }
+}
+
+extension Tensor {
+    /// Computes the gradient of this scalar with respect to every leaf that requires grad and adds
+    /// it to their `.grad`. The graph is freed afterwards unless `retainGraph` is true.
+    ///
+    /// ```swift
+    /// let w = Tensor.randn([3], requiresGrad: true)
+    /// (w * w).sum().backward()      // w.grad == 2 * w
+    /// ```
+    public func backward(retainGraph: Bool = false) {
+        usageCheck(count == 1, "backward", "grad can be implicitly created only for scalar outputs (got shape \(shapeString(shape)))")
+        usageCheck(requiresGrad, "backward", "element 0 of tensors does not require grad and does not have a grad_fn")
+        Autograd.runBackward(from: self, seed: Tensor.ones(shape, dtype: dtype), retainGraph: retainGraph)
+    }
+
+    /// Backward from a non-scalar tensor, given the gradient of some scalar with respect to it.
+    public func backward(_ gradient: Tensor, retainGraph: Bool = false) {
+        usageCheck(gradient.shape == shape, "backward",
+                   "Mismatch in shape: grad_output[0] has a shape of \(shapeString(gradient.shape)) and output[0] has a shape of \(shapeString(shape))")
+        usageCheck(requiresGrad, "backward", "element 0 of tensors does not require grad and does not have a grad_fn")
+        Autograd.runBackward(from: self, seed: gradient, retainGraph: retainGraph)
+    }
+}
+
+/// The few elementwise operations the engine itself needs to accumulate gradients.
+enum GradientMath {
+    static func sum(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let out = a.clonedData()
+        addInPlace(out, b)
+        return out
+    }
+
+    static func addInPlace(_ a: Tensor, _ b: Tensor) {
+        precondition(a.count == b.count, "autograd: gradient shapes \(shapeString(a.shape)) and \(shapeString(b.shape)) differ")
+        let n = a.count
+        switch (a.dtype, b.dtype) {
+        case (.float32, .float32):
+            let pa = a.pointer(as: Float.self), pb = b.pointer(as: Float.self)
+            Parallel.forRange(0..<n, grain: 1 << 17) { r in for i in r { pa[i] += pb[i] } }
+        case (.float64, .float64):
+            let pa = a.pointer(as: Double.self), pb = b.pointer(as: Double.self)
+            Parallel.forRange(0..<n, grain: 1 << 16) { r in for i in r { pa[i] += pb[i] } }
+        default:
+            for i in 0..<n { a.setValue(a.doubleValue(at: i) + b.doubleValue(at: i), at: i) }
+        }
+    }
+
+    static func converted(_ t: Tensor, to dtype: DType) -> Tensor {
+        let out = Tensor(uninitializedShape: t.shape, dtype: dtype)
+        for i in 0..<t.count { out.setValue(t.doubleValue(at: i), at: i) }
+        return out
+    }
+}

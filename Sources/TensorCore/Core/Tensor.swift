@@ -1,0 +1,259 @@
+import Foundation
+
+/// An n-dimensional array with row-major, contiguous layout, shared by reference like PyTorch's.
+///
+/// Tensors are reference types: `let a = b` names the same tensor, and in-place operations (used
+/// by optimizers and running statistics) are visible through every reference. `reshaped` and
+/// `flattened` share the storage; all other operations return new tensors.
+///
+/// ```swift
+/// let t = Tensor([1, 2, 3, 4] as [Float], shape: [2, 2])
+/// t.shape      // [2, 2]
+/// t.scalars    // [1.0, 2.0, 3.0, 4.0]
+/// ```
+open class Tensor: CustomStringConvertible, @unchecked Sendable {
+    /// The memory this tensor views.
+    public final let storage: TensorStorage
+    /// Offset of the first element in `storage`, in elements.
+    public final let storageOffset: Int
+    /// Sizes of each dimension.
+    public final let shape: [Int]
+    /// Element type.
+    public final let dtype: DType
+    /// Number of elements.
+    public final let count: Int
+
+    /// Whether operations on this tensor are recorded for differentiation.
+    public final var requiresGrad: Bool
+    /// The accumulated gradient after `backward()`, for leaf tensors that require grad.
+    public final var grad: Tensor?
+    /// The autograd node that produced this tensor (nil for leaves). Owned by the Autograd layer.
+    public final var gradNode: AnyObject?
+    /// Whether the tensor was created by the user rather than by a recorded operation.
+    public final var isLeaf: Bool { gradNode == nil }
+
+    /// Wraps existing storage. `offset` is in elements.
+    public required init(storage: TensorStorage, shape: [Int], dtype: DType, offset: Int = 0, requiresGrad: Bool = false) {
+        let n = shape.reduce(1, *)
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shapeString(shape))")
+        precondition((offset + n) * dtype.byteSize <= storage.byteCount, "Tensor: shape \(shapeString(shape)) does not fit its storage")
+        self.storage = storage
+        self.storageOffset = offset
+        self.shape = shape
+        self.dtype = dtype
+        self.count = n
+        self.requiresGrad = requiresGrad
+    }
+
+    /// A new tensor of uninitialised memory.
+    public convenience init(uninitializedShape shape: [Int], dtype: DType = .float32) {
+        let n = shape.reduce(1, *)
+        self.init(storage: TensorStorage(byteCount: n * dtype.byteSize), shape: shape, dtype: dtype)
+    }
+
+    /// Number of dimensions.
+    @inlinable public final var rank: Int { shape.count }
+
+    /// Raw address of the first element, valid while this tensor is alive. Used by kernels.
+    @inlinable public final var rawPointer: UnsafeMutableRawPointer {
+        storage.pointer + storageOffset * dtype.byteSize
+    }
+
+    /// Typed address of the first element, valid while this tensor is alive.
+    @inlinable public final func pointer<T: TensorScalar>(as type: T.Type = T.self) -> UnsafeMutablePointer<T> {
+        precondition(T.dtype == dtype, "Tensor: requested \(T.dtype) elements from a \(dtype) tensor")
+        return rawPointer.assumingMemoryBound(to: T.self)
+    }
+
+    /// A copy of the elements in row-major order.
+    public final func toArray<T: TensorScalar>(of type: T.Type = T.self) -> [T] {
+        let p = pointer(as: T.self)
+        return Array(UnsafeBufferPointer(start: p, count: count))
+    }
+
+    /// The elements of a `float32` tensor as a row-major array (other dtypes are converted).
+    public final var scalars: [Float] {
+        switch dtype {
+        case .float32: return toArray(of: Float.self)
+        case .float64: return toArray(of: Double.self).map { Float($0) }
+        case .int64: return toArray(of: Int64.self).map { Float($0) }
+        case .uint8: return toArray(of: UInt8.self).map { Float($0) }
+        case .bool: return toArray(of: Bool.self).map { $0 ? 1 : 0 }
+        }
+    }
+
+    /// Element `i` (row-major) converted to Double, for any dtype.
+    public final func doubleValue(at i: Int) -> Double {
+        precondition(i >= 0 && i < count, "Tensor: index \(i) out of range for \(count) elements")
+        switch dtype {
+        case .float32: return Double(pointer(as: Float.self)[i])
+        case .float64: return pointer(as: Double.self)[i]
+        case .int64: return Double(pointer(as: Int64.self)[i])
+        case .uint8: return Double(pointer(as: UInt8.self)[i])
+        case .bool: return pointer(as: Bool.self)[i] ? 1 : 0
+        }
+    }
+
+    /// The value of a one-element tensor, as Float.
+    public final func item() -> Float {
+        usageCheck(count == 1, "item", "a Tensor with \(count) elements cannot be converted to Scalar")
+        return Float(doubleValue(at: 0))
+    }
+
+    /// The value of a one-element tensor, as Double.
+    public final func itemDouble() -> Double {
+        usageCheck(count == 1, "item", "a Tensor with \(count) elements cannot be converted to Scalar")
+        return doubleValue(at: 0)
+    }
+
+    public var description: String {
+        TensorFormatter.format(self)
+    }
+}
+
+// MARK: - Creation
+
+extension Tensor {
+    /// A tensor holding `values` (row-major) with the given shape.
+    ///
+    /// ```swift
+    /// let labels = Tensor([3, 1] as [Int64], shape: [2])
+    /// ```
+    public convenience init<T: TensorScalar>(_ values: [T], shape: [Int], requiresGrad: Bool = false) {
+        let n = shape.reduce(1, *)
+        usageCheck(n == values.count, "Tensor", "shape \(shapeString(shape)) is invalid for input of size \(values.count)")
+        let storage = TensorStorage(byteCount: n * T.dtype.byteSize)
+        values.withUnsafeBufferPointer { src in
+            if n > 0 { storage.pointer.copyMemory(from: src.baseAddress!, byteCount: n * T.dtype.byteSize) }
+        }
+        self.init(storage: storage, shape: shape, dtype: T.dtype, requiresGrad: requiresGrad)
+    }
+
+    /// A one-dimensional tensor holding `values`.
+    public convenience init<T: TensorScalar>(_ values: [T], requiresGrad: Bool = false) {
+        self.init(values, shape: [values.count], requiresGrad: requiresGrad)
+    }
+
+    /// A zero-dimensional (scalar) tensor.
+    public convenience init<T: TensorScalar>(scalar: T, requiresGrad: Bool = false) {
+        self.init([scalar], shape: [], requiresGrad: requiresGrad)
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32, requiresGrad: Bool = false) -> Tensor {
+        let t = Tensor(uninitializedShape: shape, dtype: dtype)
+        t.fill(value)
+        t.requiresGrad = requiresGrad
+        return t
+    }
+
+    /// A tensor of zeros.
+    public static func zeros(_ shape: [Int], dtype: DType = .float32, requiresGrad: Bool = false) -> Tensor {
+        let n = shape.reduce(1, *)
+        return Tensor(storage: TensorStorage(byteCount: n * dtype.byteSize, zeroed: true), shape: shape, dtype: dtype, requiresGrad: requiresGrad)
+    }
+
+    /// A tensor of ones.
+    public static func ones(_ shape: [Int], dtype: DType = .float32, requiresGrad: Bool = false) -> Tensor {
+        full(shape, 1, dtype: dtype, requiresGrad: requiresGrad)
+    }
+
+    /// Zeros with the shape and dtype of `other`.
+    public static func zeros(like other: Tensor) -> Tensor { zeros(other.shape, dtype: other.dtype) }
+    /// Ones with the shape and dtype of `other`.
+    public static func ones(like other: Tensor) -> Tensor { ones(other.shape, dtype: other.dtype) }
+
+    /// `[start, start + step, …)` below `end`, like `torch.arange`.
+    public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {
+        usageCheck(step != 0, "arange", "step must be nonzero")
+        let n = max(0, Int((( end - start) / step).rounded(.up)))
+        let t = Tensor(uninitializedShape: [n], dtype: dtype)
+        for i in 0..<n { t.setValue(start + Double(i) * step, at: i) }
+        return t
+    }
+
+    /// Writes `value` (converted to the dtype) at row-major index `i`.
+    public final func setValue(_ value: Double, at i: Int) {
+        precondition(i >= 0 && i < count, "Tensor: index \(i) out of range for \(count) elements")
+        switch dtype {
+        case .float32: pointer(as: Float.self)[i] = Float(value)
+        case .float64: pointer(as: Double.self)[i] = value
+        case .int64: pointer(as: Int64.self)[i] = Int64(value)
+        case .uint8: pointer(as: UInt8.self)[i] = UInt8(clamping: Int(value))
+        case .bool: pointer(as: Bool.self)[i] = value != 0
+        }
+    }
+
+    /// Sets every element to `value`, in place.
+    public final func fill(_ value: Double) {
+        switch dtype {
+        case .float32: pointer(as: Float.self).update(repeating: Float(value), count: count)
+        case .float64: pointer(as: Double.self).update(repeating: value, count: count)
+        case .int64: pointer(as: Int64.self).update(repeating: Int64(value), count: count)
+        case .uint8: pointer(as: UInt8.self).update(repeating: UInt8(clamping: Int(value)), count: count)
+        case .bool: pointer(as: Bool.self).update(repeating: value != 0, count: count)
+        }
+    }
+
+    /// Copies the elements of `source` (same count and dtype) into this tensor, in place.
+    public final func copyData(from source: Tensor) {
+        usageCheck(source.count == count && source.dtype == dtype, "copy",
+                   "cannot copy \(source.dtype) \(shapeString(source.shape)) into \(dtype) \(shapeString(shape))")
+        if source.rawPointer == rawPointer { return }
+        rawPointer.copyMemory(from: source.rawPointer, byteCount: count * dtype.byteSize)
+    }
+
+    /// A new tensor with its own copy of the data (no autograd history).
+    public final func clonedData() -> Tensor {
+        let t = Tensor(uninitializedShape: shape, dtype: dtype)
+        t.copyData(from: self)
+        return t
+    }
+
+    /// A tensor viewing the same storage with another shape of the same element count
+    /// (no autograd history; `reshaped` in Autograd records one).
+    public final func viewData(_ newShape: [Int]) -> Tensor {
+        let n = newShape.reduce(1, *)
+        usageCheck(n == count, "view", "shape \(shapeString(newShape)) is invalid for input of size \(count)")
+        return Tensor(storage: storage, shape: newShape, dtype: dtype, offset: storageOffset)
+    }
+
+    /// Whether two tensors view the same memory (used to check "no copy" paths).
+    public final func sharesStorage(with other: Tensor) -> Bool {
+        storage === other.storage && storageOffset == other.storageOffset
+    }
+}
+
+enum TensorFormatter {
+    static func format(_ t: Tensor) -> String {
+        let limit = 6
+        func value(_ i: Int) -> String {
+            switch t.dtype {
+            case .float32, .float64:
+                let v = t.doubleValue(at: i)
+                return String(format: "%.4f", v)
+            case .bool: return t.doubleValue(at: i) != 0 ? "True" : "False"
+            default: return String(Int64(t.doubleValue(at: i)))
+            }
+        }
+        func render(_ dim: Int, _ base: Int) -> String {
+            if dim == t.rank { return value(base) }
+            let n = t.shape[dim]
+            let stride = t.shape[(dim + 1)...].reduce(1, *)
+            var parts: [String] = []
+            if n > limit {
+                for i in 0..<3 { parts.append(render(dim + 1, base + i * stride)) }
+                parts.append("...")
+                for i in (n - 3)..<n { parts.append(render(dim + 1, base + i * stride)) }
+            } else {
+                for i in 0..<n { parts.append(render(dim + 1, base + i * stride)) }
+            }
+            let sep = dim == t.rank - 1 ? ", " : ",\n" + String(repeating: " ", count: dim + 8)
+            return "[" + parts.joined(separator: sep) + "]"
+        }
+        var s = "tensor(" + (t.count == 0 ? "[]" : render(0, 0))
+        if t.dtype != .float32 { s += ", dtype=\(t.dtype)" }
+        if t.requiresGrad { s += ", requiresGrad=true" }
+        return s + ")"
+    }
+}

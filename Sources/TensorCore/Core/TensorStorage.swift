@@ -1,0 +1,88 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A reference-counted, 64-byte-aligned block of memory that one or more tensors view.
+///
+/// Large blocks are recycled through a small cache: a freshly mapped buffer costs a page fault per
+/// 4 KiB on first touch (about one extra pass over the data), and glibc hands blocks above 32 MiB
+/// back to the kernel on `free`, so a training loop that allocates the same shapes every step
+/// would otherwise pay that cost on every call.
+public final class TensorStorage: @unchecked Sendable {
+    /// Start of the block.
+    public let pointer: UnsafeMutableRawPointer
+    /// Size of the block in bytes.
+    public let byteCount: Int
+
+    /// Allocates `byteCount` bytes; `zeroed` fills them with zero bytes.
+    public init(byteCount: Int, zeroed: Bool = false) {
+        self.byteCount = byteCount
+        self.pointer = StorageCache.shared.allocate(byteCount: byteCount)
+        if zeroed { memset(pointer, 0, byteCount) }
+    }
+
+    deinit { StorageCache.shared.release(pointer, byteCount: byteCount) }
+}
+
+/// Keeps recently freed large blocks, keyed by exact size, up to a byte budget.
+final class StorageCache: @unchecked Sendable {
+    static let shared = StorageCache()
+    /// Blocks below this size go straight to malloc/free: the allocator serves them well.
+    static let minimumCachedBytes = 1 << 20
+    private let budget = 1 << 30
+    private let state = Mutex<(blocks: [Int: [UnsafeMutableRawPointer]], bytes: Int)>(([:], 0))
+    // The cached blocks are owned by the cache alone, so sharing their addresses is safe.
+
+    func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
+        let size = max(byteCount, 1)
+        if size >= Self.minimumCachedBytes {
+            let cached: UInt = state.withLock { s in
+                guard var list = s.blocks[size], let p = list.popLast() else { return 0 }
+                s.blocks[size] = list.isEmpty ? nil : list
+                s.bytes -= size
+                return UInt(bitPattern: p)
+            }
+            // Addresses cross the lock as integers: raw pointers are not Sendable.
+            if let p = UnsafeMutableRawPointer(bitPattern: cached) { return p }
+        }
+        var raw: UnsafeMutableRawPointer?
+        let alignment = size >= (2 << 20) ? (2 << 20) : 64
+        guard posix_memalign(&raw, alignment, size) == 0, let p = raw else {
+            fatalError("SwiftNN: out of memory allocating \(size) bytes")
+        }
+        #if os(Linux)
+        // Transparent huge pages: fewer TLB misses and page faults on big activations.
+        if size >= (2 << 20) { _ = madvise(p, size, 14 /* MADV_HUGEPAGE */) }
+        #endif
+        return p
+    }
+
+    func release(_ p: UnsafeMutableRawPointer, byteCount: Int) {
+        let size = max(byteCount, 1)
+        if size >= Self.minimumCachedBytes {
+            let address = UInt(bitPattern: p)
+            let kept = state.withLock { s -> Bool in
+                if s.bytes + size > budget { return false }
+                s.blocks[size, default: []].append(UnsafeMutableRawPointer(bitPattern: address)!)
+                s.bytes += size
+                return true
+            }
+            if kept { return }
+        }
+        free(p)
+    }
+
+    /// Frees every cached block (for memory-constrained callers and tests).
+    func purge() {
+        let all = state.withLock { s -> [UInt] in
+            let ps = s.blocks.values.flatMap { $0 }.map { UInt(bitPattern: $0) }
+            s = ([:], 0)
+            return ps
+        }
+        for a in all { free(UnsafeMutableRawPointer(bitPattern: a)) }
+    }
+}
