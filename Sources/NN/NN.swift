@@ -1,1 +1,0 @@
-// The NN layer of SwiftNN. See README.md for the layering.
