@@ -1,13 +1,8 @@
-/// Raw (non-recording) tensor kernels and the shape arithmetic they share.
-///
-/// Every function returns a new tensor (or the input itself when nothing has to change) and never
-/// touches autograd, so other layers can call them inside backward closures.
-///
-/// ```swift
-/// let c = Kernels.add(a, b)                  // broadcasting, like a + b without a graph
-/// let s = Kernels.sum(c, dims: [0], keepDim: false)
-/// ```
-public enum Kernels {}
+// Shape arithmetic shared by the raw kernels (the `Kernels` namespace is declared in Kernels.swift).
+// Kernels return a new tensor (or the input itself when nothing has to change) and never touch
+// autograd, so other layers can call them inside backward closures:
+//   let c = Kernels.add(a, b)                  // broadcasting, like a + b without a graph
+//   let s = Kernels.sum(c, dims: [0], keepDim: false)
 
 extension Kernels {
     /// The broadcast shape of `a` and `b` (NumPy rules), or PyTorch's error naming `op`.
