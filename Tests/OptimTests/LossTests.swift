@@ -170,3 +170,21 @@ private let classWeight = Tensor([0.5, 2.0, 1.0] as [Float], shape: [3])
         }
     }
 }
+
+@Suite struct LossModuleTests {
+    @Test func modulesMatchFunctionalForms() {
+        let x = Tensor(logits, shape: [4, 3])
+        let ce = CrossEntropyLoss(weight: classWeight, labelSmoothing: 0.2)
+        #expect(allClose(ce(x, targets: targetsWithIgnored).scalars, [1.5232374668121338]))
+        #expect(ce.stateDict().keys == ["weight"])
+        #expect(CrossEntropyLoss().stateDict().keys.isEmpty)
+        #expect(ce.description == "CrossEntropyLoss()")
+        #expect(allClose(NLLLoss(weight: classWeight)(x, targets: targetsWithIgnored).scalars, [-0.8571428656578064]))
+        let a = Tensor([1, 2, -3, 0.5] as [Float], shape: [4]), b = Tensor([0.5, 2.5, -1, 0] as [Float], shape: [4])
+        #expect(allClose(MSELoss(reduction: .sum)(a, b).scalars, [4.75]))
+        let bce = BCEWithLogitsLoss(weight: Tensor([1, 2, 0.5] as [Float], shape: [3]), posWeight: Tensor([2, 0.5, 3] as [Float], shape: [3]))
+        #expect(bce.stateDict().keys == ["weight", "pos_weight"])
+        let xb = Tensor([100, -100, 0.5, -3, 2, 0] as [Float], shape: [2, 3]), yb = Tensor([0, 1, 1, 0.3, 0, 1] as [Float], shape: [2, 3])
+        #expect(allClose(bce(xb, yb).scalars, [34.6446418762207]))
+    }
+}
