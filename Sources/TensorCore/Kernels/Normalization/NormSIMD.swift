@@ -22,7 +22,7 @@
     let a = v.lowHalf + v.highHalf
     let b = a.lowHalf + a.highHalf
     let c = b.lowHalf + b.highHalf
-    return Double(c[0] + c[1]) + Double(c[2] + c[3])
+    return Double(c[0]) + Double(c[1])
 }
 
 /// Σ(x − shift) and Σ(x − shift)² over `n` contiguous floats.
