@@ -1,1 +1,0 @@
-// The Checkpoint layer of SwiftNN. See README.md for the layering.

@@ -1,1 +1,0 @@
-// The Data layer of SwiftNN. See README.md for the layering.

@@ -1,0 +1,515 @@
+import Foundation
+
+// General matrix multiply on row-major buffers: C = α·op(A)·op(B) + β·C.
+//
+// The design is GotoBLAS's: B is packed into panels NR columns wide (one SIMD vector per row of a
+// panel), A into panels of MR = 6 rows, both sized to stay in cache (a KC×NR panel of B in L1, an
+// MC×KC block of A in the 1 MiB L2, a KC×NC block of B in L3), and a 6×NR register-blocked
+// micro-kernel streams through them with 6 vector accumulators. Transposition is absorbed by the
+// packing routines, so `Aᵀ·B` or `A·Bᵀ` costs no more than `A·B` and backward passes never
+// materialise a transpose.
+
+/// Element types the packed GEMM runs on, with the vector type one micro-tile row fits in.
+protocol GEMMElement: BinaryFloatingPoint, SIMDScalar {
+    associatedtype GEMMVector: SIMD where GEMMVector.Scalar == Self
+}
+extension Float: GEMMElement { typealias GEMMVector = SIMD16<Float> }
+extension Double: GEMMElement { typealias GEMMVector = SIMD8<Double> }
+
+/// Cache blocking (elements). MC × KC × 4 B = 144 KiB of A stays in the 1 MiB L2 next to the
+/// B block being streamed; a KC × NR panel of B (16 KiB) stays in L1.
+enum GEMMBlocking {
+    static let mr = 6
+    // Variables only so that tests can shrink the blocks and reach every path with small shapes.
+    nonisolated(unsafe) static var kc = 256
+    nonisolated(unsafe) static var mc = 144
+    nonisolated(unsafe) static var nc = 4096
+    /// Products below this many multiply-adds take the plain loop: packing would cost more.
+    nonisolated(unsafe) static var smallWork = 4096
+    /// Products at or above this many multiply-adds are split over threads (≈ 50 µs of work).
+    nonisolated(unsafe) static var parallelWork = 1 << 21
+}
+
+enum GEMMTuning {
+    /// Whether `addingProduct` compiles to a fused multiply-add on this build. Without FMA in the
+    /// target (Swift's default x86-64 target is SSE2) it becomes one `fmaf` call per lane, 30× slower
+    /// than `acc + a * b`; with `-target-cpu native` it is one instruction doing the work of two.
+    /// Swift has no compile-time test for CPU features, so the two micro-kernels are timed once.
+    /// `SWIFTNN_GEMM_FMA=0/1` overrides.
+    static let useFMA: Bool = {
+        if let env = ProcessInfo.processInfo.environment["SWIFTNN_GEMM_FMA"] { return env != "0" }
+        let kc = 64
+        let nr = Float.GEMMVector.scalarCount
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: kc * GEMMBlocking.mr)
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: kc * nr)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: GEMMBlocking.mr * nr)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        a.initialize(repeating: 0.5, count: kc * GEMMBlocking.mr)
+        b.initialize(repeating: 0.25, count: kc * nr)
+        c.initialize(repeating: 0, count: GEMMBlocking.mr * nr)
+        func time(_ fused: Bool) -> Duration {
+            var best = Duration.seconds(1000)
+            for _ in 0..<5 {
+                let t0 = ContinuousClock.now
+                for _ in 0..<20 {
+                    gemmMicroKernel(kc, UnsafePointer(a), UnsafePointer(b), c, nr, GEMMBlocking.mr, nr, fused)
+                }
+                best = min(best, ContinuousClock.now - t0)
+            }
+            return best
+        }
+        _ = time(true)
+        let fused = time(true), separate = time(false)
+        return fused < separate
+    }()
+}
+
+// MARK: - Micro-kernel
+
+/// `acc += a · b` for one broadcast scalar of A and one row of the B panel.
+@inline(__always)
+private func step<V: SIMD>(_ acc: inout V, _ a: V.Scalar, _ b: V, _ fused: Bool) where V.Scalar: FloatingPoint {
+    if fused {
+        acc = acc.addingProduct(V(repeating: a), b)
+    } else {
+        acc = acc + b * a
+    }
+}
+
+/// C[0..<rows, 0..<cols] += Apanel(6×kc) · Bpanel(kc×NR), with C row-major (row stride `ldc`).
+@inline(__always)
+func gemmMicroKernel<T: GEMMElement>(
+    _ kc: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
+    _ ldc: Int, _ rows: Int, _ cols: Int, _ fused: Bool
+) {
+    typealias V = T.GEMMVector
+    let nr = V.scalarCount
+    var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    let stride = nr * MemoryLayout<T>.stride
+    for _ in 0..<kc {
+        let bv = pb.loadUnaligned(as: V.self)
+        step(&c0, pa[0], bv, fused)
+        step(&c1, pa[1], bv, fused)
+        step(&c2, pa[2], bv, fused)
+        step(&c3, pa[3], bv, fused)
+        step(&c4, pa[4], bv, fused)
+        step(&c5, pa[5], bv, fused)
+        pa += 6
+        pb += stride
+    }
+    if rows == 6 && cols == nr {
+        @inline(__always) func add(_ r: Int, _ v: V) {
+            let p = UnsafeMutableRawPointer(c + r * ldc)
+            p.storeBytes(of: p.loadUnaligned(as: V.self) + v, as: V.self)
+        }
+        add(0, c0); add(1, c1); add(2, c2); add(3, c3); add(4, c4); add(5, c5)
+    } else {
+        withUnsafeTemporaryAllocation(of: V.self, capacity: 6) { tile in
+            tile[0] = c0; tile[1] = c1; tile[2] = c2; tile[3] = c3; tile[4] = c4; tile[5] = c5
+            for r in 0..<rows {
+                let row = c + r * ldc
+                for j in 0..<cols { row[j] += tile[r][j] }
+            }
+        }
+    }
+}
+
+// MARK: - Packing
+
+/// Packs rows `i0..<i0+mc`, columns `p0..<p0+kc` of op(A) into 6-row panels (`kc × 6` each,
+/// row index fastest), zero-padding the last panel and scaling by `alpha`.
+@inline(__always)
+func gemmPackA<T: GEMMElement>(
+    _ transA: Bool, _ a: UnsafePointer<T>, _ lda: Int, _ i0: Int, _ mc: Int, _ p0: Int, _ kc: Int,
+    _ alpha: T, _ dst: UnsafeMutablePointer<T>
+) {
+    var d = dst
+    var ir = 0
+    while ir < mc {
+        let rows = min(6, mc - ir)
+        if !transA {
+            // op(A)(i, p) = a[i * lda + p]: read up to six rows in parallel, write contiguously.
+            if rows == 6 {
+                let s0 = a + (i0 + ir) * lda + p0
+                let s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda
+                if alpha == 1 {
+                    for p in 0..<kc {
+                        let o = p * 6
+                        d[o] = s0[p]; d[o + 1] = s1[p]; d[o + 2] = s2[p]
+                        d[o + 3] = s3[p]; d[o + 4] = s4[p]; d[o + 5] = s5[p]
+                    }
+                } else {
+                    for p in 0..<kc {
+                        let o = p * 6
+                        d[o] = alpha * s0[p]; d[o + 1] = alpha * s1[p]; d[o + 2] = alpha * s2[p]
+                        d[o + 3] = alpha * s3[p]; d[o + 4] = alpha * s4[p]; d[o + 5] = alpha * s5[p]
+                    }
+                }
+            } else {
+                for r in 0..<6 {
+                    if r < rows {
+                        let s = a + (i0 + ir + r) * lda + p0
+                        for p in 0..<kc { d[p * 6 + r] = alpha * s[p] }
+                    } else {
+                        for p in 0..<kc { d[p * 6 + r] = 0 }
+                    }
+                }
+            }
+        } else {
+            // op(A)(i, p) = a[p * lda + i]: six consecutive elements per p.
+            for p in 0..<kc {
+                let s = a + (p0 + p) * lda + i0 + ir
+                let o = p * 6
+                if rows == 6 && alpha == 1 {
+                    d[o] = s[0]; d[o + 1] = s[1]; d[o + 2] = s[2]
+                    d[o + 3] = s[3]; d[o + 4] = s[4]; d[o + 5] = s[5]
+                } else {
+                    for r in 0..<rows { d[o + r] = alpha * s[r] }
+                    for r in rows..<6 { d[o + r] = 0 }
+                }
+            }
+        }
+        d += 6 * kc
+        ir += 6
+    }
+}
+
+/// Packs panels `panel0..<panel1` (NR columns each, starting at column `j0`) of rows
+/// `p0..<p0+kc` of op(B), `nc` columns in all, into `kc × NR` panels (column index fastest).
+@inline(__always)
+func gemmPackB<T: GEMMElement>(
+    _ transB: Bool, _ b: UnsafePointer<T>, _ ldb: Int, _ p0: Int, _ kc: Int, _ j0: Int, _ nc: Int,
+    _ panel0: Int, _ panel1: Int, _ dst: UnsafeMutablePointer<T>
+) {
+    typealias V = T.GEMMVector
+    let nr = V.scalarCount
+    for panel in panel0..<panel1 {
+        let jr = panel * nr
+        let cols = min(nr, nc - jr)
+        let d = dst + panel * nr * kc
+        if !transB {
+            // op(B)(p, j) = b[p * ldb + j]: each panel row is a contiguous run of B.
+            for p in 0..<kc {
+                let s = b + (p0 + p) * ldb + j0 + jr
+                if cols == nr {
+                    UnsafeMutableRawPointer(d + p * nr).storeBytes(of: UnsafeRawPointer(s).loadUnaligned(as: V.self), as: V.self)
+                } else {
+                    for j in 0..<cols { d[p * nr + j] = s[j] }
+                    for j in cols..<nr { d[p * nr + j] = 0 }
+                }
+            }
+        } else {
+            // op(B)(p, j) = b[j * ldb + p]: read rows of B, scatter into the panel's columns.
+            for j in 0..<cols {
+                let s = b + (j0 + jr + j) * ldb + p0
+                for p in 0..<kc { d[p * nr + j] = s[p] }
+            }
+            if cols < nr {
+                for p in 0..<kc { for j in cols..<nr { d[p * nr + j] = 0 } }
+            }
+        }
+    }
+}
+
+// MARK: - Driver
+
+/// C = α·op(A)·op(B) + β·C for row-major buffers; op(A) is m×k, op(B) is k×n.
+@inline(__always)
+func gemmDriver<T: GEMMElement>(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+    a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+    beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+) {
+    if m <= 0 || n <= 0 { return }
+    if beta == 0 {
+        for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
+    } else if beta != 1 {
+        for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] *= beta } }
+    }
+    if k <= 0 || alpha == 0 { return }
+    let work = m * n * k
+    if work <= GEMMBlocking.smallWork {
+        gemmNaive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+        return
+    }
+    let fused = GEMMTuning.useFMA
+    typealias V = T.GEMMVector
+    let nr = V.scalarCount
+    let mr = GEMMBlocking.mr
+    let kcMax = min(GEMMBlocking.kc, k)
+    let ncMax = min(GEMMBlocking.nc, n)
+    let ncPanelsMax = (ncMax + nr - 1) / nr
+    let threads = work >= GEMMBlocking.parallelWork ? Parallel.threadCount : 1
+    let elem = MemoryLayout<T>.stride
+
+    // Split the work of each (jc, pc) block between tasks: by rows when there are enough of them,
+    // otherwise by B panels (each task then packs the A rows itself).
+    let rowBlocks = (m + mr - 1) / mr
+    let splitRows = threads == 1 || rowBlocks >= 4 * threads || m >= n
+    let mcMax = min(GEMMBlocking.mc, (m + mr - 1) / mr * mr)
+
+    let bStorage = TensorStorage(byteCount: kcMax * ncPanelsMax * nr * elem)
+    let aStorage = TensorStorage(byteCount: threads * mcMax * kcMax * elem)
+    let bpack = bStorage.pointer.bindMemory(to: T.self, capacity: kcMax * ncPanelsMax * nr)
+    let apackAll = aStorage.pointer.bindMemory(to: T.self, capacity: threads * mcMax * kcMax)
+
+    var jcNext = 0
+    while jcNext < n {
+        let nc = min(ncMax, n - jcNext)
+        let panels = (nc + nr - 1) / nr
+        var pcNext = 0
+        while pcNext < k {
+            let pc = pcNext, jc = jcNext
+            let kc = min(kcMax, k - pc)
+            // Pack this block of B (shared by all tasks).
+            if threads > 1 && panels >= 2 * threads {
+                Parallel.run(tasks: threads) { t in
+                    gemmPackB(transB, b, ldb, pc, kc, jc, nc, panels * t / threads, panels * (t + 1) / threads, bpack)
+                }
+            } else {
+                gemmPackB(transB, b, ldb, pc, kc, jc, nc, 0, panels, bpack)
+            }
+            let body = { (t: Int, tasks: Int) in
+                let apack = apackAll + t * mcMax * kcMax
+                var rowLo = 0, rowHi = m, panelLo = 0, panelHi = panels
+                if tasks > 1 {
+                    if splitRows {
+                        rowLo = min(m, rowBlocks * t / tasks * mr)
+                        rowHi = min(m, rowBlocks * (t + 1) / tasks * mr)
+                    } else {
+                        panelLo = panels * t / tasks
+                        panelHi = panels * (t + 1) / tasks
+                    }
+                }
+                if rowLo >= rowHi || panelLo >= panelHi { return }
+                var ic = rowLo
+                while ic < rowHi {
+                    let mc = min(mcMax, rowHi - ic)
+                    gemmPackA(transA, a, lda, ic, mc, pc, kc, alpha, apack)
+                    for panel in panelLo..<panelHi {
+                        let jr = panel * nr
+                        let cols = min(nr, nc - jr)
+                        let bp = UnsafePointer(bpack + panel * nr * kc)
+                        var ir = 0
+                        while ir < mc {
+                            let rows = min(mr, mc - ir)
+                            gemmMicroKernel(kc, UnsafePointer(apack + ir * kc), bp,
+                                            c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, fused)
+                            ir += mr
+                        }
+                    }
+                    ic += mc
+                }
+            }
+            let tasks = splitRows ? min(threads, rowBlocks) : min(threads, panels)
+            if tasks > 1 {
+                Parallel.run(tasks: tasks) { t in body(t, tasks) }
+            } else {
+                body(0, 1)
+            }
+            pcNext += kc
+        }
+        jcNext += nc
+    }
+    withExtendedLifetime(bStorage) {}
+    withExtendedLifetime(aStorage) {}
+}
+
+/// The plain triple loop, for products too small to be worth packing.
+@inline(__always)
+func gemmNaive<T: GEMMElement>(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+    a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int, c: UnsafeMutablePointer<T>, ldc: Int
+) {
+    let (sai, sap) = transA ? (1, lda) : (lda, 1)
+    let (sbp, sbj) = transB ? (1, ldb) : (ldb, 1)
+    for i in 0..<m {
+        for j in 0..<n {
+            var s: T = 0
+            var pa = a + i * sai, pb = b + j * sbj
+            for _ in 0..<k {
+                s += pa.pointee * pb.pointee
+                pa += sap
+                pb += sbp
+            }
+            c[i * ldc + j] += alpha * s
+        }
+    }
+}
+
+// MARK: - Public entry points
+
+extension Kernels {
+    /// Single-precision GEMM on row-major buffers: `C = alpha·op(A)·op(B) + beta·C`, where op(A)
+    /// is m×k (`A` is k×m when `transA`), op(B) is k×n (`B` is n×k when `transB`), and `lda`,
+    /// `ldb`, `ldc` are row strides in elements. `beta == 0` ignores C's previous contents (NaN
+    /// included), like BLAS. Large products use ``Parallel/threadCount`` threads.
+    ///
+    /// ```swift
+    /// // c (2×4) = a (2×3) · bᵀ with b stored as 4×3
+    /// Kernels.sgemm(transA: false, transB: true, m: 2, n: 4, k: 3,
+    ///               a: pa, lda: 3, b: pb, ldb: 3, c: pc, ldc: 4)
+    /// ```
+    public static func sgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        gemmDriver(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// Double-precision GEMM; same contract as ``sgemm(transA:transB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
+    public static func dgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double = 1,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        gemmDriver(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// Whether the GEMM micro-kernel uses fused multiply-adds in this build (it does when built
+    /// with `-Xswiftc -target-cpu -Xswiftc native` on an FMA machine).
+    public static var gemmUsesFMA: Bool { GEMMTuning.useFMA }
+
+    /// `op(a) · op(b)` for two matrices (float32 or float64, same dtype), with `op` transposing
+    /// when the flag is set: `gemm(a, b, transB: true)` is `a · bᵀ` without forming `bᵀ`.
+    /// Higher-rank operands are read as matrices of their last dimension (`[*, k]`).
+    ///
+    /// ```swift
+    /// let c = Kernels.gemm(a, b)                 // [m, k] · [k, n] → [m, n]
+    /// let gw = Kernels.gemm(x, g, transA: true)  // xᵀ · g
+    /// ```
+    public static func gemm(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false, alpha: Double = 1) -> Tensor {
+        let (m, ka) = matrixDims(a, transposed: transA)
+        let (kb, n) = matrixDims(b, transposed: transB)
+        usageCheck(ka == kb, "gemm", "mat1 and mat2 shapes cannot be multiplied (\(m)x\(ka) and \(kb)x\(n))")
+        let c = Tensor(uninitializedShape: [m, n], dtype: a.dtype)
+        gemm(a, b, transA: transA, transB: transB, alpha: alpha, beta: 0, into: c)
+        return c
+    }
+
+    /// `c = alpha·op(a)·op(b) + beta·c` in place; `c` must hold m×n elements of the same dtype.
+    public static func gemm(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false,
+                            alpha: Double = 1, beta: Double, into c: Tensor) {
+        usageCheck(a.dtype == b.dtype && a.dtype == c.dtype, "gemm",
+                   "expected all operands to have the same dtype, but got \(a.dtype), \(b.dtype) and \(c.dtype)")
+        let (m, k) = matrixDims(a, transposed: transA)
+        let (kb, n) = matrixDims(b, transposed: transB)
+        usageCheck(k == kb, "gemm", "mat1 and mat2 shapes cannot be multiplied (\(m)x\(k) and \(kb)x\(n))")
+        usageCheck(c.count == m * n, "gemm", "output of shape \(shapeString(c.shape)) cannot hold a \(m)x\(n) product")
+        let lda = transA ? m : k
+        let ldb = transB ? k : n
+        withExtendedLifetime((a, b, c)) {
+            switch a.dtype {
+            case .float32:
+                sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha),
+                      a: a.pointer(as: Float.self), lda: lda, b: b.pointer(as: Float.self), ldb: ldb,
+                      beta: Float(beta), c: c.pointer(as: Float.self), ldc: n)
+            case .float64:
+                dgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                      a: a.pointer(as: Double.self), lda: lda, b: b.pointer(as: Double.self), ldb: ldb,
+                      beta: beta, c: c.pointer(as: Double.self), ldc: n)
+            default:
+                usageFailure(UsageError("gemm", "\"addmm\" not implemented for '\(a.dtype)'"))
+            }
+        }
+    }
+
+    /// A tensor read as a matrix: rows = product of all but the last dimension (a 1-d tensor is
+    /// one row), swapped when `transposed`.
+    static func matrixDims(_ t: Tensor, transposed: Bool) -> (Int, Int) {
+        let cols = t.rank == 0 ? 1 : t.shape[t.rank - 1]
+        let rows = cols == 0 ? t.shape.dropLast().reduce(1, *) : t.count / cols
+        return transposed ? (cols, rows) : (rows, cols)
+    }
+}
+
+// MARK: - Linear (addmm)
+
+extension Kernels {
+    /// `x · weightᵀ + bias` for `x` of shape `[*, in]`, `weight` `[out, in]`, `bias` `[out]`
+    /// (PyTorch's `F.linear`), as one GEMM whose output starts as the broadcast bias.
+    ///
+    /// ```swift
+    /// let y = Kernels.linear(x, w, b)   // [batch, in] → [batch, out]
+    /// ```
+    public static func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?) -> Tensor {
+        if let error = validateLinear(x, weight, bias) { usageFailure(error) }
+        let inF = weight.shape[1], outF = weight.shape[0]
+        let rows = inF == 0 ? x.shape.dropLast().reduce(1, *) : x.count / inF
+        let out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF], dtype: x.dtype)
+        if let bias {
+            withExtendedLifetime((out, bias)) {
+                switch x.dtype {
+                case .float32:
+                    let po = out.pointer(as: Float.self), pb = bias.pointer(as: Float.self)
+                    for r in 0..<rows { (po + r * outF).update(from: pb, count: outF) }
+                default:
+                    let po = out.pointer(as: Double.self), pb = bias.pointer(as: Double.self)
+                    for r in 0..<rows { (po + r * outF).update(from: pb, count: outF) }
+                }
+            }
+        }
+        gemm(x.viewData([rows, inF]), weight, transB: true, beta: bias == nil ? 0 : 1, into: out)
+        return out
+    }
+
+    /// The gradients of ``linear(_:_:_:)`` given the output gradient `gradOut` (`[*, out]`):
+    /// `(gradInput = g · W, gradWeight = gᵀ · x, gradBias = Σ_rows g)`, each only when asked for.
+    public static func linearBackward(
+        _ gradOut: Tensor, _ x: Tensor, _ weight: Tensor,
+        needInput: Bool = true, needWeight: Bool = true, needBias: Bool = true
+    ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
+        let inF = weight.shape[1], outF = weight.shape[0]
+        let rows = outF == 0 ? gradOut.shape.dropLast().reduce(1, *) : gradOut.count / outF
+        let g2 = gradOut.viewData([rows, outF])
+        var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil
+        if needInput { gx = gemm(g2, weight).viewData(x.shape) }
+        if needWeight { gw = gemm(g2, x.viewData([rows, inF]), transA: true) }
+        if needBias { gb = sumRows(g2) }
+        return (gx, gw, gb)
+    }
+
+    /// Column sums of a 2-d float tensor (`[rows, cols]` → `[cols]`), accumulated row by row.
+    public static func sumRows(_ t: Tensor) -> Tensor {
+        let cols = t.shape.last ?? 1
+        let rows = cols == 0 ? 0 : t.count / cols
+        let out = Tensor.zeros([cols], dtype: t.dtype)
+        withExtendedLifetime((t, out)) {
+            switch t.dtype {
+            case .float32:
+                let p = t.pointer(as: Float.self), o = out.pointer(as: Float.self)
+                for r in 0..<rows { let row = p + r * cols; for j in 0..<cols { o[j] += row[j] } }
+            case .float64:
+                let p = t.pointer(as: Double.self), o = out.pointer(as: Double.self)
+                for r in 0..<rows { let row = p + r * cols; for j in 0..<cols { o[j] += row[j] } }
+            default:
+                usageFailure(UsageError("sum", "expected a floating-point tensor, got \(t.dtype)"))
+            }
+        }
+        return out
+    }
+
+    /// PyTorch's checks for `F.linear`, as an error (nil when the operands fit).
+    public static func validateLinear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?) -> UsageError? {
+        guard weight.rank == 2 else {
+            return UsageError("linear", "weight should be 2-D, got \(weight.rank)-D weight of shape \(shapeString(weight.shape))")
+        }
+        guard x.dtype.isFloatingPoint, x.dtype == weight.dtype, bias.map({ $0.dtype == x.dtype }) ?? true else {
+            return UsageError("linear", "expected m1 and m2 to have the same dtype, but got: \(x.dtype) != \(weight.dtype)")
+        }
+        let inF = x.shape.last ?? 1
+        guard x.rank >= 1, inF == weight.shape[1] else {
+            let rows = x.rank <= 1 ? 1 : x.shape.dropLast().reduce(1, *)
+            return UsageError("linear", "mat1 and mat2 shapes cannot be multiplied (\(rows)x\(inF) and \(weight.shape[1])x\(weight.shape[0]))")
+        }
+        if let bias, bias.count != weight.shape[0] || bias.rank > 1 {
+            return UsageError("linear", "The size of tensor a (\(weight.shape[0])) must match the size of tensor b (\(bias.shape.last ?? 1)) at non-singleton dimension \(max(x.rank - 1, 0))")
+        }
+        return nil
+    }
+}
