@@ -58,7 +58,8 @@ public enum DropoutVariant: String, Sendable, CaseIterable {
     /// try DropoutVariant.dropout1d.validate(Tensor.zeros([2, 3, 4, 5]), p: 0.5, training: true)
     /// // UsageError: dropout1d: Expected 2D or 3D input, but received a 4D input. …
     /// ```
-    public func validate(_ input: Tensor, p: Double, training: Bool, source: String? = nil) throws(UsageError) {
+    public func validate(_ input: Tensor, p: Double, training: Bool, inplace: Bool = false,
+                         source: String? = nil) throws(UsageError) {
         try validate(p: p, source: source)
         let src = source ?? rawValue
         let rank = input.rank
@@ -80,6 +81,9 @@ public enum DropoutVariant: String, Sendable, CaseIterable {
             }
         default:
             break
+        }
+        if inplace && training && p > 0 && input.count > 0 && input.isLeaf && input.needsGradient {
+            throw UsageError(src, "a leaf Variable that requires grad is being used in an in-place operation.")
         }
         let draws = training && p > 0 && p < 1 && input.count > 0
         if draws {
@@ -103,16 +107,13 @@ public enum DropoutVariant: String, Sendable, CaseIterable {
     }
 
     /// Applies this dropout; stops with PyTorch's message on invalid arguments (see
-    /// ``validate(_:p:training:source:)``). `inplace` writes the result into `input`'s storage and
+    /// ``validate(_:p:training:inplace:source:)``). `inplace` writes the result into `input`'s storage and
     /// returns a tensor viewing it (PyTorch returns the input itself; here the returned tensor
     /// carries the graph node, so earlier users of `input` keep their own gradient path).
     public func apply(_ input: Tensor, p: Double, training: Bool, generator: Generator? = nil,
                       inplace: Bool = false, source: String? = nil) -> Tensor {
-        do { try validate(input, p: p, training: training, source: source) } catch { usageFailure(error) }
+        do { try validate(input, p: p, training: training, inplace: inplace, source: source) } catch { usageFailure(error) }
         if p == 0 || !training || input.count == 0 { return input }
-        if inplace && input.isLeaf && input.needsGradient {
-            usageFailure(UsageError(source ?? rawValue, "a leaf Variable that requires grad is being used in an in-place operation."))
-        }
         let out = inplace
             ? Tensor(storage: input.storage, shape: input.shape, dtype: input.dtype, offset: input.storageOffset)
             : Tensor(uninitializedShape: input.shape, dtype: input.dtype)
