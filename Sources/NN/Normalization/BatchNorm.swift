@@ -1,0 +1,195 @@
+import TensorCore
+import Autograd
+
+/// What batch and instance normalization share (PyTorch's `_NormBase`): the optional affine
+/// parameters, the optional running statistics and the batch counter.
+open class NormBase: Module {
+    /// Number of channels C.
+    public let numFeatures: Int
+    /// Added to the variance before the square root.
+    public var eps: Double
+    /// Weight of the newest batch in the running statistics; nil = cumulative average.
+    public var momentum: Double?
+    /// Whether the layer has a learnable per-channel weight and bias.
+    public let affine: Bool
+    /// Whether the layer keeps running statistics.
+    public let trackRunningStats: Bool
+
+    /// Per-channel scale γ (initialised to 1), nil when `affine` is false.
+    public var weight: Parameter?
+    /// Per-channel shift β (initialised to 0), nil when `affine` is false.
+    public var bias: Parameter?
+    /// Running mean (starts at 0), nil when `trackRunningStats` is false.
+    public var runningMean: Tensor?
+    /// Running unbiased variance (starts at 1), nil when `trackRunningStats` is false.
+    public var runningVar: Tensor?
+    /// The int64 0-d counter stored under `num_batches_tracked`.
+    private var _numBatchesTracked: Tensor?
+
+    /// Training-mode forward passes counted so far (nil when `trackRunningStats` is false).
+    public var numBatchesTracked: Int? {
+        get { _numBatchesTracked.map { Int($0.pointer(as: Int64.self)[0]) } }
+        set {
+            guard let t = _numBatchesTracked, let newValue else { return }
+            t.pointer(as: Int64.self)[0] = Int64(newValue)
+        }
+    }
+
+    public init(numFeatures: Int, eps: Double, momentum: Double?, affine: Bool, trackRunningStats: Bool) {
+        self.numFeatures = numFeatures
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.trackRunningStats = trackRunningStats
+        if affine {
+            weight = Parameter(Tensor.ones([numFeatures]))
+            bias = Parameter(Tensor.zeros([numFeatures]))
+        }
+        if trackRunningStats {
+            runningMean = Tensor.zeros([numFeatures])
+            runningVar = Tensor.ones([numFeatures])
+            _numBatchesTracked = Tensor(scalar: Int64(0))
+        }
+        super.init()
+    }
+
+    /// Running statistics back to 0 / 1 and the counter to 0.
+    public func resetRunningStats() {
+        runningMean?.fill(0)
+        runningVar?.fill(1)
+        _numBatchesTracked?.fill(0)
+    }
+
+    /// Running statistics reset, weight 1 and bias 0.
+    public func resetParameters() {
+        resetRunningStats()
+        weight?.fill(1)
+        bias?.fill(0)
+    }
+
+    override open class var optionalStateKeys: Set<String> { ["num_batches_tracked"] }
+
+    override open func fillMissingStateKey(_ key: String) {
+        if key == "num_batches_tracked" { _numBatchesTracked?.fill(0) }
+    }
+
+    override open var extraDescription: String {
+        "\(numFeatures), eps=\(PyRepr.float(eps)), momentum=\(momentum.map(PyRepr.float) ?? "None"), "
+            + "affine=\(PyRepr.bool(affine)), track_running_stats=\(PyRepr.bool(trackRunningStats))"
+    }
+}
+
+/// Shared implementation of ``BatchNorm1d``, ``BatchNorm2d`` and ``BatchNorm3d``.
+open class BatchNormBase: NormBase {
+    /// Checks the input's rank (each subclass's own rule).
+    open func checkInputDim(_ input: Tensor) throws(UsageError) {}
+
+    /// Checks `input` as `forward` would, with PyTorch's messages: rank, one value per channel in
+    /// training, channel count.
+    ///
+    /// ```swift
+    /// #expect(throws: UsageError.self) { try BatchNorm2d(3).validate(Tensor.zeros([3, 4, 4])) }
+    /// ```
+    public func validate(_ input: Tensor) throws(UsageError) {
+        try checkInputDim(input)
+        try validateBatchNorm(input, runningMean: usesRunningStats ? runningMean : nil,
+                              runningVar: usesRunningStats ? runningVar : nil, weight: weight, bias: bias,
+                              training: batchStatisticsMode, source: typeName)
+    }
+
+    /// Batch statistics normalize in training, and in evaluation when no running stats are kept.
+    private var batchStatisticsMode: Bool { isTraining || (runningMean == nil && runningVar == nil) }
+    /// Running stats are read (eval) or updated (training) when they are tracked.
+    private var usesRunningStats: Bool { !isTraining || trackRunningStats }
+
+    override open func forward(_ x: Tensor) -> Tensor {
+        do { try validate(x) } catch { usageFailure(error) }
+        var factor = momentum ?? 0
+        if isTraining && trackRunningStats, let n = numBatchesTracked {
+            numBatchesTracked = n + 1
+            factor = momentum ?? 1 / Double(n + 1)
+        }
+        return batchNormCore(x, dims: (x.shape[0], x.shape[1], x.shape.dropFirst(2).reduce(1, *)),
+                             runningMean: usesRunningStats ? runningMean : nil,
+                             runningVar: usesRunningStats ? runningVar : nil,
+                             weight: weight, bias: bias, training: batchStatisticsMode, momentum: factor, eps: eps)
+    }
+}
+
+/// Batch normalization over (N, C) or (N, C, L) input, like `torch.nn.BatchNorm1d`:
+///
+///     y = (x − E[x]) / sqrt(Var[x] + eps) · γ + β
+///
+/// per channel, with E and the biased Var over the batch (and length). In training the batch's
+/// statistics normalize and the running statistics are updated
+/// (`running = (1 − momentum)·running + momentum·batch`, unbiased variance; `momentum: nil`
+/// gives the cumulative average over ``NormBase/numBatchesTracked`` batches). In evaluation the
+/// running statistics normalize (or the batch's, when `trackRunningStats` is false).
+///
+/// ```swift
+/// let bn = BatchNorm1d(128)
+/// let y = bn(Tensor.randn([32, 128]))     // training mode: batch statistics
+/// bn.eval()
+/// let z = bn(Tensor.randn([4, 128]))      // running statistics
+/// ```
+public final class BatchNorm1d: BatchNormBase {
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
+                trackRunningStats: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+    }
+
+    override public func checkInputDim(_ input: Tensor) throws(UsageError) {
+        if input.rank != 2 && input.rank != 3 {
+            throw UsageError(typeName, "expected 2D or 3D input (got \(input.rank)D input)")
+        }
+    }
+}
+
+/// Batch normalization over (N, C, H, W) input, like `torch.nn.BatchNorm2d`:
+///
+///     y = (x − E[x]) / sqrt(Var[x] + eps) · γ + β
+///
+/// per channel, with E and the biased Var over N, H and W. See ``BatchNorm1d`` for the running
+/// statistics.
+///
+/// ```swift
+/// let bn = BatchNorm2d(64, momentum: 0.01)
+/// let y = bn(Tensor.randn([8, 64, 32, 32]))
+/// bn.description   // BatchNorm2d(64, eps=1e-05, momentum=0.01, affine=True, track_running_stats=True)
+/// ```
+public final class BatchNorm2d: BatchNormBase {
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
+                trackRunningStats: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+    }
+
+    override public func checkInputDim(_ input: Tensor) throws(UsageError) {
+        if input.rank != 4 {
+            throw UsageError(typeName, "expected 4D input (got \(input.rank)D input)")
+        }
+    }
+}
+
+/// Batch normalization over (N, C, D, H, W) input, like `torch.nn.BatchNorm3d`:
+///
+///     y = (x − E[x]) / sqrt(Var[x] + eps) · γ + β
+///
+/// per channel, with E and the biased Var over N, D, H and W. See ``BatchNorm1d`` for the
+/// running statistics.
+///
+/// ```swift
+/// let bn = BatchNorm3d(32)
+/// let y = bn(Tensor.randn([2, 32, 4, 8, 8]))
+/// ```
+public final class BatchNorm3d: BatchNormBase {
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
+                trackRunningStats: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+    }
+
+    override public func checkInputDim(_ input: Tensor) throws(UsageError) {
+        if input.rank != 5 {
+            throw UsageError(typeName, "expected 5D input (got \(input.rank)D input)")
+        }
+    }
+}

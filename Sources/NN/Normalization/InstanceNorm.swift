@@ -1,0 +1,102 @@
+import TensorCore
+import Autograd
+
+/// Shared implementation of ``InstanceNorm1d``, ``InstanceNorm2d`` and ``InstanceNorm3d``
+/// (PyTorch's `_InstanceNorm`).
+open class InstanceNormBase: NormBase {
+    /// Rank of an unbatched input (2 for InstanceNorm1d …).
+    open var unbatchedRank: Int { 2 }
+
+    /// Checks `input` as `forward` would, with PyTorch's messages.
+    ///
+    /// ```swift
+    /// #expect(throws: UsageError.self) { try InstanceNorm2d(3).validate(Tensor.zeros([2, 3, 1, 1])) }
+    /// ```
+    public func validate(_ input: Tensor) throws(UsageError) {
+        let r = unbatchedRank
+        if input.rank != r && input.rank != r + 1 {
+            throw UsageError(typeName, "expected \(r)D or \(r + 1)D input (got \(input.rank)D input)")
+        }
+        let featureDim = input.rank - r
+        let c = input.shape[featureDim]
+        if c != numFeatures && affine {
+            throw UsageError(typeName, "expected input's size at dim=\(featureDim) to match num_features (\(numFeatures)), but got: \(c).")
+        }
+        try validateInstanceNorm(batchedShape: batchedShape(input), input, runningMean: runningMean, runningVar: runningVar,
+                                 weight: weight, bias: bias, useInputStats: useInputStats, source: typeName)
+    }
+
+    private var useInputStats: Bool { isTraining || !trackRunningStats }
+
+    private func batchedShape(_ input: Tensor) -> [Int] {
+        input.rank == unbatchedRank ? [1] + input.shape : input.shape
+    }
+
+    override open func forward(_ x: Tensor) -> Tensor {
+        do { try validate(x) } catch { usageFailure(error) }
+        let shape = batchedShape(x)
+        // PyTorch quirks: the running stats update never counts batches, and momentum nil
+        // means a factor of 0 (the running stats stay frozen).
+        return instanceNormCore(x, dims: (shape[0], shape[1], shape.dropFirst(2).reduce(1, *)),
+                                runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                                useInputStats: useInputStats, momentum: momentum ?? 0, eps: eps)
+    }
+}
+
+/// Instance normalization over (N, C, L) or unbatched (C, L) input, like `torch.nn.InstanceNorm1d`:
+///
+///     y = (x − E[x]) / sqrt(Var[x] + eps) · γ + β
+///
+/// with E and the biased Var over L, separately for each sample and channel. By default there are
+/// no affine parameters and no running statistics (`affine: false, trackRunningStats: false`).
+///
+/// ```swift
+/// let norm = InstanceNorm1d(64)
+/// let y = norm(Tensor.randn([4, 64, 100]))
+/// ```
+public final class InstanceNorm1d: InstanceNormBase {
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
+                trackRunningStats: Bool = false) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+    }
+    override public var unbatchedRank: Int { 2 }
+}
+
+/// Instance normalization over (N, C, H, W) or unbatched (C, H, W) input, like
+/// `torch.nn.InstanceNorm2d`:
+///
+///     y = (x − E[x]) / sqrt(Var[x] + eps) · γ + β
+///
+/// with E and the biased Var over H and W, separately for each sample and channel (style
+/// transfer, GAN generators).
+///
+/// ```swift
+/// let norm = InstanceNorm2d(64, affine: true)
+/// let y = norm(Tensor.randn([8, 64, 32, 32]))
+/// ```
+public final class InstanceNorm2d: InstanceNormBase {
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
+                trackRunningStats: Bool = false) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+    }
+    override public var unbatchedRank: Int { 3 }
+}
+
+/// Instance normalization over (N, C, D, H, W) or unbatched (C, D, H, W) input, like
+/// `torch.nn.InstanceNorm3d`:
+///
+///     y = (x − E[x]) / sqrt(Var[x] + eps) · γ + β
+///
+/// with E and the biased Var over D, H and W, separately for each sample and channel.
+///
+/// ```swift
+/// let norm = InstanceNorm3d(8)
+/// let y = norm(Tensor.randn([2, 8, 4, 16, 16]))
+/// ```
+public final class InstanceNorm3d: InstanceNormBase {
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
+                trackRunningStats: Bool = false) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+    }
+    override public var unbatchedRank: Int { 4 }
+}

@@ -1,0 +1,289 @@
+// Batch normalization on x viewed as (n, c, s): statistics per channel over the batch and the
+// spatial positions. Every sweep walks memory contiguously, one (batch, channel) segment of `s`
+// floats after another, split over threads by ranges of segments; per-segment sums are merged
+// per channel in Double. When s == 1 (BatchNorm1d on (N, C)) the channel is the fastest dimension
+// and the sweeps vectorize across channels instead.
+
+extension Kernels {
+    /// Per-channel mean and biased variance of `x` viewed as (n, c, s).
+    ///
+    /// Shifted one-pass statistics: each channel's values are offset by the channel's first element
+    /// before summing, so a channel with mean 1e4 and unit spread keeps ~1e-7 relative precision.
+    public static func batchNormStatistics(_ x: UnsafePointer<Float>, n: Int, c: Int, s: Int)
+        -> (mean: [Double], variance: [Double]) {
+        let m = Double(n * s)
+        guard n * s > 0, c > 0 else {
+            return ([Double](repeating: .nan, count: c), [Double](repeating: .nan, count: c))
+        }
+        let shift = NormScratch<Float>(c, 0)
+        defer { shift.free() }
+        for ch in 0..<c { shift[ch] = x[ch * s] }
+        let sum = NormScratch<Double>(c, 0), sq = NormScratch<Double>(c, 0)
+        defer { sum.free(); sq.free() }
+        if s == 1 {
+            columnMoments(x, rows: n, c: c, shift: shift.p, sum: sum.p, sq: sq.p)
+        } else {
+            let segs = n * c
+            let segS = NormScratch<Double>(segs, 0), segQ = NormScratch<Double>(segs, 0)
+            defer { segS.free(); segQ.free() }
+            Parallel.forRange(0..<segs, grain: max(1, normParallelGrain / s)) { r in
+                for seg in r {
+                    let (a, b) = segmentMoments(x + seg * s, s, shift[seg % c])
+                    segS[seg] = a
+                    segQ[seg] = b
+                }
+            }
+            for seg in 0..<segs {
+                sum[seg % c] += segS[seg]
+                sq[seg % c] += segQ[seg]
+            }
+        }
+        var mean = [Double](repeating: 0, count: c), variance = [Double](repeating: 0, count: c)
+        for ch in 0..<c {
+            let mu = sum[ch] / m
+            mean[ch] = Double(shift[ch]) + mu
+            variance[ch] = max(0, sq[ch] / m - mu * mu)
+        }
+        return (mean, variance)
+    }
+
+    /// y = (x − mean)·invstd·weight + bias per channel, for `x` viewed as (n, c, s).
+    /// Used with batch statistics (training) and with running statistics (evaluation).
+    public static func batchNormApply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                      n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
+                                      weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?) {
+        // Per channel: y = (x − shift)·scale + offset with shift = Float(mean), so x − shift is
+        // exact for data near the mean and the residual mean − shift is folded into the offset.
+        let shift = NormScratch<Float>(c, 0), scale = NormScratch<Float>(c, 0), offset = NormScratch<Float>(c, 0)
+        defer { shift.free(); scale.free(); offset.free() }
+        for ch in 0..<c {
+            let sh = Float(mean[ch])
+            let sc = Double(weight?[ch] ?? 1) * invstd[ch]
+            shift[ch] = sh
+            scale[ch] = Float(sc)
+            offset[ch] = Float(Double(bias?[ch] ?? 0) - (mean[ch] - Double(sh)) * sc)
+        }
+        if s == 1 {
+            columnAffine(x, y, rows: n, c: c, shift: shift.p, scale: scale.p, offset: offset.p)
+            return
+        }
+        Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
+            // Reverse order: the segments read last by the statistics pass are still in cache.
+            for seg in r.reversed() {
+                let ch = seg % c
+                segmentAffine(x + seg * s, y + seg * s, s, shift[ch], scale[ch], offset[ch])
+            }
+        }
+    }
+
+    /// Gradients of batch normalization for `x` viewed as (n, c, s).
+    ///
+    /// With `batchStatistics` (training, or evaluation without running stats) the mean and
+    /// variance depend on x: dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)). Otherwise (evaluation
+    /// with running stats) dx = w·invstd·dy. `gradInput` nil skips dx; `weightGradients` false
+    /// skips the reduction pass when it is not needed for dx.
+    /// - Returns: per channel Σdy·x̂ (weight gradient) and Σdy (bias gradient), empty when skipped.
+    @discardableResult
+    public static func batchNormBackward(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
+                                         gradInput dx: UnsafeMutablePointer<Float>?,
+                                         n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
+                                         weight: UnsafePointer<Float>?, batchStatistics: Bool,
+                                         weightGradients: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
+        let m = Double(n * s)
+        let shift = NormScratch<Float>(c, 0)
+        defer { shift.free() }
+        for ch in 0..<c { shift[ch] = Float(mean[ch]) }
+        var gw: [Double] = [], gb: [Double] = []
+        var sumDy = [Double](repeating: 0, count: c), sumDyX = [Double](repeating: 0, count: c)
+        if batchStatistics || weightGradients {
+            let sd = NormScratch<Double>(c, 0), sx = NormScratch<Double>(c, 0)
+            defer { sd.free(); sx.free() }
+            if s == 1 {
+                columnGradMoments(x, dy, rows: n, c: c, shift: shift.p, sumDy: sd.p, sumDyX: sx.p)
+            } else {
+                let segs = n * c
+                let segD = NormScratch<Double>(segs, 0), segX = NormScratch<Double>(segs, 0)
+                defer { segD.free(); segX.free() }
+                Parallel.forRange(0..<segs, grain: max(1, normParallelGrain / s)) { r in
+                    for seg in r {
+                        let (a, b) = segmentGradMoments(x + seg * s, dy + seg * s, s, shift[seg % c])
+                        segD[seg] = a
+                        segX[seg] = b
+                    }
+                }
+                for seg in 0..<segs {
+                    sd[seg % c] += segD[seg]
+                    sx[seg % c] += segX[seg]
+                }
+            }
+            sumDy = sd.array
+            sumDyX = sx.array
+            gw = (0..<c).map { ch in invstd[ch] * (sumDyX[ch] - (mean[ch] - Double(shift[ch])) * sumDy[ch]) }
+            gb = sumDy
+        }
+        guard let dx else { return (weightGradients ? gw : [], weightGradients ? gb : []) }
+        let ca = NormScratch<Float>(c, 0), cb = NormScratch<Float>(c, 0), cc = NormScratch<Float>(c, 0)
+        defer { ca.free(); cb.free(); cc.free() }
+        for ch in 0..<c {
+            let r = invstd[ch]
+            let a = Double(weight?[ch] ?? 1) * r
+            ca[ch] = Float(a)
+            if batchStatistics {
+                let b = a * r * gw[ch] / m
+                cb[ch] = Float(b)
+                cc[ch] = Float(b * (mean[ch] - Double(shift[ch])) - a * sumDy[ch] / m)
+            }
+        }
+        if s == 1 {
+            columnBackwardApply(x, dy, dx, rows: n, c: c, shift: shift.p, a: ca.p, b: cb.p, cc: cc.p)
+        } else {
+            Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
+                for seg in r.reversed() {
+                    let ch = seg % c
+                    segmentBackwardApply(x + seg * s, dy + seg * s, dx + seg * s, s, shift[ch], ca[ch], cb[ch], cc[ch])
+                }
+            }
+        }
+        return (weightGradients ? gw : [], weightGradients ? gb : [])
+    }
+}
+
+// MARK: - (rows, c) layout: vectorized across channels
+
+/// Rows accumulated in float lanes before flushing into Double.
+private let columnFlushRows = 64
+
+/// Per-column Σ(x − shift) and Σ(x − shift)² of a (rows, c) matrix, added into `sum` / `sq`.
+func columnMoments(_ x: UnsafePointer<Float>, rows: Int, c: Int, shift: UnsafePointer<Float>,
+                   sum: UnsafeMutablePointer<Double>, sq: UnsafeMutablePointer<Double>) {
+    let chunks = Parallel.chunkCount(total: rows * c, grain: normParallelGrain)
+    let part = NormScratch<Double>(2 * c * chunks, 0)
+    defer { part.free() }
+    Parallel.run(tasks: chunks) { k in
+        let r0 = rows * k / chunks, r1 = rows * (k + 1) / chunks
+        let accS = NormScratch<Float>(c, 0), accQ = NormScratch<Float>(c, 0)
+        defer { accS.free(); accQ.free() }
+        let ps = part.p + 2 * c * k, pq = ps + c
+        var row = r0
+        while row < r1 {
+            let end = min(r1, row + columnFlushRows)
+            accS.p.update(repeating: 0, count: c)
+            accQ.p.update(repeating: 0, count: c)
+            while row < end {
+                let xr = x + row * c
+                var j = 0
+                while j + 16 <= c {
+                    let d = nload(xr + j) - nload(shift + j)
+                    nstore(accS.p + j, nload(accS.p + j) + d)
+                    nstore(accQ.p + j, nload(accQ.p + j) + d * d)
+                    j += 16
+                }
+                while j < c {
+                    let d = xr[j] - shift[j]
+                    accS[j] += d
+                    accQ[j] += d * d
+                    j += 1
+                }
+                row += 1
+            }
+            for j in 0..<c {
+                ps[j] += Double(accS[j])
+                pq[j] += Double(accQ[j])
+            }
+        }
+    }
+    for k in 0..<chunks {
+        for j in 0..<c {
+            sum[j] += part[2 * c * k + j]
+            sq[j] += part[2 * c * k + c + j]
+        }
+    }
+}
+
+/// Per-column Σdy and Σdy·(x − shift) of (rows, c) matrices, added into `sumDy` / `sumDyX`.
+func columnGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, c: Int,
+                       shift: UnsafePointer<Float>,
+                       sumDy: UnsafeMutablePointer<Double>, sumDyX: UnsafeMutablePointer<Double>) {
+    let chunks = Parallel.chunkCount(total: rows * c, grain: normParallelGrain)
+    let part = NormScratch<Double>(2 * c * chunks, 0)
+    defer { part.free() }
+    Parallel.run(tasks: chunks) { k in
+        let r0 = rows * k / chunks, r1 = rows * (k + 1) / chunks
+        let accS = NormScratch<Float>(c, 0), accQ = NormScratch<Float>(c, 0)
+        defer { accS.free(); accQ.free() }
+        let ps = part.p + 2 * c * k, pq = ps + c
+        var row = r0
+        while row < r1 {
+            let end = min(r1, row + columnFlushRows)
+            accS.p.update(repeating: 0, count: c)
+            accQ.p.update(repeating: 0, count: c)
+            while row < end {
+                let xr = x + row * c, gr = dy + row * c
+                var j = 0
+                while j + 16 <= c {
+                    let g = nload(gr + j)
+                    nstore(accS.p + j, nload(accS.p + j) + g)
+                    nstore(accQ.p + j, nload(accQ.p + j) + g * (nload(xr + j) - nload(shift + j)))
+                    j += 16
+                }
+                while j < c {
+                    let g = gr[j]
+                    accS[j] += g
+                    accQ[j] += g * (xr[j] - shift[j])
+                    j += 1
+                }
+                row += 1
+            }
+            for j in 0..<c {
+                ps[j] += Double(accS[j])
+                pq[j] += Double(accQ[j])
+            }
+        }
+    }
+    for k in 0..<chunks {
+        for j in 0..<c {
+            sumDy[j] += part[2 * c * k + j]
+            sumDyX[j] += part[2 * c * k + c + j]
+        }
+    }
+}
+
+/// y[r, j] = (x[r, j] − shift[j])·scale[j] + offset[j].
+func columnAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, c: Int,
+                  shift: UnsafePointer<Float>, scale: UnsafePointer<Float>, offset: UnsafePointer<Float>) {
+    Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / max(c, 1))) { r in
+        for row in r {
+            let xr = x + row * c, yr = y + row * c
+            var j = 0
+            while j + 16 <= c {
+                nstore(yr + j, (nload(xr + j) - nload(shift + j)) * nload(scale + j) + nload(offset + j))
+                j += 16
+            }
+            while j < c {
+                yr[j] = (xr[j] - shift[j]) * scale[j] + offset[j]
+                j += 1
+            }
+        }
+    }
+}
+
+/// dx[r, j] = a[j]·dy[r, j] − b[j]·(x[r, j] − shift[j]) + cc[j].
+func columnBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                         rows: Int, c: Int, shift: UnsafePointer<Float>,
+                         a: UnsafePointer<Float>, b: UnsafePointer<Float>, cc: UnsafePointer<Float>) {
+    Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / max(c, 1))) { r in
+        for row in r {
+            let xr = x + row * c, gr = dy + row * c, dr = dx + row * c
+            var j = 0
+            while j + 16 <= c {
+                let d = nload(xr + j) - nload(shift + j)
+                nstore(dr + j, nload(a + j) * nload(gr + j) - nload(b + j) * d + nload(cc + j))
+                j += 16
+            }
+            while j < c {
+                dr[j] = a[j] * gr[j] - b[j] * (xr[j] - shift[j]) + cc[j]
+                j += 1
+            }
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import SwiftNN
-print("swiftnn")

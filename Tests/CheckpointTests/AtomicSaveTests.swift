@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+@testable import Checkpoint
+import TensorCore
+import NN
+
+@Suite struct AtomicSaveTests {
+    static func checkpoint(_ value: Float, count: Int = 1000) -> StateDict {
+        StateDict([("w", Tensor.full([count], Double(value))), ("step", Tensor(scalar: Int64(value)))], metadata: ["v": "\(value)"])
+    }
+
+    @Test func overwriteReplacesTheFileAndLeavesNoTemporaryFiles() throws {
+        let dir = try makeTempDirectory()
+        defer { cleanUp(dir) }
+        let url = dir.appendingPathComponent("best.safetensors")
+        try Self.checkpoint(1).save(to: url)
+        try Self.checkpoint(2, count: 10).save(to: url)
+        let back = try StateDict(contentsOf: url)
+        #expect(back["w"]?.scalars == Array(repeating: 2, count: 10))
+        #expect(back.metadata == ["v": "2.0"])
+        #expect(directoryListing(dir) == ["best.safetensors"])
+    }
+
+    @Test(arguments: [AtomicFile.Stage.afterCreate, .afterWrite, .beforeRename])
+    func injectedFailureKeepsThePreviousCheckpoint(_ stage: AtomicFile.Stage) throws {
+        let dir = try makeTempDirectory()
+        defer { cleanUp(dir) }
+        let url = dir.appendingPathComponent("best.safetensors")
+        try Self.checkpoint(1).save(to: url)
+        let before = try Data(contentsOf: url)
+        let e = safetensorsError { () throws(SafetensorsError) in try Safetensors.write(Self.checkpoint(2, count: 5000), to: url, failure: stage) }
+        guard case .io(_, _, let message) = e else { Issue.record("expected an io error, got \(String(describing: e))"); return }
+        #expect(message == "injected failure")
+        #expect(try Data(contentsOf: url) == before)
+        expectBitIdentical(try StateDict(contentsOf: url), Self.checkpoint(1))
+        #expect(directoryListing(dir) == ["best.safetensors"])
+    }
+
+    @Test func failedFirstWriteLeavesNothing() throws {
+        let dir = try makeTempDirectory()
+        defer { cleanUp(dir) }
+        let url = dir.appendingPathComponent("new.safetensors")
+        let e = safetensorsError { () throws(SafetensorsError) in try Safetensors.write(Self.checkpoint(3), to: url, failure: .afterWrite) }
+        #expect(e != nil)
+        #expect(directoryListing(dir).isEmpty)
+    }
+
+    @Test func aDirectoryInTheWayIsAnErrorAndIsLeftAlone() throws {
+        let dir = try makeTempDirectory()
+        defer { cleanUp(dir) }
+        let url = dir.appendingPathComponent("best.safetensors")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
+        try Data([1, 2, 3]).write(to: url.appendingPathComponent("keep"))
+        let e = safetensorsError { () throws(SafetensorsError) in try Self.checkpoint(1).save(to: url) }
+        guard case .io(let path, _, _) = e else { Issue.record("expected an io error, got \(String(describing: e))"); return }
+        #expect(path == url.path)
+        #expect(directoryListing(dir) == ["best.safetensors"])
+        #expect(directoryListing(url) == ["keep"])
+    }
+
+    @Test func missingDirectoryIsAnError() throws {
+        let dir = try makeTempDirectory()
+        defer { cleanUp(dir) }
+        let url = dir.appendingPathComponent("no/such/dir/best.safetensors")
+        let e = safetensorsError { () throws(SafetensorsError) in try Self.checkpoint(1).save(to: url) }
+        guard case .io = e else { Issue.record("expected an io error, got \(String(describing: e))"); return }
+        #expect(directoryListing(dir).isEmpty)
+    }
+
+    /// Permissions do not bind root, so this case runs only for ordinary users.
+    @Test(.enabled(if: getuid() != 0))
+    func unwritableDirectoryKeepsThePreviousCheckpoint() throws {
+        let dir = try makeTempDirectory()
+        defer {
+            try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.path)
+            cleanUp(dir)
+        }
+        let url = dir.appendingPathComponent("best.safetensors")
+        try Self.checkpoint(1).save(to: url)
+        let before = try Data(contentsOf: url)
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: dir.path)
+        let e = safetensorsError { () throws(SafetensorsError) in try Self.checkpoint(2).save(to: url) }
+        #expect(e != nil)
+        #expect(try Data(contentsOf: url) == before)
+        #expect(directoryListing(dir) == ["best.safetensors"])
+    }
+
+    @Test func savedFileIsReadableByOthersAndCompleteOnDisk() throws {
+        let dir = try makeTempDirectory()
+        defer { cleanUp(dir) }
+        let url = dir.appendingPathComponent("x.safetensors")
+        let sd = Self.checkpoint(4)
+        try sd.save(to: url)
+        #expect(try Data(contentsOf: url) == sd.safetensorsData())
+        let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
+        let mode = (attrs[.posixPermissions] as? NSNumber)?.intValue ?? 0
+        #expect(mode & 0o400 != 0)
+    }
+}
