@@ -46,11 +46,12 @@ private func dropoutGradcheck(_ f: (Tensor) -> Tensor, input x: Tensor, eps: Dou
     }
 
     @Test func trainCallsDifferEvalCallsAreEqual() {
-        // TODO(norm): BatchNorm1d + Dropout once BatchNorm lands.
+        // The tutorial's check: a BN + Dropout model is random in training, deterministic in eval.
         let model = Sequential {
-            Identity()
+            Linear(16, 32)
+            BatchNorm1d(32)
             Dropout(p: 0.5)
-            Identity()
+            Linear(32, 4)
         }
         let x = Tensor.randn([8, 16], generator: Generator(seed: 1))
         model.train()
