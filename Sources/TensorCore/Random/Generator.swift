@@ -87,6 +87,19 @@ public struct RandomStream: Sendable, Equatable {
         return RandomStream.mix16(RandomStream.mix16(idx ^ SIMD16(repeating: key0)) ^ SIMD16(repeating: key1))
     }
 
+    /// The same hash on 16 lanes for any `base` that is a multiple of 16: lane `l` equals
+    /// `bits(base + l)`, including indices at or above 2³² (a 16-aligned block never straddles a
+    /// multiple of 2³², so the high half is the same for every lane).
+    @inlinable @inline(__always)
+    public func bits16(block base: Int) -> SIMD16<UInt32> {
+        let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let lo = UInt32(truncatingIfNeeded: base)
+        let hi = UInt32(truncatingIfNeeded: base >> 32)
+        let idx = SIMD16<UInt32>(repeating: lo) &+ lanes
+        let k1 = key1 &+ hi &* 0x9E37_79B9
+        return RandomStream.mix16(RandomStream.mix16(idx ^ SIMD16(repeating: key0)) ^ SIMD16(repeating: k1))
+    }
+
     /// Uniform in [0, 1) with 24 random bits.
     @inlinable @inline(__always)
     public func uniform(_ index: Int) -> Float {

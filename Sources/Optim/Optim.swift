@@ -1,1 +1,0 @@
-// The Optim layer of SwiftNN. See README.md for the layering.

@@ -1,0 +1,382 @@
+import Foundation
+
+// Dropout kernels: one pass over the data at copy speed, with the keep/drop decision of element
+// `i` a pure function of (stream key, i). That makes masks independent of the thread count and
+// lets backward regenerate the mask instead of storing it.
+//
+// Why regenerate rather than store bits: backward has to read the upstream gradient and write
+// the input gradient anyway (a copy's traffic); regenerating the decisions costs only arithmetic
+// that hides under that traffic (measured by `swiftnn bench dropout`: backward ≈ forward ≈ copy),
+// while stored bits would add n/8 bytes of memory per layer and a third stream to read.
+
+/// Which dropout a kernel applies.
+public enum DropoutKind: Sendable, Equatable {
+    /// Inverted dropout: kept elements become `x * (1 / (1 - p))`, dropped ones `x * 0`.
+    case inverted
+    /// Alpha dropout (SELU networks): kept elements `a·x + a·α·p`, dropped ones `a·α·(p − 1)`,
+    /// computed in PyTorch's order of float operations.
+    case alpha
+}
+
+/// The keep/drop decisions of one dropout call: element `i` is kept or dropped as a pure function
+/// of the stream's key and `i`, with probability `p` of being dropped.
+///
+/// Two precisions, chosen from `p` alone (so forward and backward always agree):
+/// - *fast*: when rounding `p` to a multiple of 2⁻¹⁶ changes it by at most 0.1 % (relative to
+///   min(p, 1 − p)), which holds for every p in [0.0077, 0.9923], one 32-bit hash gives the 16-bit
+///   draws of two elements (the low half for element `i`, the high half for `i + 16` in each block
+///   of 32). The drop probability is `round(p·2¹⁶)/2¹⁶`, within 2⁻¹⁷ of `p` (0.1000061 for
+///   p = 0.1), and the kernel runs at copy speed.
+/// - *exact*: otherwise (tiny or near-1 p), one hash per element and a 31-bit threshold (drop
+///   probability within 2⁻³² of `p`), about 1.4× a copy on a quiet single core.
+///
+/// ```swift
+/// let d = DropoutDecisions(stream: Generator.default.nextStream(), p: 0.5)
+/// d.keeps(0)   // the same answer on every run, thread count and dtype
+/// ```
+public struct DropoutDecisions: Sendable, Equatable {
+    /// The random stream the decisions come from.
+    public let stream: RandomStream
+    /// The drop probability asked for, in (0, 1).
+    public let p: Double
+    /// 16-bit threshold for the fast path (drop iff draw < t16), or 0 when the exact path is used.
+    @usableFromInline let t16: Int32
+    /// 31-bit threshold for the exact path (drop iff bits >> 1 < t31).
+    @usableFromInline let t31: Int32
+
+    public init(stream: RandomStream, p: Double) {
+        precondition(p > 0 && p < 1, "DropoutDecisions: p must be in (0, 1), got \(p)")
+        self.stream = stream
+        self.p = p
+        let q16 = (p * 65_536).rounded()
+        let err = abs(q16 / 65_536 - p)
+        if q16 >= 1 && q16 <= 65_535 && err <= 1e-3 * min(p, 1 - p) {
+            t16 = Int32(q16)
+        } else {
+            t16 = 0
+        }
+        t31 = Int32(min(max((p * 2_147_483_648).rounded(), 0), 2_147_483_647))
+    }
+
+    /// Whether the fast 16-bit path is used for this `p`.
+    public var usesFastPath: Bool { t16 != 0 }
+
+    /// The probability with which an element is actually dropped.
+    public var effectiveDropProbability: Double {
+        t16 != 0 ? Double(t16) / 65_536 : Double(t31) / 2_147_483_648
+    }
+
+    /// Whether element `i` is kept.
+    @inlinable @inline(__always)
+    public func keeps(_ i: Int) -> Bool {
+        if t16 != 0 {
+            let h = stream.bits(((i >> 5) << 4) | (i & 15))
+            let r = (i >> 4) & 1 == 0 ? h & 0xFFFF : h >> 16
+            return Int32(r) >= t16
+        }
+        return Int32(stream.bits(i) >> 1) >= t31
+    }
+
+    /// All-ones lanes for kept elements `base..<base+16` of the exact path (`base` % 16 == 0).
+    @inlinable @inline(__always)
+    func keepLanes31(_ base: Int) -> SIMD16<Int32> {
+        let r = unsafeBitCast(stream.bits16(block: base) &>> 1, to: SIMD16<Int32>.self)
+        return ~((r &- SIMD16(repeating: t31)) &>> 31)
+    }
+
+    /// All-ones lanes for kept elements of the fast path, for the 32 elements `base..<base+32`
+    /// (`base` % 32 == 0): first the 16 low halves, then the 16 high halves.
+    @inlinable @inline(__always)
+    func keepLanes16(_ base: Int) -> (SIMD16<Int32>, SIMD16<Int32>) {
+        let h = stream.bits16(block: base >> 1)
+        let t = SIMD16<Int32>(repeating: t16)
+        let lo = unsafeBitCast(h & 0xFFFF, to: SIMD16<Int32>.self)
+        let hi = unsafeBitCast(h &>> 16, to: SIMD16<Int32>.self)
+        return (~((lo &- t) &>> 31), ~((hi &- t) &>> 31))
+    }
+}
+
+/// The per-element transform: `x * (keep ? keepMul : 0) + (keep ? keepAdd : dropAdd)`, the
+/// addition only for alpha dropout (adding 0 would turn `-0.0` into `+0.0`).
+@usableFromInline
+struct DropoutTransform<T: BinaryFloatingPoint> {
+    @usableFromInline let keepMul: T
+    @usableFromInline let keepAdd: T
+    @usableFromInline let dropAdd: T
+    @usableFromInline let affine: Bool
+}
+
+/// SELU's α, as in PyTorch's `alpha_dropout`.
+public let dropoutSELUAlpha = 1.7580993408473766
+
+extension DropoutKind {
+    /// The multiplier of kept elements in backward (and, for inverted dropout, forward).
+    /// Float32: `Float(1 / (1 - p))` or `Float(a)`.
+    public func keepMultiplier(p: Double) -> Double {
+        switch self {
+        case .inverted: return 1 / (1 - p)
+        case .alpha:
+            let alpha = dropoutSELUAlpha
+            return 1 / ((alpha * alpha * p + 1) * (1 - p)).squareRoot()
+        }
+    }
+
+    func floatTransform(p: Double) -> DropoutTransform<Float> {
+        switch self {
+        case .inverted:
+            return DropoutTransform(keepMul: Float(keepMultiplier(p: p)), keepAdd: 0, dropAdd: 0, affine: false)
+        case .alpha:
+            // PyTorch: noise = mask * a; b = (mask - 1) * (α·a) + α·a·p, each step in float.
+            let a = keepMultiplier(p: p)
+            let alphaA = Float(dropoutSELUAlpha * a)
+            let alphaAP = Float(dropoutSELUAlpha * a * p)
+            let keepAdd = Float(0) * alphaA + alphaAP
+            let dropAdd = Float(-1) * alphaA + alphaAP
+            return DropoutTransform(keepMul: Float(a), keepAdd: keepAdd, dropAdd: dropAdd, affine: true)
+        }
+    }
+
+    func doubleTransform(p: Double) -> DropoutTransform<Double> {
+        switch self {
+        case .inverted:
+            return DropoutTransform(keepMul: keepMultiplier(p: p), keepAdd: 0, dropAdd: 0, affine: false)
+        case .alpha:
+            let a = keepMultiplier(p: p)
+            let alphaA = dropoutSELUAlpha * a
+            let alphaAP = dropoutSELUAlpha * a * p
+            return DropoutTransform(keepMul: a, keepAdd: 0 * alphaA + alphaAP, dropAdd: -1 * alphaA + alphaAP, affine: true)
+        }
+    }
+}
+
+/// Raw (non-recording) dropout kernels. `x` and `out` may be the same tensor (in-place).
+///
+/// ```swift
+/// let d = DropoutDecisions(stream: Generator.default.nextStream(), p: 0.5)
+/// let y = Tensor(uninitializedShape: x.shape)
+/// DropoutKernels.forward(x, into: y, decisions: d, kind: .inverted)
+/// let gx = DropoutKernels.backward(gy, decisions: d, kind: .inverted)   // same mask
+/// ```
+public enum DropoutKernels {
+    /// Elements per parallel chunk at least (≈ 0.1 ms of work).
+    static let grain = 1 << 17
+
+    /// Element-wise dropout: decision `i` for element `i`.
+    public static func forward(_ x: Tensor, into out: Tensor, decisions: DropoutDecisions, kind: DropoutKind) {
+        precondition(x.count == out.count && x.dtype == out.dtype, "DropoutKernels: output does not match input")
+        switch x.dtype {
+        case .float32:
+            elementwise(x.pointer(as: Float.self), out.pointer(as: Float.self), x.count, decisions, kind.floatTransform(p: decisions.p))
+        case .float64:
+            elementwiseScalar(x.pointer(as: Double.self), out.pointer(as: Double.self), x.count, decisions, kind.doubleTransform(p: decisions.p))
+        default:
+            preconditionFailure("DropoutKernels: expected a floating-point tensor, got \(x.dtype)")
+        }
+    }
+
+    /// The gradient of element-wise dropout: `g * (keep ? keepMultiplier : 0)`, same decisions.
+    public static func backward(_ gradOutput: Tensor, decisions: DropoutDecisions, kind: DropoutKind) -> Tensor {
+        let out = Tensor(uninitializedShape: gradOutput.shape, dtype: gradOutput.dtype)
+        let m = kind.keepMultiplier(p: decisions.p)
+        switch gradOutput.dtype {
+        case .float32:
+            elementwise(gradOutput.pointer(as: Float.self), out.pointer(as: Float.self), out.count, decisions,
+                        DropoutTransform(keepMul: Float(m), keepAdd: 0, dropAdd: 0, affine: false))
+        case .float64:
+            elementwiseScalar(gradOutput.pointer(as: Double.self), out.pointer(as: Double.self), out.count, decisions,
+                              DropoutTransform(keepMul: m, keepAdd: 0, dropAdd: 0, affine: false))
+        default:
+            preconditionFailure("DropoutKernels: expected a floating-point tensor, got \(gradOutput.dtype)")
+        }
+        return out
+    }
+
+    /// Channel-wise dropout: the tensor is `rows` rows of `rowLength` contiguous elements (rows =
+    /// N·C, rowLength = the spatial size) and decision `r` applies to all of row `r`.
+    public static func channelForward(_ x: Tensor, into out: Tensor, rowLength: Int, decisions: DropoutDecisions, kind: DropoutKind) {
+        precondition(x.count == out.count && x.dtype == out.dtype, "DropoutKernels: output does not match input")
+        switch x.dtype {
+        case .float32:
+            rowwise(x.pointer(as: Float.self), out.pointer(as: Float.self), x.count, rowLength, decisions, kind.floatTransform(p: decisions.p))
+        case .float64:
+            rowwiseScalar(x.pointer(as: Double.self), out.pointer(as: Double.self), x.count, rowLength, decisions, kind.doubleTransform(p: decisions.p))
+        default:
+            preconditionFailure("DropoutKernels: expected a floating-point tensor, got \(x.dtype)")
+        }
+    }
+
+    /// The gradient of channel-wise dropout.
+    public static func channelBackward(_ gradOutput: Tensor, rowLength: Int, decisions: DropoutDecisions, kind: DropoutKind) -> Tensor {
+        let out = Tensor(uninitializedShape: gradOutput.shape, dtype: gradOutput.dtype)
+        let m = kind.keepMultiplier(p: decisions.p)
+        switch gradOutput.dtype {
+        case .float32:
+            rowwise(gradOutput.pointer(as: Float.self), out.pointer(as: Float.self), out.count, rowLength, decisions,
+                    DropoutTransform(keepMul: Float(m), keepAdd: 0, dropAdd: 0, affine: false))
+        case .float64:
+            rowwiseScalar(gradOutput.pointer(as: Double.self), out.pointer(as: Double.self), out.count, rowLength, decisions,
+                          DropoutTransform(keepMul: m, keepAdd: 0, dropAdd: 0, affine: false))
+        default:
+            preconditionFailure("DropoutKernels: expected a floating-point tensor, got \(gradOutput.dtype)")
+        }
+        return out
+    }
+
+    /// `x * 0` (p = 1, and its gradient): NaN and infinities stay NaN, negatives give `-0.0`.
+    public static func timesZero(_ x: Tensor) -> Tensor {
+        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        let n = x.count
+        switch x.dtype {
+        case .float32:
+            let s = x.pointer(as: Float.self), d = out.pointer(as: Float.self)
+            Parallel.forRange(0..<n, grain: grain) { r in for i in r { d[i] = s[i] * 0 } }
+        case .float64:
+            let s = x.pointer(as: Double.self), d = out.pointer(as: Double.self)
+            Parallel.forRange(0..<n, grain: grain) { r in for i in r { d[i] = s[i] * 0 } }
+        default:
+            preconditionFailure("DropoutKernels: expected a floating-point tensor, got \(x.dtype)")
+        }
+        return out
+    }
+
+    /// Writes the mask (1 kept, 0 dropped) of `count` decisions into a new float32 tensor; for tests
+    /// and tools, not used by the layers.
+    public static func mask(count: Int, decisions: DropoutDecisions) -> Tensor {
+        let ones = Tensor.ones([count])
+        let out = Tensor(uninitializedShape: [count])
+        elementwise(ones.pointer(as: Float.self), out.pointer(as: Float.self), count, decisions,
+                    DropoutTransform(keepMul: 1, keepAdd: 0, dropAdd: 0, affine: false))
+        return out
+    }
+
+    // MARK: - Float32 element-wise
+
+    @inline(__always)
+    static func scalarOut<T: BinaryFloatingPoint>(_ x: T, _ keep: Bool, _ t: DropoutTransform<T>) -> T {
+        if t.affine { return keep ? x * t.keepMul + t.keepAdd : x * 0 + t.dropAdd }
+        return x * (keep ? t.keepMul : 0)
+    }
+
+    @inline(__always)
+    static func apply16(_ x: SIMD16<Float>, _ keep: SIMD16<Int32>, _ mulBits: SIMD16<Int32>,
+                        _ keepAddBits: SIMD16<Int32>, _ dropAddBits: SIMD16<Int32>, affine: Bool) -> SIMD16<Float> {
+        let m = unsafeBitCast(mulBits & keep, to: SIMD16<Float>.self)
+        if !affine { return x * m }
+        let a = unsafeBitCast((keepAddBits & keep) | (dropAddBits & ~keep), to: SIMD16<Float>.self)
+        return x * m + a
+    }
+
+    static func elementwise(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int,
+                            _ d: DropoutDecisions, _ t: DropoutTransform<Float>) {
+        // Chunks start on multiples of 32 so every SIMD block is whole; the decisions do not
+        // depend on the chunking anyway.
+        Parallel.forRange(0..<n, grain: grain, alignment: 32) { r in
+            if t.affine {
+                elementwiseChunk(src, dst, r.lowerBound, r.upperBound, d, t, affine: true)
+            } else {
+                elementwiseChunk(src, dst, r.lowerBound, r.upperBound, d, t, affine: false)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func elementwiseChunk(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int,
+                                 _ d: DropoutDecisions, _ t: DropoutTransform<Float>, affine: Bool) {
+        var i = lo
+        // Scalar head up to a multiple of 32.
+        let headEnd = min(hi, (lo + 31) & ~31)
+        while i < headEnd { dst[i] = scalarOut(src[i], d.keeps(i), t); i += 1 }
+        let mulBits = SIMD16<Int32>(repeating: Int32(bitPattern: t.keepMul.bitPattern))
+        let keepAddBits = SIMD16<Int32>(repeating: Int32(bitPattern: t.keepAdd.bitPattern))
+        let dropAddBits = SIMD16<Int32>(repeating: Int32(bitPattern: t.dropAdd.bitPattern))
+        let s = UnsafeRawPointer(src), o = UnsafeMutableRawPointer(dst)
+        let end32 = i + (hi - i) / 32 * 32
+        if d.t16 != 0 {
+            while i < end32 {
+                let (k0, k1) = d.keepLanes16(i)
+                let a = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+                let b = s.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+                o.storeBytes(of: apply16(a, k0, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4, as: SIMD16<Float>.self)
+                o.storeBytes(of: apply16(b, k1, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+                i &+= 32
+            }
+        } else {
+            while i < end32 {
+                let k0 = d.keepLanes31(i), k1 = d.keepLanes31(i &+ 16)
+                let a = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+                let b = s.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+                o.storeBytes(of: apply16(a, k0, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4, as: SIMD16<Float>.self)
+                o.storeBytes(of: apply16(b, k1, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+                i &+= 32
+            }
+        }
+        while i < hi { dst[i] = scalarOut(src[i], d.keeps(i), t); i += 1 }
+    }
+
+    // MARK: - Float64 (gradcheck, double models): scalar, same decisions
+
+    static func elementwiseScalar(_ src: UnsafeMutablePointer<Double>, _ dst: UnsafeMutablePointer<Double>, _ n: Int,
+                                  _ d: DropoutDecisions, _ t: DropoutTransform<Double>) {
+        Parallel.forRange(0..<n, grain: grain / 2) { r in
+            for i in r { dst[i] = scalarOut(src[i], d.keeps(i), t) }
+        }
+    }
+
+    // MARK: - Channel-wise
+
+    static func rowwise(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ rowLength: Int,
+                        _ d: DropoutDecisions, _ t: DropoutTransform<Float>) {
+        if n == 0 || rowLength == 0 { return }
+        Parallel.forRange(0..<n, grain: grain) { r in
+            var i = r.lowerBound
+            while i < r.upperBound {
+                let row = i / rowLength
+                let end = min(r.upperBound, (row + 1) * rowLength)
+                let keep = d.keeps(row)
+                let m = keep ? t.keepMul : 0
+                if t.affine {
+                    scaleShift(src + i, dst + i, end - i, m, keep ? t.keepAdd : t.dropAdd)
+                } else {
+                    scale(src + i, dst + i, end - i, m)
+                }
+                i = end
+            }
+        }
+    }
+
+    @inline(__always)
+    static func scale(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ m: Float) {
+        let s = UnsafeRawPointer(src), o = UnsafeMutableRawPointer(dst)
+        let mv = SIMD16<Float>(repeating: m)
+        var i = 0
+        while i + 32 <= n {
+            let a = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+            let b = s.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+            o.storeBytes(of: a * mv, toByteOffset: i &* 4, as: SIMD16<Float>.self)
+            o.storeBytes(of: b * mv, toByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+            i &+= 32
+        }
+        while i < n { dst[i] = src[i] * m; i += 1 }
+    }
+
+    @inline(__always)
+    static func scaleShift(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ m: Float, _ a: Float) {
+        let s = UnsafeRawPointer(src), o = UnsafeMutableRawPointer(dst)
+        let mv = SIMD16<Float>(repeating: m), av = SIMD16<Float>(repeating: a)
+        var i = 0
+        while i + 16 <= n {
+            let x = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+            o.storeBytes(of: x * mv + av, toByteOffset: i &* 4, as: SIMD16<Float>.self)
+            i &+= 16
+        }
+        while i < n { dst[i] = src[i] * m + a; i += 1 }
+    }
+
+    static func rowwiseScalar(_ src: UnsafeMutablePointer<Double>, _ dst: UnsafeMutablePointer<Double>, _ n: Int, _ rowLength: Int,
+                              _ d: DropoutDecisions, _ t: DropoutTransform<Double>) {
+        if n == 0 || rowLength == 0 { return }
+        Parallel.forRange(0..<n, grain: grain / 2) { r in
+            for i in r { dst[i] = scalarOut(src[i], d.keeps(i / rowLength), t) }
+        }
+    }
+}
