@@ -3,17 +3,17 @@ import TensorCore
 /// Whether operations record the graph for differentiation. Training code is driven from one
 /// thread, like PyTorch's Python loop; kernels' worker threads never consult it.
 public enum GradMode {
-    nonisolated(unsafe) private static var enabledFlag = true
+    // Task-local (thread-local outside tasks), like PyTorch's thread-local grad mode: a
+    // `withNoGrad` on one thread (e.g. a concurrently running test) must not switch off
+    // recording on another.
+    @TaskLocal private static var enabledFlag = true
 
     /// True unless inside ``withNoGrad(_:)``.
     public static var isEnabled: Bool { enabledFlag }
 
     /// Runs `body` with recording switched on or off, restoring the previous mode afterwards.
     public static func with<R>(enabled: Bool, _ body: () throws -> R) rethrows -> R {
-        let saved = enabledFlag
-        enabledFlag = enabled
-        defer { enabledFlag = saved }
-        return try body()
+        try $enabledFlag.withValue(enabled, operation: body)
     }
 }
 

@@ -1,0 +1,55 @@
+import TensorCore
+
+/// Which formula `gelu` uses: the exact one with erf, or PyTorch's tanh approximation.
+public enum GELUApproximation: String, Sendable {
+    case none
+    case tanh
+}
+
+extension Tensor {
+    /// Elementwise absolute value (gradient 0 at 0, like PyTorch).
+    public func abs() -> Tensor { unaryOp(.abs) }
+    /// Elementwise `e^x`.
+    ///
+    /// ```swift
+    /// Tensor([0, 1] as [Float]).exp()   // [1, 2.7183]
+    /// ```
+    public func exp() -> Tensor { unaryOp(.exp, needsOutput: true) }
+    /// Elementwise natural logarithm.
+    public func log() -> Tensor { unaryOp(.log) }
+    /// Elementwise square root.
+    public func sqrt() -> Tensor { unaryOp(.sqrt, needsOutput: true) }
+    /// Elementwise `1 / sqrt(x)`.
+    public func rsqrt() -> Tensor { unaryOp(.rsqrt, needsOutput: true) }
+    /// Elementwise clamp into `[min, max]` (either bound may be nil). The gradient flows where
+    /// `min ≤ x ≤ max`.
+    ///
+    /// ```swift
+    /// x.clamp(min: 0, max: 6)     // ReLU6
+    /// ```
+    public func clamp(min: Double? = nil, max: Double? = nil) -> Tensor {
+        if let lo = min, let hi = max, lo > hi {
+            // PyTorch sets everything to max when min > max.
+            return unaryOp(.clamp(min: hi, max: hi))
+        }
+        return unaryOp(.clamp(min: min, max: max))
+    }
+    /// `max(x, 0)` elementwise.
+    public func relu() -> Tensor { unaryOp(.relu) }
+    /// Gaussian error linear unit: `x·Φ(x)` (`.none`) or its tanh approximation (`.tanh`).
+    ///
+    /// ```swift
+    /// x.gelu(); x.gelu(approximate: .tanh)
+    /// ```
+    public func gelu(approximate: GELUApproximation = .none) -> Tensor {
+        unaryOp(approximate == .none ? .gelu : .geluTanh)
+    }
+    /// Scaled ELU with the self-normalising constants (α ≈ 1.6733, scale ≈ 1.0507).
+    public func selu() -> Tensor { unaryOp(.selu) }
+    /// `x` for `x > 0`, else `α·(e^x − 1)`.
+    public func elu(alpha: Double = 1) -> Tensor { unaryOp(.elu(alpha: alpha)) }
+    /// Logistic sigmoid `1 / (1 + e^-x)`, computed stably for large |x|.
+    public func sigmoid() -> Tensor { unaryOp(.sigmoid, needsOutput: true) }
+    /// Hyperbolic tangent.
+    public func tanh() -> Tensor { unaryOp(.tanh, needsOutput: true) }
+}

@@ -1,0 +1,331 @@
+import Foundation
+
+/// Elementwise operations of two tensors.
+public enum BinaryOp: String, Sendable {
+    case add, sub, mul, div, pow, maximum, minimum
+}
+
+/// Elementwise comparisons; results are `bool` tensors.
+public enum CompareOp: String, Sendable {
+    case eq, ne, lt, le, gt, ge
+}
+
+extension Kernels {
+    /// Elements per parallel chunk for cheap elementwise work (≈ 50–100 µs per chunk).
+    static let elementwiseGrain = 1 << 16
+
+    /// `a ⊕ b` with broadcasting and type promotion (integer `div` gives float32, like PyTorch's
+    /// true division).
+    ///
+    /// ```swift
+    /// let c = Kernels.binary(.add, a, b)
+    /// ```
+    public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let shape = orFail { () throws(UsageError) in try broadcastShape(a.shape, b.shape, op: op.rawValue) }
+        var dt = DType.promoted(a.dtype, b.dtype)
+        if op == .div && !dt.isFloatingPoint { dt = .float32 }
+        if dt == .bool { dt = .int64 }
+        let a = cast(a, to: dt), b = cast(b, to: dt)
+        let out = Tensor(uninitializedShape: shape, dtype: dt)
+        let plan = StridedPlan(shape: shape, strides: [broadcastStrides(a.shape, to: shape), broadcastStrides(b.shape, to: shape)])
+        withExtendedLifetime((a, b)) {
+            switch dt {
+            case .float32: floatBinary(op, a.pointer(as: Float.self), b.pointer(as: Float.self), out.pointer(as: Float.self), plan)
+            case .float64: floatBinary(op, a.pointer(as: Double.self), b.pointer(as: Double.self), out.pointer(as: Double.self), plan)
+            case .int64: intBinary(op, a.pointer(as: Int64.self), b.pointer(as: Int64.self), out.pointer(as: Int64.self), plan)
+            case .uint8: intBinary(op, a.pointer(as: UInt8.self), b.pointer(as: UInt8.self), out.pointer(as: UInt8.self), plan)
+            case .bool: fatalError("unreachable")
+            }
+        }
+        return out
+    }
+
+    /// The dtype of `t ⊕ scalar`: float tensors keep theirs; integer tensors stay integer for an
+    /// integral scalar (except `div`), else become float32.
+    public static func scalarResultType(_ t: DType, _ value: Double, op: BinaryOp) -> DType {
+        if t.isFloatingPoint { return t }
+        if op == .div || op == .pow && value < 0 || value.rounded() != value { return .float32 }
+        return t == .bool ? .int64 : t
+    }
+
+    /// `t ⊕ value`.
+    public static func binary(_ op: BinaryOp, _ t: Tensor, _ value: Double) -> Tensor {
+        binary(op, t, Tensor.full([], value, dtype: scalarResultType(t.dtype, value, op: op)))
+    }
+
+    /// `value ⊕ t`.
+    public static func binary(_ op: BinaryOp, _ value: Double, _ t: Tensor) -> Tensor {
+        binary(op, Tensor.full([], value, dtype: scalarResultType(t.dtype, value, op: op)), t)
+    }
+
+    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.add, a, b) }
+    public static func sub(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.sub, a, b) }
+    public static func mul(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.mul, a, b) }
+    public static func div(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.div, a, b) }
+    public static func mul(_ a: Tensor, _ value: Double) -> Tensor { binary(.mul, a, value) }
+    public static func add(_ a: Tensor, _ value: Double) -> Tensor { binary(.add, a, value) }
+
+    // MARK: float kernels
+
+    static func floatBinary<T: KFloat>(_ op: BinaryOp, _ pa: UnsafeMutablePointer<T>, _ pb: UnsafeMutablePointer<T>,
+                                       _ po: UnsafeMutablePointer<T>, _ plan: StridedPlan) {
+        switch op {
+        case .add: simdBinaryRun(plan, pa, pb, po, { $0 + $1 }, { $0 + $1 })
+        case .sub: simdBinaryRun(plan, pa, pb, po, { $0 - $1 }, { $0 - $1 })
+        case .mul: simdBinaryRun(plan, pa, pb, po, { $0 * $1 }, { $0 * $1 })
+        case .div: simdBinaryRun(plan, pa, pb, po, { $0 / $1 }, { $0 / $1 })
+        case .pow: scalarBinaryRun(plan, pa, pb, po, grain: 1 << 13) { T.kpow($0, $1) }
+        case .maximum: scalarBinaryRun(plan, pa, pb, po, grain: elementwiseGrain) { a, b in a.isNaN || b.isNaN ? T.nan : (a > b ? a : b) }
+        case .minimum: scalarBinaryRun(plan, pa, pb, po, grain: elementwiseGrain) { a, b in a.isNaN || b.isNaN ? T.nan : (a < b ? a : b) }
+        }
+    }
+
+    static func intBinary<T: FixedWidthInteger & TensorScalar>(_ op: BinaryOp, _ pa: UnsafeMutablePointer<T>, _ pb: UnsafeMutablePointer<T>,
+                                                              _ po: UnsafeMutablePointer<T>, _ plan: StridedPlan) {
+        let g = elementwiseGrain
+        switch op {
+        case .add: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 &+ $1 }
+        case .sub: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 &- $1 }
+        case .mul: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 &* $1 }
+        case .div: scalarBinaryRun(plan, pa, pb, po, grain: g) { $1 == 0 ? 0 : $0 / $1 }
+        case .pow:
+            scalarBinaryRun(plan, pa, pb, po, grain: g) { base, e in
+                var r: T = 1, b = base, e = e
+                while e > 0 { if e & 1 == 1 { r = r &* b }; b = b &* b; e >>= 1 }
+                return r
+            }
+        case .maximum: scalarBinaryRun(plan, pa, pb, po, grain: g) { Swift.max($0, $1) }
+        case .minimum: scalarBinaryRun(plan, pa, pb, po, grain: g) { Swift.min($0, $1) }
+        }
+    }
+
+    /// Runs a SIMD16 kernel over every run of the plan, with fast paths for same-shape and
+    /// scalar (stride-0) operands.
+    @inline(__always)
+    static func simdBinaryRun<T: KFloat>(_ plan: StridedPlan, _ pa: UnsafeMutablePointer<T>, _ pb: UnsafeMutablePointer<T>,
+                                         _ po: UnsafeMutablePointer<T>,
+                                         _ v: (SIMD16<T>, SIMD16<T>) -> SIMD16<T>, _ s: (T, T) -> T) {
+        let sa = plan.innerStrides[0], sb = plan.innerStrides[1]
+        plan.run(grain: elementwiseGrain) { out, offs, n in
+            let a = pa + offs[0], b = pb + offs[1], o = po + out
+            var i = 0
+            if sa == 1 && sb == 1 {
+                while i + 16 <= n { store16(v(load16(a + i), load16(b + i)), o + i); i += 16 }
+                while i < n { o[i] = s(a[i], b[i]); i += 1 }
+            } else if sa == 0 && sb == 1 {
+                let x = a[0], xv = SIMD16<T>(repeating: x)
+                while i + 16 <= n { store16(v(xv, load16(b + i)), o + i); i += 16 }
+                while i < n { o[i] = s(x, b[i]); i += 1 }
+            } else if sa == 1 && sb == 0 {
+                let y = b[0], yv = SIMD16<T>(repeating: y)
+                while i + 16 <= n { store16(v(load16(a + i), yv), o + i); i += 16 }
+                while i < n { o[i] = s(a[i], y); i += 1 }
+            } else {
+                while i < n { o[i] = s(a[i * sa], b[i * sb]); i += 1 }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func scalarBinaryRun<A, B, O>(_ plan: StridedPlan, _ pa: UnsafeMutablePointer<A>, _ pb: UnsafeMutablePointer<B>,
+                                         _ po: UnsafeMutablePointer<O>, grain: Int, _ f: (A, B) -> O) {
+        let sa = plan.innerStrides[0], sb = plan.innerStrides[1]
+        plan.run(grain: grain) { out, offs, n in
+            let a = pa + offs[0], b = pb + offs[1], o = po + out
+            if sa == 1 && sb == 1 {
+                for i in 0..<n { o[i] = f(a[i], b[i]) }
+            } else if sa == 0 && sb == 1 {
+                let x = a[0]
+                for i in 0..<n { o[i] = f(x, b[i]) }
+            } else if sa == 1 && sb == 0 {
+                let y = b[0]
+                for i in 0..<n { o[i] = f(a[i], y) }
+            } else {
+                for i in 0..<n { o[i] = f(a[i * sa], b[i * sb]) }
+            }
+        }
+    }
+
+    // MARK: comparisons and selection
+
+    /// `a ⊙ b` elementwise with broadcasting; a `bool` tensor.
+    public static func compare(_ op: CompareOp, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let shape = orFail { () throws(UsageError) in try broadcastShape(a.shape, b.shape, op: op.rawValue) }
+        var dt = DType.promoted(a.dtype, b.dtype)
+        if dt == .bool { dt = .uint8 }
+        let a = cast(a, to: dt), b = cast(b, to: dt)
+        let out = Tensor(uninitializedShape: shape, dtype: .bool)
+        let plan = StridedPlan(shape: shape, strides: [broadcastStrides(a.shape, to: shape), broadcastStrides(b.shape, to: shape)])
+        let po = out.pointer(as: Bool.self)
+        withExtendedLifetime((a, b)) {
+            switch dt {
+            case .float32: compareRun(op, a.pointer(as: Float.self), b.pointer(as: Float.self), po, plan)
+            case .float64: compareRun(op, a.pointer(as: Double.self), b.pointer(as: Double.self), po, plan)
+            case .int64: compareRun(op, a.pointer(as: Int64.self), b.pointer(as: Int64.self), po, plan)
+            case .uint8: compareRun(op, a.pointer(as: UInt8.self), b.pointer(as: UInt8.self), po, plan)
+            case .bool: fatalError("unreachable")
+            }
+        }
+        return out
+    }
+
+    /// `t ⊙ value`; a `bool` tensor.
+    public static func compare(_ op: CompareOp, _ t: Tensor, _ value: Double) -> Tensor {
+        let dt: DType = t.dtype.isFloatingPoint ? t.dtype : (value.rounded() == value ? (t.dtype == .bool ? .uint8 : t.dtype) : .float64)
+        if dt == .uint8 && (value < 0 || value > 255) {
+            return compare(op, cast(t, to: .int64), Tensor.full([], value, dtype: .int64))
+        }
+        return compare(op, t, Tensor.full([], value, dtype: dt))
+    }
+
+    static func compareRun<T: Comparable>(_ op: CompareOp, _ pa: UnsafeMutablePointer<T>, _ pb: UnsafeMutablePointer<T>,
+                                          _ po: UnsafeMutablePointer<Bool>, _ plan: StridedPlan) {
+        let g = elementwiseGrain
+        switch op {
+        case .eq: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 == $1 }
+        case .ne: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 != $1 }
+        case .lt: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 < $1 }
+        case .le: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 <= $1 }
+        case .gt: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 > $1 }
+        case .ge: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 >= $1 }
+        }
+    }
+
+    /// `cond ? a : b` elementwise, broadcasting all three (`torch.where`).
+    public static func `where`(_ cond: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let shape = orFail { () throws(UsageError) in
+            try broadcastShape(try broadcastShape(cond.shape, a.shape, op: "where"), b.shape, op: "where")
+        }
+        let dt = DType.promoted(a.dtype, b.dtype)
+        let c = cast(cond, to: .bool), a = cast(a, to: dt), b = cast(b, to: dt)
+        let out = Tensor(uninitializedShape: shape, dtype: dt)
+        let plan = StridedPlan(shape: shape, strides: [broadcastStrides(c.shape, to: shape), broadcastStrides(a.shape, to: shape),
+                                                       broadcastStrides(b.shape, to: shape)])
+        withExtendedLifetime((c, a, b)) {
+            let pc = c.pointer(as: Bool.self)
+            switch dt {
+            case .float32: whereRun(plan, pc, a.pointer(as: Float.self), b.pointer(as: Float.self), out.pointer(as: Float.self))
+            case .float64: whereRun(plan, pc, a.pointer(as: Double.self), b.pointer(as: Double.self), out.pointer(as: Double.self))
+            case .int64: whereRun(plan, pc, a.pointer(as: Int64.self), b.pointer(as: Int64.self), out.pointer(as: Int64.self))
+            case .uint8: whereRun(plan, pc, a.pointer(as: UInt8.self), b.pointer(as: UInt8.self), out.pointer(as: UInt8.self))
+            case .bool: whereRun(plan, pc, a.pointer(as: Bool.self), b.pointer(as: Bool.self), out.pointer(as: Bool.self))
+            }
+        }
+        return out
+    }
+
+    static func whereRun<T>(_ plan: StridedPlan, _ pc: UnsafeMutablePointer<Bool>, _ pa: UnsafeMutablePointer<T>,
+                            _ pb: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>) {
+        let sc = plan.innerStrides[0], sa = plan.innerStrides[1], sb = plan.innerStrides[2]
+        plan.run(grain: elementwiseGrain) { out, offs, n in
+            let c = pc + offs[0], a = pa + offs[1], b = pb + offs[2], o = po + out
+            if sc == 1 && sa == 1 && sb == 1 {
+                for i in 0..<n { o[i] = c[i] ? a[i] : b[i] }
+            } else {
+                for i in 0..<n { o[i] = c[i * sc] ? a[i * sa] : b[i * sb] }
+            }
+        }
+    }
+
+    /// Copies `t` broadcast to `shape` (no copy when the shape already matches).
+    public static func expand(_ t: Tensor, to shape: [Int]) -> Tensor {
+        if t.shape == shape { return t }
+        orFail { () throws(UsageError) in try validateExpand(t.shape, to: shape) }
+        return strided(t, shape: shape, strides: broadcastStrides(t.shape, to: shape))
+    }
+
+    /// A contiguous copy of `t` read with element `strides` as a tensor of `shape`.
+    static func strided(_ t: Tensor, shape: [Int], strides: [Int]) -> Tensor {
+        let out = Tensor(uninitializedShape: shape, dtype: t.dtype)
+        let plan = StridedPlan(shape: shape, strides: [strides])
+        let s = plan.innerStrides.first ?? 1
+        let bytes = t.dtype.byteSize
+        let src = t.rawPointer, dst = out.rawPointer
+        withExtendedLifetime(t) {
+            plan.run(grain: elementwiseGrain) { o, offs, n in
+                let from = offs[0]
+                if s == 1 {
+                    (dst + o * bytes).copyMemory(from: src + from * bytes, byteCount: n * bytes)
+                    return
+                }
+                switch bytes {
+                case 4:
+                    let ps = src.assumingMemoryBound(to: UInt32.self) + from, pd = dst.assumingMemoryBound(to: UInt32.self) + o
+                    if s == 0 { pd.update(repeating: ps[0], count: n) } else { for i in 0..<n { pd[i] = ps[i * s] } }
+                case 8:
+                    let ps = src.assumingMemoryBound(to: UInt64.self) + from, pd = dst.assumingMemoryBound(to: UInt64.self) + o
+                    if s == 0 { pd.update(repeating: ps[0], count: n) } else { for i in 0..<n { pd[i] = ps[i * s] } }
+                default:
+                    let ps = src.assumingMemoryBound(to: UInt8.self) + from, pd = dst.assumingMemoryBound(to: UInt8.self) + o
+                    if s == 0 { pd.update(repeating: ps[0], count: n) } else { for i in 0..<n { pd[i] = ps[i * s] } }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `t` with its dims reordered (a contiguous copy), like `permute(...).contiguous()`.
+    public static func permute(_ t: Tensor, _ dims: [Int]) -> Tensor {
+        let cs = contiguousStrides(t.shape)
+        let shape = dims.map { t.shape[$0] }
+        if dims == Array(0..<t.rank) { return t }
+        return strided(t, shape: shape, strides: dims.map { cs[$0] })
+    }
+
+    // MARK: dtype conversion
+
+    /// `t` converted to `dtype` (the tensor itself when it already has it). Float → integer
+    /// truncates toward zero; anything → bool is `!= 0`.
+    public static func cast(_ t: Tensor, to dtype: DType) -> Tensor {
+        if t.dtype == dtype { return t }
+        let out = Tensor(uninitializedShape: t.shape, dtype: dtype)
+        let n = t.count
+        withExtendedLifetime(t) {
+            switch t.dtype {
+            case .float32: castFrom(t.pointer(as: Float.self), out, n) { Double($0) }
+            case .float64: castFrom(t.pointer(as: Double.self), out, n) { $0 }
+            case .int64: castFrom(t.pointer(as: Int64.self), out, n) { Double($0) }
+            case .uint8: castFrom(t.pointer(as: UInt8.self), out, n) { Double($0) }
+            case .bool: castFrom(t.pointer(as: Bool.self), out, n) { $0 ? 1 : 0 }
+            }
+        }
+        return out
+    }
+
+    @inline(__always)
+    static func castFrom<S>(_ ps: UnsafeMutablePointer<S>, _ out: Tensor, _ n: Int, _ toDouble: (S) -> Double) {
+        let g = elementwiseGrain
+        switch out.dtype {
+        case .float32:
+            let pd = out.pointer(as: Float.self)
+            if S.self == Double.self {
+                let p = UnsafeMutableRawPointer(ps).assumingMemoryBound(to: Double.self)
+                Parallel.forRange(0..<n, grain: g) { r in for i in r { pd[i] = Float(p[i]) } }
+            } else {
+                Parallel.forRange(0..<n, grain: g) { r in for i in r { pd[i] = Float(toDouble(ps[i])) } }
+            }
+        case .float64:
+            let pd = out.pointer(as: Double.self)
+            Parallel.forRange(0..<n, grain: g) { r in for i in r { pd[i] = toDouble(ps[i]) } }
+        case .int64:
+            let pd = out.pointer(as: Int64.self)
+            Parallel.forRange(0..<n, grain: g) { r in
+                for i in r {
+                    let v = toDouble(ps[i])
+                    pd[i] = v.isFinite && abs(v) < 9.2e18 ? Int64(v) : Int64.min
+                }
+            }
+        case .uint8:
+            let pd = out.pointer(as: UInt8.self)
+            Parallel.forRange(0..<n, grain: g) { r in
+                for i in r {
+                    let v = toDouble(ps[i])
+                    pd[i] = v.isFinite && abs(v) < 9.2e18 ? UInt8(truncatingIfNeeded: Int64(v)) : 0
+                }
+            }
+        case .bool:
+            let pd = out.pointer(as: Bool.self)
+            Parallel.forRange(0..<n, grain: g) { r in for i in r { pd[i] = toDouble(ps[i]) != 0 } }
+        }
+    }
+}

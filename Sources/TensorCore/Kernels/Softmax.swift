@@ -1,0 +1,97 @@
+import Foundation
+
+extension Kernels {
+    /// Softmax (or log-softmax) along `dim` (normalised), computed stably by subtracting the
+    /// maximum first.
+    public static func softmax(_ t: Tensor, dim: Int, log: Bool) -> Tensor {
+        precondition(t.dtype.isFloatingPoint, "softmax: float dtypes only")
+        let out = Tensor(uninitializedShape: t.shape, dtype: t.dtype)
+        let (outer, r, inner) = split(t.rank == 0 ? [1] : t.shape, at: dim)
+        withExtendedLifetime(t) {
+            if t.dtype == .float32 {
+                softmaxRun(t.pointer(as: Float.self), out.pointer(as: Float.self), outer, r, inner, log)
+            } else {
+                softmaxRun(t.pointer(as: Double.self), out.pointer(as: Double.self), outer, r, inner, log)
+            }
+        }
+        return out
+    }
+
+    static func softmaxRun<T: KFloat>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>,
+                                      _ outer: Int, _ r: Int, _ inner: Int, _ log: Bool) {
+        if r == 0 { return }
+        Parallel.forRange(0..<outer, grain: Swift.max(1, transcendentalGrain / Swift.max(r * inner, 1))) { range in
+            withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * inner) { buf in
+                let mx = buf.baseAddress!, sm = buf.baseAddress! + inner
+                for o in range {
+                    let x = px + o * r * inner, y = po + o * r * inner
+                    for j in 0..<inner { mx[j] = x[j]; sm[j] = 0 }
+                    for k in 1..<Swift.max(r, 1) {
+                        let row = x + k * inner
+                        for j in 0..<inner where row[j] > mx[j] || row[j].isNaN { mx[j] = row[j] }
+                    }
+                    for j in 0..<inner where mx[j].isInfinite && mx[j] < 0 { mx[j] = 0 } // all -inf row
+                    for k in 0..<r {
+                        let row = x + k * inner, dst = y + k * inner
+                        for j in 0..<inner {
+                            let e = T.kexp(row[j] - mx[j])
+                            if !log { dst[j] = e }
+                            sm[j] += e
+                        }
+                    }
+                    if log {
+                        for j in 0..<inner { sm[j] = mx[j] + T.klog(sm[j]) }
+                        for k in 0..<r {
+                            let row = x + k * inner, dst = y + k * inner
+                            for j in 0..<inner { dst[j] = row[j] - sm[j] }
+                        }
+                    } else {
+                        for j in 0..<inner { sm[j] = 1 / sm[j] }
+                        for k in 0..<r {
+                            let dst = y + k * inner
+                            for j in 0..<inner { dst[j] *= sm[j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward of ``softmax(_:dim:log:)`` from its output `y`:
+    /// softmax `y·(g − Σ g·y)`, log-softmax `g − e^y·Σ g`.
+    public static func softmaxBackward(grad: Tensor, output: Tensor, dim: Int, log: Bool) -> Tensor {
+        let g = cast(grad, to: output.dtype)
+        let out = Tensor(uninitializedShape: output.shape, dtype: output.dtype)
+        let (outer, r, inner) = split(output.rank == 0 ? [1] : output.shape, at: dim)
+        withExtendedLifetime((g, output)) {
+            if output.dtype == .float32 {
+                softmaxBackwardRun(g.pointer(as: Float.self), output.pointer(as: Float.self), out.pointer(as: Float.self), outer, r, inner, log)
+            } else {
+                softmaxBackwardRun(g.pointer(as: Double.self), output.pointer(as: Double.self), out.pointer(as: Double.self), outer, r, inner, log)
+            }
+        }
+        return out
+    }
+
+    static func softmaxBackwardRun<T: KFloat>(_ pg: UnsafeMutablePointer<T>, _ py: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>,
+                                              _ outer: Int, _ r: Int, _ inner: Int, _ log: Bool) {
+        Parallel.forRange(0..<outer, grain: Swift.max(1, transcendentalGrain / Swift.max(r * inner, 1))) { range in
+            withUnsafeTemporaryAllocation(of: T.self, capacity: inner) { buf in
+                let s = buf.baseAddress!
+                for o in range {
+                    let g = pg + o * r * inner, y = py + o * r * inner, d = po + o * r * inner
+                    for j in 0..<inner { s[j] = 0 }
+                    for k in 0..<r {
+                        for j in 0..<inner { s[j] += log ? g[k * inner + j] : g[k * inner + j] * y[k * inner + j] }
+                    }
+                    for k in 0..<r {
+                        for j in 0..<inner {
+                            let i = k * inner + j
+                            d[i] = log ? g[i] - T.kexp(y[i]) * s[j] : y[i] * (g[i] - s[j])
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Testing
+import TensorCore
+import Autograd
+
+/// Every differentiable op against central finite differences in float64.
+@Suite struct GradCheckOpsTests {
+    @Test func broadcastingArithmetic() {
+        let a = leaf([3, 1, 4], seed: 1), b = leaf([2, 1], seed: 2)
+        #expect(gradcheck({ $0[0] + $0[1] }, inputs: [a, b], name: "add"))
+        #expect(gradcheck({ $0[0] - $0[1] }, inputs: [a, b], name: "sub"))
+        #expect(gradcheck({ $0[0] * $0[1] }, inputs: [a, b], name: "mul"))
+        let d = leaf([2, 1], seed: 3, lo: 0.5, hi: 2)
+        #expect(gradcheck({ $0[0] / $0[1] }, inputs: [a, d], name: "div"))
+        let same = leaf([3, 1, 4], seed: 4)
+        #expect(gradcheck({ $0[0] * $0[1] + $0[0] }, inputs: [a, same], name: "same-shape"))
+        let s = leaf([], seed: 5)
+        #expect(gradcheck({ $0[0] * $0[1] }, inputs: [a, s], name: "0-d"))
+    }
+
+    @Test func scalarOperands() {
+        let a = leaf([2, 3], seed: 6, lo: 0.5, hi: 2)
+        #expect(gradcheck({ $0[0] + 2.5 }, inputs: [a]))
+        #expect(gradcheck({ 2.5 + $0[0] }, inputs: [a]))
+        #expect(gradcheck({ $0[0] - 1.5 }, inputs: [a]))
+        #expect(gradcheck({ 1.5 - $0[0] }, inputs: [a]))
+        #expect(gradcheck({ $0[0] * -3 }, inputs: [a]))
+        #expect(gradcheck({ 3 * $0[0] }, inputs: [a]))
+        #expect(gradcheck({ $0[0] / 4 }, inputs: [a]))
+        #expect(gradcheck({ 4 / $0[0] }, inputs: [a]))
+        #expect(gradcheck({ -$0[0] }, inputs: [a]))
+        #expect(gradcheck({ $0[0].neg() }, inputs: [a]))
+    }
+
+    @Test func powers() {
+        let a = leaf([2, 3], seed: 7, lo: 0.5, hi: 2)
+        #expect(gradcheck({ $0[0].pow(3) }, inputs: [a]))
+        #expect(gradcheck({ $0[0].pow(2) }, inputs: [a]))
+        #expect(gradcheck({ $0[0].pow(-1.5) }, inputs: [a]))
+        let e = leaf([3], seed: 8, lo: -1, hi: 2)
+        #expect(gradcheck({ $0[0].pow($0[1]) }, inputs: [a, e], name: "pow tensor"))
+    }
+
+    @Test func unaryFunctions() {
+        let x = leafAwayFromZero([2, 3, 2], seed: 9)
+        let pos = leaf([2, 5], seed: 10, lo: 0.3, hi: 3)
+        #expect(gradcheck({ $0[0].abs() }, inputs: [x], name: "abs"))
+        #expect(gradcheck({ $0[0].exp() }, inputs: [x], name: "exp"))
+        #expect(gradcheck({ $0[0].log() }, inputs: [pos], name: "log"))
+        #expect(gradcheck({ $0[0].sqrt() }, inputs: [pos], name: "sqrt"))
+        #expect(gradcheck({ $0[0].rsqrt() }, inputs: [pos], name: "rsqrt"))
+        #expect(gradcheck({ $0[0].relu() }, inputs: [x], name: "relu"))
+        #expect(gradcheck({ $0[0].sigmoid() }, inputs: [x], name: "sigmoid"))
+        #expect(gradcheck({ $0[0].tanh() }, inputs: [x], name: "tanh"))
+        #expect(gradcheck({ $0[0].gelu() }, inputs: [x], name: "gelu"))
+        #expect(gradcheck({ $0[0].gelu(approximate: .tanh) }, inputs: [x], name: "gelu tanh"))
+        #expect(gradcheck({ $0[0].selu() }, inputs: [x], name: "selu"))
+        #expect(gradcheck({ $0[0].elu() }, inputs: [x], name: "elu"))
+        #expect(gradcheck({ $0[0].elu(alpha: 0.5) }, inputs: [x], name: "elu 0.5"))
+    }
+
+    @Test func clampKeepsGradientInsideTheRange() {
+        // Bounds chosen away from the data (values are ≥ 0.1 away from 0 and ±0.05 grid).
+        let x = leafAwayFromZero([4, 3], seed: 11)
+        #expect(gradcheck({ $0[0].clamp(min: -0.05, max: 0.05) }, inputs: [x], name: "clamp both"))
+        #expect(gradcheck({ $0[0].clamp(min: 0.0) }, inputs: [x], name: "clamp min"))
+        #expect(gradcheck({ $0[0].clamp(max: 0.0) }, inputs: [x], name: "clamp max"))
+    }
+
+    @Test func reductions() {
+        let x = leaf([2, 3, 4], seed: 12)
+        #expect(gradcheck({ $0[0].sum() }, inputs: [x], name: "sum"))
+        #expect(gradcheck({ $0[0].mean() }, inputs: [x], name: "mean"))
+        #expect(gradcheck({ $0[0].sum(dim: 1) }, inputs: [x], name: "sum dim"))
+        #expect(gradcheck({ $0[0].sum(dim: -1, keepDim: true) }, inputs: [x], name: "sum keepDim"))
+        #expect(gradcheck({ $0[0].sum(dims: [0, 2]) }, inputs: [x], name: "sum dims"))
+        #expect(gradcheck({ $0[0].mean(dim: 0) }, inputs: [x], name: "mean dim"))
+        #expect(gradcheck({ $0[0].mean(dims: [0, 2], keepDim: true) }, inputs: [x], name: "mean dims"))
+        #expect(gradcheck({ $0[0].variance(dims: [1]) }, inputs: [x], name: "var"))
+        #expect(gradcheck({ $0[0].variance(dims: [0, 2], unbiased: false, keepDim: true) }, inputs: [x], name: "var biased"))
+        #expect(gradcheck({ $0[0].variance() }, inputs: [x], name: "var all"))
+        #expect(gradcheck({ $0[0].max() }, inputs: [x], name: "max"))
+        #expect(gradcheck({ $0[0].min() }, inputs: [x], name: "min"))
+        #expect(gradcheck({ $0[0].max(dim: 1).values }, inputs: [x], name: "max dim"))
+        #expect(gradcheck({ $0[0].min(dim: -1, keepDim: true).values }, inputs: [x], name: "min dim"))
+    }
+
+    @Test func softmaxes() {
+        let x = leaf([3, 4, 2], seed: 13)
+        for d in [0, 1, -1] {
+            #expect(gradcheck({ $0[0].softmax(dim: d) }, inputs: [x], name: "softmax \(d)"))
+            #expect(gradcheck({ $0[0].logSoftmax(dim: d) }, inputs: [x], name: "logSoftmax \(d)"))
+        }
+    }
+
+    @Test func shapeOps() {
+        let x = leaf([2, 3, 4], seed: 14)
+        #expect(gradcheck({ $0[0].reshaped([4, -1]) * 2 }, inputs: [x], name: "reshape"))
+        #expect(gradcheck({ $0[0].view([6, 4]) * 2 }, inputs: [x], name: "view"))
+        #expect(gradcheck({ $0[0].flattened(startDim: 1) * 2 }, inputs: [x], name: "flatten"))
+        #expect(gradcheck({ $0[0].permuted([2, 0, 1]) }, inputs: [x], name: "permute"))
+        #expect(gradcheck({ $0[0].transposed() }, inputs: [x], name: "transpose"))
+        #expect(gradcheck({ $0[0].transposed(0, 2) }, inputs: [x], name: "transpose 0 2"))
+        #expect(gradcheck({ $0[0].unsqueezed(dim: 1).squeezed(dim: 1) * 3 }, inputs: [x], name: "unsqueeze squeeze"))
+        let y = leaf([3, 1], seed: 15)
+        #expect(gradcheck({ $0[0].expanded(to: [2, 3, 4]) }, inputs: [y], name: "expand"))
+        #expect(gradcheck({ $0[0].sumToShape([3, 1]) }, inputs: [x], name: "sumToShape"))
+        #expect(gradcheck({ $0[0].sumToShape([4]) }, inputs: [x], name: "sumToShape lead"))
+        // Through float32 the function is linear, so a wide step only avoids float32 rounding noise.
+        #expect(gradcheck({ $0[0].to(.float32).to(.float64) * 2 }, inputs: [y], eps: 1e-2, name: "to"))
+    }
+
+    @Test func indexing() {
+        let a = leaf([2, 3], seed: 16), b = leaf([2, 2], seed: 17)
+        #expect(gradcheck({ Tensor.concat([$0[0], $0[1]], dim: 1) }, inputs: [a, b], name: "concat"))
+        let c = leaf([2, 3], seed: 18)
+        #expect(gradcheck({ Tensor.stack([$0[0], $0[1]], dim: 1) }, inputs: [a, c], name: "stack"))
+        let x = leaf([3, 4, 2], seed: 19)
+        #expect(gradcheck({ $0[0].sliced(dim: 1, start: 1, end: 3) }, inputs: [x], name: "slice"))
+        #expect(gradcheck({ $0[0].sliced(dim: 0, start: -2, end: 100) * 1 }, inputs: [x], name: "slice dim0"))
+        #expect(gradcheck({ $0[0][1] * 1 }, inputs: [x], name: "subscript"))
+        let idx = Tensor([2, 0, 2] as [Int64], shape: [3])
+        #expect(gradcheck({ $0[0].indexSelect(dim: 1, index: idx) }, inputs: [x], name: "indexSelect"))
+        #expect(gradcheck({ Tensor.concat($0[0].chunked(2, dim: 1).reversed(), dim: 1) }, inputs: [x], name: "chunked"))
+        let mask = x.detach().gt(0.5)
+        #expect(gradcheck({ $0[0].masked(fill: -1, where: mask) }, inputs: [x], name: "masked"))
+        let p = leaf([4, 1], seed: 20), q = leaf([1, 2], seed: 21)
+        let cond = Tensor([true, false, true, false, false, true, true, false] as [Bool], shape: [4, 2])
+        #expect(gradcheck({ Tensor.where(cond, $0[0], $0[1]) }, inputs: [p, q], name: "where"))
+    }
+
+    @Test func composite() {
+        let x = leaf([3, 4], seed: 22), w = leaf([4], seed: 23), b = leaf([1], seed: 24)
+        #expect(gradcheck({ (($0[0] * $0[1]).sum(dim: 1) + $0[2]).tanh().mean() }, inputs: [x, w, b]))
+        // The same tensor used twice accumulates both paths.
+        #expect(gradcheck({ $0[0] * $0[0] + $0[0].exp() }, inputs: [x]))
+    }
+}
