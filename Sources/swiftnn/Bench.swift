@@ -13,6 +13,7 @@ struct Bench: ParsableCommand {
             BenchGEMM.self,
             BenchBandwidth.self,
             BenchDropout.self,
+            BenchOptim.self,
         ]
     )
 }
