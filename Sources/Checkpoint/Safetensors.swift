@@ -365,6 +365,13 @@ public enum Safetensors {
     }
 
     static func read(_ url: URL) throws(SafetensorsError) -> Data {
+        // Only regular files: a device or pipe (/dev/zero, a FIFO) could feed bytes without end.
+        var info = stat()
+        if stat(url.path, &info) == 0 {
+            let kind = info.st_mode & S_IFMT
+            if kind == S_IFDIR { throw .io(path: url.path, operation: "reading", message: "is a directory") }
+            if kind != S_IFREG { throw .io(path: url.path, operation: "reading", message: "not a regular file") }
+        }
         do {
             return try Data(contentsOf: url, options: [.mappedIfSafe])
         } catch {

@@ -261,6 +261,11 @@ enum CorruptionCorpus {
         #expect(path == url.path)
     }
 
+    @Test func deviceFilesAreRefused() {
+        let e = safetensorsError { () throws(SafetensorsError) in _ = try StateDict(contentsOf: URL(fileURLWithPath: "/dev/zero")) }
+        #expect(e == .io(path: "/dev/zero", operation: "reading", message: "not a regular file"))
+    }
+
     @Test func directoryInsteadOfAFileThrowsAnIOError() throws {
         let dir = try makeTempDirectory()
         defer { cleanUp(dir) }

@@ -10,7 +10,7 @@ import Foundation
 // materialise a transpose.
 
 /// Element types the packed GEMM runs on, with the vector type one micro-tile row fits in.
-protocol GEMMElement: BinaryFloatingPoint, SIMDScalar {
+protocol GEMMElement: BinaryFloatingPoint, SIMDScalar, Codable {
     associatedtype GEMMVector: SIMD where GEMMVector.Scalar == Self
 }
 extension Float: GEMMElement { typealias GEMMVector = SIMD16<Float> }

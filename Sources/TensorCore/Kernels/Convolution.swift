@@ -1,0 +1,304 @@
+import Foundation
+
+// N-d convolution (1-d, 2-d, 3-d) as im2col + the packed GEMM: for each sample and group,
+// `out[Og, L] = W[Og, Cg·K] · cols[Cg·K, L]`, where `cols` holds, for every kernel tap, the input
+// values that tap sees at each of the L output positions (zero where it falls in the padding).
+// 1-d and 2-d problems are run as 3-d ones with unit leading dimensions, so one im2col/col2im
+// pair serves all three. A 1×1 kernel with unit stride and no padding reads the input directly.
+
+/// The shape of one convolution: batch, channels, groups and per-spatial-dimension kernel,
+/// stride, padding and dilation (1 to 3 spatial dimensions).
+public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
+    public let batch: Int
+    public let inChannels: Int
+    public let outChannels: Int
+    public let groups: Int
+    /// Input spatial size (`[L]`, `[H, W]` or `[D, H, W]`).
+    public let inputSize: [Int]
+    public let kernelSize: [Int]
+    public let stride: [Int]
+    public let padding: [Int]
+    public let dilation: [Int]
+    /// Output spatial size: ⌊(in + 2·pad − dil·(k − 1) − 1) / stride⌋ + 1.
+    public let outputSize: [Int]
+
+    public init(batch: Int, inChannels: Int, outChannels: Int, groups: Int, inputSize: [Int],
+                kernelSize: [Int], stride: [Int], padding: [Int], dilation: [Int]) {
+        self.batch = batch; self.inChannels = inChannels; self.outChannels = outChannels
+        self.groups = groups; self.inputSize = inputSize; self.kernelSize = kernelSize
+        self.stride = stride; self.padding = padding; self.dilation = dilation
+        outputSize = (0..<inputSize.count).map { d in
+            (inputSize[d] + 2 * padding[d] - dilation[d] * (kernelSize[d] - 1) - 1) / stride[d] + 1
+        }
+    }
+
+    public var description: String {
+        "conv(N=\(batch), C=\(inChannels)→\(outChannels), groups=\(groups), in=\(inputSize), k=\(kernelSize), s=\(stride), p=\(padding), d=\(dilation))"
+    }
+
+    /// Input, output and kernel sizes as three spatial dimensions (leading ones filled with 1).
+    var padded: ConvGeom3 {
+        let lead = 3 - inputSize.count
+        func p(_ a: [Int], _ fill: Int) -> [Int] { [Int](repeating: fill, count: lead) + a }
+        let i = p(inputSize, 1), k = p(kernelSize, 1), s = p(stride, 1), pd = p(padding, 0)
+        let dl = p(dilation, 1), o = p(outputSize, 1)
+        return ConvGeom3(D: i[0], H: i[1], W: i[2], KD: k[0], KH: k[1], KW: k[2], SD: s[0], SH: s[1], SW: s[2],
+                         PD: pd[0], PH: pd[1], PW: pd[2], DD: dl[0], DH: dl[1], DW: dl[2], OD: o[0], OH: o[1], OW: o[2])
+    }
+
+    var kernelCount: Int { kernelSize.reduce(1, *) }
+    var inputCount: Int { inputSize.reduce(1, *) }
+    var outputCount: Int { outputSize.reduce(1, *) }
+    /// Whether the input can serve as the column matrix itself.
+    var isPointwise: Bool {
+        kernelSize.allSatisfy { $0 == 1 } && stride.allSatisfy { $0 == 1 } && padding.allSatisfy { $0 == 0 }
+    }
+    /// Multiply-adds of the whole forward pass.
+    var work: Int { batch * outChannels * (inChannels / max(groups, 1)) * kernelCount * outputCount }
+}
+
+struct ConvGeom3 {
+    let D: Int, H: Int, W: Int, KD: Int, KH: Int, KW: Int, SD: Int, SH: Int, SW: Int
+    let PD: Int, PH: Int, PW: Int, DD: Int, DH: Int, DW: Int, OD: Int, OH: Int, OW: Int
+}
+
+/// The output columns `ow` whose input column `ow·SW + off` lies in `0..<W`.
+@inline(__always)
+private func validColumns(_ off: Int, _ SW: Int, _ W: Int, _ OW: Int) -> (Int, Int) {
+    let lo = off >= 0 ? 0 : min(OW, (-off + SW - 1) / SW)
+    let hi = W - 1 - off < 0 ? 0 : min(OW, (W - 1 - off) / SW + 1)
+    return (lo, max(lo, hi))
+}
+
+/// Writes the column matrix `[channels·K, L]` of one sample's `channels` input planes.
+@inline(__always)
+func im2col<T: GEMMElement>(_ x: UnsafePointer<T>, channels: Int, _ g: ConvGeom3, _ cols: UnsafeMutablePointer<T>) {
+    let planeIn = g.D * g.H * g.W
+    var dst = cols
+    for c in 0..<channels {
+        let xc = x + c * planeIn
+        for kd in 0..<g.KD { for kh in 0..<g.KH { for kw in 0..<g.KW {
+            let off = kw * g.DW - g.PW
+            let (lo, hi) = validColumns(off, g.SW, g.W, g.OW)
+            for od in 0..<g.OD {
+                let id = od * g.SD - g.PD + kd * g.DD
+                if id < 0 || id >= g.D {
+                    dst.update(repeating: 0, count: g.OH * g.OW)
+                    dst += g.OH * g.OW
+                    continue
+                }
+                for oh in 0..<g.OH {
+                    let ih = oh * g.SH - g.PH + kh * g.DH
+                    if ih < 0 || ih >= g.H {
+                        dst.update(repeating: 0, count: g.OW)
+                    } else {
+                        let src = xc + (id * g.H + ih) * g.W + off
+                        if lo > 0 { dst.update(repeating: 0, count: lo) }
+                        if g.SW == 1 {
+                            (dst + lo).update(from: src + lo, count: hi - lo)
+                        } else {
+                            for ow in lo..<hi { dst[ow] = src[ow * g.SW] }
+                        }
+                        if hi < g.OW { (dst + hi).update(repeating: 0, count: g.OW - hi) }
+                    }
+                    dst += g.OW
+                }
+            }
+        } } }
+    }
+}
+
+/// Adds the column matrix `[channels·K, L]` back onto the input planes it was read from.
+@inline(__always)
+func col2im<T: GEMMElement>(_ cols: UnsafePointer<T>, channels: Int, _ g: ConvGeom3, _ x: UnsafeMutablePointer<T>) {
+    let planeIn = g.D * g.H * g.W
+    var src = cols
+    for c in 0..<channels {
+        let xc = x + c * planeIn
+        for kd in 0..<g.KD { for kh in 0..<g.KH { for kw in 0..<g.KW {
+            let off = kw * g.DW - g.PW
+            let (lo, hi) = validColumns(off, g.SW, g.W, g.OW)
+            for od in 0..<g.OD {
+                let id = od * g.SD - g.PD + kd * g.DD
+                if id < 0 || id >= g.D { src += g.OH * g.OW; continue }
+                for oh in 0..<g.OH {
+                    let ih = oh * g.SH - g.PH + kh * g.DH
+                    if ih >= 0 && ih < g.H {
+                        let d = xc + (id * g.H + ih) * g.W + off
+                        if g.SW == 1 {
+                            for ow in lo..<hi { d[ow] += src[ow] }
+                        } else {
+                            for ow in lo..<hi { d[ow * g.SW] += src[ow] }
+                        }
+                    }
+                    src += g.OW
+                }
+            }
+        } } }
+    }
+}
+
+/// Splits `0..<count` samples over up to `threads` tasks and runs `body(task, range)`.
+private func forEachSampleRange(_ count: Int, parallel: Bool, _ body: (Int, Range<Int>) -> Void) -> Int {
+    let tasks = parallel ? max(1, min(Parallel.threadCount, count)) : 1
+    if tasks == 1 {
+        body(0, 0..<count)
+    } else {
+        Parallel.run(tasks: tasks) { t in body(t, (count * t / tasks)..<(count * (t + 1) / tasks)) }
+    }
+    return tasks
+}
+
+private func convForward<T: GEMMElement>(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ b: UnsafePointer<T>?,
+                                         _ out: UnsafeMutablePointer<T>, _ geo: ConvGeometry) {
+    let g3 = geo.padded
+    let G = geo.groups, Cg = geo.inChannels / G, Og = geo.outChannels / G
+    let K = geo.kernelCount, L = geo.outputCount, S = geo.inputCount
+    let ck = Cg * K
+    let pointwise = geo.isPointwise
+    // Samples go to threads when there are several and the work pays; otherwise the GEMM splits.
+    let parallel = geo.batch >= 2 && geo.work >= GEMMBlocking.parallelWork
+    let tasks = parallel ? max(1, min(Parallel.threadCount, geo.batch)) : 1
+    let colsStorage = pointwise ? nil : TensorStorage(byteCount: tasks * ck * L * MemoryLayout<T>.stride)
+    _ = forEachSampleRange(geo.batch, parallel: parallel) { t, samples in
+        let cols = colsStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + t * ck * L }
+        for n in samples {
+            for g in 0..<G {
+                let xg = x + (n * geo.inChannels + g * Cg) * S
+                let og = out + (n * geo.outChannels + g * Og) * L
+                var bmat = xg
+                if let cols {
+                    im2col(xg, channels: Cg, g3, cols)
+                    bmat = UnsafePointer(cols)
+                }
+                if let b {
+                    for o in 0..<Og { (og + o * L).update(repeating: b[g * Og + o], count: L) }
+                }
+                gemmDriver(transA: false, transB: false, m: Og, n: L, k: ck, alpha: 1, a: w + g * Og * ck, lda: ck,
+                           b: bmat, ldb: L, beta: b == nil ? 0 : 1, c: og, ldc: L)
+            }
+        }
+    }
+    withExtendedLifetime(colsStorage) {}
+}
+
+private func convBackward<T: GEMMElement>(
+    _ gout: UnsafePointer<T>, _ x: UnsafePointer<T>, _ w: UnsafePointer<T>,
+    _ gx: UnsafeMutablePointer<T>?, _ gw: UnsafeMutablePointer<T>?, _ gb: UnsafeMutablePointer<T>?, _ geo: ConvGeometry
+) {
+    let g3 = geo.padded
+    let G = geo.groups, Cg = geo.inChannels / G, Og = geo.outChannels / G
+    let K = geo.kernelCount, L = geo.outputCount, S = geo.inputCount
+    let ck = Cg * K
+    let wCount = geo.outChannels * ck
+    let pointwise = geo.isPointwise
+    let parallel = geo.batch >= 2 && geo.work >= GEMMBlocking.parallelWork
+    let tasks = parallel ? max(1, min(Parallel.threadCount, geo.batch)) : 1
+    let elem = MemoryLayout<T>.stride
+    let colsStorage = pointwise ? nil : TensorStorage(byteCount: tasks * ck * L * elem)
+    // Weight gradients of the other tasks, summed into `gw` at the end.
+    let partialStorage = gw != nil && tasks > 1 ? TensorStorage(byteCount: (tasks - 1) * wCount * elem, zeroed: true) : nil
+    if let gw { gw.update(repeating: 0, count: wCount) }
+    if let gx { gx.update(repeating: 0, count: geo.batch * geo.inChannels * S) }
+    _ = forEachSampleRange(geo.batch, parallel: parallel) { t, samples in
+        let cols = colsStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + t * ck * L }
+        let gwTask: UnsafeMutablePointer<T>? = t == 0 ? gw : partialStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + (t - 1) * wCount }
+        for n in samples {
+            for g in 0..<G {
+                let xg = x + (n * geo.inChannels + g * Cg) * S
+                let dog = gout + (n * geo.outChannels + g * Og) * L
+                let wg = w + g * Og * ck
+                if let gwTask {
+                    // dW_g += dOut_g [Og, L] · colsᵀ [L, Cg·K]
+                    var bmat = xg
+                    if let cols {
+                        im2col(xg, channels: Cg, g3, cols)
+                        bmat = UnsafePointer(cols)
+                    }
+                    gemmDriver(transA: false, transB: true, m: Og, n: ck, k: L, alpha: 1, a: dog, lda: L,
+                               b: bmat, ldb: L, beta: 1, c: gwTask + g * Og * ck, ldc: ck)
+                }
+                if let gx {
+                    // dCols = W_gᵀ [Cg·K, Og] · dOut_g [Og, L], scattered back onto the input.
+                    let gxg = gx + (n * geo.inChannels + g * Cg) * S
+                    if let cols {
+                        gemmDriver(transA: true, transB: false, m: ck, n: L, k: Og, alpha: 1, a: wg, lda: ck,
+                                   b: dog, ldb: L, beta: 0, c: cols, ldc: L)
+                        col2im(UnsafePointer(cols), channels: Cg, g3, gxg)
+                    } else {
+                        gemmDriver(transA: true, transB: false, m: ck, n: L, k: Og, alpha: 1, a: wg, lda: ck,
+                                   b: dog, ldb: L, beta: 0, c: gxg, ldc: L)
+                    }
+                }
+            }
+        }
+    }
+    if let gw, let partialStorage {
+        let p = partialStorage.pointer.assumingMemoryBound(to: T.self)
+        for t in 0..<(tasks - 1) { for i in 0..<wCount { gw[i] += p[t * wCount + i] } }
+    }
+    if let gb {
+        gb.update(repeating: 0, count: geo.outChannels)
+        for n in 0..<geo.batch {
+            for o in 0..<geo.outChannels {
+                let row = gout + (n * geo.outChannels + o) * L
+                var s: T = 0
+                for l in 0..<L { s += row[l] }
+                gb[o] += s
+            }
+        }
+    }
+    withExtendedLifetime((colsStorage, partialStorage)) {}
+}
+
+extension Kernels {
+    /// Convolution forward: `input` `[N, C, *in]`, `weight` `[O, C/groups, *k]`, optional `bias`
+    /// `[O]` → `[N, O, *out]` (all contiguous, float32 or float64, shapes already validated).
+    ///
+    /// ```swift
+    /// let geo = ConvGeometry(batch: 8, inChannels: 3, outChannels: 16, groups: 1, inputSize: [32, 32],
+    ///                        kernelSize: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1])
+    /// let y = Kernels.convolution(x, w, b, geo)   // [8, 16, 32, 32]
+    /// ```
+    public static func convolution(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ geo: ConvGeometry) -> Tensor {
+        let out = Tensor(uninitializedShape: [geo.batch, geo.outChannels] + geo.outputSize, dtype: input.dtype)
+        withExtendedLifetime((input, weight, bias, out)) {
+            switch input.dtype {
+            case .float32:
+                convForward(input.pointer(as: Float.self), weight.pointer(as: Float.self),
+                            bias.map { UnsafePointer($0.pointer(as: Float.self)) }, out.pointer(as: Float.self), geo)
+            case .float64:
+                convForward(input.pointer(as: Double.self), weight.pointer(as: Double.self),
+                            bias.map { UnsafePointer($0.pointer(as: Double.self)) }, out.pointer(as: Double.self), geo)
+            default:
+                usageFailure(UsageError("conv", "\"slow_conv2d_cpu\" not implemented for '\(input.dtype)'"))
+            }
+        }
+        return out
+    }
+
+    /// Convolution backward: the gradients of input, weight and bias (each only when asked for)
+    /// from the output gradient `gradOut` `[N, O, *out]`.
+    public static func convolutionBackward(
+        _ gradOut: Tensor, _ input: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
+        needInput: Bool = true, needWeight: Bool = true, needBias: Bool = true
+    ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
+        let dtype = input.dtype
+        let gx = needInput ? Tensor(uninitializedShape: input.shape, dtype: dtype) : nil
+        let gw = needWeight ? Tensor(uninitializedShape: weight.shape, dtype: dtype) : nil
+        let gb = needBias ? Tensor(uninitializedShape: [geo.outChannels], dtype: dtype) : nil
+        withExtendedLifetime((gradOut, input, weight, gx, gw, gb)) {
+            switch dtype {
+            case .float32:
+                convBackward(gradOut.pointer(as: Float.self), input.pointer(as: Float.self), weight.pointer(as: Float.self),
+                             gx?.pointer(as: Float.self), gw?.pointer(as: Float.self), gb?.pointer(as: Float.self), geo)
+            case .float64:
+                convBackward(gradOut.pointer(as: Double.self), input.pointer(as: Double.self), weight.pointer(as: Double.self),
+                             gx?.pointer(as: Double.self), gw?.pointer(as: Double.self), gb?.pointer(as: Double.self), geo)
+            default:
+                usageFailure(UsageError("conv", "\"slow_conv2d_cpu\" not implemented for '\(dtype)'"))
+            }
+        }
+        return (gx, gw, gb)
+    }
+}
