@@ -14,6 +14,7 @@ struct Bench: ParsableCommand {
             BenchNorm.self,
             BenchBandwidth.self,
             BenchDropout.self,
+            BenchOps.self,
             BenchOptim.self,
         ]
     )
