@@ -12,6 +12,7 @@ struct Bench: ParsableCommand {
         subcommands: [
             BenchGEMM.self,
             BenchBandwidth.self,
+            BenchConv.self,
             BenchDropout.self,
         ]
     )
