@@ -11,6 +11,7 @@ struct Bench: ParsableCommand {
         discussion: "Build with native CPU flags for meaningful figures:\n  swift run -c release -Xswiftc -target-cpu -Xswiftc native swiftnn bench gemm",
         subcommands: [
             BenchGEMM.self,
+            BenchNorm.self,
             BenchBandwidth.self,
             BenchConv.self,
             BenchDropout.self,

@@ -54,4 +54,25 @@ struct ModuleLayerTests {
         }
         #expect(throws: UsageError.self) { try fc.validate(Tensor.zeros([2, 4], dtype: .float64)) }
     }
+
+    @Test func freezeBatchNormStaysFrozenAcrossTrain() {
+        let net = Sequential { Linear(3, 4); BatchNorm1d(4); ReLU(); Linear(4, 2) }
+        let bn = net[1] as! BatchNorm1d
+        let all = net.parameterCount
+        freezeBatchNorm(net)
+        net.train()
+        #expect(!bn.isTraining && net.isTraining && net[0].isTraining)
+        #expect(net.parameterCount == all - 8)
+        let before = bn.runningMean!.scalars
+        net(Tensor.randn([5, 3])).sum().backward()
+        #expect(bn.runningMean!.scalars == before)
+        #expect(bn.numBatchesTracked == 0)
+        #expect(bn.weight!.grad == nil && net[0].parameters()[0].grad != nil)
+        unfreezeBatchNorm(net)
+        #expect(bn.isTraining && bn.weight!.requiresGrad && net.parameterCount == all)
+        net.eval()
+        freezeBatchNorm(net)
+        unfreezeBatchNorm(net)
+        #expect(!bn.isTraining)
+    }
 }

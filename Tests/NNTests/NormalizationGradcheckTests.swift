@@ -15,13 +15,13 @@ struct NormalizationGradcheckTests {
             let c = shape[1]
             let x = Self.input(shape, seed: UInt64(i), scale: 2, offset: 0.3)
             let w = Self.input([c], seed: 100, offset: 1), b = Self.input([c], seed: 101)
-            #expect(NormTest.gradcheck({ SwiftNN.batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true) },
+            #expect(gradcheck({ SwiftNN.batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true) },
                                        inputs: [x, w, b]), "train \(shape)")
             let rm = Tensor(NormTest.values(c, seed: 5), shape: [c])
             let rv = Tensor(NormTest.values(c, seed: 6).map { 1.5 + $0 }, shape: [c])
-            #expect(NormTest.gradcheck({ SwiftNN.batchNorm($0[0], runningMean: rm, runningVar: rv, weight: $0[1], bias: $0[2], training: false) },
+            #expect(gradcheck({ SwiftNN.batchNorm($0[0], runningMean: rm, runningVar: rv, weight: $0[1], bias: $0[2], training: false) },
                                        inputs: [x, w, b]), "eval \(shape)")
-            #expect(NormTest.gradcheck({ SwiftNN.batchNorm($0[0], runningMean: nil, runningVar: nil, training: true) },
+            #expect(gradcheck({ SwiftNN.batchNorm($0[0], runningMean: nil, runningVar: nil, training: true) },
                                        inputs: [x]), "no affine \(shape)")
         }
     }
@@ -32,10 +32,10 @@ struct NormalizationGradcheckTests {
             let c = shape[1]
             let x = Self.input(shape, seed: UInt64(10 + i), scale: 2)
             let w = Self.input([c], seed: 102, offset: 1), b = Self.input([c], seed: 103)
-            #expect(NormTest.gradcheck({ SwiftNN.instanceNorm($0[0], weight: $0[1], bias: $0[2]) }, inputs: [x, w, b]), "\(shape)")
+            #expect(gradcheck({ SwiftNN.instanceNorm($0[0], weight: $0[1], bias: $0[2]) }, inputs: [x, w, b]), "\(shape)")
             let rm = Tensor(NormTest.values(c, seed: 7), shape: [c])
             let rv = Tensor(NormTest.values(c, seed: 8).map { 1.5 + $0 }, shape: [c])
-            #expect(NormTest.gradcheck({ SwiftNN.instanceNorm($0[0], runningMean: rm, runningVar: rv, weight: $0[1], bias: $0[2], useInputStats: false) },
+            #expect(gradcheck({ SwiftNN.instanceNorm($0[0], runningMean: rm, runningVar: rv, weight: $0[1], bias: $0[2], useInputStats: false) },
                                        inputs: [x, w, b]), "eval \(shape)")
         }
     }
@@ -46,7 +46,7 @@ struct NormalizationGradcheckTests {
             let c = shape[1]
             let x = Self.input(shape, seed: UInt64(20 + i), scale: 2, offset: -0.4)
             let w = Self.input([c], seed: 104, offset: 1), b = Self.input([c], seed: 105)
-            #expect(NormTest.gradcheck({ SwiftNN.groupNorm($0[0], numGroups: groups, weight: $0[1], bias: $0[2]) },
+            #expect(gradcheck({ SwiftNN.groupNorm($0[0], numGroups: groups, weight: $0[1], bias: $0[2]) },
                                        inputs: [x, w, b]), "\(shape) groups \(groups)")
         }
     }
@@ -56,13 +56,13 @@ struct NormalizationGradcheckTests {
         for (i, (shape, norm)) in [([3, 7], [7]), ([2, 3, 5], [3, 5]), ([1, 17], [17])].enumerated() {
             let x = Self.input(shape, seed: UInt64(30 + i), scale: 2, offset: 0.2)
             let w = Self.input(norm, seed: 106, offset: 1), b = Self.input(norm, seed: 107)
-            #expect(NormTest.gradcheck({ SwiftNN.layerNorm($0[0], normalizedShape: norm, weight: $0[1], bias: $0[2]) },
+            #expect(gradcheck({ SwiftNN.layerNorm($0[0], normalizedShape: norm, weight: $0[1], bias: $0[2]) },
                                        inputs: [x, w, b]), "layerNorm \(shape)")
-            #expect(NormTest.gradcheck({ SwiftNN.layerNorm($0[0], normalizedShape: norm, weight: $0[1], eps: 1e-3) },
+            #expect(gradcheck({ SwiftNN.layerNorm($0[0], normalizedShape: norm, weight: $0[1], eps: 1e-3) },
                                        inputs: [x, w]), "layerNorm no bias \(shape)")
-            #expect(NormTest.gradcheck({ SwiftNN.rmsNorm($0[0], normalizedShape: norm, weight: $0[1], eps: 1e-6) },
+            #expect(gradcheck({ SwiftNN.rmsNorm($0[0], normalizedShape: norm, weight: $0[1], eps: 1e-6) },
                                        inputs: [x, w]), "rmsNorm \(shape)")
-            #expect(NormTest.gradcheck({ SwiftNN.rmsNorm($0[0], normalizedShape: norm) }, inputs: [x]), "rmsNorm no affine \(shape)")
+            #expect(gradcheck({ SwiftNN.rmsNorm($0[0], normalizedShape: norm) }, inputs: [x]), "rmsNorm no affine \(shape)")
         }
     }
 }

@@ -84,40 +84,4 @@ enum NormTest {
             return Double(s >> 11) / Double(1 << 53) * 2 - 1
         }
     }
-
-    /// Finite-difference check in float64 of the scalar Σ f(inputs)·v against autograd.
-    /// Mirrors the `gradcheck` helper's contract; used here until the shared one lands.
-    static func gradcheck(_ f: ([Tensor]) -> Tensor, inputs: [Tensor], eps: Double = 1e-6,
-                          atol: Double = 1e-5, rtol: Double = 1e-3) -> Bool {
-        let y = f(inputs)
-        let v = Tensor(values(y.count, seed: 99), shape: y.shape)
-        for t in inputs { t.grad = nil }
-        y.backward(v)
-        func objective() -> Double {
-            // Recording stays on: GradMode is process-wide and other suites run in parallel.
-            let out = f(inputs)
-            var s = 0.0
-            for i in 0..<out.count { s += out.doubleValue(at: i) * v.doubleValue(at: i) }
-            return s
-        }
-        var ok = true
-        for t in inputs where t.requiresGrad {
-            let p = t.pointer(as: Double.self)
-            for i in 0..<t.count {
-                let orig = p[i]
-                p[i] = orig + eps
-                let plus = objective()
-                p[i] = orig - eps
-                let minus = objective()
-                p[i] = orig
-                let numeric = (plus - minus) / (2 * eps)
-                let analytic = t.grad?.doubleValue(at: i) ?? 0
-                if abs(numeric - analytic) > atol + rtol * abs(numeric) {
-                    if ok { print("gradcheck: element \(i) of \(t.shape): numeric \(numeric) analytic \(analytic)") }
-                    ok = false
-                }
-            }
-        }
-        return ok
-    }
 }

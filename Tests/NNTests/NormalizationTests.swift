@@ -154,7 +154,7 @@ struct NormalizationTests {
         #expect(bn.numBatchesTracked == 3 && bn.runningMean!.item() == 7)
 
         let frozen = BatchNorm1d(1, momentum: 0)
-        _ = frozen(Tensor([1, 5] as [Float], shape: [2, 1]))
+        withNoGrad { _ = frozen(Tensor([1, 5] as [Float], shape: [2, 1])) }
         #expect(frozen.numBatchesTracked == 1 && frozen.runningMean!.item() == 0)
     }
 
@@ -273,5 +273,24 @@ struct NormalizationTests {
                 }
             }
         }
+    }
+}
+
+@Suite("Normalization kernels")
+struct NormalizationKernelTests {
+    @Test("whole-tensor batch-norm sweeps (few channels, large planes) agree with the float64 loops")
+    func wholeTensorPath() {
+        // One channel with 2^18 values: too few channel blocks for two threads, so the kernels
+        // take the two-sweep path split over (sample, channel) segments.
+        let shape = [2, 1, 1 << 17]
+        let x = Tensor(NormTest.values(shape.reduce(1, *), seed: 21).map { Float(1e4 + $0) }, shape: shape)
+        let gy = Tensor(NormTest.values(x.count, seed: 22).map { Float($0) }, shape: shape)
+        let xa = x.clonedData(); xa.requiresGrad = true
+        let xb = NormTest.double(x); xb.requiresGrad = true
+        let y = batchNorm(xa, runningMean: nil, runningVar: nil, training: true)
+        let y64 = batchNorm(xb, runningMean: nil, runningVar: nil, training: true)
+        y.backward(gy); y64.backward(NormTest.double(gy))
+        #expect(NormTest.mismatches(y, y64).isEmpty)
+        #expect(NormTest.mismatches(xa.grad, xb.grad!).isEmpty)
     }
 }

@@ -118,11 +118,16 @@ func batchNormCore(_ x: Tensor, dims: (Int, Int, Int), runningMean: Tensor?, run
     let batchStats = training || runningMean == nil || runningVar == nil
     let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
     var mean: [Double], invstd: [Double]
+    var applied = false
     if batchStats {
         let variance: [Double]
         switch x.dtype {
         case .float64: (mean, variance) = Kernels.batchNormStatistics(ptr(x, Double.self)!, n: n, c: c, s: s)
-        default: (mean, variance) = Kernels.batchNormStatistics(ptr(x, Float.self)!, n: n, c: c, s: s)
+        default:
+            // Statistics and normalization fused per cached channel block.
+            (mean, variance) = Kernels.batchNormTrainingForward(ptr(x, Float.self)!, y.pointer(as: Float.self), n: n, c: c, s: s,
+                                                                weight: ptr(weight, Float.self), bias: ptr(bias, Float.self), eps: eps)
+            applied = true
         }
         invstd = variance.map { 1 / ($0 + eps).squareRoot() }
         if training, let runningMean, let runningVar {
@@ -135,6 +140,7 @@ func batchNormCore(_ x: Tensor, dims: (Int, Int, Int), runningMean: Tensor?, run
         invstd = values(runningVar!).map { 1 / ($0 + eps).squareRoot() }
     }
     switch x.dtype {
+    case _ where applied: break
     case .float64:
         Kernels.batchNormApply(ptr(x, Double.self)!, y.pointer(as: Double.self), n: n, c: c, s: s, mean: mean,
                                invstd: invstd, weight: ptr(weight, Double.self), bias: ptr(bias, Double.self))

@@ -47,6 +47,62 @@ extension Kernels {
         return (mean, variance)
     }
 
+    /// Training-mode forward in one call: per-channel batch statistics, then
+    /// y = (x − mean)/sqrt(var + eps)·weight + bias.
+    ///
+    /// Works on blocks of channels small enough (≈ 2 MB of x) that the normalizing pass re-reads
+    /// the block from cache right after the statistics pass: x comes from memory once. Blocks
+    /// are spread over threads. Falls back to two whole-tensor sweeps when there are too few
+    /// blocks to keep every thread busy, and to channel-vectorized sweeps when s == 1.
+    /// - Returns: per-channel mean and biased variance.
+    public static func batchNormTrainingForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                                n: Int, c: Int, s: Int,
+                                                weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                                                eps: Double) -> (mean: [Double], variance: [Double]) {
+        guard let plan = ChannelBlocks(n: n, c: c, s: s) else {
+            let (mean, variance) = batchNormStatistics(x, n: n, c: c, s: s)
+            batchNormApply(x, y, n: n, c: c, s: s, mean: mean, invstd: variance.map { 1 / ($0 + eps).squareRoot() },
+                           weight: weight, bias: bias)
+            return (mean, variance)
+        }
+        let mean = NormScratch<Double>(c, 0), variance = NormScratch<Double>(c, 0)
+        defer { mean.free(); variance.free() }
+        let m = Double(n * s)
+        plan.run { c0, c1 in
+            var sum = [Double](repeating: 0, count: c1 - c0), sq = sum
+            var shift = [Float](repeating: 0, count: c1 - c0)
+            for ch in c0..<c1 { shift[ch - c0] = x[ch * s] }
+            for i in 0..<n {
+                for ch in c0..<c1 {
+                    let (a, b) = segmentMoments(x + (i * c + ch) * s, s, shift[ch - c0])
+                    sum[ch - c0] += a
+                    sq[ch - c0] += b
+                }
+            }
+            var sh2 = shift, scale = shift, offset = shift
+            for ch in c0..<c1 {
+                let k = ch - c0
+                let mu = sum[k] / m
+                let v = max(0, sq[k] / m - mu * mu)
+                let mn = Double(shift[k]) + mu
+                mean[ch] = mn
+                variance[ch] = v
+                let sc = Double(weight?[ch] ?? 1) / (v + eps).squareRoot()
+                sh2[k] = Float(mn)
+                scale[k] = Float(sc)
+                offset[k] = Float(Double(bias?[ch] ?? 0) - (mn - Double(sh2[k])) * sc)
+            }
+            // Newest data first: the end of the block is the most likely to still be cached.
+            for i in (0..<n).reversed() {
+                for ch in (c0..<c1).reversed() {
+                    let off = (i * c + ch) * s
+                    segmentAffine(x + off, y + off, s, sh2[ch - c0], scale[ch - c0], offset[ch - c0])
+                }
+            }
+        }
+        return (mean.array, variance.array)
+    }
+
     /// y = (x − mean)·invstd·weight + bias per channel, for `x` viewed as (n, c, s).
     /// Used with batch statistics (training) and with running statistics (evaluation).
     public static func batchNormApply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
@@ -90,6 +146,10 @@ extension Kernels {
                                          weight: UnsafePointer<Float>?, batchStatistics: Bool,
                                          weightGradients: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
         let m = Double(n * s)
+        if let plan = ChannelBlocks(n: n, c: c, s: s, tensors: 2) {
+            return blockedBackward(plan, x, dy, dx, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight,
+                                   batchStatistics: batchStatistics, weightGradients: weightGradients)
+        }
         let shift = NormScratch<Float>(c, 0)
         defer { shift.free() }
         for ch in 0..<c { shift[ch] = Float(mean[ch]) }
@@ -146,6 +206,93 @@ extension Kernels {
         }
         return (weightGradients ? gw : [], weightGradients ? gb : [])
     }
+}
+
+// MARK: - Channel blocks
+
+/// A split of the channels into blocks whose data (all n samples) fits in cache, so a second
+/// sweep over a block right after the first one reads from cache instead of memory.
+struct ChannelBlocks {
+    let n: Int, c: Int, s: Int
+    let block: Int
+    let count: Int
+
+    /// Nil when the layout is better served by whole-tensor sweeps: s == 1 (channel-vectorized
+    /// path), or too few blocks to give every thread work on a tensor worth splitting.
+    init?(n: Int, c: Int, s: Int, tensors: Int = 1) {
+        guard s > 1, n * c * s > 0 else { return nil }
+        let perChannel = n * s * MemoryLayout<Float>.stride * tensors
+        let block = max(1, min(c, (2 << 20) / perChannel))
+        let count = (c + block - 1) / block
+        let threads = Parallel.chunkCount(total: n * c * s, grain: normParallelGrain)
+        if count < threads { return nil }
+        self.n = n; self.c = c; self.s = s
+        self.block = block
+        self.count = count
+    }
+
+    /// Runs `body(c0, c1)` for every block, blocks spread over threads.
+    func run(_ body: (Int, Int) -> Void) {
+        let perBlock = block * n * s
+        Parallel.forRange(0..<count, grain: max(1, normParallelGrain / perBlock)) { r in
+            for b in r { body(b * block, min(c, (b + 1) * block)) }
+        }
+    }
+}
+
+/// Batch-norm backward one channel block at a time: the block's sums over the batch, then its
+/// input gradient while x and dy are still cached.
+private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                             _ dx: UnsafeMutablePointer<Float>?, n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
+                             weight: UnsafePointer<Float>?, batchStatistics: Bool,
+                             weightGradients: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
+    let m = Double(n * s)
+    let gw = NormScratch<Double>(c, 0), gb = NormScratch<Double>(c, 0)
+    let meanS = NormScratch<Double>(mean), invS = NormScratch<Double>(invstd)
+    defer { gw.free(); gb.free(); meanS.free(); invS.free() }
+    let needSums = batchStatistics || weightGradients
+    plan.run { c0, c1 in
+        var shift = [Float](repeating: 0, count: c1 - c0)
+        for ch in c0..<c1 { shift[ch - c0] = Float(meanS[ch]) }
+        var sd = [Double](repeating: 0, count: c1 - c0), sx = sd
+        if needSums {
+            for i in 0..<n {
+                for ch in c0..<c1 {
+                    let off = (i * c + ch) * s
+                    let (a, b) = segmentGradMoments(x + off, dy + off, s, shift[ch - c0])
+                    sd[ch - c0] += a
+                    sx[ch - c0] += b
+                }
+            }
+            for ch in c0..<c1 {
+                let k = ch - c0
+                gw[ch] = invS[ch] * (sx[k] - (meanS[ch] - Double(shift[k])) * sd[k])
+                gb[ch] = sd[k]
+            }
+        }
+        guard let dx else { return }
+        var ca = shift, cb = shift, cc = shift
+        for ch in c0..<c1 {
+            let k = ch - c0, r = invS[ch]
+            let a = Double(weight?[ch] ?? 1) * r
+            ca[k] = Float(a)
+            if batchStatistics {
+                let b = a * r * gw[ch] / m
+                cb[k] = Float(b)
+                cc[k] = Float(b * (meanS[ch] - Double(shift[k])) - a * sd[k] / m)
+            } else {
+                cb[k] = 0
+                cc[k] = 0
+            }
+        }
+        for i in (0..<n).reversed() {
+            for ch in (c0..<c1).reversed() {
+                let off = (i * c + ch) * s
+                segmentBackwardApply(x + off, dy + off, dx + off, s, shift[ch - c0], ca[ch - c0], cb[ch - c0], cc[ch - c0])
+            }
+        }
+    }
+    return (weightGradients ? gw.array : [], weightGradients ? gb.array : [])
 }
 
 // MARK: - (rows, c) layout: vectorized across channels

@@ -1,0 +1,85 @@
+import TensorCore
+import Autograd
+
+// The activation functions as modules (no parameters), so they can be stages of a Sequential.
+
+/// max(0, x), like `nn.ReLU`.
+///
+/// ```swift
+/// let net = Sequential { Linear(4, 8); ReLU(); Linear(8, 2) }
+/// ```
+public final class ReLU: Module {
+    override public init() { super.init() }
+    override public func forward(_ x: Tensor) -> Tensor { x.relu() }
+}
+
+/// Gaussian error linear unit, like `nn.GELU(approximate=…)`: exact (erf) by default, or the
+/// tanh approximation.
+///
+/// ```swift
+/// GELU(); GELU(approximate: .tanh)
+/// ```
+public final class GELU: Module {
+    public let approximate: GELUApproximation
+    public init(approximate: GELUApproximation = .none) {
+        self.approximate = approximate
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor { x.gelu(approximate: approximate) }
+    override public var extraDescription: String { "approximate='\(approximate == .tanh ? "tanh" : "none")'" }
+}
+
+/// Scaled ELU with the self-normalizing constants, like `nn.SELU`.
+public final class SELU: Module {
+    override public init() { super.init() }
+    override public func forward(_ x: Tensor) -> Tensor { x.selu() }
+}
+
+/// x for x > 0, α(eˣ − 1) otherwise, like `nn.ELU(alpha=…)`.
+public final class ELU: Module {
+    public let alpha: Double
+    public init(alpha: Double = 1) {
+        self.alpha = alpha
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor { x.elu(alpha: alpha) }
+    override public var extraDescription: String { "alpha=\(PyRepr.float(alpha))" }
+}
+
+/// 1 / (1 + e⁻ˣ), like `nn.Sigmoid`.
+public final class Sigmoid: Module {
+    override public init() { super.init() }
+    override public func forward(_ x: Tensor) -> Tensor { x.sigmoid() }
+}
+
+/// Hyperbolic tangent, like `nn.Tanh`.
+public final class Tanh: Module {
+    override public init() { super.init() }
+    override public func forward(_ x: Tensor) -> Tensor { x.tanh() }
+}
+
+/// Softmax along `dim`, like `nn.Softmax(dim=…)`.
+///
+/// ```swift
+/// let probs = Softmax(dim: 1)(logits)
+/// ```
+public final class Softmax: Module {
+    public let dim: Int
+    public init(dim: Int) {
+        self.dim = dim
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor { x.softmax(dim: dim) }
+    override public var extraDescription: String { "dim=\(dim)" }
+}
+
+/// log(softmax(x)) along `dim`, computed stably, like `nn.LogSoftmax(dim=…)`.
+public final class LogSoftmax: Module {
+    public let dim: Int
+    public init(dim: Int) {
+        self.dim = dim
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor { x.logSoftmax(dim: dim) }
+    override public var extraDescription: String { "dim=\(dim)" }
+}
