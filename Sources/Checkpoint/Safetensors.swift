@@ -93,7 +93,7 @@ public enum Safetensors {
         let n: UInt64 = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         let available = fileSize - 8
         guard n <= UInt64(maxHeaderLength), n <= UInt64(available) else {
-            throw .headerLengthTooLarge(length: n, available: min(available, maxHeaderLength))
+            throw .headerLengthTooLarge(length: n, available: available)
         }
         let headerLength = Int(n)
         let headerBytes: [UInt8] = data.withUnsafeBytes { Array($0[8..<(8 + headerLength)]) }

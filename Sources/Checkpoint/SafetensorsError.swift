@@ -9,13 +9,14 @@ import Foundation
 /// do {
 ///     let sd = try StateDict(contentsOf: url)
 /// } catch {
-///     print(error)   // "safetensors: tensor 'fc.weight': data_offsets [0, 12] hold 12 bytes, but F32 [2, 2] needs 16"
+///     print(error)   // "safetensors: tensor 'fc.weight': data_offsets hold 12 bytes, but F32 [2, 2] needs 16"
 /// }
 /// ```
 public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file is shorter than the 8-byte header-length prefix.
     case truncatedPrefix(fileSize: Int)
-    /// The header length in the prefix is larger than the file, or larger than ``Safetensors/maxHeaderLength``.
+    /// The header length in the prefix is larger than the rest of the file (`available` bytes), or
+    /// larger than ``Safetensors/maxHeaderLength``.
     case headerLengthTooLarge(length: UInt64, available: Int)
     /// The header is empty or does not start with `{`.
     case headerNotObject
@@ -51,6 +52,8 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         switch self {
         case .truncatedPrefix(let n):
             body = "file is \(n) bytes, shorter than the 8-byte header length prefix (truncated?)"
+        case .headerLengthTooLarge(let len, _) where len > UInt64(Safetensors.maxHeaderLength):
+            body = "header length \(len) exceeds the \(Safetensors.maxHeaderLength)-byte limit (corrupt or not a safetensors file)"
         case .headerLengthTooLarge(let len, let avail):
             body = "header length \(len) is larger than the \(avail) bytes available (truncated or not a safetensors file)"
         case .headerNotObject:

@@ -251,6 +251,10 @@ enum CorruptionCorpus {
                 == "safetensors: tensor 'w': data_offsets hold 24 bytes, but F32 [2, 2] needs 16")
         #expect(message(Data([1, 2, 3])) == "safetensors: file is 3 bytes, shorter than the 8-byte header length prefix (truncated?)")
         #expect(message(CorruptionCorpus.edited("\"dtype\":\"F32\"", "\"dtype\":\"Q8\"")) == "safetensors: tensor 'w': unknown dtype 'Q8'")
+        #expect(message(safetensorsFile(headerBytes: [], data: [], length: 1 << 40))
+                == "safetensors: header length 1099511627776 exceeds the 100000000-byte limit (corrupt or not a safetensors file)")
+        #expect(message(CorruptionCorpus.validData.prefix(20))
+                == "safetensors: header length \(CorruptionCorpus.headerLength) is larger than the 12 bytes available (truncated or not a safetensors file)")
         #expect(message(CorruptionCorpus.validData + Data([0])).contains("1 bytes of the data buffer at offset 43 belong to no tensor"))
     }
 
