@@ -15,6 +15,7 @@ struct Bench: ParsableCommand {
             BenchBandwidth.self,
             BenchConv.self,
             BenchDropout.self,
+            BenchOps.self,
             BenchOptim.self,
         ]
     )
