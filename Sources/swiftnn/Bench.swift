@@ -14,6 +14,8 @@ struct Bench: ParsableCommand {
             BenchNorm.self,
             BenchBandwidth.self,
             BenchDropout.self,
+            BenchOps.self,
+            BenchOptim.self,
         ]
     )
 }

@@ -48,6 +48,34 @@ import SwiftNN
         }
     }
 
+    /// The same for the channel-wise kernel, whose 16-blocks are aligned to the tensor rather
+    /// than to rows: rows shorter than, equal to and longer than a block, split anywhere.
+    @Test func channelKernelAnyChunkingAndRowLength() {
+        let n = 3_000
+        let x = dropoutTestInput([n])
+        for rowLength in [1, 7, 16, 37, 1_000] {
+            for kind in [DropoutKind.inverted, .alpha] {
+                let d = DropoutDecisions(stream: Generator(seed: 6).nextStream(), p: 0.5)
+                let t = kind.floatTransform(p: 0.5)
+                let pieces = Tensor(uninitializedShape: [n])
+                var lo = 0
+                for hi in [3, 16, 45, 64, 999, 1_001, 2_048, n] {
+                    DropoutKernels.rowwiseChunk(x.pointer(as: Float.self), pieces.pointer(as: Float.self), lo, hi, rowLength, d, t, affine: t.affine)
+                    lo = hi
+                }
+                let whole = Tensor(uninitializedShape: [n])
+                DropoutKernels.channelForward(x, into: whole, rowLength: rowLength, decisions: d, kind: kind)
+                let ps = pieces.scalars, ws = whole.scalars, xs = x.scalars
+                #expect(ps == ws, "rowLength \(rowLength), \(kind)")
+                let want = (0..<n).map { i -> Float in
+                    d.keeps(i / rowLength) ? (t.affine ? xs[i] * t.keepMul + t.keepAdd : xs[i] * t.keepMul)
+                                           : (t.affine ? xs[i] * 0 + t.dropAdd : xs[i] * 0)
+                }
+                #expect(ws == want, "rowLength \(rowLength), \(kind)")
+            }
+        }
+    }
+
     @Test func float32AndFloat64UseTheSameMask() {
         let x32 = dropoutTestInput([4_000]), x64 = dropoutTestInput([4_000], dtype: .float64)
         let y32 = dropout(x32, p: 0.3, generator: Generator(seed: 2)).scalars

@@ -327,49 +327,61 @@ public enum DropoutKernels {
     static func rowwise(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ rowLength: Int,
                         _ d: DropoutDecisions, _ t: DropoutTransform<Float>) {
         if n == 0 || rowLength == 0 { return }
-        Parallel.forRange(0..<n, grain: grain) { r in
-            var i = r.lowerBound
-            while i < r.upperBound {
-                let row = i / rowLength
-                let end = min(r.upperBound, (row + 1) * rowLength)
-                let keep = d.keeps(row)
-                let m = keep ? t.keepMul : 0
-                if t.affine {
-                    scaleShift(src + i, dst + i, end - i, m, keep ? t.keepAdd : t.dropAdd)
-                } else {
-                    scale(src + i, dst + i, end - i, m)
-                }
-                i = end
+        // Blocks of 16 are aligned to the tensor's start (not to rows), so that loads and stores
+        // never straddle cache lines when rows are not multiples of 16 (e.g. 25·40 = 1000); the
+        // few blocks that span a row boundary take their multipliers lane by lane.
+        Parallel.forRange(0..<n, grain: grain, alignment: 16) { r in
+            if t.affine {
+                rowwiseChunk(src, dst, r.lowerBound, r.upperBound, rowLength, d, t, affine: true)
+            } else {
+                rowwiseChunk(src, dst, r.lowerBound, r.upperBound, rowLength, d, t, affine: false)
             }
         }
     }
 
     @inline(__always)
-    static func scale(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ m: Float) {
-        let s = UnsafeRawPointer(src), o = UnsafeMutableRawPointer(dst)
-        let mv = SIMD16<Float>(repeating: m)
-        var i = 0
-        while i + 32 <= n {
-            let a = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
-            let b = s.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
-            o.storeBytes(of: a * mv, toByteOffset: i &* 4, as: SIMD16<Float>.self)
-            o.storeBytes(of: b * mv, toByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
-            i &+= 32
+    static func rowwiseChunk(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int,
+                             _ rowLength: Int, _ d: DropoutDecisions, _ t: DropoutTransform<Float>, affine: Bool) {
+        @inline(__always) func factors(_ row: Int) -> (Float, Float) {
+            d.keeps(row) ? (t.keepMul, t.keepAdd) : (0, t.dropAdd)
         }
-        while i < n { dst[i] = src[i] * m; i += 1 }
-    }
-
-    @inline(__always)
-    static func scaleShift(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ m: Float, _ a: Float) {
+        @inline(__always) func one(_ i: Int, _ f: (Float, Float)) {
+            dst[i] = affine ? src[i] * f.0 + f.1 : src[i] * f.0
+        }
         let s = UnsafeRawPointer(src), o = UnsafeMutableRawPointer(dst)
-        let mv = SIMD16<Float>(repeating: m), av = SIMD16<Float>(repeating: a)
-        var i = 0
-        while i + 16 <= n {
+        var i = lo
+        var row = i / rowLength
+        var rowEnd = (row + 1) * rowLength
+        var f = factors(row)
+        let headEnd = min(hi, (lo + 15) & ~15)
+        while i < headEnd {
+            if i == rowEnd { row += 1; rowEnd += rowLength; f = factors(row) }
+            one(i, f); i += 1
+        }
+        while i + 16 <= hi {
+            if i >= rowEnd { row = i / rowLength; rowEnd = (row + 1) * rowLength; f = factors(row) }
             let x = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
-            o.storeBytes(of: x * mv + av, toByteOffset: i &* 4, as: SIMD16<Float>.self)
+            if i + 16 <= rowEnd {
+                // The whole block in one row (the common case): one multiplier.
+                let mv = SIMD16<Float>(repeating: f.0)
+                let y = affine ? x * mv + SIMD16<Float>(repeating: f.1) : x * mv
+                o.storeBytes(of: y, toByteOffset: i &* 4, as: SIMD16<Float>.self)
+            } else {
+                var mv = SIMD16<Float>(), av = SIMD16<Float>()
+                for l in 0..<16 {
+                    if i + l == rowEnd { row += 1; rowEnd += rowLength; f = factors(row) }
+                    mv[l] = f.0
+                    av[l] = f.1
+                }
+                let y = affine ? x * mv + av : x * mv
+                o.storeBytes(of: y, toByteOffset: i &* 4, as: SIMD16<Float>.self)
+            }
             i &+= 16
         }
-        while i < n { dst[i] = src[i] * m + a; i += 1 }
+        while i < hi {
+            if i >= rowEnd { row = i / rowLength; rowEnd = (row + 1) * rowLength; f = factors(row) }
+            one(i, f); i += 1
+        }
     }
 
     static func rowwiseScalar(_ src: UnsafeMutablePointer<Double>, _ dst: UnsafeMutablePointer<Double>, _ n: Int, _ rowLength: Int,
