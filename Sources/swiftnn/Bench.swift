@@ -13,6 +13,7 @@ struct Bench: ParsableCommand {
             BenchGEMM.self,
             BenchNorm.self,
             BenchBandwidth.self,
+            BenchConv.self,
             BenchDropout.self,
             BenchOps.self,
             BenchOptim.self,
