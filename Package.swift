@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SwiftNN", targets: ["SwiftNN"]),
+        .library(name: "SwiftNNDoctor", targets: ["Doctor"]),
         .executable(name: "swiftnn", targets: ["swiftnn"]),
     ],
     dependencies: [
@@ -33,9 +34,11 @@ let package = Package(
             name: "SwiftNN",
             dependencies: ["TensorCore", "Autograd", "NN", "Optim", "Data", "Checkpoint", "Models"],
             path: "Sources/SwiftNN"),
+        // Tools: checks for the classic BatchNorm/Dropout mistakes.
+        .target(name: "Doctor", dependencies: ["TensorCore", "NN"], path: "Sources/Doctor"),
         .executableTarget(
             name: "swiftnn",
-            dependencies: ["SwiftNN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SwiftNN", "Doctor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/swiftnn"),
         // Shared by the test targets: PyTorch reference fixtures, real sample data, test helpers.
         .target(
@@ -47,6 +50,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/NNTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/CheckpointTests"),
         .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DataTests"),
+        .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "Doctor"], path: "Tests/DoctorTests"),
         .testTarget(name: "OptimTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/OptimTests"),
     ],
     swiftLanguageModes: [.v6]

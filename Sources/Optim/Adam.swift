@@ -85,7 +85,10 @@ public class Adam: Optimizer {
                     biasCorrection1: 1 - Foundation.pow(beta1, step),
                     biasCorrection2Sqrt: (1 - Foundation.pow(beta2, step)).squareRoot())
                 let m = s["exp_avg"]!, v = s["exp_avg_sq"]!, vmax = amsgrad ? s["max_exp_avg_sq"] : nil
-                if p.dtype == .float32 {
+                if p.dtype == .float32 && vmax == nil && !maximize && Float(1 - beta1) < 0.5 {
+                    adamKernelSIMD(p.pointer(as: Float.self), grad.pointer(as: Float.self), m.pointer(as: Float.self),
+                                   v.pointer(as: Float.self), count: p.count, h)
+                } else if p.dtype == .float32 {
                     adamKernel(p.pointer(as: Float.self), grad.pointer(as: Float.self), m.pointer(as: Float.self),
                                v.pointer(as: Float.self), vmax?.pointer(as: Float.self), count: p.count, h)
                 } else {
@@ -155,6 +158,52 @@ func adamKernel<T: BinaryFloatingPoint>(_ p: UnsafeMutablePointer<T>, _ grad: Un
             }
             let denom = second.squareRoot() / bc2Sqrt + eps
             p[i] = p[i] + negStepSize * mi / denom     // param.addcdiv_(exp_avg, denom, −step_size)
+        }
+    }
+}
+
+/// The common float32 case (no amsgrad, no maximize, β1 > 0.5) 16 lanes at a time: the same
+/// operations in the same order as ``adamKernel``, so results are identical. Weight decay is
+/// folded in exactly: `p·1 = p` and `g + 0·p = g` for finite values.
+@inline(__always)
+func adamKernelSIMD(_ p: UnsafeMutablePointer<Float>, _ grad: UnsafeMutablePointer<Float>,
+                    _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int, _ h: AdamHyper) {
+    typealias V = SIMD16<Float>
+    let useWD = h.weightDecay != 0
+    let coupledWD: Float = useWD && !h.decoupled ? Float(h.weightDecay) : 0
+    let decay: Float = useWD && h.decoupled ? Float(1 - h.lr * h.weightDecay) : 1
+    let w1 = Float(1 - h.beta1), b2 = Float(h.beta2), w2 = Float(1 - h.beta2)
+    let bc2Sqrt = Float(h.biasCorrection2Sqrt), eps = Float(h.eps)
+    let negStepSize = Float(-(h.lr / h.biasCorrection1))
+    @inline(__always) func load(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> V {
+        UnsafeRawPointer(q + i).loadUnaligned(as: V.self)
+    }
+    @inline(__always) func store(_ x: V, _ q: UnsafeMutablePointer<Float>, _ i: Int) {
+        UnsafeMutableRawPointer(q + i).storeBytes(of: x, as: V.self)
+    }
+    Parallel.forRange(0..<count, grain: 1 << 15) { r in
+        var i = r.lowerBound
+        while i + 16 <= r.upperBound {
+            let p0 = load(p, i), mi = load(m, i)
+            let g = load(grad, i) + coupledWD * p0
+            let mNew = mi + w1 * (g - mi)
+            let vNew = load(v, i) * b2 + w2 * g * g
+            let denom = vNew.squareRoot() / bc2Sqrt + eps
+            store(mNew, m, i)
+            store(vNew, v, i)
+            store(p0 * decay + negStepSize * mNew / denom, p, i)
+            i += 16
+        }
+        while i < r.upperBound {
+            let p0 = p[i], mi = m[i]
+            let g = grad[i] + coupledWD * p0
+            let mNew = mi + w1 * (g - mi)
+            let vNew = v[i] * b2 + w2 * g * g
+            let denom = vNew.squareRoot() / bc2Sqrt + eps
+            m[i] = mNew
+            v[i] = vNew
+            p[i] = p0 * decay + negStepSize * mNew / denom
+            i += 1
         }
     }
 }

@@ -13,7 +13,10 @@ struct Bench: ParsableCommand {
             BenchGEMM.self,
             BenchNorm.self,
             BenchBandwidth.self,
+            BenchConv.self,
             BenchDropout.self,
+            BenchOps.self,
+            BenchOptim.self,
         ]
     )
 }

@@ -96,14 +96,14 @@ private let classWeight = Tensor([0.5, 2.0, 1.0] as [Float], shape: [3])
         let x = f64(logits.map(Double.init), [4, 3])
         let w = Tensor([0.5, 2.0, 1.0] as [Double], shape: [3])
         for reduction in Reduction.allCases {
-            #expect(finiteDifferenceCheck({ crossEntropy($0[0], targets: targetsWithIgnored, weight: w, reduction: reduction, labelSmoothing: 0.2) }, inputs: [x]))
-            #expect(finiteDifferenceCheck({ crossEntropy($0[0], targets: targetsWithIgnored, reduction: reduction) }, inputs: [x]))
+            #expect(gradcheck({ crossEntropy($0[0], targets: targetsWithIgnored, weight: w, reduction: reduction, labelSmoothing: 0.2) }, inputs: [x]))
+            #expect(gradcheck({ crossEntropy($0[0], targets: targetsWithIgnored, reduction: reduction) }, inputs: [x]))
         }
         let x3 = f64((0..<12).map { sin(Double($0)) }, [2, 3, 2])
         let t3 = Tensor([0, 2, 1, -100] as [Int64], shape: [2, 2])
-        #expect(finiteDifferenceCheck({ crossEntropy($0[0], targets: t3, weight: w, labelSmoothing: 0.3) }, inputs: [x3]))
+        #expect(gradcheck({ crossEntropy($0[0], targets: t3, weight: w, labelSmoothing: 0.3) }, inputs: [x3]))
         let q = f64([0.2, 0.3, 0.5, 0.1, 0.1, 0.8, 1, 0, 0, 0.3, 0.3, 0.4], [4, 3])
-        #expect(finiteDifferenceCheck({ crossEntropy($0[0], targets: $0[1], weight: w, labelSmoothing: 0.1) }, inputs: [x, q]))
+        #expect(gradcheck({ crossEntropy($0[0], targets: $0[1], weight: w, labelSmoothing: 0.1) }, inputs: [x, q]))
     }
 
     @Test func errorsUsePyTorchWords() {
@@ -135,7 +135,7 @@ private let classWeight = Tensor([0.5, 2.0, 1.0] as [Float], shape: [3])
         #expect(allClose(x.grad!.scalars, [-0.1428571492433548, 0, 0, 0, 0, -0.2857142984867096, 0, 0, 0, 0, -0.5714285969734192, 0]))
         let xd = f64(logits.map(Double.init), [4, 3])
         for reduction in Reduction.allCases {
-            #expect(finiteDifferenceCheck({ nllLoss($0[0], targets: targetsWithIgnored, weight: Tensor([0.5, 2.0, 1.0] as [Double], shape: [3]), reduction: reduction) }, inputs: [xd]))
+            #expect(gradcheck({ nllLoss($0[0], targets: targetsWithIgnored, weight: Tensor([0.5, 2.0, 1.0] as [Double], shape: [3]), reduction: reduction) }, inputs: [xd]))
         }
     }
 
@@ -148,7 +148,7 @@ private let classWeight = Tensor([0.5, 2.0, 1.0] as [Float], shape: [3])
         loss.backward()
         #expect(allClose(a.grad!.scalars, [0.25, -0.25, -1, 0.25]))   // 2(a − b)/4
         for reduction in Reduction.allCases {
-            #expect(finiteDifferenceCheck({ mseLoss($0[0], $0[1], reduction: reduction) },
+            #expect(gradcheck({ mseLoss($0[0], $0[1], reduction: reduction) },
                                           inputs: [f64([1, 2, -3, 0.5], [2, 2]), f64([0.5, 2.5, -1, 0], [2, 2])]))
         }
     }
@@ -165,7 +165,7 @@ private let classWeight = Tensor([0.5, 2.0, 1.0] as [Float], shape: [3])
         let none = binaryCrossEntropyWithLogits(x.detach(), y.detach(), reduction: .none)
         #expect(allClose(none.scalars, [100.0, 100.0, 0.4740769863128662, 0.9485874176025391, 2.1269280910491943, 0.6931471824645996]))
         for reduction in Reduction.allCases {
-            #expect(finiteDifferenceCheck({ binaryCrossEntropyWithLogits($0[0], $0[1], weight: Tensor([1, 2, 0.5] as [Double], shape: [3]), posWeight: Tensor([2, 0.5, 3] as [Double], shape: [3]), reduction: reduction) },
+            #expect(gradcheck({ binaryCrossEntropyWithLogits($0[0], $0[1], weight: Tensor([1, 2, 0.5] as [Double], shape: [3]), posWeight: Tensor([2, 0.5, 3] as [Double], shape: [3]), reduction: reduction) },
                                           inputs: [f64([10, -10, 0.5, -3, 2, 0], [2, 3]), f64([0, 1, 1, 0.3, 0, 1], [2, 3])]))
         }
     }

@@ -278,3 +278,32 @@ private func matches(_ got: [[Float]], _ want: [[Double]]) -> Bool {
         #expect(opt.paramGroups[0]["initial_lr"] == 0.1)
     }
 }
+
+@Suite struct ParamGroupHelperTests {
+    @Test func weightDecayGroupsSplitMatricesFromBiasesAndNorms() {
+        let model = Sequential { Linear(4, 3); BatchNorm1d(3); Linear(3, 2) }
+        let groups = ParamGroup.weightDecayGroups(model, weightDecay: 1e-4)
+        #expect(groups.map(\.params.count) == [2, 4])
+        #expect(groups[0].weightDecay == 1e-4 && groups[1].weightDecay == 0)
+        let opt = AdamW(groups, lr: 1e-3)
+        #expect(opt.paramGroups[1].weightDecay == 0 && opt.paramGroups[0].lr == 1e-3)
+    }
+}
+
+@Suite struct AdamVectorPathTests {
+    /// The 16-lane float32 path must give exactly what the scalar path gives (amsgrad forces the
+    /// scalar path, and with max(v̂) = v̂ on the first step both run the same arithmetic).
+    @Test(arguments: [false, true]) func simdPathMatchesScalarPath(decoupled: Bool) {
+        let n = 37   // two 16-lane blocks and a tail
+        let values = (0..<n).map { Float(sin(Double($0) * 0.7)) }
+        let g = Tensor((0..<n).map { Float(cos(Double($0) * 1.3)) * 0.1 }, shape: [n])
+        let a = Parameter(Tensor(values, shape: [n])), b = Parameter(Tensor(values, shape: [n]))
+        let fast: Optimizer = decoupled ? AdamW([a], lr: 0.01, weightDecay: 0.1) : Adam([a], lr: 0.01, weightDecay: 0.1)
+        let scalar: Optimizer = decoupled ? AdamW([b], lr: 0.01, weightDecay: 0.1, amsgrad: true)
+                                          : Adam([b], lr: 0.01, weightDecay: 0.1, amsgrad: true)
+        a.grad = g; b.grad = g
+        fast.step(); scalar.step()
+        #expect(a.scalars == b.scalars)
+        #expect(fast.state(for: a)["exp_avg"]!.scalars == scalar.state(for: b)["exp_avg"]!.scalars)
+    }
+}

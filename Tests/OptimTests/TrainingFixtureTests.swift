@@ -3,19 +3,6 @@ import Testing
 import SwiftNN
 import TestSupport
 
-/// ReLU as a module, until the activation modules land on main (then this file uses `ReLU()`).
-private final class FixtureReLU: Module {
-    override func forward(_ x: Tensor) -> Tensor {
-        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-        for i in 0..<x.count { out.setValue(max(x.doubleValue(at: i), 0), at: i) }
-        return Autograd.record("relu", output: out, inputs: [x]) { g in
-            let gi = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-            for i in 0..<x.count { gi.setValue(out.doubleValue(at: i) > 0 ? g.doubleValue(at: i) : 0, at: i) }
-            return [gi]
-        }
-    }
-}
-
 /// A BatchNorm1d whose parameters and running statistics are `dtype`.
 private func batchNorm1d(_ n: Int, dtype: DType) -> BatchNorm1d {
     let bn = BatchNorm1d(n)
@@ -28,14 +15,14 @@ private func batchNorm1d(_ n: Int, dtype: DType) -> BatchNorm1d {
     return bn
 }
 
-/// The tutorial's MLPClassifier(12, [16, 8], 4, dropout 0) with PyTorch's keys (`net.0` … `net.8`);
-/// dropout with p = 0 in training returns its input, so an identity stands in for it.
+/// The tutorial's MLPClassifier(12, [16, 8], 4, dropout 0) with PyTorch's keys (`net.0` … `net.8`),
+/// built from the library's layers in a chosen dtype.
 private final class FixtureMLP: Module {
     let net: Sequential
     init(dtype: DType) {
         net = Sequential {
-            Linear(12, 16, dtype: dtype); batchNorm1d(16, dtype: dtype); FixtureReLU(); Identity()
-            Linear(16, 8, dtype: dtype); batchNorm1d(8, dtype: dtype); FixtureReLU(); Identity()
+            Linear(12, 16, dtype: dtype); batchNorm1d(16, dtype: dtype); ReLU(); Dropout(p: 0)
+            Linear(16, 8, dtype: dtype); batchNorm1d(8, dtype: dtype); ReLU(); Dropout(p: 0)
             Linear(8, 4, dtype: dtype)
         }
         super.init()

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TensorCore
 
@@ -112,5 +113,44 @@ import Testing
         #expect(Kernels.sumToShape(g, [3, 1]).scalars == [8, 8, 8])
         #expect(Kernels.sumToShape(g, []).scalars == [24])
         #expect(throws: UsageError.self) { try Kernels.validateSumToShape([2, 3], [4]) }
+    }
+
+    @Test func tiledTransposeMatchesReference() {
+        let shape = [2, 20, 33]
+        let x = Tensor.arange(0, Double(shape.reduce(1, *)), dtype: .float64).viewData(shape)
+        for p in [[0, 2, 1], [2, 1, 0], [1, 2, 0]] {
+            let y = Kernels.permute(x, p)
+            var ok = true
+            for i in 0..<y.count {
+                let j = unravel(i, y.shape)
+                var src = [0, 0, 0]
+                for (k, d) in p.enumerated() { src[d] = j[k] }
+                if y.doubleValue(at: i) != Double((src[0] * 20 + src[1]) * 33 + src[2]) { ok = false }
+            }
+            #expect(ok, "\(p)")
+        }
+    }
+
+    @Test func fastExpIsWithinAFewUlps() {
+        var worst: Double = 0
+        var x: Float = -87
+        while x < 88.5 {
+            let want = Foundation.exp(Double(x))
+            let got = Double(fastExp(x))
+            worst = Swift.max(worst, Swift.abs(got - want) / want)
+            x += 0.0137
+        }
+        #expect(worst < 4e-7)
+        #expect(fastExp(-200) == 0 && fastExp(200) == .infinity && fastExp(.nan).isNaN && fastExp(0) == 1)
+        #expect(fastExp(-.infinity) == 0 && fastExp(.infinity) == .infinity)
+    }
+
+    @Test func softmaxRowsHandleExtremes() {
+        let x = Tensor([-Float.infinity, 0, 1, 2, Float.nan, 0] as [Float], shape: [2, 3])
+        let y = Kernels.softmax(x, dim: 1, log: false).scalars
+        #expect(y[0] == 0 && Swift.abs(y[1] - 0.26894142) < 1e-6 && Swift.abs(y[2] - 0.7310586) < 1e-6)
+        #expect(y[3...].allSatisfy { $0.isNaN })
+        let big = Tensor([1000, 0, -1000] as [Float], shape: [1, 3])
+        #expect(Kernels.softmax(big, dim: 1, log: true).scalars == [0, -1000, -2000])
     }
 }

@@ -241,6 +241,17 @@ extension Kernels {
         let s = plan.innerStrides.first ?? 1
         let bytes = t.dtype.byteSize
         let src = t.rawPointer, dst = out.rawPointer
+        if s > 1, let last = plan.outerStrides[0].last, last == 1, plan.inner >= 16, plan.outerDims.last! >= 16 {
+            // A (batched) transpose: copy in 32×32 tiles so reads reuse cache lines.
+            withExtendedLifetime(t) {
+                switch bytes {
+                case 4: transposeTiles(src.assumingMemoryBound(to: UInt32.self), dst.assumingMemoryBound(to: UInt32.self), plan)
+                case 8: transposeTiles(src.assumingMemoryBound(to: UInt64.self), dst.assumingMemoryBound(to: UInt64.self), plan)
+                default: transposeTiles(src.assumingMemoryBound(to: UInt8.self), dst.assumingMemoryBound(to: UInt8.self), plan)
+                }
+            }
+            return out
+        }
         withExtendedLifetime(t) {
             plan.run(grain: elementwiseGrain) { o, offs, n in
                 let from = offs[0]
@@ -262,6 +273,38 @@ extension Kernels {
             }
         }
         return out
+    }
+
+    /// out[b, m, n] = src[offset(b) + m + n·s] for the plan's batch dims b, last outer dim m
+    /// (stride 1) and inner dim n (stride s), tile by tile.
+    static func transposeTiles<E>(_ src: UnsafeMutablePointer<E>, _ dst: UnsafeMutablePointer<E>, _ plan: StridedPlan) {
+        let N = plan.inner, s = plan.innerStrides[0]
+        let M = plan.outerDims.last!
+        let batchDims = Array(plan.outerDims.dropLast()), batchStrides = Array(plan.outerStrides[0].dropLast())
+        let batches = batchDims.reduce(1, *)
+        let tile = 32
+        let rowTiles = (M + tile - 1) / tile
+        Parallel.forRange(0..<(batches * rowTiles), grain: Swift.max(1, (1 << 16) / (tile * N))) { r in
+            for task in r {
+                let b = task / rowTiles, m0 = (task % rowTiles) * tile
+                var off = 0, rem = b
+                for d in stride(from: batchDims.count - 1, through: 0, by: -1) {
+                    off += (rem % batchDims[d]) * batchStrides[d]
+                    rem /= batchDims[d]
+                }
+                let sp = src + off, dp = dst + b * M * N
+                let m1 = Swift.min(M, m0 + tile)
+                var n0 = 0
+                while n0 < N {
+                    let n1 = Swift.min(N, n0 + tile)
+                    for m in m0..<m1 {
+                        let drow = dp + m * N
+                        for n in n0..<n1 { drow[n] = sp[m + n * s] }
+                    }
+                    n0 = n1
+                }
+            }
+        }
     }
 
     /// `t` with its dims reordered (a contiguous copy), like `permute(...).contiguous()`.

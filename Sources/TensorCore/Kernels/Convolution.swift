@@ -70,14 +70,17 @@ private func validColumns(_ off: Int, _ SW: Int, _ W: Int, _ OW: Int) -> (Int, I
     return (lo, max(lo, hi))
 }
 
-/// Writes the column matrix `[channels·K, L]` of one sample's `channels` input planes.
+/// Writes the column matrix `[channels·K, L]` of one sample's `channels` input planes, rows
+/// `ld` elements apart (several samples share one matrix side by side).
 @inline(__always)
-func im2col<T: GEMMElement>(_ x: UnsafePointer<T>, channels: Int, _ g: ConvGeom3, _ cols: UnsafeMutablePointer<T>) {
+func im2col<T: GEMMElement>(_ x: UnsafePointer<T>, channels: Int, _ g: ConvGeom3, _ cols: UnsafeMutablePointer<T>, ld: Int) {
     let planeIn = g.D * g.H * g.W
-    var dst = cols
+    var row = cols
     for c in 0..<channels {
         let xc = x + c * planeIn
         for kd in 0..<g.KD { for kh in 0..<g.KH { for kw in 0..<g.KW {
+            var dst = row
+            row += ld
             let off = kw * g.DW - g.PW
             let (lo, hi) = validColumns(off, g.SW, g.W, g.OW)
             for od in 0..<g.OD {
@@ -108,14 +111,17 @@ func im2col<T: GEMMElement>(_ x: UnsafePointer<T>, channels: Int, _ g: ConvGeom3
     }
 }
 
-/// Adds the column matrix `[channels·K, L]` back onto the input planes it was read from.
+/// Adds the column matrix `[channels·K, L]` (rows `ld` apart) back onto the input planes it was
+/// read from.
 @inline(__always)
-func col2im<T: GEMMElement>(_ cols: UnsafePointer<T>, channels: Int, _ g: ConvGeom3, _ x: UnsafeMutablePointer<T>) {
+func col2im<T: GEMMElement>(_ cols: UnsafePointer<T>, channels: Int, _ g: ConvGeom3, _ x: UnsafeMutablePointer<T>, ld: Int) {
     let planeIn = g.D * g.H * g.W
-    var src = cols
+    var row = cols
     for c in 0..<channels {
         let xc = x + c * planeIn
         for kd in 0..<g.KD { for kh in 0..<g.KH { for kw in 0..<g.KW {
+            var src = row
+            row += ld
             let off = kw * g.DW - g.PW
             let (lo, hi) = validColumns(off, g.SW, g.W, g.OW)
             for od in 0..<g.OD {
@@ -138,15 +144,32 @@ func col2im<T: GEMMElement>(_ cols: UnsafePointer<T>, channels: Int, _ g: ConvGe
     }
 }
 
-/// Splits `0..<count` samples over up to `threads` tasks and runs `body(task, range)`.
-private func forEachSampleRange(_ count: Int, parallel: Bool, _ body: (Int, Range<Int>) -> Void) -> Int {
-    let tasks = parallel ? max(1, min(Parallel.threadCount, count)) : 1
+/// How many samples share one GEMM: small outputs (deep layers: 7×7, 3×3) are batched side by
+/// side so that the GEMM is wide enough for the micro-kernel and the weights are packed once
+/// per chunk instead of once per sample.
+@inline(__always)
+private func samplesPerGEMM(_ geo: ConvGeometry) -> Int {
+    let L = max(geo.outputCount, 1)
+    return L >= 256 ? 1 : max(1, min(geo.batch, (512 + L - 1) / L))
+}
+
+/// Runs `body(task, chunkStarts)` over chunks of `nb` samples, spread over threads when the
+/// work pays for it (otherwise the GEMMs themselves may split).
+private func forEachChunk(_ geo: ConvGeometry, _ nb: Int, tasks: Int, _ body: (Int, StrideTo<Int>) -> Void) {
+    let chunks = (geo.batch + nb - 1) / nb
     if tasks == 1 {
-        body(0, 0..<count)
+        body(0, stride(from: 0, to: geo.batch, by: nb))
     } else {
-        Parallel.run(tasks: tasks) { t in body(t, (count * t / tasks)..<(count * (t + 1) / tasks)) }
+        Parallel.run(tasks: tasks) { t in
+            let c0 = chunks * t / tasks, c1 = chunks * (t + 1) / tasks
+            body(t, stride(from: c0 * nb, to: min(c1 * nb, geo.batch), by: nb))
+        }
     }
-    return tasks
+}
+
+private func convTasks(_ geo: ConvGeometry, _ nb: Int) -> Int {
+    let chunks = (geo.batch + nb - 1) / nb
+    return chunks >= 2 && geo.work >= GEMMBlocking.parallelWork ? max(1, min(Parallel.threadCount, chunks)) : 1
 }
 
 private func convForward<T: GEMMElement>(_ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ b: UnsafePointer<T>?,
@@ -155,31 +178,56 @@ private func convForward<T: GEMMElement>(_ x: UnsafePointer<T>, _ w: UnsafePoint
     let G = geo.groups, Cg = geo.inChannels / G, Og = geo.outChannels / G
     let K = geo.kernelCount, L = geo.outputCount, S = geo.inputCount
     let ck = Cg * K
-    let pointwise = geo.isPointwise
-    // Samples go to threads when there are several and the work pays; otherwise the GEMM splits.
-    let parallel = geo.batch >= 2 && geo.work >= GEMMBlocking.parallelWork
-    let tasks = parallel ? max(1, min(Parallel.threadCount, geo.batch)) : 1
-    let colsStorage = pointwise ? nil : TensorStorage(byteCount: tasks * ck * L * MemoryLayout<T>.stride)
-    _ = forEachSampleRange(geo.batch, parallel: parallel) { t, samples in
-        let cols = colsStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + t * ck * L }
-        for n in samples {
+    let nb = samplesPerGEMM(geo)
+    let direct = geo.isPointwise && nb == 1
+    let tasks = convTasks(geo, nb)
+    let elem = MemoryLayout<T>.stride
+    let colsStorage = direct ? nil : gemmScratch(bytes: tasks * ck * nb * L * elem)
+    let tmpStorage = nb > 1 ? gemmScratch(bytes: tasks * Og * nb * L * elem) : nil
+    forEachChunk(geo, nb, tasks: tasks) { t, starts in
+        let cols = colsStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + t * ck * nb * L }
+        let tmp = tmpStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + t * Og * nb * L }
+        for n0 in starts {
+            let cnt = min(nb, geo.batch - n0)
+            let ld = cnt * L
             for g in 0..<G {
-                let xg = x + (n * geo.inChannels + g * Cg) * S
-                let og = out + (n * geo.outChannels + g * Og) * L
-                var bmat = xg
+                var bmat = x + (n0 * geo.inChannels + g * Cg) * S
                 if let cols {
-                    im2col(xg, channels: Cg, g3, cols)
+                    for j in 0..<cnt {
+                        im2col(x + ((n0 + j) * geo.inChannels + g * Cg) * S, channels: Cg, g3, cols + j * L, ld: ld)
+                    }
                     bmat = UnsafePointer(cols)
                 }
-                if let b {
-                    for o in 0..<Og { (og + o * L).update(repeating: b[g * Og + o], count: L) }
+                let wg = w + g * Og * ck
+                if cnt == 1 {
+                    let og = out + (n0 * geo.outChannels + g * Og) * L
+                    if let b {
+                        for o in 0..<Og { (og + o * L).update(repeating: b[g * Og + o], count: L) }
+                    }
+                    gemmDriver(transA: false, transB: false, m: Og, n: L, k: ck, alpha: 1, a: wg, lda: ck,
+                               b: bmat, ldb: L, beta: b == nil ? 0 : 1, c: og, ldc: L)
+                } else {
+                    let tmp = tmp!
+                    gemmDriver(transA: false, transB: false, m: Og, n: ld, k: ck, alpha: 1, a: wg, lda: ck,
+                               b: bmat, ldb: ld, beta: 0, c: tmp, ldc: ld)
+                    // [Og, cnt·L] → the samples' [Og, L] planes, adding the bias on the way.
+                    for j in 0..<cnt {
+                        let og = out + ((n0 + j) * geo.outChannels + g * Og) * L
+                        for o in 0..<Og {
+                            let src = tmp + o * ld + j * L, dst = og + o * L
+                            if let b {
+                                let bo = b[g * Og + o]
+                                for l in 0..<L { dst[l] = src[l] + bo }
+                            } else {
+                                dst.update(from: src, count: L)
+                            }
+                        }
+                    }
                 }
-                gemmDriver(transA: false, transB: false, m: Og, n: L, k: ck, alpha: 1, a: w + g * Og * ck, lda: ck,
-                           b: bmat, ldb: L, beta: b == nil ? 0 : 1, c: og, ldc: L)
             }
         }
     }
-    withExtendedLifetime(colsStorage) {}
+    withExtendedLifetime((colsStorage, tmpStorage)) {}
 }
 
 private func convBackward<T: GEMMElement>(
@@ -191,43 +239,59 @@ private func convBackward<T: GEMMElement>(
     let K = geo.kernelCount, L = geo.outputCount, S = geo.inputCount
     let ck = Cg * K
     let wCount = geo.outChannels * ck
-    let pointwise = geo.isPointwise
-    let parallel = geo.batch >= 2 && geo.work >= GEMMBlocking.parallelWork
-    let tasks = parallel ? max(1, min(Parallel.threadCount, geo.batch)) : 1
+    let nb = samplesPerGEMM(geo)
+    let direct = geo.isPointwise && nb == 1
+    let tasks = convTasks(geo, nb)
     let elem = MemoryLayout<T>.stride
-    let colsStorage = pointwise ? nil : TensorStorage(byteCount: tasks * ck * L * elem)
+    let colsStorage = direct ? nil : gemmScratch(bytes: tasks * ck * nb * L * elem)
+    let doutStorage = nb > 1 ? gemmScratch(bytes: tasks * Og * nb * L * elem) : nil
     // Weight gradients of the other tasks, summed into `gw` at the end.
     let partialStorage = gw != nil && tasks > 1 ? TensorStorage(byteCount: (tasks - 1) * wCount * elem, zeroed: true) : nil
     if let gw { gw.update(repeating: 0, count: wCount) }
     if let gx { gx.update(repeating: 0, count: geo.batch * geo.inChannels * S) }
-    _ = forEachSampleRange(geo.batch, parallel: parallel) { t, samples in
-        let cols = colsStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + t * ck * L }
+    forEachChunk(geo, nb, tasks: tasks) { t, starts in
+        let cols = colsStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + t * ck * nb * L }
+        let doutBuf = doutStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + t * Og * nb * L }
         let gwTask: UnsafeMutablePointer<T>? = t == 0 ? gw : partialStorage.map { $0.pointer.assumingMemoryBound(to: T.self) + (t - 1) * wCount }
-        for n in samples {
+        for n0 in starts {
+            let cnt = min(nb, geo.batch - n0)
+            let ld = cnt * L
             for g in 0..<G {
-                let xg = x + (n * geo.inChannels + g * Cg) * S
-                let dog = gout + (n * geo.outChannels + g * Og) * L
                 let wg = w + g * Og * ck
+                // The output gradient of this chunk and group as one [Og, cnt·L] matrix.
+                var dog = gout + (n0 * geo.outChannels + g * Og) * L
+                if cnt > 1 {
+                    let buf = doutBuf!
+                    for j in 0..<cnt {
+                        let src = gout + ((n0 + j) * geo.outChannels + g * Og) * L
+                        for o in 0..<Og { (buf + o * ld + j * L).update(from: src + o * L, count: L) }
+                    }
+                    dog = UnsafePointer(buf)
+                }
                 if let gwTask {
-                    // dW_g += dOut_g [Og, L] · colsᵀ [L, Cg·K]
-                    var bmat = xg
+                    // dW_g += dOut [Og, cnt·L] · colsᵀ [cnt·L, Cg·K]
+                    var bmat = x + (n0 * geo.inChannels + g * Cg) * S
                     if let cols {
-                        im2col(xg, channels: Cg, g3, cols)
+                        for j in 0..<cnt {
+                            im2col(x + ((n0 + j) * geo.inChannels + g * Cg) * S, channels: Cg, g3, cols + j * L, ld: ld)
+                        }
                         bmat = UnsafePointer(cols)
                     }
-                    gemmDriver(transA: false, transB: true, m: Og, n: ck, k: L, alpha: 1, a: dog, lda: L,
-                               b: bmat, ldb: L, beta: 1, c: gwTask + g * Og * ck, ldc: ck)
+                    gemmDriver(transA: false, transB: true, m: Og, n: ck, k: ld, alpha: 1, a: dog, lda: ld,
+                               b: bmat, ldb: ld, beta: 1, c: gwTask + g * Og * ck, ldc: ck)
                 }
                 if let gx {
-                    // dCols = W_gᵀ [Cg·K, Og] · dOut_g [Og, L], scattered back onto the input.
-                    let gxg = gx + (n * geo.inChannels + g * Cg) * S
+                    // dCols = W_gᵀ [Cg·K, Og] · dOut [Og, cnt·L], scattered back onto the inputs.
                     if let cols {
-                        gemmDriver(transA: true, transB: false, m: ck, n: L, k: Og, alpha: 1, a: wg, lda: ck,
-                                   b: dog, ldb: L, beta: 0, c: cols, ldc: L)
-                        col2im(UnsafePointer(cols), channels: Cg, g3, gxg)
+                        gemmDriver(transA: true, transB: false, m: ck, n: ld, k: Og, alpha: 1, a: wg, lda: ck,
+                                   b: dog, ldb: ld, beta: 0, c: cols, ldc: ld)
+                        for j in 0..<cnt {
+                            col2im(UnsafePointer(cols + j * L), channels: Cg, g3,
+                                   gx + ((n0 + j) * geo.inChannels + g * Cg) * S, ld: ld)
+                        }
                     } else {
                         gemmDriver(transA: true, transB: false, m: ck, n: L, k: Og, alpha: 1, a: wg, lda: ck,
-                                   b: dog, ldb: L, beta: 0, c: gxg, ldc: L)
+                                   b: dog, ldb: L, beta: 0, c: gx + (n0 * geo.inChannels + g * Cg) * S, ldc: L)
                     }
                 }
             }
@@ -248,7 +312,7 @@ private func convBackward<T: GEMMElement>(
             }
         }
     }
-    withExtendedLifetime((colsStorage, partialStorage)) {}
+    withExtendedLifetime((colsStorage, doutStorage, partialStorage)) {}
 }
 
 extension Kernels {

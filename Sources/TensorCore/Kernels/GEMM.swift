@@ -250,8 +250,8 @@ func gemmDriver<T: GEMMElement>(
     let splitRows = threads == 1 || rowBlocks >= 4 * threads || m >= n
     let mcMax = min(GEMMBlocking.mc, (m + mr - 1) / mr * mr)
 
-    let bStorage = TensorStorage(byteCount: kcMax * ncPanelsMax * nr * elem)
-    let aStorage = TensorStorage(byteCount: threads * mcMax * kcMax * elem)
+    let bStorage = gemmScratch(bytes: kcMax * ncPanelsMax * nr * elem)
+    let aStorage = gemmScratch(bytes: threads * mcMax * kcMax * elem)
     let bpack = bStorage.pointer.bindMemory(to: T.self, capacity: kcMax * ncPanelsMax * nr)
     let apackAll = aStorage.pointer.bindMemory(to: T.self, capacity: threads * mcMax * kcMax)
 
@@ -315,6 +315,16 @@ func gemmDriver<T: GEMMElement>(
     }
     withExtendedLifetime(bStorage) {}
     withExtendedLifetime(aStorage) {}
+}
+
+/// Packing buffers come from the storage cache: sizes are rounded up to a power of two of at
+/// least 1 MiB so that repeated products reuse the same blocks instead of mapping (and
+/// page-faulting) fresh memory on every call.
+@inline(__always)
+func gemmScratch(bytes: Int) -> TensorStorage {
+    var size = 1 << 20
+    while size < bytes { size <<= 1 }
+    return TensorStorage(byteCount: size)
 }
 
 /// The plain triple loop, for products too small to be worth packing.

@@ -217,6 +217,23 @@ extension Kernels {
     static func extremumRun<T: Comparable>(_ px: UnsafeMutablePointer<T>, _ pv: UnsafeMutablePointer<T>, _ pi: UnsafeMutablePointer<Int64>,
                                            _ outer: Int, _ r: Int, _ inner: Int, _ largest: Bool, _ isNaN: (T) -> Bool) {
         Parallel.forRange(0..<outer, grain: Swift.max(1, (1 << 16) / Swift.max(r * inner, 1))) { range in
+            if inner == 1 {
+                // Rows: one running best per row.
+                for o in range {
+                    let x = px + o * r
+                    var best = x[0], bi = 0
+                    if !isNaN(best) {
+                        for k in 1..<Swift.max(r, 1) {
+                            let v = x[k]
+                            if isNaN(v) { best = v; bi = k; break }
+                            if largest ? v > best : v < best { best = v; bi = k }
+                        }
+                    }
+                    pv[o] = best
+                    pi[o] = Int64(bi)
+                }
+                return
+            }
             for o in range {
                 let base = px + o * r * inner
                 let vals = pv + o * inner, idx = pi + o * inner

@@ -20,6 +20,10 @@ extension Kernels {
     static func softmaxRun<T: KFloat>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>,
                                       _ outer: Int, _ r: Int, _ inner: Int, _ log: Bool) {
         if r == 0 { return }
+        if inner == 1 {
+            softmaxRows(px, po, outer, r, log)
+            return
+        }
         Parallel.forRange(0..<outer, grain: Swift.max(1, transcendentalGrain / Swift.max(r * inner, 1))) { range in
             withUnsafeTemporaryAllocation(of: T.self, capacity: 2 * inner) { buf in
                 let mx = buf.baseAddress!, sm = buf.baseAddress! + inner
@@ -34,7 +38,7 @@ extension Kernels {
                     for k in 0..<r {
                         let row = x + k * inner, dst = y + k * inner
                         for j in 0..<inner {
-                            let e = T.kexp(row[j] - mx[j])
+                            let e = T.kexpFast(row[j] - mx[j])
                             if !log { dst[j] = e }
                             sm[j] += e
                         }
@@ -52,6 +56,36 @@ extension Kernels {
                             for j in 0..<inner { dst[j] *= sm[j] }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Softmax over contiguous rows: every pass is a plain loop that vectorises (the exponentials
+    /// go to the output first, then are summed with SIMD accumulators and scaled).
+    static func softmaxRows<T: KFloat>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ outer: Int, _ r: Int, _ log: Bool) {
+        Parallel.forRange(0..<outer, grain: Swift.max(1, elementwiseGrain / Swift.max(r, 1))) { range in
+            for o in range {
+                let x = px + o * r, y = po + o * r
+                // Four running maxima for instruction-level parallelism.
+                var m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0]
+                var k = 0
+                while k + 4 <= r {
+                    m0 = x[k] > m0 ? x[k] : m0; m1 = x[k + 1] > m1 ? x[k + 1] : m1
+                    m2 = x[k + 2] > m2 ? x[k + 2] : m2; m3 = x[k + 3] > m3 ? x[k + 3] : m3
+                    k += 4
+                }
+                while k < r { m0 = x[k] > m0 ? x[k] : m0; k += 1 }
+                var m = Swift.max(Swift.max(m0, m1), Swift.max(m2, m3))
+                if m.isInfinite && m < 0 { m = 0 }   // a row of -inf: NaN like PyTorch (0/0)
+                for k in 0..<r { y[k] = T.kexpFast(x[k] - m) }
+                let s = T(rowSum(UnsafePointer(y), r))
+                if log {
+                    let c = m + T.klog(s)
+                    for k in 0..<r { y[k] = x[k] - c }
+                } else {
+                    let inv = 1 / s
+                    for k in 0..<r { y[k] *= inv }
                 }
             }
         }

@@ -82,33 +82,27 @@ extension Kernels {
     static func floatUnary<T: KFloat>(_ op: UnaryOp, _ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int) {
         switch op {
         case .neg: simdMap(px, po, n, { -$0 }, { -$0 })
-        case .abs: simdMap(px, po, n, { v in v.replacing(with: -v, where: v .< 0) }, { Swift.abs($0) })
-        case .relu:
-            // NaN stays NaN, like PyTorch's relu.
-            simdMap(px, po, n, { v in v.replacing(with: 0, where: v .< 0) }, { $0 < 0 ? 0 : $0 })
+        // Plain select loops: LLVM vectorises them, while SIMD mask operations are scalarised.
+        case .abs: cheapMap(px, po, n) { Swift.abs($0) }
+        case .relu: cheapMap(px, po, n) { $0 < 0 ? 0 : $0 }     // NaN stays NaN, like PyTorch
         case .scale(let c):
             let k = T(c), kv = SIMD16<T>(repeating: k)
             simdMap(px, po, n, { $0 * kv }, { $0 * k })
         case .clamp(let lo, let hi):
             let l = lo.map { T($0) } ?? -T.infinity, h = hi.map { T($0) } ?? T.infinity
-            let lv = SIMD16<T>(repeating: l), hv = SIMD16<T>(repeating: h)
-            // NaN lanes fail both compares and pass through, like PyTorch's clamp.
-            simdMap(px, po, n, { v in
-                let a = v.replacing(with: lv, where: v .< lv)
-                return a.replacing(with: hv, where: a .> hv)
-            }, { v in v.isNaN ? v : Swift.min(Swift.max(v, l), h) })
+            // NaN fails both compares and passes through, like PyTorch's clamp.
+            cheapMap(px, po, n) { v in
+                let a = v < l ? l : v
+                return a > h ? h : a
+            }
         case .sqrt: simdMap(px, po, n, { $0.squareRoot() }, { $0.squareRoot() })
         case .rsqrt: simdMap(px, po, n, { 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
-        case .exp: scalarMap(px, po, n) { T.kexp($0) }
+        case .exp: cheapMap(px, po, n) { T.kexpFast($0) }
         case .log: scalarMap(px, po, n) { T.klog($0) }
         case .tanh: scalarMap(px, po, n) { T.ktanh($0) }
         case .sigmoid:
-            scalarMap(px, po, n) { x in
-                // Stable for both signs: never exponentiates a large positive number.
-                if x >= 0 { return 1 / (1 + T.kexp(-x)) }
-                let e = T.kexp(x)
-                return e / (1 + e)
-            }
+            // e^-x overflows to +inf for very negative x, giving exactly 0; no branch, so it vectorises.
+            cheapMap(px, po, n) { x in 1 / (1 + T.kexpFast(-x)) }
         case .gelu:
             let r = T(1 / 2.0.squareRoot())
             scalarMap(px, po, n) { x in x * T(0.5) * (1 + T.kerf(x * r)) }
@@ -138,6 +132,11 @@ extension Kernels {
             while i + 16 <= r.upperBound { store16(v(load16(px + i)), po + i); i += 16 }
             while i < r.upperBound { po[i] = s(px[i]); i += 1 }
         }
+    }
+
+    @inline(__always)
+    static func cheapMap<T>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int, _ f: (T) -> T) {
+        Parallel.forRange(0..<n, grain: elementwiseGrain) { r in for i in r { po[i] = f(px[i]) } }
     }
 
     @inline(__always)

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import SwiftNN
+
+/// `swiftnn bench ops`: elementwise, reduction and layout kernels on 4M-float tensors against the
+/// memory-bandwidth floor of this run (bytes read + written ÷ the 256 MiB copy bandwidth).
+struct BenchOps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ops",
+        abstract: "Tensor op kernels (elementwise, broadcast, reductions, softmax, transpose) vs the bandwidth floor.")
+
+    @OptionGroup var options: BenchOptions
+
+    func run() throws {
+        print(buildNote())
+        let rows = 4096, cols = 1024, n = rows * cols
+        let gen = Generator(seed: 0)
+        let a = Tensor.randn([rows, cols], generator: gen), b = Tensor.randn([rows, cols], generator: gen)
+        let bias = Tensor.randn([cols], generator: gen)
+        let sq = Tensor.randn([2048, 2048], generator: gen)
+        let f = 4 * n   // bytes of one float32 operand
+        let cases: [(String, Int, () -> Void)] = [
+            ("a + b (same shape)", 3 * f, { _ = a + b }),
+            ("a + bias (row broadcast)", 2 * f, { _ = a + bias }),
+            ("a * 2 (scalar)", 2 * f, { _ = a * 2 }),
+            ("relu", 2 * f, { _ = a.relu() }),
+            ("exp", 2 * f, { _ = a.exp() }),
+            ("sigmoid", 2 * f, { _ = a.sigmoid() }),
+            ("gelu (erf)", 2 * f, { _ = a.gelu() }),
+            ("sum()", f, { _ = a.sum() }),
+            ("sum(dim: 0) [4096,1024]", f, { _ = a.sum(dim: 0) }),
+            ("sum(dim: 1) [4096,1024]", f, { _ = a.sum(dim: 1) }),
+            ("variance(dims: [0])", 4 * f, { _ = a.variance(dims: [0]) }),
+            ("softmax(dim: -1)", 2 * f, { _ = a.softmax(dim: -1) }),
+            ("max(dim: 1)", f, { _ = a.max(dim: 1) }),
+            ("transposed [2048,2048]", 2 * f, { _ = sq.transposed() }),
+            ("to(.float64)", 3 * f, { _ = a.to(.float64) }),
+            ("where(a > 0, a, b)", 3 * f + n, { _ = Tensor.where(a.gt(0), a, b) }),
+        ]
+        var table = BenchTable.standard()
+        for t in options.threadCounts {
+            for c in cases {
+                let r = withThreads(t) { BenchTimer.measure(repeats: options.repeats, c.2) }
+                table.add(case: c.0, threads: t, result: r, floor: Bandwidth.floor(bytes: c.1, threads: t))
+            }
+        }
+        table.print()
+    }
+}
