@@ -103,6 +103,6 @@ struct BenchDropout: ParsableCommand {
             }
         }
         table.print()
-        print("floor = 51.2 MB (read + write) at the 256 MiB copy bandwidth; the autograd row moves 3–4× that (forward, backward, and the engine's copy into .grad).")
+        print("floor = 51.2 MB (read + write) at the 256 MiB copy bandwidth; the autograd row moves 3× that: forward, backward, and the engine's copy of the gradient into .grad.")
     }
 }

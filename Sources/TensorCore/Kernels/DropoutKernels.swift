@@ -392,3 +392,36 @@ public enum DropoutKernels {
         }
     }
 }
+
+extension Kernels {
+    /// Element-wise dropout of `x` into a new tensor (see ``DropoutKernels``); nothing recorded.
+    ///
+    /// ```swift
+    /// let d = DropoutDecisions(stream: Generator(seed: 1).nextStream(), p: 0.5)
+    /// let y = Kernels.dropout(x, decisions: d)
+    /// let gx = Kernels.dropoutBackward(gy, decisions: d)     // the same mask, regenerated
+    /// ```
+    public static func dropout(_ x: Tensor, decisions: DropoutDecisions, kind: DropoutKind = .inverted) -> Tensor {
+        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        DropoutKernels.forward(x, into: out, decisions: decisions, kind: kind)
+        return out
+    }
+
+    /// The gradient of ``dropout(_:decisions:kind:)``.
+    public static func dropoutBackward(_ gradOutput: Tensor, decisions: DropoutDecisions, kind: DropoutKind = .inverted) -> Tensor {
+        DropoutKernels.backward(gradOutput, decisions: decisions, kind: kind)
+    }
+
+    /// Channel-wise dropout: rows of `rowLength` contiguous elements share decision `i / rowLength`.
+    public static func channelDropout(_ x: Tensor, rowLength: Int, decisions: DropoutDecisions, kind: DropoutKind = .inverted) -> Tensor {
+        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        DropoutKernels.channelForward(x, into: out, rowLength: rowLength, decisions: decisions, kind: kind)
+        return out
+    }
+
+    /// The gradient of ``channelDropout(_:rowLength:decisions:kind:)``.
+    public static func channelDropoutBackward(_ gradOutput: Tensor, rowLength: Int, decisions: DropoutDecisions,
+                                              kind: DropoutKind = .inverted) -> Tensor {
+        DropoutKernels.channelBackward(gradOutput, rowLength: rowLength, decisions: decisions, kind: kind)
+    }
+}
