@@ -18,7 +18,9 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
-        .target(name: "TensorCore", path: "Sources/TensorCore"),
+        // Non-temporal stores for kernels' large outputs (Swift has no spelling for them).
+        .target(name: "CKernelSupport", path: "Sources/CKernelSupport"),
+        .target(name: "TensorCore", dependencies: ["CKernelSupport"], path: "Sources/TensorCore"),
         .target(name: "Autograd", dependencies: ["TensorCore"], path: "Sources/Autograd"),
         .target(name: "NN", dependencies: ["TensorCore", "Autograd"], path: "Sources/NN"),
         .target(name: "Optim", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/Optim"),

@@ -30,6 +30,11 @@ func runSwiftNN(_ arguments: [String]) throws -> RunResult {
     let p = Process()
     p.executableURL = exe
     p.arguments = arguments
+    // GEMM picks its FMA or mul+add micro-kernel by timing both at start-up, which can flip under
+    // load and change rounding between processes; pin it so separate runs are bit-comparable.
+    var env = ProcessInfo.processInfo.environment
+    env["SWIFTNN_GEMM_FMA"] = "0"
+    p.environment = env
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err

@@ -293,4 +293,37 @@ struct NormalizationKernelTests {
         #expect(NormTest.mismatches(y, y64).isEmpty)
         #expect(NormTest.mismatches(xa.grad, xb.grad!).isEmpty)
     }
+
+    @Test("non-temporal output stores give the same results (unaligned starts, heads and tails)")
+    func streamingStores() {
+        let saved = Kernels.normalizationStreamingBytes
+        Kernels.normalizationStreamingBytes = 0
+        defer { Kernels.normalizationStreamingBytes = saved }
+        // Planes of 67 and rows of 131 floats: segments start off 64-byte boundaries.
+        let x = Tensor(NormTest.values(3 * 4 * 67, seed: 31).map { Float($0 * 2 + 7) }, shape: [3, 4, 67])
+        let gy = Tensor(NormTest.values(x.count, seed: 32).map { Float($0) }, shape: x.shape)
+        let fs: [(String, (Tensor) -> Tensor)] = [
+            ("batchNorm", { batchNorm($0, runningMean: nil, runningVar: nil, training: true) }),
+            ("batchNorm eval", { batchNorm($0, runningMean: Tensor.full([4], 7, dtype: $0.dtype), runningVar: Tensor.full([4], 2, dtype: $0.dtype)) }),
+            ("groupNorm", { groupNorm($0, numGroups: 2) }),
+            ("instanceNorm", { instanceNorm($0) }),
+            ("layerNorm", { layerNorm($0.reshapedForTest([4, 201]), normalizedShape: [201]) }),
+        ]
+        for (name, f) in fs {
+            let xa = x.clonedData(); xa.requiresGrad = true
+            let xb = NormTest.double(x); xb.requiresGrad = true
+            let y = f(xa), y64 = f(xb)
+            #expect(NormTest.mismatches(y, y64).isEmpty, "\(name) output")
+            y.backward(gy.viewData(y.shape)); y64.backward(NormTest.double(gy).viewData(y64.shape))
+            #expect(NormTest.mismatches(xa.grad, xb.grad!).isEmpty, "\(name) grad")
+        }
+    }
+}
+
+extension Tensor {
+    /// A differentiable reshape for these tests (a view recorded as one node).
+    func reshapedForTest(_ shape: [Int]) -> Tensor {
+        let v = viewData(shape)
+        return Autograd.record("view", output: v, inputs: [self]) { [oldShape = self.shape] g in [g.viewData(oldShape)] }
+    }
 }

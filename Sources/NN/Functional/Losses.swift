@@ -146,6 +146,10 @@ public func crossEntropy(_ input: Tensor, targets: Tensor, weight: Tensor? = nil
         return crossEntropyProbabilities(input, targets: targets, weight: weight, reduction: reduction,
                                          labelSmoothing: labelSmoothing)
     }
+    if input.dtype == .float32 && ClassLayout(input.shape).inner == 1 {
+        return crossEntropyRowsFloat32(input, targets: targets, weight: weight, ignoreIndex: ignoreIndex,
+                                       reduction: reduction, labelSmoothing: labelSmoothing)
+    }
     return crossEntropyIndices(input, targets: targets, weight: weight, ignoreIndex: ignoreIndex,
                                reduction: reduction, labelSmoothing: labelSmoothing)
 }
@@ -245,6 +249,96 @@ private func crossEntropyIndices(_ input: Tensor, targets: Tensor, weight: Tenso
             gx[ti] = gx[ti] - s * (1 - eps) * wt
         }
         withExtendedLifetime((input, targets, weight, g)) {}
+        return [grad]
+    }
+}
+
+/// The common case — float32 `(N, C)` or `(C)` logits, class indices — on hoisted pointers, rows
+/// split over threads: one `exp` per element forward (per-row log-sum-exp kept) and one backward.
+private func crossEntropyRowsFloat32(_ input: Tensor, targets: Tensor, weight: Tensor?, ignoreIndex: Int,
+                                     reduction: Reduction, labelSmoothing eps: Double) -> Tensor {
+    let layout = ClassLayout(input.shape)
+    let (c, rows) = (layout.classes, layout.positions)
+    let ignore = Int64(ignoreIndex)
+    var weightSum = Double(c)
+    if let weight { weightSum = weight.toArray(of: Float.self).reduce(0) { $0 + Double($1) } }
+    let smooth = eps / Double(c)
+    let lse = Tensor(uninitializedShape: [rows], dtype: .float32)
+    let rowLoss = Tensor(uninitializedShape: [rows], dtype: .float64)
+    let grain = max(1, 8192 / max(c, 1))
+    do {
+        let x = input.pointer(as: Float.self), tp = targets.pointer(as: Int64.self)
+        let w: UnsafeMutablePointer<Float>? = weight?.pointer(as: Float.self)
+        let lp = lse.pointer(as: Float.self), out = rowLoss.pointer(as: Double.self)
+        Parallel.forRange(0..<rows, grain: grain) { r in
+            for row in r {
+                let t = tp[row]
+                if t == ignore { out[row] = 0; lp[row] = 0; continue }
+                let xr = x + row * c
+                var m = -Float.infinity
+                for k in 0..<c { m = max(m, xr[k]) }
+                var sum = 0.0
+                for k in 0..<c { sum += Double(Foundation.exp(xr[k] - m)) }
+                let l = m.isFinite ? Double(m) + Foundation.log(sum) : Double(m)
+                lp[row] = Float(l)
+                let wt = w.map { Double($0[Int(t)]) } ?? 1
+                var loss = (1 - eps) * wt * (l - Double(xr[Int(t)]))
+                if eps > 0 {
+                    var wx = 0.0
+                    if let w { for k in 0..<c { wx += Double(w[k] * xr[k]) } } else { for k in 0..<c { wx += Double(xr[k]) } }
+                    loss += smooth * (weightSum * l - wx)
+                }
+                out[row] = loss
+            }
+        }
+        withExtendedLifetime((input, targets, weight)) {}
+    }
+    var total = 0.0, denominator = 0.0
+    do {
+        let tp = targets.pointer(as: Int64.self), out = rowLoss.pointer(as: Double.self)
+        for row in 0..<rows where tp[row] != ignore {
+            total += out[row]
+            denominator += weight.map { $0.doubleValue(at: Int(tp[row])) } ?? 1
+        }
+    }
+    let result: Tensor
+    switch reduction {
+    case .none:
+        result = Tensor(uninitializedShape: targets.shape, dtype: .float32)
+        let src = rowLoss.pointer(as: Double.self), dst = result.pointer(as: Float.self)
+        for i in 0..<rows { dst[i] = Float(src[i]) }
+    case .sum: result = scalarTensor(total, dtype: .float32)
+    case .mean: result = scalarTensor(total / denominator, dtype: .float32)
+    }
+    guard Autograd.isRecording(input) else { return result }
+    return Autograd.record("cross_entropy", output: result, inputs: [input]) { g in
+        let grad = Tensor(uninitializedShape: input.shape, dtype: .float32)
+        let x = input.pointer(as: Float.self), gx = grad.pointer(as: Float.self)
+        let tp = targets.pointer(as: Int64.self), lp = lse.pointer(as: Float.self)
+        let w: UnsafeMutablePointer<Float>? = weight?.pointer(as: Float.self)
+        let perRow: UnsafeMutablePointer<Float>? = reduction == .none ? g.pointer(as: Float.self) : nil
+        let scalar = reduction == .none ? 0 : (reduction == .mean ? g.doubleValue(at: 0) / denominator : g.doubleValue(at: 0))
+        Parallel.forRange(0..<rows, grain: grain) { r in
+            for row in r {
+                let t = tp[row]
+                let gr = gx + row * c
+                if t == ignore { gr.update(repeating: 0, count: c); continue }
+                let xr = x + row * c
+                let s = perRow.map { Double($0[row]) } ?? scalar
+                let wt = w.map { Double($0[Int(t)]) } ?? 1
+                // d/dx_k = s·(p_k·((1−ε)w_t + ε/C·Σw) − ε/C·w_k) − s·(1−ε)·w_t·[k = t]
+                let pScale = Float(s * ((1 - eps) * wt + smooth * weightSum))
+                let wScale = Float(s * smooth)
+                let l = lp[row]
+                if let w {
+                    for k in 0..<c { gr[k] = Foundation.exp(xr[k] - l) * pScale - wScale * w[k] }
+                } else {
+                    for k in 0..<c { gr[k] = Foundation.exp(xr[k] - l) * pScale - wScale }
+                }
+                gr[Int(t)] -= Float(s * (1 - eps) * wt)
+            }
+        }
+        withExtendedLifetime((input, targets, weight, g, lse)) {}
         return [grad]
     }
 }

@@ -1,3 +1,5 @@
+import CKernelSupport
+
 // Batch normalization on x viewed as (n, c, s): statistics per channel over the batch and the
 // spatial positions. Every sweep walks memory contiguously, one (batch, channel) segment of `s`
 // floats after another, split over threads by ranges of segments; per-segment sums are merged
@@ -68,6 +70,7 @@ extension Kernels {
         let mean = NormScratch<Double>(c, 0), variance = NormScratch<Double>(c, 0)
         defer { mean.free(); variance.free() }
         let m = Double(n * s)
+        let stream = shouldStream(elements: n * c * s, run: s)
         plan.run { c0, c1 in
             var sum = [Double](repeating: 0, count: c1 - c0), sq = sum
             var shift = [Float](repeating: 0, count: c1 - c0)
@@ -96,9 +99,10 @@ extension Kernels {
             for i in (0..<n).reversed() {
                 for ch in (c0..<c1).reversed() {
                     let off = (i * c + ch) * s
-                    segmentAffine(x + off, y + off, s, sh2[ch - c0], scale[ch - c0], offset[ch - c0])
+                    segmentAffine(x + off, y + off, s, sh2[ch - c0], scale[ch - c0], offset[ch - c0], stream: stream)
                 }
             }
+            streamFence(stream)
         }
         return (mean.array, variance.array)
     }
@@ -123,12 +127,14 @@ extension Kernels {
             columnAffine(x, y, rows: n, c: c, shift: shift.p, scale: scale.p, offset: offset.p)
             return
         }
+        let stream = shouldStream(elements: n * c * s, run: s)
         Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
             // Reverse order: the segments read last by the statistics pass are still in cache.
             for seg in r.reversed() {
                 let ch = seg % c
-                segmentAffine(x + seg * s, y + seg * s, s, shift[ch], scale[ch], offset[ch])
+                segmentAffine(x + seg * s, y + seg * s, s, shift[ch], scale[ch], offset[ch], stream: stream)
             }
+            streamFence(stream)
         }
     }
 
@@ -197,11 +203,14 @@ extension Kernels {
         if s == 1 {
             columnBackwardApply(x, dy, dx, rows: n, c: c, shift: shift.p, a: ca.p, b: cb.p, cc: cc.p)
         } else {
+            let stream = shouldStream(elements: n * c * s, run: s)
             Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
                 for seg in r.reversed() {
                     let ch = seg % c
-                    segmentBackwardApply(x + seg * s, dy + seg * s, dx + seg * s, s, shift[ch], ca[ch], cb[ch], cc[ch])
+                    segmentBackwardApply(x + seg * s, dy + seg * s, dx + seg * s, s, shift[ch], ca[ch], cb[ch], cc[ch],
+                                         stream: stream)
                 }
+                streamFence(stream)
             }
         }
         return (weightGradients ? gw : [], weightGradients ? gb : [])
@@ -251,6 +260,7 @@ private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _
     let meanS = NormScratch<Double>(mean), invS = NormScratch<Double>(invstd)
     defer { gw.free(); gb.free(); meanS.free(); invS.free() }
     let needSums = batchStatistics || weightGradients
+    let stream = shouldStream(elements: n * c * s, run: s)
     plan.run { c0, c1 in
         var shift = [Float](repeating: 0, count: c1 - c0)
         for ch in c0..<c1 { shift[ch - c0] = Float(meanS[ch]) }
@@ -288,9 +298,11 @@ private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _
         for i in (0..<n).reversed() {
             for ch in (c0..<c1).reversed() {
                 let off = (i * c + ch) * s
-                segmentBackwardApply(x + off, dy + off, dx + off, s, shift[ch - c0], ca[ch - c0], cb[ch - c0], cc[ch - c0])
+                segmentBackwardApply(x + off, dy + off, dx + off, s, shift[ch - c0], ca[ch - c0], cb[ch - c0], cc[ch - c0],
+                                     stream: stream)
             }
         }
+        streamFence(stream)
     }
     return (weightGradients ? gw.array : [], weightGradients ? gb.array : [])
 }

@@ -14,8 +14,10 @@ extension Kernels {
         let rows = n * groups, cg = c / groups, len = cg * s
         let mean = NormScratch<Double>(rows, 0), variance = NormScratch<Double>(rows, 0), invstd = NormScratch<Double>(rows, 0)
         defer { mean.free(); variance.free(); invstd.free() }
+        let stream = shouldStream(elements: n * c * s, run: s)
         if len > 0 {
             Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / len)) { r in
+                defer { streamFence(stream) }
                 for row in r {
                     let xp = x + row * len, yp = y + row * len
                     let shift = xp[0]
@@ -31,7 +33,7 @@ extension Kernels {
                         let ch = g * cg + k
                         let sc = Double(weight?[ch] ?? 1) * rs
                         let off = Double(bias?[ch] ?? 0) - mu * sc
-                        segmentAffine(xp + k * s, yp + k * s, s, shift, Float(sc), Float(off))
+                        segmentAffine(xp + k * s, yp + k * s, s, shift, Float(sc), Float(off), stream: stream)
                     }
                 }
             }
@@ -52,8 +54,10 @@ extension Kernels {
         let sd = NormScratch<Double>(n * c, 0), sx = NormScratch<Double>(n * c, 0)
         let meanS = NormScratch<Double>(mean), invS = NormScratch<Double>(invstd)
         defer { sd.free(); sx.free(); meanS.free(); invS.free() }
+        let stream = shouldStream(elements: n * c * s, run: s)
         if len > 0 {
             Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / len)) { r in
+                defer { streamFence(stream) }
                 for row in r {
                     let off = row * len
                     let shift = Float(meanS[row])
@@ -79,7 +83,7 @@ extension Kernels {
                         let ch = g * cg + k
                         let a = Double(weight?[ch] ?? 1) * rs
                         segmentBackwardApply(x + off + k * s, dy + off + k * s, dx + off + k * s, s, shift,
-                                             Float(a), Float(bco), Float(cco))
+                                             Float(a), Float(bco), Float(cco), stream: stream)
                     }
                 }
             }

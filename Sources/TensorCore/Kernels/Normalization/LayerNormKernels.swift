@@ -1,3 +1,5 @@
+import CKernelSupport
+
 // Layer normalization (and the row kernels RMS normalization shares) on x viewed as (rows, d):
 // statistics per row, elementwise weight and bias of length d. A row is summed and then
 // normalized from L1; rows are split over threads. Weight-gradient partial sums live in float
@@ -29,9 +31,18 @@ extension Kernels {
 /// y = ((x − shift)·r + cst)·w + b over one row.
 @inline(__always)
 private func rowAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ d: Int,
-                       _ shift: Float, _ r: Float, _ cst: Float, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>) {
+                       _ shift: Float, _ r: Float, _ cst: Float, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                       stream: Bool) {
     let sh = NormV16(repeating: shift), vr = NormV16(repeating: r), vc = NormV16(repeating: cst)
     var j = 0
+    if stream {
+        let head = headToAlign(y, d)
+        while j < head { y[j] = ((x[j] - shift) * r + cst) * w[j] + b[j]; j += 1 }
+        while j + 16 <= d {
+            swiftnn_stream16(y + j, ((nload(x + j) - sh) * vr + vc) * nload(w + j) + nload(b + j))
+            j += 16
+        }
+    }
     while j + 32 <= d {
         let t0 = (nload(x + j) - sh) * vr + vc, t1 = (nload(x + j + 16) - sh) * vr + vc
         nstore(y + j, t0 * nload(w + j) + nload(b + j))
@@ -56,7 +67,9 @@ func rowNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
     guard d > 0 else { return (mean.array, invstd.array) }
     withFloatsOrConstant(weight, d, 1) { w in
         withFloatsOrConstant(bias, d, 0) { b in
+            let stream = shouldStream(elements: rows * d, run: d)
             Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / d)) { r in
+                defer { streamFence(stream) }
                 for row in r {
                     let xp = x + row * d
                     // Centered: shift by the row's first element (exact differences for offset data).
@@ -68,7 +81,7 @@ func rowNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                     let rs = 1 / (v + eps).squareRoot()
                     mean[row] = Double(shift) + mu
                     invstd[row] = rs
-                    rowAffine(xp, y + row * d, d, shift, Float(rs), Float(-mu * rs), w, b)
+                    rowAffine(xp, y + row * d, d, shift, Float(rs), Float(-mu * rs), w, b, stream: stream)
                 }
             }
         }

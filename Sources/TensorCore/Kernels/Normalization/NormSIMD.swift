@@ -3,7 +3,35 @@
 // to the data (the first element of the channel or row), so data with a large offset keeps its
 // precision, and float lanes are flushed into Double every `flushBlock` elements.
 
+import CKernelSupport
+
 @usableFromInline typealias NormV16 = SIMD16<Float>
+
+/// Outputs at least this large (bytes) are written with non-temporal stores: they do not fit in
+/// cache anyway, and a normal store would first read each destination line (read-for-ownership),
+/// one extra memory pass.
+extension Kernels {
+    /// Normalization outputs at least this large (bytes) are written with non-temporal stores.
+    /// The results are identical either way; tests lower it to cover the streaming path.
+    nonisolated(unsafe) public static var normalizationStreamingBytes = 8 << 20
+}
+
+/// Whether a kernel writing `elements` floats in contiguous runs of `run` should stream its output.
+@inline(__always) func shouldStream(elements: Int, run: Int) -> Bool {
+    elements * MemoryLayout<Float>.stride >= Kernels.normalizationStreamingBytes && run >= 64
+}
+
+/// Makes a chunk's non-temporal stores visible before the pool reports the chunk done.
+@inline(__always) func streamFence(_ stream: Bool) {
+    if stream { swiftnn_store_fence() }
+}
+
+/// Elements to store normally before `y` reaches a 64-byte boundary (non-temporal stores of
+/// 16 floats need it).
+@inline(__always) func headToAlign(_ y: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+    let mis = Int(UInt(bitPattern: y) & 63) / MemoryLayout<Float>.stride
+    return min(n, mis == 0 ? 0 : 16 - mis)
+}
 
 /// Elements accumulated in float lanes before they are added to Double sums (each lane then holds
 /// at most 64 values: float rounding stays near 1e-7 relative).
@@ -90,9 +118,17 @@ func segmentGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _
 /// y = (x − shift)·scale + bias over `n` contiguous floats (x − shift is exact for data near shift).
 @inline(__always)
 func segmentAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
-                   _ shift: Float, _ scale: Float, _ bias: Float) {
+                   _ shift: Float, _ scale: Float, _ bias: Float, stream: Bool = false) {
     let sh = NormV16(repeating: shift), sc = NormV16(repeating: scale), bi = NormV16(repeating: bias)
     var i = 0
+    if stream {
+        let head = headToAlign(y, n)
+        while i < head { y[i] = (x[i] - shift) * scale + bias; i += 1 }
+        while i + 16 <= n {
+            swiftnn_stream16(y + i, (nload(x + i) - sh) * sc + bi)
+            i += 16
+        }
+    }
     while i + 32 <= n {
         let a = nload(x + i), b = nload(x + i + 16)
         nstore(y + i, (a - sh) * sc + bi)
@@ -113,10 +149,18 @@ func segmentAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, 
 /// has this form once its per-channel or per-row sums are known.
 @inline(__always)
 func segmentBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                          _ n: Int, _ shift: Float, _ a: Float, _ b: Float, _ c: Float) {
+                          _ n: Int, _ shift: Float, _ a: Float, _ b: Float, _ c: Float, stream: Bool = false) {
     let sh = NormV16(repeating: shift), va = NormV16(repeating: a)
     let vb = NormV16(repeating: b), vc = NormV16(repeating: c)
     var i = 0
+    if stream {
+        let head = headToAlign(dx, n)
+        while i < head { dx[i] = a * dy[i] - b * (x[i] - shift) + c; i += 1 }
+        while i + 16 <= n {
+            swiftnn_stream16(dx + i, va * nload(dy + i) - vb * (nload(x + i) - sh) + vc)
+            i += 16
+        }
+    }
     while i + 32 <= n {
         let x0 = nload(x + i) - sh, x1 = nload(x + i + 16) - sh
         let g0 = nload(dy + i), g1 = nload(dy + i + 16)

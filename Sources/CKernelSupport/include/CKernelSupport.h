@@ -1,0 +1,22 @@
+// Instructions Swift cannot spell, for TensorCore's kernels.
+#pragma once
+
+/// Sixteen floats; imported into Swift as SIMD16<Float>.
+typedef float swiftnn_float16 __attribute__((ext_vector_type(16)));
+
+/// Stores 16 floats at a 64-byte-aligned address without reading the line first and without
+/// keeping it in cache (a non-temporal store). For large outputs that will not be re-read soon:
+/// a normal store costs an extra read of the destination (read-for-ownership).
+static inline __attribute__((always_inline)) void swiftnn_stream16(float *p, swiftnn_float16 v) {
+    __builtin_nontemporal_store(v, (swiftnn_float16 *)p);
+}
+
+/// Orders earlier non-temporal stores before later stores (call before handing results to
+/// another thread).
+static inline __attribute__((always_inline)) void swiftnn_store_fence(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_sfence();
+#else
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
