@@ -80,7 +80,7 @@ func writeTinyMNIST(train: Int, test: Int) throws -> URL {
         #expect(stopped.status == 0, "\(stopped.stderr)")
         #expect(stopped.stdout.contains("Epoch  1/3 | Train loss/acc "))
         #expect(!stopped.stdout.contains("Epoch  2/3"))
-        let resumed = try runSwiftNN(common + ["--out", b, "--resume"])
+        let resumed = try runSwiftNN(common + ["--resume", b])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("Epoch  3/3 | Train loss/acc "))
         #expect(!resumed.stdout.contains("Epoch  1/3"))
