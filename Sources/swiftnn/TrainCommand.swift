@@ -27,11 +27,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Random seed (weights, shuffling, dropout).")
     var seed: UInt64 = 42
 
-    @Option(help: ArgumentHelp("Output folder.", valueName: "dir"))
-    var out: String = "runs/latest"
+    @Option(help: ArgumentHelp("Output folder (default: runs/<model>).", valueName: "dir"))
+    var out: String?
 
-    @Flag(help: "Continue the run saved in --out (last.safetensors) where it stopped.")
+    @Flag(help: "Continue the run saved in the output folder (its last.safetensors) exactly where it stopped.")
     var resume = false
+
+    @Argument(help: ArgumentHelp("With --resume: the run folder to continue (same as --out).", valueName: "run-dir"))
+    var runDirectory: String?
 
     @Option(help: "Batch size.")
     var batchSize: Int = 128
@@ -66,7 +69,11 @@ struct TrainCommand: ParsableCommand {
             o.dataDirectory = data.map { URL(fileURLWithPath: $0) }
             o.epochs = epochs
             o.seed = seed
-            o.outDirectory = URL(fileURLWithPath: out)
+            if let dir = runDirectory {
+                guard resume else { throw CLIError("unexpected argument '\(dir)' (a run folder is only taken with --resume)") }
+                if let out, out != dir { throw CLIError("--resume \(dir) and --out \(out) name different folders") }
+            }
+            o.outDirectory = URL(fileURLWithPath: runDirectory ?? out ?? "runs/\(o.model)")
             o.resume = resume
             o.batchSize = batchSize
             o.learningRate = lr

@@ -7,7 +7,7 @@ struct TrainOptions {
     var dataDirectory: URL? = nil
     var epochs = 15
     var seed: UInt64 = 42
-    var outDirectory = URL(fileURLWithPath: "runs/latest")
+    var outDirectory = URL(fileURLWithPath: "runs/mlp")
     var resume = false
     var batchSize = 128
     var learningRate = 1e-3
@@ -156,7 +156,7 @@ final class Trainer {
         try createOutDirectory()
         if startEpoch == 1 {
             log("Training \(spec.pytorchName) on \(data.source): \(data.train.count) training, \(data.test.count) test examples, "
-                + "\(model.parameterCount) parameters, batch \(options.batchSize), \(options.epochs) epochs, seed \(options.seed)")
+                + "\(model.parameterCount) parameters, batch \(options.batchSize), \(options.epochs) epoch\(options.epochs == 1 ? "" : "s"), seed \(options.seed)")
         } else {
             log("Resuming \(spec.pytorchName) from \(lastURL.path) at epoch \(startEpoch)/\(options.epochs)")
         }

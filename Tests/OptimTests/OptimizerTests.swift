@@ -307,3 +307,32 @@ private func matches(_ got: [[Float]], _ want: [[Double]]) -> Bool {
         #expect(fast.state(for: a)["exp_avg"]!.scalars == scalar.state(for: b)["exp_avg"]!.scalars)
     }
 }
+
+@Suite struct GradientClippingTests {
+    private func params() -> [Parameter] {
+        let a = Parameter(Tensor([0.5, -1, 2, 0.25] as [Float], shape: [2, 2])), b = Parameter(Tensor([3, -4] as [Float], shape: [2]))
+        a.grad = Tensor([0.1, -0.2, 0.3, 0] as [Float], shape: [2, 2]); b.grad = Tensor([1.5, -2] as [Float], shape: [2])
+        return [a, b]
+    }
+
+    // Values printed by PyTorch 2.15 (clip_grad_norm_ / clip_grad_value_).
+    @Test func clipNorm() {
+        let ps = params()
+        #expect(allClose(clipGradNorm(ps, maxNorm: 1).scalars, [2.5278449058532715]))
+        #expect(allClose(ps[0].grad!.scalars, [0.03955937549471855, -0.0791187509894371, 0.11867812275886536, 0], atol: 1e-7))
+        #expect(allClose(ps[1].grad!.scalars, [0.5933905839920044, -0.7911874651908875], atol: 1e-7))
+        let qs = params()
+        #expect(allClose(clipGradNorm(qs, maxNorm: 0.5, normType: .infinity).scalars, [2]))
+        #expect(allClose(qs[1].grad!.scalars, [0.3749998211860657, -0.4999997615814209], atol: 1e-7))
+        let rs = params()
+        clipGradNorm(rs, maxNorm: 10)
+        #expect(rs[1].grad!.scalars == [1.5, -2])      // under the limit: unchanged
+    }
+
+    @Test func clipValue() {
+        let ps = params()
+        clipGradValue(ps, clipValue: 0.25)
+        #expect(ps[0].grad!.scalars == [0.1, -0.2, 0.25, 0])
+        #expect(ps[1].grad!.scalars == [0.25, -0.25])
+    }
+}

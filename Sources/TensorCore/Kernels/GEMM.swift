@@ -250,6 +250,20 @@ func gemmDriver<T: GEMMElement>(
         return
     }
     let fused = GEMMTuning.useFMA
+    if !transA && transB && (n <= 8 || m <= 2) {
+        // Few output columns (or rows) and both operands contiguous along k — a weight gradient
+        // with a tiny fan-in (dW = dY·colsᵀ of a first conv layer), or a Linear with few outputs:
+        // row-by-row dot products waste no vector lanes and need no packing.
+        let rows = { (r: Range<Int>) in
+            gemmDotNT(rows: r, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, fused: fused)
+        }
+        if work >= GEMMBlocking.parallelWork && m >= 2 {
+            Parallel.forRange(0..<m, grain: 1, rows)
+        } else {
+            rows(0..<m)
+        }
+        return
+    }
     typealias V = T.GEMMVector
     let nr = V.scalarCount
     let mr = GEMMBlocking.mr
@@ -340,6 +354,66 @@ func gemmScratch(bytes: Int) -> TensorStorage {
     var size = 1 << 20
     while size < bytes { size <<= 1 }
     return TensorStorage(byteCount: size)
+}
+
+/// C[rows, 0..<n] += alpha · A[rows, :] · Bᵀ with A and B both contiguous along k: SIMD dot
+/// products, four columns of B per pass over a row of A.
+@inline(__always)
+func gemmDotNT<T: GEMMElement>(
+    rows: Range<Int>, n: Int, k: Int, alpha: T, a: UnsafePointer<T>, lda: Int,
+    b: UnsafePointer<T>, ldb: Int, c: UnsafeMutablePointer<T>, ldc: Int, fused: Bool
+) {
+    typealias V = T.GEMMVector
+    let w = V.scalarCount
+    @inline(__always) func load(_ p: UnsafePointer<T>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    for i in rows {
+        let ai = a + i * lda
+        let ci = c + i * ldc
+        var j = 0
+        while j + 4 <= n {
+            let b0 = b + j * ldb, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb
+            var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+            var p = 0
+            while p + w <= k {
+                let av = load(ai + p)
+                if fused {
+                    s0 = s0.addingProduct(av, load(b0 + p)); s1 = s1.addingProduct(av, load(b1 + p))
+                    s2 = s2.addingProduct(av, load(b2 + p)); s3 = s3.addingProduct(av, load(b3 + p))
+                } else {
+                    s0 = s0 + av * load(b0 + p); s1 = s1 + av * load(b1 + p)
+                    s2 = s2 + av * load(b2 + p); s3 = s3 + av * load(b3 + p)
+                }
+                p += w
+            }
+            var t0 = s0.sum(), t1 = s1.sum(), t2 = s2.sum(), t3 = s3.sum()
+            while p < k {
+                let x = ai[p]
+                t0 += x * b0[p]; t1 += x * b1[p]; t2 += x * b2[p]; t3 += x * b3[p]
+                p += 1
+            }
+            ci[j] += alpha * t0; ci[j + 1] += alpha * t1; ci[j + 2] += alpha * t2; ci[j + 3] += alpha * t3
+            j += 4
+        }
+        while j < n {
+            let bj = b + j * ldb
+            var s0 = V(), s1 = V()
+            var p = 0
+            while p + 2 * w <= k {
+                if fused {
+                    s0 = s0.addingProduct(load(ai + p), load(bj + p))
+                    s1 = s1.addingProduct(load(ai + p + w), load(bj + p + w))
+                } else {
+                    s0 = s0 + load(ai + p) * load(bj + p)
+                    s1 = s1 + load(ai + p + w) * load(bj + p + w)
+                }
+                p += 2 * w
+            }
+            var t = (s0 + s1).sum()
+            while p < k { t += ai[p] * bj[p]; p += 1 }
+            ci[j] += alpha * t
+            j += 1
+        }
+    }
 }
 
 /// The plain triple loop, for products too small to be worth packing.

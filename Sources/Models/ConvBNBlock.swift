@@ -1,0 +1,27 @@
+import TensorCore
+import Autograd
+import NN
+
+/// The tutorial's convolution block: `Conv2d(k×k, stride, padding, no bias) → BatchNorm2d → ReLU`.
+/// The convolution has no bias because BatchNorm's shift makes it redundant; a stride of 2 halves
+/// the resolution (SmallCNN downsamples this way instead of pooling).
+///
+/// ```swift
+/// let block = ConvBNBlock(3, 32)
+/// block(Tensor.randn([8, 3, 32, 32])).shape             // [8, 32, 32, 32]
+/// ConvBNBlock(32, 64, stride: 2)(x).shape               // [8, 64, 16, 16]
+/// ```
+public final class ConvBNBlock: Module {
+    public let block: Sequential
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int = 3, stride: Int = 1, padding: Int = 1) {
+        block = Sequential {
+            Conv2d(inChannels, outChannels, kernelSize: kernelSize, stride: stride, padding: padding, bias: false)
+            BatchNorm2d(outChannels)
+            ReLU()
+        }
+        super.init()
+    }
+
+    override public func forward(_ x: Tensor) -> Tensor { block(x) }
+}

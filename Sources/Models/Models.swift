@@ -1,1 +1,0 @@
-// The Models layer of SwiftNN. See README.md for the layering.
