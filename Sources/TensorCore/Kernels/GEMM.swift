@@ -20,14 +20,27 @@ extension Double: GEMMElement { typealias GEMMVector = SIMD8<Double> }
 /// B block being streamed; a KC × NR panel of B (16 KiB) stays in L1.
 enum GEMMBlocking {
     static let mr = 6
-    // Variables only so that tests can shrink the blocks and reach every path with small shapes.
-    nonisolated(unsafe) static var kc = 256
-    nonisolated(unsafe) static var mc = 144
-    nonisolated(unsafe) static var nc = 4096
-    /// Products below this many multiply-adds take the plain loop: packing would cost more.
-    nonisolated(unsafe) static var smallWork = 4096
-    /// Products at or above this many multiply-adds are split over threads (≈ 50 µs of work).
-    nonisolated(unsafe) static var parallelWork = 1 << 21
+
+    struct Sizes: Sendable {
+        var kc = 256
+        var mc = 144
+        var nc = 4096
+        /// Products below this many multiply-adds take the plain loop: packing would cost more.
+        var smallWork = 4096
+        /// Products at or above this many multiply-adds are split over threads (≈ 50 µs of work).
+        var parallelWork = 1 << 21
+    }
+
+    /// Task-local so that a test can shrink the blocks (to reach every path with small shapes)
+    /// without changing the rounding of GEMMs that other tests run concurrently. Read only on the
+    /// calling thread, at the entry of a product.
+    @TaskLocal static var sizes = Sizes()
+
+    static var kc: Int { sizes.kc }
+    static var mc: Int { sizes.mc }
+    static var nc: Int { sizes.nc }
+    static var smallWork: Int { sizes.smallWork }
+    static var parallelWork: Int { sizes.parallelWork }
 }
 
 enum GEMMTuning {
@@ -36,8 +49,18 @@ enum GEMMTuning {
     /// than `acc + a * b`; with `-target-cpu native` it is one instruction doing the work of two.
     /// Swift has no compile-time test for CPU features, so the two micro-kernels are timed once.
     /// `SWIFTNN_GEMM_FMA=0/1` overrides.
+    ///
+    /// The choice changes rounding, so it must not flip between two runs of the same binary: a run
+    /// resumed from a checkpoint has to reproduce an uninterrupted one bit for bit. The two
+    /// candidates differ by far more than timing noise in optimized builds (fused is ≈ 2× faster
+    /// with FMA in the target and ≈ 30× slower without), so fused is chosen only when it is less
+    /// than half as fast as the separate form could explain; debug builds, where both are slow
+    /// and close, always take the separate form.
     static let useFMA: Bool = {
         if let env = ProcessInfo.processInfo.environment["SWIFTNN_GEMM_FMA"] { return env != "0" }
+        #if DEBUG
+        return false
+        #else
         let kc = 64
         let nr = Float.GEMMVector.scalarCount
         let a = UnsafeMutablePointer<Float>.allocate(capacity: kc * GEMMBlocking.mr)
@@ -60,7 +83,8 @@ enum GEMMTuning {
             fused = min(fused, time(true))
             separate = min(separate, time(false))
         }
-        return fused < separate
+        return fused < separate * 2
+        #endif
     }()
 }
 
