@@ -59,7 +59,7 @@ private let classWeight = Tensor([0.5, 2.0, 1.0] as [Float], shape: [3])
 
     @Test func stableForHugeLogits() {
         let x = Tensor([1000, 0, -1000, -1000, 1000, 0] as [Float], shape: [2, 3], requiresGrad: true)
-        let loss = crossEntropy(x, targets: Tensor([0, 2] as [Int64], shape: [2]))
+        let loss = crossEntropy(x, targets: Tensor([0, 3] as [Int64], shape: [2]))
         #expect(allClose(loss.scalars, [500]))
         loss.backward()
         #expect(x.grad!.scalars.allSatisfy { $0.isFinite })
@@ -186,5 +186,16 @@ private let classWeight = Tensor([0.5, 2.0, 1.0] as [Float], shape: [3])
         #expect(bce.stateDict().keys == ["weight", "pos_weight"])
         let xb = Tensor([100, -100, 0.5, -3, 2, 0] as [Float], shape: [2, 3]), yb = Tensor([0, 1, 1, 0.3, 0, 1] as [Float], shape: [2, 3])
         #expect(allClose(bce(xb, yb).scalars, [34.6446418762207]))
+    }
+}
+
+@Suite struct LossTrapTests {
+    /// The non-throwing entry point stops the program on a programmer error (the message itself is
+    /// checked through `validateCrossEntropy` above).
+    @Test func outOfRangeTargetTraps() async {
+        await #expect(processExitsWith: .failure) {
+            let x = Tensor([1, 2, 3, 4, 5, 6] as [Float], shape: [2, 3])
+            _ = CrossEntropyLoss()(x, targets: Tensor([0, 3] as [Int64], shape: [2]))
+        }
     }
 }
