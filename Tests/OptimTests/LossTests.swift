@@ -59,7 +59,7 @@ private let classWeight = Tensor([0.5, 2.0, 1.0] as [Float], shape: [3])
 
     @Test func stableForHugeLogits() {
         let x = Tensor([1000, 0, -1000, -1000, 1000, 0] as [Float], shape: [2, 3], requiresGrad: true)
-        let loss = crossEntropy(x, targets: Tensor([0, 3] as [Int64], shape: [2]))
+        let loss = crossEntropy(x, targets: Tensor([0, 2] as [Int64], shape: [2]))
         #expect(allClose(loss.scalars, [500]))
         loss.backward()
         #expect(x.grad!.scalars.allSatisfy { $0.isFinite })
