@@ -100,7 +100,8 @@ func im2col<T: GEMMElement>(_ x: UnsafePointer<T>, channels: Int, _ g: ConvGeom3
                         if g.SW == 1 {
                             (dst + lo).update(from: src + lo, count: hi - lo)
                         } else {
-                            for ow in lo..<hi { dst[ow] = src[ow * g.SW] }
+                            var sp = src + lo &* g.SW
+                            for ow in lo..<hi { dst[ow] = sp.pointee; sp += g.SW }
                         }
                         if hi < g.OW { (dst + hi).update(repeating: 0, count: g.OW - hi) }
                     }
@@ -134,7 +135,8 @@ func col2im<T: GEMMElement>(_ cols: UnsafePointer<T>, channels: Int, _ g: ConvGe
                         if g.SW == 1 {
                             for ow in lo..<hi { d[ow] += src[ow] }
                         } else {
-                            for ow in lo..<hi { d[ow * g.SW] += src[ow] }
+                            var dp = d + lo &* g.SW
+                            for ow in lo..<hi { dp.pointee += src[ow]; dp += g.SW }
                         }
                     }
                     src += g.OW
