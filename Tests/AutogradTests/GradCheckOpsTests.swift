@@ -134,4 +134,47 @@ import Autograd
         // The same tensor used twice accumulates both paths.
         #expect(gradcheck({ $0[0] * $0[0] + $0[0].exp() }, inputs: [x]))
     }
+
+    @Test func maximumAndMinimum() {
+        // Distinct values (no ties within eps) so the selected input is unambiguous.
+        let a = leaf([3, 1, 4], seed: 25), b = leaf([2, 1], seed: 26)
+        #expect(gradcheck({ $0[0].maximum($0[1]) }, inputs: [a, b], name: "maximum"))
+        #expect(gradcheck({ $0[0].minimum($0[1]) }, inputs: [a, b], name: "minimum"))
+    }
+
+    /// Random broadcast-compatible shape pairs (seeded): every binary op and `where`.
+    @Test func randomBroadcastShapes() {
+        var rng = SplitMix(seed: 42)
+        for trial in 0..<6 {
+            let rank = 1 + rng.next(3)
+            let full = (0..<rank).map { _ in 1 + rng.next(3) }
+            func derived() -> [Int] {
+                let drop = rng.next(rank)
+                return full.dropFirst(drop).map { rng.next(3) == 0 ? 1 : $0 }
+            }
+            let sa = derived(), sb = derived()
+            let a = leaf(sa, seed: UInt64(100 + trial)), b = leaf(sb, seed: UInt64(200 + trial), lo: 0.5, hi: 2)
+            let label = "\(shapeString(sa)) ⊕ \(shapeString(sb))"
+            #expect(gradcheck({ $0[0] + $0[1] }, inputs: [a, b], name: "add " + label))
+            #expect(gradcheck({ $0[0] - $0[1] }, inputs: [a, b], name: "sub " + label))
+            #expect(gradcheck({ $0[0] * $0[1] }, inputs: [a, b], name: "mul " + label))
+            #expect(gradcheck({ $0[0] / $0[1] }, inputs: [a, b], name: "div " + label))
+            #expect(gradcheck({ $0[1].pow($0[0]) }, inputs: [a, b], name: "pow " + label))
+            let cond = Kernels.compare(.gt, Tensor.uniform(sa, low: -1, high: 1, generator: Generator(seed: UInt64(300 + trial))), 0)
+            #expect(gradcheck({ Tensor.where(cond, $0[0], $0[1]) }, inputs: [a, b], name: "where " + label))
+        }
+    }
+}
+
+/// A tiny deterministic generator for test shapes.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next(_ bound: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(bound))
+    }
 }

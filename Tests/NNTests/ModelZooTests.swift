@@ -169,4 +169,40 @@ struct ModelZooTests {
         cnn.eval()
         #expect(withNoGrad { cnn(Tensor.randn([2, 1, 12, 12])) }.shape == [2, 10])
     }
+
+    /// A training step reaches every parameter: no op on the way detaches the graph.
+    @Test func everyParameterGetsAGradientInTraining() {
+        let cases: [(Module, Tensor)] = [
+            (MLPClassifier(inDim: 6, hiddenDims: [5, 4], numClasses: 3, dropout: 0.2), Tensor.randn([4, 6])),
+            (SelfNormalizingNet(inDim: 6, hiddenDim: 5, numClasses: 3), Tensor.randn([4, 6])),
+            (DynamicDropoutNet(inDim: 6, hiddenDims: [5], numClasses: 3), Tensor.randn([4, 6])),
+            (SmallCNN(inChannels: 2, numClasses: 3), Tensor.randn([2, 2, 8, 8])),
+            (TransformerBlock(embedDim: 8, numHeads: 2, ffDim: 16), Tensor.randn([2, 3, 8])),
+        ]
+        for (model, x) in cases {
+            model.train()
+            model(x).pow(2).mean().backward()
+            for (name, p) in model.namedParameters() {
+                #expect(p.grad != nil && p.grad!.shape == p.shape, "\(model.typeName).\(name)")
+            }
+            model.zeroGrad()
+            #expect(model.parameters().allSatisfy { $0.grad == nil })
+        }
+    }
+
+    @Test func transformerBlockMasksAndShapes() {
+        let block = TransformerBlock(embedDim: 8, numHeads: 2, ffDim: 16)
+        block.eval()
+        let x = Tensor.randn([2, 4, 8])
+        let pad = Tensor([false, false, false, true, false, false, true, true], shape: [2, 4])
+        let y = withNoGrad { block(x, keyPaddingMask: pad) }
+        #expect(y.shape == [2, 4, 8])
+        // Padding keys do not influence the other positions: changing them leaves row 0 alone.
+        let x2 = x.clonedData()
+        for j in 0..<8 { x2.setValue(100, at: 3 * 8 + j) }
+        let y2 = withNoGrad { block(x2, keyPaddingMask: pad) }
+        let a = y.scalars, b = y2.scalars
+        #expect((0..<8).allSatisfy { abs(a[$0] - b[$0]) < 1e-5 })
+        #expect(withNoGrad { block(x) }.shape == [2, 4, 8])
+    }
 }

@@ -38,6 +38,16 @@ private final class Derived: Base {
     override init() { super.init() }
 }
 
+/// A wrapper whose child is a property named `module` (as PyTorch wrappers often have).
+private final class Wrapper: Module {
+    let module: Module
+    init(_ m: Module) {
+        module = m
+        super.init()
+    }
+    override func forward(_ x: Tensor) -> Tensor { module(x) }
+}
+
 @Suite("Module reflection and state dict")
 struct ModuleTests {
     @Test func snakeCase() {
@@ -214,5 +224,11 @@ struct ModuleTests {
         #expect(b[-1].stateDict()["weight"]!.shape == [4, 2])
         let x = Tensor.ones([2])
         #expect(a(x) === x)
+    }
+
+    @Test func wrapperPropertyNamedModule() {
+        let w = Wrapper(Leaf(2))
+        #expect(w.stateDict().keys == ["module.weight", "module.bias", "module.running_mean", "module.num_batches_tracked"])
+        #expect(Sequential([w]).stateDict().keys.first == "0.module.weight")
     }
 }

@@ -145,6 +145,31 @@ import Testing
         #expect(fastExp(-.infinity) == 0 && fastExp(.infinity) == .infinity)
     }
 
+    @Test func fastTanhAndErfAreAccurate() {
+        var worstTanh: Double = 0, worstErf: Double = 0
+        var x: Float = -12
+        while x < 12 {
+            worstTanh = Swift.max(worstTanh, Swift.abs(Double(fastTanh(x)) - Foundation.tanh(Double(x))))
+            worstErf = Swift.max(worstErf, Swift.abs(Double(fastErf(x)) - Foundation.erf(Double(x))))
+            x += 0.00731
+        }
+        #expect(worstTanh < 3e-7)
+        #expect(worstErf < 4e-7)   // the formula's 1.5e-7 plus float32 rounding
+        #expect(fastTanh(1e-30) == 1e-30 && fastTanh(.infinity) == 1 && fastTanh(-.infinity) == -1 && fastTanh(.nan).isNaN)
+        #expect(fastErf(.infinity) == 1 && fastErf(-.infinity) == -1 && fastErf(.nan).isNaN)
+        // The float32 activations use them, and agree with the float64 (libm) path.
+        let v = Tensor.uniform([1000], low: -6, high: 6, dtype: .float64, generator: Generator(seed: 9))
+        for op in [UnaryOp.exp, .sigmoid, .tanh, .gelu, .geluTanh] {
+            let a = Kernels.unary(op, Kernels.cast(v, to: .float32)), b = Kernels.unary(op, v)
+            var ok = true
+            for i in 0..<v.count {
+                let want = b.doubleValue(at: i)
+                if Swift.abs(a.doubleValue(at: i) - want) > 1e-6 + 1e-6 * Swift.abs(want) { ok = false }
+            }
+            #expect(ok, "\(op)")
+        }
+    }
+
     @Test func softmaxRowsHandleExtremes() {
         let x = Tensor([-Float.infinity, 0, 1, 2, Float.nan, 0] as [Float], shape: [2, 3])
         let y = Kernels.softmax(x, dim: 1, log: false).scalars

@@ -11,8 +11,8 @@ import Autograd
 /// let attn = MultiheadAttention(embedDim: 512, numHeads: 8, batchFirst: true)
 /// let x = Tensor.randn([2, 10, 512])
 /// let (out, weights) = attn(x, x, x)          // out [2, 10, 512], weights [2, 10, 10]
-/// let causal = Tensor.ones([10, 10], dtype: .bool) // true = may not attend
-/// let y = attn(x, x, x, needWeights: false, attnMask: causalMask).output
+/// let causal = Tensor((0..<100).map { $0 % 10 > $0 / 10 }, shape: [10, 10])  // true: may not attend
+/// let y = attn(x, x, x, needWeights: false, attnMask: causal).output
 /// ```
 public final class MultiheadAttention: Module {
     /// `[3·embedDim, embedDim]`: the query, key and value projections stacked.

@@ -10,14 +10,15 @@ import TensorCore
 /// let net = Sequential(layers)
 /// ```
 public protocol Layer: AnyObject {
-    /// The module itself (every conforming type is a ``Module``).
-    var module: Module { get }
+    /// The module itself (every conforming type is a ``Module``). Named so that it does not
+    /// collide with a `module` property of a user's wrapper class.
+    var asModule: Module { get }
     /// Runs the layer.
     func callAsFunction(_ x: Tensor) -> Tensor
 }
 
 extension Module: Layer {
-    public var module: Module { self }
+    public var asModule: Module { self }
 }
 
 /// Builds a list of layers for ``Sequential``'s trailing-closure initializer:

@@ -121,7 +121,7 @@ open class Module: CustomStringConvertible {
         } else if let ms = value as? [Module], !ms.isEmpty {
             for (i, m) in ms.enumerated() { members.children.append(("\(key).\(i)", m)) }
         } else if let ls = value as? [any Layer], !ls.isEmpty {
-            for (i, l) in ls.enumerated() { members.children.append(("\(key).\(i)", l.module)) }
+            for (i, l) in ls.enumerated() { members.children.append(("\(key).\(i)", l.asModule)) }
         } else if let ps = value as? [Parameter], !ps.isEmpty {
             for (i, p) in ps.enumerated() { members.parameters.append(("\(key).\(i)", p)) }
         }

@@ -18,7 +18,7 @@ public final class Sequential: Module {
 
     /// A Sequential running `layers` in order.
     public init(_ layers: [any Layer]) {
-        self.layers = layers.map(\.module)
+        self.layers = layers.map(\.asModule)
         super.init()
     }
 
@@ -54,6 +54,6 @@ public final class Sequential: Module {
 
     /// Adds a layer at the end (keyed with the next index).
     public func append(_ layer: any Layer) {
-        layers.append(layer.module)
+        layers.append(layer.asModule)
     }
 }

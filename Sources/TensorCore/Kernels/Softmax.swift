@@ -91,6 +91,24 @@ extension Kernels {
         }
     }
 
+    /// Backward over contiguous rows, as plain vectorisable passes.
+    static func softmaxBackwardRows<T: KFloat>(_ pg: UnsafeMutablePointer<T>, _ py: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>,
+                                               _ outer: Int, _ r: Int, _ log: Bool) {
+        Parallel.forRange(0..<outer, grain: Swift.max(1, elementwiseGrain / Swift.max(r, 1))) { range in
+            for o in range {
+                let g = pg + o * r, y = py + o * r, d = po + o * r
+                if log {
+                    let s = T(rowSum(UnsafePointer(g), r))
+                    for k in 0..<r { d[k] = g[k] - T.kexpFast(y[k]) * s }
+                } else {
+                    for k in 0..<r { d[k] = g[k] * y[k] }
+                    let s = T(rowSum(UnsafePointer(d), r))
+                    for k in 0..<r { d[k] = y[k] * (g[k] - s) }
+                }
+            }
+        }
+    }
+
     /// Backward of ``softmax(_:dim:log:)`` from its output `y`:
     /// softmax `y·(g − Σ g·y)`, log-softmax `g − e^y·Σ g`.
     public static func softmaxBackward(grad: Tensor, output: Tensor, dim: Int, log: Bool) -> Tensor {
@@ -109,6 +127,10 @@ extension Kernels {
 
     static func softmaxBackwardRun<T: KFloat>(_ pg: UnsafeMutablePointer<T>, _ py: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>,
                                               _ outer: Int, _ r: Int, _ inner: Int, _ log: Bool) {
+        if inner == 1 {
+            softmaxBackwardRows(pg, py, po, outer, r, log)
+            return
+        }
         Parallel.forRange(0..<outer, grain: Swift.max(1, transcendentalGrain / Swift.max(r * inner, 1))) { range in
             withUnsafeTemporaryAllocation(of: T.self, capacity: inner) { buf in
                 let s = buf.baseAddress!

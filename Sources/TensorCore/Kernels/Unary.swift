@@ -80,6 +80,14 @@ extension Kernels {
     }
 
     static func floatUnary<T: KFloat>(_ op: UnaryOp, _ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int) {
+        if T.self == Float.self, let loop = floatLoop(op) {
+            let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
+            let y = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
+            Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
+                loop(x + r.lowerBound, y + r.lowerBound, r.count)
+            }
+            return
+        }
         switch op {
         case .neg: simdMap(px, po, n, { -$0 }, { -$0 })
         // Plain select loops: LLVM vectorises them, while SIMD mask operations are scalarised.
@@ -121,6 +129,18 @@ extension Kernels {
             if e == 0.5 { simdMap(px, po, n, { $0.squareRoot() }, { $0.squareRoot() }); return }
             let te = T(e)
             scalarMap(px, po, n) { T.kpow($0, te) }
+        }
+    }
+
+    /// The vectorised float32 loop for `op`, when there is one.
+    static func floatLoop(_ op: UnaryOp) -> ((UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void)? {
+        switch op {
+        case .exp: expLoopF
+        case .sigmoid: sigmoidLoopF
+        case .tanh: tanhLoopF
+        case .gelu: geluLoopF
+        case .geluTanh: geluTanhLoopF
+        default: nil
         }
     }
 
