@@ -107,7 +107,8 @@ open class Optimizer {
         perParameterState[ObjectIdentifier(parameter)] ?? [:]
     }
 
-    func setState(_ s: [String: Tensor], for parameter: Tensor) {
+    /// Replaces the state kept for `parameter` (for optimizers written outside the library).
+    public func setState(_ s: [String: Tensor], for parameter: Tensor) {
         perParameterState[ObjectIdentifier(parameter)] = s
     }
 

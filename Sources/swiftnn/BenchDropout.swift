@@ -59,6 +59,41 @@ struct BenchDropout: ParsableCommand {
         return out
     }
 
+    /// The alternative to regenerating the mask in backward: one bit per element stored by
+    /// forward (n/8 bytes), read back here. Measured to justify the choice (see the table).
+    static func packBits(_ d: DropoutDecisions, count n: Int) -> [UInt32] {
+        var words = [UInt32](repeating: 0, count: (n + 31) / 32)
+        let m = Kernels.dropout(Tensor.ones([n]), decisions: d).scalars
+        for i in 0..<n where m[i] != 0 { words[i >> 5] |= 1 << UInt32(i & 31) }
+        return words
+    }
+
+    static func backwardFromBits(_ g: Tensor, _ words: UnsafePointer<UInt32>, scale: Float) -> Tensor {
+        let out = Tensor(uninitializedShape: g.shape, dtype: g.dtype)
+        let s = UnsafeRawPointer(g.pointer(as: Float.self)), o = UnsafeMutableRawPointer(out.pointer(as: Float.self))
+        let n = g.count
+        let scaleBits = SIMD16<UInt32>(repeating: scale.bitPattern)
+        let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        Parallel.forRange(0..<n, grain: 1 << 17, alignment: 32) { r in
+            var i = r.lowerBound
+            while i + 32 <= r.upperBound {
+                let w = words[i >> 5]
+                let lo = SIMD16<UInt32>(repeating: w) &>> lanes, hi = SIMD16<UInt32>(repeating: w >> 16) &>> lanes
+                let m0 = unsafeBitCast(scaleBits & (SIMD16<UInt32>() &- (lo & 1)), to: SIMD16<Float>.self)
+                let m1 = unsafeBitCast(scaleBits & (SIMD16<UInt32>() &- (hi & 1)), to: SIMD16<Float>.self)
+                o.storeBytes(of: s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self) * m0, toByteOffset: i &* 4, as: SIMD16<Float>.self)
+                o.storeBytes(of: s.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self) * m1, toByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+                i &+= 32
+            }
+            while i < r.upperBound {
+                let keep = (words[i >> 5] >> UInt32(i & 31)) & 1 == 1
+                o.storeBytes(of: s.load(fromByteOffset: i &* 4, as: Float.self) * (keep ? scale : 0), toByteOffset: i &* 4, as: Float.self)
+                i += 1
+            }
+        }
+        return out
+    }
+
     func run() throws {
         print(buildNote())
         let n = 6_400_000
@@ -75,6 +110,10 @@ struct BenchDropout: ParsableCommand {
             let drop2d = Dropout2d(p: 0.5, generator: gen)
             let alpha = AlphaDropout(p: 0.5, generator: gen)
             let d = DropoutDecisions(stream: gen.nextStream(), p: 0.5)
+            let words = Self.packBits(d, count: n)
+            let fromBits = words.withUnsafeBufferPointer { Self.backwardFromBits(g, $0.baseAddress!, scale: 2) }
+            precondition(fromBits.scalars == DropoutKernels.backward(g, decisions: d, kind: .inverted).scalars,
+                         "bench dropout: the stored-bits backward disagrees with the regenerated mask")
             let xg = x.clonedData()
             xg.requiresGrad = true
             let cases: [(String, () -> Void)] = [
@@ -82,6 +121,9 @@ struct BenchDropout: ParsableCommand {
                 ("copy (SIMD16 loop)", { _ = Self.simdCopy(x) }),
                 ("Dropout(0.5) train forward", { _ = drop(x) }),
                 ("Dropout(0.5) backward (mask regenerated)", { _ = DropoutKernels.backward(g, decisions: d, kind: .inverted) }),
+                ("Dropout(0.5) backward (stored bit mask)", {
+                    _ = words.withUnsafeBufferPointer { Self.backwardFromBits(g, $0.baseAddress!, scale: 2) }
+                }),
                 ("Dropout(0.1) train forward", { _ = dropout(x, p: 0.1, generator: gen) }),
                 ("dropout p=0.001 (exact 31-bit path)", { _ = dropout(x, p: 0.001, generator: gen) }),
                 ("Dropout2d(0.5) forward (32,200,25,40)", { _ = drop2d(x4) }),

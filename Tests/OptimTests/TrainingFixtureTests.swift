@@ -16,7 +16,7 @@ private func batchNorm1d(_ n: Int, dtype: DType) -> BatchNorm1d {
 }
 
 /// The tutorial's MLPClassifier(12, [16, 8], 4, dropout 0) with PyTorch's keys (`net.0` … `net.8`),
-/// built from the library's layers in a chosen dtype.
+/// built from the library's layers in float64 (the zoo's ``MLPClassifier`` is float32).
 private final class FixtureMLP: Module {
     let net: Sequential
     init(dtype: DType) {
@@ -69,7 +69,9 @@ private func parseCalls(_ text: String) -> [(name: String, args: [String: String
         let spec = try JSONDecoder().decode(TrainingCase.self, from: Data(sd.metadata["case"]!.utf8))
         #expect(spec.loss == "CrossEntropyLoss(label_smoothing=0.1)")
 
-        let model = FixtureMLP(dtype: dtype)
+        let model: Module = dtype == .float32
+            ? MLPClassifier(inDim: 12, hiddenDims: [16, 8], numClasses: 4, dropout: 0)
+            : FixtureMLP(dtype: dtype)
         let loaded = try model.loadStateDict(sd.scoped("init"), strict: true)
         #expect(loaded.isComplete)
         model.train()

@@ -6,8 +6,9 @@ import Foundation
 //
 // Why regenerate rather than store bits: backward has to read the upstream gradient and write
 // the input gradient anyway (a copy's traffic); regenerating the decisions costs only arithmetic
-// that hides under that traffic (measured by `swiftnn bench dropout`: backward ≈ forward ≈ copy),
-// while stored bits would add n/8 bytes of memory per layer and a third stream to read.
+// that hides under that traffic, while stored bits add n/8 bytes of memory per layer and a third
+// stream to read. Measured by `swiftnn bench dropout` (6.4M floats, fastest runs vs a copy):
+// regenerated 1.03× (1 thread) / 1.13× (2 threads), stored bit mask 1.13× / 2.14×.
 
 /// Which dropout a kernel applies.
 public enum DropoutKind: Sendable, Equatable {
