@@ -41,8 +41,11 @@ enum ArchitectureChecks {
                                          fix: "create the convolution with bias: false."))
                 }
             }
+            // Dropout reaching BatchNorm through pointwise layers only (the classic misordering;
+            // a Linear or Conv in between, as in Linear → BN → ReLU → Dropout → Linear → BN, mixes
+            // the dropped units and is the usual, recommended block order).
             if Kind.isDropout(layer), !Kind.isAlphaDropout(layer),
-               let j = layers[(i + 1)...].firstIndex(where: { Kind.isBatchNorm($0) }) {
+               let j = layers[(i + 1)...].firstIndex(where: { !Kind.isPointwise($0) }), Kind.isBatchNorm(layers[j]) {
                 out.append(Diagnosis(.dropoutBeforeBatchNorm, .warning, path: childPath(i),
                                      "\(layer.typeName) feeds \(layers[j].typeName) at \(childPath(j)): BatchNorm learns running variance from dropped-out activations, which no longer holds in eval mode (the 'variance shift'), so test accuracy drops.",
                                      fix: "put Dropout after the last BatchNorm (e.g. Linear → BatchNorm → ReLU → Dropout), as the tutorial's blocks do."))

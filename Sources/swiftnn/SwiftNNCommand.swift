@@ -16,6 +16,7 @@ struct SwiftNNCommand: ParsableCommand {
         abstract: "SwiftNN: PyTorch-exact deep learning in Swift — train, evaluate, benchmark.",
         subcommands: [
             Bench.self,
+            DoctorCommand.self,
             TrainCommand.self, EvaluateCommand.self,
         ]
     )

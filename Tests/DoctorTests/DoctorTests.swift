@@ -118,6 +118,18 @@ import Doctor
         #expect(found.first?.severity == .warning)
     }
 
+    @Test func theTutorialsBlockOrderIsNotFlagged() {
+        // Linear → BN → ReLU → Dropout → Linear → BN: a Linear mixes the dropped units before the next BN.
+        let model = Sequential {
+            Linear(8, 16, bias: false); BatchNorm1d(16); ReLU(); Dropout(p: 0.4)
+            Linear(16, 8, bias: false); BatchNorm1d(8); ReLU(); Dropout(p: 0.4); Linear(8, 2)
+        }
+        #expect(Doctor.examine(model).isEmpty)
+        // Dropout → ReLU → BN still is the misordering.
+        let bad = Sequential { Linear(8, 16, bias: false); Dropout(p: 0.4); ReLU(); BatchNorm1d(16) }
+        #expect(checks(Doctor.examine(bad)) == [.dropoutBeforeBatchNorm])
+    }
+
     @Test func alphaDropoutNeedsSELUAndPOneDropsEverything() {
         let plain = Sequential { Linear(4, 4); ReLU(); AlphaDropout(p: 0.1); Linear(4, 2) }
         #expect(checks(Doctor.examine(plain)) == [.alphaDropoutWithoutSELU])

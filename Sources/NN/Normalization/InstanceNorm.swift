@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 import Autograd
 
@@ -32,9 +33,17 @@ open class InstanceNormBase: NormBase {
         input.rank == unbatchedRank ? [1] + input.shape : input.shape
     }
 
+    /// Whether the channel-count warning was printed (PyTorch warns once per call site).
+    private var warnedChannelMismatch = false
+
     override open func forward(_ x: Tensor) -> Tensor {
         do { try validate(x) } catch { usageFailure(error) }
         let shape = batchedShape(x)
+        if shape[1] != numFeatures && !affine && !warnedChannelMismatch {
+            // Without affine parameters num_features is unused: PyTorch only warns.
+            warnedChannelMismatch = true
+            FileHandle.standardError.write(Data("UserWarning: \(typeName): input's size at dim=\(x.rank - unbatchedRank) does not match num_features. You can silence this warning by not passing in num_features, which is not used because affine=False\n".utf8))
+        }
         // PyTorch quirks: the running stats update never counts batches, and momentum nil
         // means a factor of 0 (the running stats stay frozen).
         return instanceNormCore(x, dims: (shape[0], shape[1], shape.dropFirst(2).reduce(1, *)),
