@@ -25,16 +25,16 @@ struct ModelSpec: Codable, Equatable {
     func build() throws -> Module {
         switch model {
         case "cnn":
-            throw CLIError("--model cnn: SmallCNN is not available in this build yet")
+            return SmallCNN(inChannels: inputShape[0], numClasses: numClasses, dropout: dropout)
         default:
-            return StandInMLPClassifier(inDim: inputSize, hiddenDims: hiddenDims, numClasses: numClasses, dropout: dropout)
+            return MLPClassifier(inDim: inputSize, hiddenDims: hiddenDims, numClasses: numClasses, dropout: dropout)
         }
     }
 
     /// The PyTorch constructor call this model corresponds to, for humans reading the metadata.
     var pytorchName: String {
         model == "cnn"
-            ? "SmallCNN(num_classes=\(numClasses), in_channels=\(inputShape[0]))"
+            ? "SmallCNN(in_channels=\(inputShape[0]), num_classes=\(numClasses), dropout=\(dropout))"
             : "MLPClassifier(\(inputSize), \(hiddenDims), \(numClasses), dropout=\(dropout))"
     }
 

@@ -45,6 +45,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "AdamW weight decay.")
     var weightDecay: Double = 1e-4
 
+    @Option(help: "Dropout probability (default: 0.4 for mlp, 0.5 for cnn).")
+    var dropout: Double?
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
@@ -79,6 +82,7 @@ struct TrainCommand: ParsableCommand {
             o.learningRate = lr
             o.weightDecay = weightDecay
             o.stopAfter = stopAfter
+            o.dropout = dropout
             o.trainLimit = limit
             let widths = hidden.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else { throw CLIError("--hidden must be positive integers separated by commas, got '\(hidden)'") }

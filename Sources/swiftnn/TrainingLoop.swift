@@ -13,7 +13,8 @@ struct TrainOptions {
     var learningRate = 1e-3
     var weightDecay = 1e-4
     var labelSmoothing = 0.1
-    var dropout = 0.4
+    /// nil: the model's recipe (0.4 for the MLP as in the tutorial, SmallCNN's default 0.5).
+    var dropout: Double? = nil
     var hiddenDims = [512, 256, 128]
     /// Use only the first N training / test examples (quick runs, tests).
     var trainLimit: Int? = nil
@@ -33,6 +34,7 @@ struct TrainOptions {
         guard weightDecay >= 0 else { throw CLIError("--weight-decay must not be negative, got \(weightDecay)") }
         guard (0..<1).contains(labelSmoothing) else { throw CLIError("--label-smoothing must be in [0, 1), got \(labelSmoothing)") }
         if let k = stopAfter, k < 1 { throw CLIError("--stop-after must be at least 1, got \(k)") }
+        if let p = dropout, !(0..<1).contains(p) { throw CLIError("--dropout must be in [0, 1), got \(p)") }
     }
 }
 
@@ -122,10 +124,7 @@ final class Trainer {
         self.options = options
         data = try TrainingData.load(directory: options.dataDirectory, trainLimit: options.trainLimit, testLimit: options.testLimit)
         spec = ModelSpec(model: options.model, inputShape: data.train.exampleShape, numClasses: data.train.classCount,
-                         hiddenDims: options.hiddenDims, dropout: options.dropout, mean: data.mean, std: data.std)
-        if options.model == "cnn" && (spec.inputShape[1] < 16 || spec.inputShape[2] < 16) {
-            throw CLIError("SmallCNN needs images of at least 16x16, the data has \(spec.inputShape[1])x\(spec.inputShape[2])")
-        }
+                         hiddenDims: options.hiddenDims, dropout: options.dropout ?? (options.model == "cnn" ? 0.5 : 0.4), mean: data.mean, std: data.std)
         // torch.manual_seed(seed): initial weights and dropout masks come from the default generator.
         Tensor.manualSeed(options.seed)
         model = try spec.build()
