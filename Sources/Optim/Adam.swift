@@ -1,4 +1,5 @@
 import Foundation
+import CKernelSupport
 import TensorCore
 import Autograd
 import NN
@@ -162,8 +163,9 @@ func adamKernel<T: BinaryFloatingPoint>(_ p: UnsafeMutablePointer<T>, _ grad: Un
     }
 }
 
-/// The common float32 case (no amsgrad, no maximize, β1 > 0.5) 16 lanes at a time: the same
-/// operations in the same order as ``adamKernel``, so results are identical. Weight decay is
+/// The common float32 case (no amsgrad, no maximize, β1 > 0.5) 16 lanes at a time (one vector
+/// square root per block): the same operations in the same order as ``adamKernel``, so results
+/// are identical. Weight decay is
 /// folded in exactly: `p·1 = p` and `g + 0·p = g` for finite values.
 @inline(__always)
 func adamKernelSIMD(_ p: UnsafeMutablePointer<Float>, _ grad: UnsafeMutablePointer<Float>,
@@ -188,7 +190,7 @@ func adamKernelSIMD(_ p: UnsafeMutablePointer<Float>, _ grad: UnsafeMutablePoint
             let g = load(grad, i) + coupledWD * p0
             let mNew = mi + w1 * (g - mi)
             let vNew = load(v, i) * b2 + w2 * g * g
-            let denom = vNew.squareRoot() / bc2Sqrt + eps
+            let denom = swiftnn_sqrt16(vNew) / bc2Sqrt + eps
             store(mNew, m, i)
             store(vNew, v, i)
             store(p0 * decay + negStepSize * mNew / denom, p, i)

@@ -132,9 +132,10 @@ private let convCases: [ConvCase] = [
     /// (large outputs) and several side by side (small outputs).
     @Test(arguments: [[4, 6, 16, 17], [20, 6, 9, 8]])
     func float32ThreadedMatchesDefinition(shape: [Int]) {
-        let saved = GEMMBlocking.parallelWork
-        GEMMBlocking.parallelWork = 1 << 12
-        defer { GEMMBlocking.parallelWork = saved }
+        // Task-local: convolutions in concurrently running tests keep the default threshold.
+        var sizes = GEMMBlocking.sizes
+        sizes.parallelWork = 1 << 12
+        GEMMBlocking.$sizes.withValue(sizes) {
         let x = filled(shape, .float32, seed: 1), w = filled([10, 3, 3, 3], .float32, seed: 2), b = filled([10], .float32, seed: 3)
         let y = conv2d(x, weight: w, bias: b, stride: 1, padding: 1, groups: 2)
         let want = naiveConv(x, w, b, stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 2)
@@ -154,6 +155,7 @@ private let convCases: [ConvCase] = [
         y64.backward(Tensor.ones(y64.shape, dtype: .float64))
         for (g32, g64) in [(x.grad!, x64.grad!), (w.grad!, w64.grad!)] {
             #expect((0..<g32.count).allSatisfy { abs(g32.doubleValue(at: $0) - g64.doubleValue(at: $0)) < 1e-3 })
+        }
         }
     }
 

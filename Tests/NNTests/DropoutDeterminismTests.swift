@@ -10,13 +10,13 @@ import SwiftNN
     @Test func sameMasksAtOneAndTwoThreads() {
         // Large enough for two chunks (grain 2¹⁷), with a ragged tail.
         let x = dropoutTestInput([300_007])
-        let saved = Parallel.threadCount
-        defer { Parallel.threadCount = saved }
         var outputs: [[Float]] = []
         for threads in [1, 2] {
-            Parallel.threadCount = threads
-            outputs.append(dropout(x, p: 0.5, generator: Generator(seed: 9)).scalars)
-            outputs.append(dropout(x, p: 0.001, generator: Generator(seed: 9)).scalars)   // exact path
+            // Task-local thread count: concurrently running tests keep theirs.
+            Parallel.withThreadCount(threads) {
+                outputs.append(dropout(x, p: 0.5, generator: Generator(seed: 9)).scalars)
+                outputs.append(dropout(x, p: 0.001, generator: Generator(seed: 9)).scalars)   // exact path
+            }
         }
         #expect(outputs[0] == outputs[2])
         #expect(outputs[1] == outputs[3])

@@ -205,4 +205,22 @@ struct ModelZooTests {
         #expect((0..<8).allSatisfy { abs(a[$0] - b[$0]) < 1e-5 })
         #expect(withNoGrad { block(x) }.shape == [2, 4, 8])
     }
+
+    @Test func descriptionOfTransformerBlock() {
+        #expect(TransformerBlock(embedDim: 16, numHeads: 4, ffDim: 32).description == """
+            TransformerBlock(
+              (attn): MultiheadAttention(
+                (out_proj): NonDynamicallyQuantizableLinear(in_features=16, out_features=16, bias=True)
+              )
+              (ff): Sequential(
+                (0): Linear(in_features=16, out_features=32, bias=True)
+                (1): GELU(approximate='none')
+                (2): Linear(in_features=32, out_features=16, bias=True)
+              )
+              (norm1): LayerNorm((16,), eps=1e-05, elementwise_affine=True)
+              (norm2): LayerNorm((16,), eps=1e-05, elementwise_affine=True)
+              (drop): Dropout(p=0.1, inplace=False)
+            )
+            """)
+    }
 }

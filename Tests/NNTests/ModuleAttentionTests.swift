@@ -65,7 +65,7 @@ struct ModuleAttentionTests {
         #expect(attn.parameterCount == 48 * 16 + 48 + 256 + 16)
         #expect(attn.description == """
             MultiheadAttention(
-              (out_proj): Linear(in_features=16, out_features=16, bias=True)
+              (out_proj): NonDynamicallyQuantizableLinear(in_features=16, out_features=16, bias=True)
             )
             """)
     }

@@ -48,6 +48,14 @@ private final class Wrapper: Module {
     override func forward(_ x: Tensor) -> Tensor { module(x) }
 }
 
+/// ModuleList / ParameterList style properties.
+private final class Lists: Module {
+    let stages: [any Layer] = [Leaf(1), Sequential([Leaf(2)])]
+    let scales: [Parameter] = [Parameter(Tensor.ones([2])), Parameter(Tensor.zeros([3]))]
+    let empty: [Module] = []
+    override init() { super.init() }
+}
+
 @Suite("Module reflection and state dict")
 struct ModuleTests {
     @Test func snakeCase() {
@@ -230,5 +238,26 @@ struct ModuleTests {
         let w = Wrapper(Leaf(2))
         #expect(w.stateDict().keys == ["module.weight", "module.bias", "module.running_mean", "module.num_batches_tracked"])
         #expect(Sequential([w]).stateDict().keys.first == "0.module.weight")
+    }
+
+    @Test func layerAndParameterArrays() {
+        let m = Lists()
+        #expect(m.stateDict().keys == [
+            "scales.0", "scales.1",
+            "stages.0.weight", "stages.0.bias", "stages.0.running_mean", "stages.0.num_batches_tracked",
+            "stages.1.0.weight", "stages.1.0.bias", "stages.1.0.running_mean", "stages.1.0.num_batches_tracked",
+        ])
+        #expect(m.parameterCount == 5 + 3 + 6)
+    }
+
+    @Test func unconvertibleDTypeIsReported() {
+        let m = Leaf(1)
+        var sd = m.stateDict().cloned()
+        sd["running_mean"] = Tensor([1] as [Int64], shape: [1])
+        #expect(throws: StateDictError.self) { try m.loadStateDict(sd) }
+        do { try m.loadStateDict(sd) } catch {
+            #expect(error.mismatchedKeys == ["running_mean"])
+            #expect(error.description.contains("dtype mismatch for running_mean: copying a param of dtype int64 from checkpoint, the dtype in current model is float32."))
+        }
     }
 }

@@ -100,20 +100,16 @@ private func mismatches(double: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, 
     /// Shrinks the cache blocks and thresholds so that small shapes cross several KC/MC/NC blocks
     /// and take both ways of splitting work over threads.
     @Test func blockedAndThreadedPaths() {
-        let saved = (GEMMBlocking.kc, GEMMBlocking.mc, GEMMBlocking.nc, GEMMBlocking.smallWork, GEMMBlocking.parallelWork)
-        let savedThreads = Parallel.threadCount
-        defer {
-            (GEMMBlocking.kc, GEMMBlocking.mc, GEMMBlocking.nc, GEMMBlocking.smallWork, GEMMBlocking.parallelWork) = saved
-            Parallel.threadCount = savedThreads
-        }
-        (GEMMBlocking.kc, GEMMBlocking.mc, GEMMBlocking.nc, GEMMBlocking.smallWork, GEMMBlocking.parallelWork) = (16, 12, 48, 0, 0)
-        Parallel.threadCount = Parallel.maxThreadCount
+        // Task-local: GEMMs in concurrently running tests keep their blocking and thread count.
+        let small = GEMMBlocking.Sizes(kc: 16, mc: 12, nc: 48, smallWork: 0, parallelWork: 0)
+        GEMMBlocking.$sizes.withValue(small) { Parallel.withThreadCount(Parallel.maxThreadCount) {
         for (ta, tb) in Self.flags {
             for (m, n, k) in [(50, 7, 37), (7, 100, 33), (31, 97, 50), (1, 65, 17), (65, 1, 40)] {
                 #expect(mismatches(double: false, ta, tb, m, n, k, alpha: 1.5, beta: 0.5) == 0, "m=\(m) n=\(n) k=\(k)")
                 #expect(mismatches(double: true, ta, tb, m, n, k) == 0, "m=\(m) n=\(n) k=\(k)")
             }
         }
+        } }
     }
 
     @Test func tensorGEMMAndLinear() {

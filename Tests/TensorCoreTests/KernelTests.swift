@@ -170,6 +170,19 @@ import Testing
         }
     }
 
+    @Test func extremaFindFirstPositionsAndPropagateNaN() {
+        let x = Tensor([5, 1, 5, 2, 1, 3, Float.nan, 3, Float.nan, 9, 0, 0, 0, 0, -1, 7, 7] as [Float], shape: [1, 17])
+        let (v, i) = Kernels.extremum(x, dim: 1, keepDim: false, largest: true)
+        #expect(v.scalars[0].isNaN && i.toArray(of: Int64.self) == [6])
+        let rows = Tensor([5, 1, 5, 2, 1, 3, 0, 3, 2, 9, 0, 9, 0, 0, -1, 7, 7, -1] as [Float], shape: [2, 9])
+        let (mv, mi) = Kernels.extremum(rows, dim: 1, keepDim: true, largest: true)
+        #expect(mv.scalars == [5, 9] && mi.toArray(of: Int64.self) == [0, 0] && mv.shape == [2, 1])
+        let (nv, ni) = Kernels.extremum(rows, dim: 1, keepDim: false, largest: false)
+        #expect(nv.scalars == [0, -1] && ni.toArray(of: Int64.self) == [6, 5])
+        let lead = Tensor([Float.nan, 1, 2] as [Float], shape: [3])
+        #expect(Kernels.extremum(lead, dim: 0, keepDim: false, largest: false).indices.toArray(of: Int64.self) == [0])
+    }
+
     @Test func softmaxRowsHandleExtremes() {
         let x = Tensor([-Float.infinity, 0, 1, 2, Float.nan, 0] as [Float], shape: [2, 3])
         let y = Kernels.softmax(x, dim: 1, log: false).scalars

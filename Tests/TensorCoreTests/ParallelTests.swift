@@ -35,3 +35,25 @@ import Testing
         for i in 0..<4 { #expect(total[i] == 3) }
     }
 }
+
+@Suite struct ScopedGlobalsTests {
+    @Test func threadCountScopeIsTaskLocal() {
+        let global = Parallel.threadCount
+        Parallel.withThreadCount(1) {
+            #expect(Parallel.threadCount == 1)
+            #expect(Parallel.chunkCount(total: 1 << 30, grain: 1) == 1)
+        }
+        #expect(Parallel.threadCount == global)
+        Parallel.withThreadCount(1000) { #expect(Parallel.threadCount == Parallel.maxThreadCount) }
+    }
+
+    @Test func defaultGeneratorScopeIsTaskLocal() {
+        let a = Generator.withDefault(Generator(seed: 3)) { Tensor.rand([8]).scalars }
+        let b = Generator.withDefault(Generator(seed: 3)) { Tensor.rand([8]).scalars }
+        #expect(a == b)
+        let g = Generator(seed: 3)
+        #expect(Generator.withDefault(g) { Tensor.manualSeed(3); return Tensor.rand([8]).scalars } == a)
+        #expect(g.state.offset == 1)                     // manualSeed and rand used the scoped one
+        #expect(Generator.default !== g)
+    }
+}

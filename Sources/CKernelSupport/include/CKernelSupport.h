@@ -20,3 +20,9 @@ static inline __attribute__((always_inline)) void swiftnn_store_fence(void) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 #endif
 }
+
+/// Correctly rounded square roots of 16 floats in one vector instruction (Swift's
+/// `SIMD16.squareRoot()` calls `sqrtf` once per lane). Used by the Adam update.
+static inline __attribute__((always_inline)) swiftnn_float16 swiftnn_sqrt16(swiftnn_float16 v) {
+    return __builtin_elementwise_sqrt(v);
+}

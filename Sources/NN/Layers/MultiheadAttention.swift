@@ -44,6 +44,7 @@ public final class MultiheadAttention: Module {
         inProjBias = bias ? Parameter(Tensor.zeros([3 * embedDim], dtype: dtype)) : nil
         outProj = Linear(embedDim, embedDim, bias: bias, dtype: dtype, generator: generator)
         super.init()
+        outProj.descriptionName = "NonDynamicallyQuantizableLinear"   // PyTorch's class for out_proj
         // PyTorch's _reset_parameters: Xavier in_proj, zero biases (out_proj.weight keeps Linear's init).
         Init.xavierUniform(inProjWeight, generator: generator)
         if let inProjBias { Init.zeros(inProjBias) }

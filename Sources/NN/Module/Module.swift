@@ -323,6 +323,10 @@ open class Module: CustomStringConvertible {
     /// The class name shown in ``description``.
     open var typeName: String { String(describing: type(of: self)) }
 
+    /// Overrides the class name in ``description`` only, for PyTorch's reprs of internal
+    /// classes (MultiheadAttention's `out_proj` prints as `NonDynamicallyQuantizableLinear`).
+    public var descriptionName: String? = nil
+
     /// The settings shown inside the parentheses of ``description``, like PyTorch's `extra_repr`
     /// (`"in_features=784, out_features=512, bias=True"`).
     open var extraDescription: String { "" }
@@ -342,7 +346,7 @@ open class Module: CustomStringConvertible {
             "(\(key)): " + child.description.replacingOccurrences(of: "\n", with: "\n  ")
         }
         let lines = extraLines + childLines
-        var s = typeName + "("
+        var s = (descriptionName ?? typeName) + "("
         if !lines.isEmpty {
             if extraLines.count == 1 && childLines.isEmpty {
                 s += extraLines[0]

@@ -180,14 +180,36 @@ extension Kernels {
 
     static func compareRun<T: Comparable>(_ op: CompareOp, _ pa: UnsafeMutablePointer<T>, _ pb: UnsafeMutablePointer<T>,
                                           _ po: UnsafeMutablePointer<Bool>, _ plan: StridedPlan) {
-        let g = elementwiseGrain
+        let sa = plan.innerStrides[0], sb = plan.innerStrides[1]
+        plan.run(grain: elementwiseGrain) { out, offs, n in
+            compareLoop(op, pa + offs[0], sa, pb + offs[1], sb, po + out, n)
+        }
+    }
+
+    /// One run of a comparison: a small closure-free function per dtype, so each loop vectorises.
+    @inline(never)
+    static func compareLoop<T: Comparable>(_ op: CompareOp, _ a: UnsafeMutablePointer<T>, _ sa: Int, _ b: UnsafeMutablePointer<T>, _ sb: Int,
+                                           _ o: UnsafeMutablePointer<Bool>, _ n: Int) {
+        @inline(__always) func loop(_ f: (T, T) -> Bool) {
+            if sa == 1 && sb == 1 {
+                for i in 0..<n { o[i] = f(a[i], b[i]) }
+            } else if sa == 1 && sb == 0 {
+                let y = b[0]
+                for i in 0..<n { o[i] = f(a[i], y) }
+            } else if sa == 0 && sb == 1 {
+                let x = a[0]
+                for i in 0..<n { o[i] = f(x, b[i]) }
+            } else {
+                for i in 0..<n { o[i] = f(a[i * sa], b[i * sb]) }
+            }
+        }
         switch op {
-        case .eq: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 == $1 }
-        case .ne: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 != $1 }
-        case .lt: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 < $1 }
-        case .le: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 <= $1 }
-        case .gt: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 > $1 }
-        case .ge: scalarBinaryRun(plan, pa, pb, po, grain: g) { $0 >= $1 }
+        case .eq: loop(==)
+        case .ne: loop(!=)
+        case .lt: loop(<)
+        case .le: loop(<=)
+        case .gt: loop(>)
+        case .ge: loop(>=)
         }
     }
 
@@ -218,12 +240,25 @@ extension Kernels {
                             _ pb: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>) {
         let sc = plan.innerStrides[0], sa = plan.innerStrides[1], sb = plan.innerStrides[2]
         plan.run(grain: elementwiseGrain) { out, offs, n in
-            let c = pc + offs[0], a = pa + offs[1], b = pb + offs[2], o = po + out
-            if sc == 1 && sa == 1 && sb == 1 {
-                for i in 0..<n { o[i] = c[i] ? a[i] : b[i] }
-            } else {
-                for i in 0..<n { o[i] = c[i * sc] ? a[i * sa] : b[i * sb] }
-            }
+            whereLoop(pc + offs[0], sc, pa + offs[1], sa, pb + offs[2], sb, po + out, n)
+        }
+    }
+
+    @inline(never)
+    static func whereLoop<T>(_ c: UnsafeMutablePointer<Bool>, _ sc: Int, _ a: UnsafeMutablePointer<T>, _ sa: Int,
+                             _ b: UnsafeMutablePointer<T>, _ sb: Int, _ o: UnsafeMutablePointer<T>, _ n: Int) {
+        // Bytes rather than Bool loads: LLVM vectorises the select on a byte compare.
+        let cb = UnsafeRawPointer(c).assumingMemoryBound(to: UInt8.self)
+        if sc == 1 && sa == 1 && sb == 1 {
+            for i in 0..<n { o[i] = cb[i] != 0 ? a[i] : b[i] }
+        } else if sc == 1 && sa == 1 && sb == 0 {
+            let y = b[0]
+            for i in 0..<n { o[i] = cb[i] != 0 ? a[i] : y }
+        } else if sc == 1 && sa == 0 && sb == 1 {
+            let x = a[0]
+            for i in 0..<n { o[i] = cb[i] != 0 ? x : b[i] }
+        } else {
+            for i in 0..<n { o[i] = cb[i * sc] != 0 ? a[i * sa] : b[i * sb] }
         }
     }
 
@@ -282,7 +317,10 @@ extension Kernels {
         let M = plan.outerDims.last!
         let batchDims = Array(plan.outerDims.dropLast()), batchStrides = Array(plan.outerStrides[0].dropLast())
         let batches = batchDims.reduce(1, *)
-        let tile = 32
+        // Row tiles of 64 output rows; columns in strips of 8, so a strip touches 8 source
+        // lines that stay cached for the next rows (with power-of-two strides all of them map to
+        // one L1 set, so the strip must stay well under the associativity).
+        let tile = 64, strip = 8
         let rowTiles = (M + tile - 1) / tile
         Parallel.forRange(0..<(batches * rowTiles), grain: Swift.max(1, (1 << 16) / (tile * N))) { r in
             for task in r {
@@ -296,7 +334,7 @@ extension Kernels {
                 let m1 = Swift.min(M, m0 + tile)
                 var n0 = 0
                 while n0 < N {
-                    let n1 = Swift.min(N, n0 + tile)
+                    let n1 = Swift.min(N, n0 + strip)
                     for m in m0..<m1 {
                         let drow = dp + m * N
                         for n in n0..<n1 { drow[n] = sp[m + n * s] }

@@ -107,6 +107,12 @@ struct DropoutTransform<T: BinaryFloatingPoint> {
     @usableFromInline let affine: Bool
 }
 
+/// Compile-time choice between the two transforms, so that each kernel loop is specialized
+/// without a branch (a Bool argument was not reliably inlined into two loops).
+@usableFromInline protocol DropoutLoopMode { static var affine: Bool { get } }
+@usableFromInline enum AffineLoop: DropoutLoopMode { @usableFromInline static var affine: Bool { true } }
+@usableFromInline enum PlainLoop: DropoutLoopMode { @usableFromInline static var affine: Bool { false } }
+
 /// SELU's α, as in PyTorch's `alpha_dropout`.
 public let dropoutSELUAlpha = 1.7580993408473766
 
@@ -273,16 +279,26 @@ public enum DropoutKernels {
         // depend on the chunking anyway.
         Parallel.forRange(0..<n, grain: grain, alignment: 32) { r in
             if t.affine {
-                elementwiseChunk(src, dst, r.lowerBound, r.upperBound, d, t, affine: true)
+                elementwiseLoop(AffineLoop.self, src, dst, r.lowerBound, r.upperBound, d, t)
             } else {
-                elementwiseChunk(src, dst, r.lowerBound, r.upperBound, d, t, affine: false)
+                elementwiseLoop(PlainLoop.self, src, dst, r.lowerBound, r.upperBound, d, t)
             }
         }
     }
 
-    @inline(__always)
+    /// One chunk `lo..<hi` (any bounds) of the element-wise kernel.
     static func elementwiseChunk(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int,
                                  _ d: DropoutDecisions, _ t: DropoutTransform<Float>, affine: Bool) {
+        if affine {
+            elementwiseLoop(AffineLoop.self, src, dst, lo, hi, d, t)
+        } else {
+            elementwiseLoop(PlainLoop.self, src, dst, lo, hi, d, t)
+        }
+    }
+
+    static func elementwiseLoop<M: DropoutLoopMode>(_ mode: M.Type, _ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                                    _ lo: Int, _ hi: Int, _ d: DropoutDecisions, _ t: DropoutTransform<Float>) {
+        let affine = M.affine
         var i = lo
         // Scalar head up to a multiple of 32.
         let headEnd = min(hi, (lo + 31) & ~31)
@@ -292,23 +308,48 @@ public enum DropoutKernels {
         let dropAddBits = SIMD16<Int32>(repeating: Int32(bitPattern: t.dropAdd.bitPattern))
         let s = UnsafeRawPointer(src), o = UnsafeMutableRawPointer(dst)
         let end32 = i + (hi - i) / 32 * 32
+        // The hash's index vector is carried along (+16 per block) and the key's high-half term
+        // hoisted: both change only at multiples of 2³² hash indices, where the loop restarts.
+        let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let key0 = SIMD16<UInt32>(repeating: d.stream.key0)
         if d.t16 != 0 {
+            let threshold = SIMD16<Int32>(repeating: d.t16)
             while i < end32 {
-                let (k0, k1) = d.keepLanes16(i)
-                let a = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
-                let b = s.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
-                o.storeBytes(of: apply16(a, k0, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4, as: SIMD16<Float>.self)
-                o.storeBytes(of: apply16(b, k1, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
-                i &+= 32
+                // Block i uses hash indices i/2 ..< i/2 + 16.
+                let segmentEnd = min(end32, ((i >> 33) &+ 1) << 33)
+                let key1 = SIMD16<UInt32>(repeating: d.stream.key1 &+ UInt32(truncatingIfNeeded: i >> 33) &* 0x9E37_79B9)
+                var idx = SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: i >> 1)) &+ lanes
+                while i < segmentEnd {
+                    let h = RandomStream.mix16(RandomStream.mix16(idx ^ key0) ^ key1)
+                    let lo = unsafeBitCast(h & 0xFFFF, to: SIMD16<Int32>.self)
+                    let hi16 = unsafeBitCast(h &>> 16, to: SIMD16<Int32>.self)
+                    let k0 = ~((lo &- threshold) &>> 31), k1 = ~((hi16 &- threshold) &>> 31)
+                    let a = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+                    let b = s.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+                    o.storeBytes(of: apply16(a, k0, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4, as: SIMD16<Float>.self)
+                    o.storeBytes(of: apply16(b, k1, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+                    idx &+= 16
+                    i &+= 32
+                }
             }
         } else {
+            let threshold = SIMD16<Int32>(repeating: d.t31)
             while i < end32 {
-                let k0 = d.keepLanes31(i), k1 = d.keepLanes31(i &+ 16)
-                let a = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
-                let b = s.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
-                o.storeBytes(of: apply16(a, k0, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4, as: SIMD16<Float>.self)
-                o.storeBytes(of: apply16(b, k1, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
-                i &+= 32
+                let segmentEnd = min(end32, ((i >> 32) &+ 1) << 32)
+                let key1 = SIMD16<UInt32>(repeating: d.stream.key1 &+ UInt32(truncatingIfNeeded: i >> 32) &* 0x9E37_79B9)
+                var idx = SIMD16<UInt32>(repeating: UInt32(truncatingIfNeeded: i)) &+ lanes
+                while i < segmentEnd {
+                    let h0 = RandomStream.mix16(RandomStream.mix16(idx ^ key0) ^ key1)
+                    let h1 = RandomStream.mix16(RandomStream.mix16((idx &+ 16) ^ key0) ^ key1)
+                    let r0 = unsafeBitCast(h0 &>> 1, to: SIMD16<Int32>.self), r1 = unsafeBitCast(h1 &>> 1, to: SIMD16<Int32>.self)
+                    let k0 = ~((r0 &- threshold) &>> 31), k1 = ~((r1 &- threshold) &>> 31)
+                    let a = s.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+                    let b = s.loadUnaligned(fromByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+                    o.storeBytes(of: apply16(a, k0, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4, as: SIMD16<Float>.self)
+                    o.storeBytes(of: apply16(b, k1, mulBits, keepAddBits, dropAddBits, affine: affine), toByteOffset: i &* 4 &+ 64, as: SIMD16<Float>.self)
+                    idx &+= 32
+                    i &+= 32
+                }
             }
         }
         while i < hi { dst[i] = scalarOut(src[i], d.keeps(i), t); i += 1 }
@@ -333,16 +374,26 @@ public enum DropoutKernels {
         // few blocks that span a row boundary take their multipliers lane by lane.
         Parallel.forRange(0..<n, grain: grain, alignment: 16) { r in
             if t.affine {
-                rowwiseChunk(src, dst, r.lowerBound, r.upperBound, rowLength, d, t, affine: true)
+                rowwiseLoop(AffineLoop.self, src, dst, r.lowerBound, r.upperBound, rowLength, d, t)
             } else {
-                rowwiseChunk(src, dst, r.lowerBound, r.upperBound, rowLength, d, t, affine: false)
+                rowwiseLoop(PlainLoop.self, src, dst, r.lowerBound, r.upperBound, rowLength, d, t)
             }
         }
     }
 
-    @inline(__always)
+    /// One chunk `lo..<hi` (any bounds) of the channel-wise kernel.
     static func rowwiseChunk(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int,
                              _ rowLength: Int, _ d: DropoutDecisions, _ t: DropoutTransform<Float>, affine: Bool) {
+        if affine {
+            rowwiseLoop(AffineLoop.self, src, dst, lo, hi, rowLength, d, t)
+        } else {
+            rowwiseLoop(PlainLoop.self, src, dst, lo, hi, rowLength, d, t)
+        }
+    }
+
+    static func rowwiseLoop<M: DropoutLoopMode>(_ mode: M.Type, _ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                                _ lo: Int, _ hi: Int, _ rowLength: Int, _ d: DropoutDecisions, _ t: DropoutTransform<Float>) {
+        let affine = M.affine
         @inline(__always) func factors(_ row: Int) -> (Float, Float) {
             d.keeps(row) ? (t.keepMul, t.keepAdd) : (0, t.dropAdd)
         }

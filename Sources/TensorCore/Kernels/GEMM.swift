@@ -20,14 +20,27 @@ extension Double: GEMMElement { typealias GEMMVector = SIMD8<Double> }
 /// B block being streamed; a KC × NR panel of B (16 KiB) stays in L1.
 enum GEMMBlocking {
     static let mr = 6
-    // Variables only so that tests can shrink the blocks and reach every path with small shapes.
-    nonisolated(unsafe) static var kc = 256
-    nonisolated(unsafe) static var mc = 144
-    nonisolated(unsafe) static var nc = 4096
-    /// Products below this many multiply-adds take the plain loop: packing would cost more.
-    nonisolated(unsafe) static var smallWork = 4096
-    /// Products at or above this many multiply-adds are split over threads (≈ 50 µs of work).
-    nonisolated(unsafe) static var parallelWork = 1 << 21
+
+    struct Sizes: Sendable {
+        var kc = 256
+        var mc = 144
+        var nc = 4096
+        /// Products below this many multiply-adds take the plain loop: packing would cost more.
+        var smallWork = 4096
+        /// Products at or above this many multiply-adds are split over threads (≈ 50 µs of work).
+        var parallelWork = 1 << 21
+    }
+
+    /// Task-local so that a test can shrink the blocks (to reach every path with small shapes)
+    /// without changing the rounding of GEMMs that other tests run concurrently. Read only on the
+    /// calling thread, at the entry of a product.
+    @TaskLocal static var sizes = Sizes()
+
+    static var kc: Int { sizes.kc }
+    static var mc: Int { sizes.mc }
+    static var nc: Int { sizes.nc }
+    static var smallWork: Int { sizes.smallWork }
+    static var parallelWork: Int { sizes.parallelWork }
 }
 
 enum GEMMTuning {

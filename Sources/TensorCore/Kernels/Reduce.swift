@@ -218,19 +218,42 @@ extension Kernels {
                                            _ outer: Int, _ r: Int, _ inner: Int, _ largest: Bool, _ isNaN: (T) -> Bool) {
         Parallel.forRange(0..<outer, grain: Swift.max(1, (1 << 16) / Swift.max(r * inner, 1))) { range in
             if inner == 1 {
-                // Rows: one running best per row.
+                // Rows: the extreme value with four independent running values (no loop-carried
+                // branch), then the first position holding it; a NaN anywhere wins.
                 for o in range {
                     let x = px + o * r
-                    var best = x[0], bi = 0
-                    if !isNaN(best) {
-                        for k in 1..<Swift.max(r, 1) {
-                            let v = x[k]
-                            if isNaN(v) { best = v; bi = k; break }
-                            if largest ? v > best : v < best { best = v; bi = k }
+                    var nanAt = -1
+                    var b0 = x[0], b1 = x[0], b2 = x[0], b3 = x[0]
+                    var k = 0
+                    if largest {
+                        while k + 4 <= r {
+                            b0 = x[k] > b0 ? x[k] : b0; b1 = x[k + 1] > b1 ? x[k + 1] : b1
+                            b2 = x[k + 2] > b2 ? x[k + 2] : b2; b3 = x[k + 3] > b3 ? x[k + 3] : b3
+                            k += 4
                         }
+                        while k < r { b0 = x[k] > b0 ? x[k] : b0; k += 1 }
+                        b0 = b1 > b0 ? b1 : b0; b0 = b2 > b0 ? b2 : b0; b0 = b3 > b0 ? b3 : b0
+                    } else {
+                        while k + 4 <= r {
+                            b0 = x[k] < b0 ? x[k] : b0; b1 = x[k + 1] < b1 ? x[k + 1] : b1
+                            b2 = x[k + 2] < b2 ? x[k + 2] : b2; b3 = x[k + 3] < b3 ? x[k + 3] : b3
+                            k += 4
+                        }
+                        while k < r { b0 = x[k] < b0 ? x[k] : b0; k += 1 }
+                        b0 = b1 < b0 ? b1 : b0; b0 = b2 < b0 ? b2 : b0; b0 = b3 < b0 ? b3 : b0
                     }
-                    pv[o] = best
-                    pi[o] = Int64(bi)
+                    var bi = 0
+                    // `v != v` is the NaN test for floats and never true for integers.
+                    while bi < r && x[bi] != b0 {
+                        if x[bi] != x[bi] { nanAt = bi; break }
+                        bi += 1
+                    }
+                    if nanAt < 0 && bi < r {
+                        // NaNs after the position found still win.
+                        var j = bi + 1
+                        while j < r { if x[j] != x[j] { nanAt = j; break }; j += 1 }
+                    }
+                    if nanAt >= 0 { pv[o] = x[nanAt]; pi[o] = Int64(nanAt) } else { pv[o] = b0; pi[o] = Int64(bi) }
                 }
                 return
             }

@@ -17,11 +17,24 @@ public enum Parallel {
     /// The number of threads kernels may use (caller included). Defaults to the number of active
     /// processors; set it to 1 to run everything on the calling thread.
     public static var threadCount: Int {
-        get { WorkerPool.shared.threadCount.load(ordering: .relaxed) }
+        get { scopedThreadCount ?? WorkerPool.shared.threadCount.load(ordering: .relaxed) }
         set {
             let n = max(1, min(newValue, WorkerPool.shared.maxThreads))
             WorkerPool.shared.threadCount.store(n, ordering: .relaxed)
         }
+    }
+
+    @TaskLocal private static var scopedThreadCount: Int?
+
+    /// Runs `body` with ``threadCount`` set to `n` for the current task only (other threads and
+    /// tasks keep theirs): for comparing thread counts while other work runs concurrently.
+    ///
+    /// ```swift
+    /// let one = Parallel.withThreadCount(1) { kernel(x) }
+    /// let two = Parallel.withThreadCount(2) { kernel(x) }
+    /// ```
+    public static func withThreadCount<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        try $scopedThreadCount.withValue(max(1, min(n, maxThreadCount)), operation: body)
     }
 
     /// The largest value ``threadCount`` can take on this machine.

@@ -28,8 +28,25 @@ public final class Generator: @unchecked Sendable {
 
     private let lock = Mutex<State>(State(seed: 0, offset: 0))
 
-    /// The generator `Tensor.manualSeed` seeds and random ops use when given none.
-    public static let `default` = Generator(seed: 0x5EED)
+    /// The generator `Tensor.manualSeed` seeds and random ops use when given none: the process-wide
+    /// one, or the one installed for the current task by ``withDefault(_:_:)``.
+    public static var `default`: Generator { scopedDefault ?? processDefault }
+
+    private static let processDefault = Generator(seed: 0x5EED)
+    @TaskLocal private static var scopedDefault: Generator?
+
+    /// Runs `body` with `generator` as the default generator of the current task (and the tasks it
+    /// creates), leaving the process-wide default untouched. Code that must be reproducible while
+    /// other work draws random numbers concurrently (parallel tests, several trainings in one
+    /// process) scopes its own default this way.
+    ///
+    /// ```swift
+    /// let run = Generator(seed: 7)
+    /// let w = Generator.withDefault(run) { Tensor.randn([3]) }    // drawn from `run`
+    /// ```
+    public static func withDefault<R>(_ generator: Generator, _ body: () throws -> R) rethrows -> R {
+        try $scopedDefault.withValue(generator, operation: body)
+    }
 
     public init(seed: UInt64) {
         lock.withLock { $0 = State(seed: seed, offset: 0) }
