@@ -274,6 +274,7 @@ func gemmDriver<T: GEMMElement>(
         return
     }
     let fused = GEMMTuning.useFMA
+    let cLevel = GEMMCKernel.level
     if !transA && transB && (n <= 8 || m <= 2) {
         // Few output columns (or rows) and both operands contiguous along k — a weight gradient
         // with a tiny fan-in (dW = dY·colsᵀ of a first conv layer), or a Linear with few outputs:
@@ -348,8 +349,8 @@ func gemmDriver<T: GEMMElement>(
                         var ir = 0
                         while ir < mc {
                             let rows = min(mr, mc - ir)
-                            gemmMicroKernel(kc, UnsafePointer(apack + ir * kc), bp,
-                                            c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, fused)
+                            gemmMicroKernelDispatch(kc, UnsafePointer(apack + ir * kc), bp,
+                                                    c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, fused, cLevel)
                             ir += mr
                         }
                     }
@@ -494,9 +495,10 @@ extension Kernels {
                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// Whether the GEMM micro-kernel uses fused multiply-adds in this build (it does when built
-    /// with `-Xswiftc -target-cpu -Xswiftc native` on an FMA machine).
-    public static var gemmUsesFMA: Bool { GEMMTuning.useFMA }
+    /// Whether the float32 GEMM micro-kernel uses fused multiply-adds: on x86-64 CPUs with AVX2 + FMA
+    /// or AVX-512F (a C kernel, whatever the build's target), or when built with
+    /// `-Xswiftc -target-cpu -Xswiftc native` on an FMA machine.
+    public static var gemmUsesFMA: Bool { GEMMCKernel.level != 0 || GEMMTuning.useFMA }
 
     /// `op(a) · op(b)` for two matrices (float32 or float64, same dtype), with `op` transposing
     /// when the flag is set: `gemm(a, b, transB: true)` is `a · bᵀ` without forming `bᵀ`.
