@@ -52,29 +52,45 @@ struct BenchOptions: ParsableArguments {
 
 // MARK: - Timing
 
-/// Wall-clock timing of a closure: median and fastest of `repeats` runs after `warmup` runs.
+/// Wall-clock timing of a closure: median and fastest of `repeats` runs after `warmup` runs,
+/// plus the median process CPU time per run (on a shared, oversubscribed machine the wall time
+/// includes waiting for a core; CPU time does not — with 1 thread it is the kernel's own time).
 enum BenchTimer {
     struct Result {
         /// Median wall time in seconds.
         var median: Double
         /// Fastest run in seconds.
         var fastest: Double
+        /// Median CPU time of the process per run, in seconds (all threads, spinning included).
+        var cpu: Double = 0
     }
 
     static func measure(repeats: Int, warmup: Int = 2, _ body: () -> Void) -> Result {
         for _ in 0..<warmup { body() }
-        var times: [Double] = []
+        var times: [Double] = [], cpus: [Double] = []
         times.reserveCapacity(repeats)
         for _ in 0..<max(repeats, 1) {
+            let c0 = processCPUSeconds()
             let t0 = ContinuousClock.now
             body()
             let d = ContinuousClock.now - t0
+            cpus.append(processCPUSeconds() - c0)
             times.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
         }
-        times.sort()
-        let mid = times.count / 2
-        let median = times.count % 2 == 1 ? times[mid] : (times[mid - 1] + times[mid]) / 2
-        return Result(median: median, fastest: times[0])
+        return Result(median: median(times), fastest: times.min()!, cpu: median(cpus))
+    }
+
+    static func median(_ xs: [Double]) -> Double {
+        let v = xs.sorted()
+        let mid = v.count / 2
+        return v.count % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2
+    }
+
+    /// CPU time consumed by this process so far (user + system, all threads).
+    static func processCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }
 

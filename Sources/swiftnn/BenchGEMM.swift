@@ -38,7 +38,7 @@ struct BenchGEMM: ParsableCommand {
             dims = ns.map { ($0, $0, $0) }
         }
         print(buildNote())
-        var table = BenchTable(["case", "threads", "median", "fastest", "GFLOP/s", "best GFLOP/s"])
+        var table = BenchTable(["case", "threads", "median", "fastest", "GFLOP/s", "best GFLOP/s", "per CPU-s"])
         let variants: [(String, Bool, Bool)] = transposes
             ? [("A·B", false, false), ("Aᵀ·B", true, false), ("A·Bᵀ", false, true)]
             : [("A·B", false, false)]
@@ -57,7 +57,8 @@ struct BenchGEMM: ParsableCommand {
                     }
                     table.add(["\(name) \(label)", "\(t)", formatTime(r.median), formatTime(r.fastest),
                                String(format: "%.1f", flops / r.median / 1e9),
-                               String(format: "%.1f", flops / r.fastest / 1e9)])
+                               String(format: "%.1f", flops / r.fastest / 1e9),
+                               String(format: "%.1f", flops / max(r.cpu, 1e-9) / 1e9)])
                 }
             }
         }

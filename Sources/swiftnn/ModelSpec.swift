@@ -21,6 +21,24 @@ struct ModelSpec: Codable, Equatable {
 
     var inputSize: Int { inputShape.reduce(1, *) }
 
+    /// Metadata comes from a file: before anything is allocated, every layer the spec implies must
+    /// have a sane size (no overflow, at most 2²⁸ weights), so a crafted checkpoint gets an error
+    /// instead of an overflow trap or an out-of-memory stop.
+    var hasBoundedSize: Bool {
+        let limit = 1 << 28
+        guard inputShape.allSatisfy({ $0 <= 1 << 16 }), hiddenDims.count <= 64, numClasses <= 1 << 20 else { return false }
+        let (size, overflow) = inputShape.reduce((1, false)) { acc, d in
+            let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+            return (p, acc.1 || o)
+        }
+        guard !overflow, size <= limit else { return false }
+        let widths = (model == "cnn" ? [inputShape[0], 256] : [size] + hiddenDims) + [numClasses]
+        return zip(widths, widths.dropFirst()).allSatisfy { a, b in
+            let (p, o) = a.multipliedReportingOverflow(by: b)
+            return !o && p <= limit
+        }
+    }
+
     /// The model, freshly initialised (from the default generator).
     func build() throws -> Module {
         switch model {
@@ -74,7 +92,8 @@ struct ModelSpec: Codable, Equatable {
         }
         guard ModelSpec.models.contains(spec.model), spec.inputShape.count == 3, spec.inputShape.allSatisfy({ $0 > 0 }),
               spec.numClasses > 1, spec.hiddenDims.allSatisfy({ $0 > 0 }), spec.dropout >= 0, spec.dropout < 1,
-              !spec.mean.isEmpty, spec.mean.count == spec.std.count, spec.std.allSatisfy({ $0 > 0 }) else {
+              !spec.mean.isEmpty, spec.mean.count == spec.std.count, spec.std.allSatisfy({ $0 > 0 }),
+              spec.mean.count == 1 || spec.mean.count == spec.inputShape[0], spec.hasBoundedSize else {
             throw CLIError("\(source): invalid architecture metadata \(json)")
         }
         self = spec

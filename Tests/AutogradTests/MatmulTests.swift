@@ -3,32 +3,10 @@ import Foundation
 import TensorCore
 @testable import Autograd
 
-/// Finite-difference check of every input's gradient (float64): the scalar is Σ f(x)·w for a
-/// fixed random w, so one backward with seed w gives the whole gradient.
+/// The shared float64 finite-difference check, with every input made a leaf that requires grad.
 func matmulGradcheck(_ f: ([Tensor]) -> Tensor, inputs: [Tensor], eps: Double = 1e-6, atol: Double = 1e-5, rtol: Double = 1e-3) -> Bool {
     for x in inputs { x.requiresGrad = true; x.grad = nil }
-    let out = f(inputs)
-    let w = Tensor(uninitializedShape: out.shape, dtype: .float64)
-    for i in 0..<w.count { w.setValue(Double((i * 7919) % 13) / 13 - 0.4, at: i) }
-    out.backward(w)
-    func objective() -> Double {
-        let y = f(inputs)   // (no withNoGrad: grad mode is process-wide and tests run in parallel)
-        var s = 0.0
-        for i in 0..<y.count { s += y.doubleValue(at: i) * w.doubleValue(at: i) }
-        return s
-    }
-    for x in inputs {
-        guard let g = x.grad, g.shape == x.shape else { return false }
-        for i in 0..<x.count {
-            let v = x.doubleValue(at: i)
-            x.setValue(v + eps, at: i); let hi = objective()
-            x.setValue(v - eps, at: i); let lo = objective()
-            x.setValue(v, at: i)
-            let numeric = (hi - lo) / (2 * eps)
-            if abs(numeric - g.doubleValue(at: i)) > atol + rtol * abs(numeric) { return false }
-        }
-    }
-    return true
+    return gradcheck(f, inputs: inputs, eps: eps, atol: atol, rtol: rtol)
 }
 
 private func randomTensor(_ shape: [Int], _ dtype: DType = .float64, seed: Int = 0) -> Tensor {

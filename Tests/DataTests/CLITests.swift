@@ -106,6 +106,11 @@ func writeTinyMNIST(train: Int, test: Int) throws -> URL {
         let eval = try runSwiftNN(["evaluate", "--checkpoint", a + "/best.safetensors", "--data", data.path])
         #expect(eval.status == 0, "\(eval.stderr)")
         #expect(eval.stdout.contains("Accuracy") && eval.stdout.contains("Confusion matrix"))
+        // The training checkpoint evaluates too (its model part), to the same numbers after the last epoch.
+        let evalLast = try runSwiftNN(["evaluate", "--checkpoint", b + "/last.safetensors", "--data", data.path])
+        #expect(evalLast.status == 0, "\(evalLast.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Foundation.Data(contentsOf: URL(fileURLWithPath: b + "/metrics.json"))) as? [[String: Any]]
+        #expect(json?.count == 3 && (json?.last?["epoch"] as? Int) == 3)
     }
 
     @Test func badInputGivesOneLineErrors() throws {

@@ -3,32 +3,10 @@ import Foundation
 @testable import TensorCore
 @testable import SwiftNN
 
-/// Finite-difference check (float64) of every input's gradient: the scalar is Σ f(x)·w for a
-/// fixed w, so one backward seeded with w gives the analytic gradient.
+/// The shared float64 finite-difference check, with every input made a leaf that requires grad.
 func convGradcheck(_ f: ([Tensor]) -> Tensor, inputs: [Tensor], eps: Double = 1e-6, atol: Double = 1e-6, rtol: Double = 1e-4) -> Bool {
     for x in inputs { x.requiresGrad = true; x.grad = nil }
-    let out = f(inputs)
-    let w = Tensor(uninitializedShape: out.shape, dtype: .float64)
-    for i in 0..<w.count { w.setValue(Double((i * 7919) % 17) / 17 - 0.45, at: i) }
-    out.backward(w)
-    func objective() -> Double {
-        let y = f(inputs)   // (no withNoGrad: grad mode is process-wide and tests run in parallel)
-        var s = 0.0
-        for i in 0..<y.count { s += y.doubleValue(at: i) * w.doubleValue(at: i) }
-        return s
-    }
-    for x in inputs {
-        guard let g = x.grad, g.shape == x.shape else { return false }
-        for i in 0..<x.count {
-            let v = x.doubleValue(at: i)
-            x.setValue(v + eps, at: i); let hi = objective()
-            x.setValue(v - eps, at: i); let lo = objective()
-            x.setValue(v, at: i)
-            let numeric = (hi - lo) / (2 * eps)
-            if abs(numeric - g.doubleValue(at: i)) > atol + rtol * abs(numeric) { return false }
-        }
-    }
-    return true
+    return gradcheck(f, inputs: inputs, eps: eps, atol: atol, rtol: rtol)
 }
 
 /// Deterministic pseudo-random values in (-1, 1).

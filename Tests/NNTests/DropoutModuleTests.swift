@@ -166,6 +166,14 @@ import TestSupport
         #expect(throws: UsageError("Dropout", "a leaf Variable that requires grad is being used in an in-place operation.")) {
             try Dropout(p: 0.5, inplace: true).validate(leaf)
         }
+        // A recorded intermediate (here tanh's output, which its backward reads) or a view of a
+        // leaf would be overwritten under the graph: refused while recording, fine without it.
+        let h = leaf.tanh()
+        #expect(throws: UsageError.self) { try Dropout(p: 0.5, inplace: true).validate(h) }
+        #expect(throws: UsageError.self) { try Dropout(p: 0.5, inplace: true).validate(leaf.reshaped([2, 5])) }
+        let quiet = withNoGrad { leaf.tanh() }
+        #expect(throws: Never.self) { try Dropout(p: 0.5, inplace: true).validate(quiet) }
+        withNoGrad { #expect(Dropout(p: 0.5, inplace: true, generator: Generator(seed: 3))(quiet).sharesStorage(with: quiet)) }
     }
 
     @Test func everyDropoutErrorRowOfThePyTorchFixtures() throws {

@@ -327,3 +327,26 @@ extension Tensor {
         return Autograd.record("view", output: v, inputs: [self]) { [oldShape = self.shape] g in [g.viewData(oldShape)] }
     }
 }
+
+@Suite("Normalization edge cases found in review")
+struct NormalizationReviewTests {
+    @Test func emptyBatchLeavesRunningStatisticsAndIsCounted() {
+        let bn = BatchNorm1d(3)
+        let y = bn(Tensor.zeros([0, 3]))
+        #expect(y.shape == [0, 3])
+        #expect(bn.runningMean!.scalars == [0, 0, 0])
+        #expect(bn.runningVar!.scalars == [1, 1, 1])
+        #expect(bn.numBatchesTracked == 1)          // PyTorch counts it
+    }
+
+    @Test func functionalBatchNormNeedsRunningStatisticsInEvaluation() {
+        let x = Tensor.randn([3, 2], generator: Generator(seed: 1))
+        #expect(throws: UsageError("batch_norm", "running_mean must be defined in evaluation mode")) {
+            try validateBatchNorm(x, runningMean: nil, runningVar: nil, weight: nil, bias: nil, training: false)
+        }
+        // The module without tracked statistics still evaluates with batch statistics (PyTorch's rule).
+        let bn = BatchNorm1d(2, trackRunningStats: false)
+        bn.eval()
+        #expect(throws: Never.self) { try bn.validate(x) }
+    }
+}

@@ -167,6 +167,16 @@ import Testing
                 if Swift.abs(a.doubleValue(at: i) - want) > 1e-6 + 1e-6 * Swift.abs(want) { ok = false }
             }
             #expect(ok, "\(op)")
+            // Backward too (float32 fast loops vs float64 libm).
+            let g = Tensor.uniform([1000], low: -1, high: 1, dtype: .float64, generator: Generator(seed: 10))
+            let ga = Kernels.unaryBackward(op, grad: Kernels.cast(g, to: .float32), input: Kernels.cast(v, to: .float32), output: a)
+            let gb = Kernels.unaryBackward(op, grad: g, input: v, output: b)
+            var okBack = true
+            for i in 0..<v.count {
+                let want = gb.doubleValue(at: i)
+                if Swift.abs(ga.doubleValue(at: i) - want) > 2e-6 + 1e-5 * Swift.abs(want) { okBack = false }
+            }
+            #expect(okBack, "backward \(op)")
         }
     }
 

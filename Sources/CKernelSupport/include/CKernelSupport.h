@@ -26,3 +26,14 @@ static inline __attribute__((always_inline)) void swiftnn_store_fence(void) {
 static inline __attribute__((always_inline)) swiftnn_float16 swiftnn_sqrt16(swiftnn_float16 v) {
     return __builtin_elementwise_sqrt(v);
 }
+
+/// Which float32 GEMM micro-kernel this CPU can run: 2 = AVX-512F, 1 = AVX2 + FMA, 0 = none
+/// (not x86-64, or an older CPU: the Swift micro-kernel is used). Depends only on CPU features,
+/// so it is the same for every run on one machine.
+int swiftnn_gemm_f32_level(void);
+
+/// C[0..<rows, 0..<cols] += Apanel(6×kc) · Bpanel(kc×16) with fused multiply-adds, in the packing
+/// layout and summation order of `gemmMicroKernel` (GEMM.swift). `level` must be a nonzero value
+/// returned by `swiftnn_gemm_f32_level`; rows ≤ 6, cols ≤ 16, C row-major with row stride `ldc`.
+void swiftnn_gemm_f32_microkernel(int level, long kc, const float *a, const float *b, float *c,
+                                  long ldc, long rows, long cols);

@@ -82,8 +82,14 @@ public enum DropoutVariant: String, Sendable, CaseIterable {
         default:
             break
         }
-        if inplace && training && p > 0 && input.count > 0 && input.isLeaf && input.needsGradient {
-            throw UsageError(src, "a leaf Variable that requires grad is being used in an in-place operation.")
+        if inplace && training && p > 0 && input.count > 0 && input.needsGradient {
+            if input.isLeaf {
+                throw UsageError(src, "a leaf Variable that requires grad is being used in an in-place operation.")
+            }
+            // PyTorch allows this and catches misuse later through version counters; tensors here
+            // carry none, so overwriting a recorded tensor (an activation saved for backward, a
+            // view of a leaf) would silently corrupt gradients. Refuse it up front instead.
+            throw UsageError(src, "in-place \(rawValue) on a tensor that is part of a recorded graph would overwrite values backward needs; use inplace: false while recording gradients (in-place is fine inside withNoGrad)")
         }
         let draws = training && p > 0 && p < 1 && input.count > 0
         if draws {

@@ -60,6 +60,9 @@ public func validateBatchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Ten
         throw UsageError(source, "expected at least 2D input (got \(x.rank)D input)")
     }
     let c = x.shape[1]
+    if !training && (runningMean == nil || runningVar == nil) {
+        throw UsageError(source, "running_mean must be defined in evaluation mode")
+    }
     // PyTorch checks the batch size first (in Python), then the shapes (in the native op).
     if training || runningMean == nil || runningVar == nil {
         if x.shape[0] * x.shape.dropFirst(2).reduce(1, *) == 1 {
@@ -130,7 +133,9 @@ func batchNormCore(_ x: Tensor, dims: (Int, Int, Int), runningMean: Tensor?, run
             applied = true
         }
         invstd = variance.map { 1 / ($0 + eps).squareRoot() }
-        if training, let runningMean, let runningVar {
+        // An empty batch has no statistics: the running ones stay as they are (PyTorch still
+        // counts the batch, which the module does).
+        if training, n * s > 0, let runningMean, let runningVar {
             let m = Double(n * s)
             updateRunning(runningMean, mean, momentum: momentum)
             updateRunning(runningVar, variance.map { $0 * m / max(m - 1, 1) }, momentum: momentum)

@@ -317,7 +317,10 @@ extension Kernels {
         let M = plan.outerDims.last!
         let batchDims = Array(plan.outerDims.dropLast()), batchStrides = Array(plan.outerStrides[0].dropLast())
         let batches = batchDims.reduce(1, *)
-        let tile = 32
+        // Row tiles of 64 output rows; columns in strips of 8, so a strip touches 8 source
+        // lines that stay cached for the next rows (with power-of-two strides all of them map to
+        // one L1 set, so the strip must stay well under the associativity).
+        let tile = 64, strip = 8
         let rowTiles = (M + tile - 1) / tile
         Parallel.forRange(0..<(batches * rowTiles), grain: Swift.max(1, (1 << 16) / (tile * N))) { r in
             for task in r {
@@ -331,7 +334,7 @@ extension Kernels {
                 let m1 = Swift.min(M, m0 + tile)
                 var n0 = 0
                 while n0 < N {
-                    let n1 = Swift.min(N, n0 + tile)
+                    let n1 = Swift.min(N, n0 + strip)
                     for m in m0..<m1 {
                         let drow = dp + m * N
                         for n in n0..<n1 { drow[n] = sp[m + n * s] }

@@ -72,39 +72,43 @@ private func validColumns(_ off: Int, _ SW: Int, _ W: Int, _ OW: Int) -> (Int, I
 
 /// Writes the column matrix `[channels·K, L]` of one sample's `channels` input planes, rows
 /// `ld` elements apart (several samples share one matrix side by side).
+/// Index arithmetic wraps (`&*`, `&+`): sizes are validated and small, and overflow checks in
+/// these short per-row loops cost more than the copies themselves (rows are 4–28 wide).
 @inline(__always)
 func im2col<T: GEMMElement>(_ x: UnsafePointer<T>, channels: Int, _ g: ConvGeom3, _ cols: UnsafeMutablePointer<T>, ld: Int) {
-    let planeIn = g.D * g.H * g.W
+    let planeIn = g.D &* g.H &* g.W
+    let OW = g.OW, SW = g.SW, OHW = g.OH &* g.OW
     var row = cols
     for c in 0..<channels {
-        let xc = x + c * planeIn
+        let xc = x + c &* planeIn
         for kd in 0..<g.KD { for kh in 0..<g.KH { for kw in 0..<g.KW {
             var dst = row
             row += ld
-            let off = kw * g.DW - g.PW
-            let (lo, hi) = validColumns(off, g.SW, g.W, g.OW)
+            let off = kw &* g.DW &- g.PW
+            let (lo, hi) = validColumns(off, SW, g.W, OW)
             for od in 0..<g.OD {
-                let id = od * g.SD - g.PD + kd * g.DD
+                let id = od &* g.SD &- g.PD &+ kd &* g.DD
                 if id < 0 || id >= g.D {
-                    dst.update(repeating: 0, count: g.OH * g.OW)
-                    dst += g.OH * g.OW
+                    dst.update(repeating: 0, count: OHW)
+                    dst += OHW
                     continue
                 }
+                let plane = xc + id &* g.H &* g.W
                 for oh in 0..<g.OH {
-                    let ih = oh * g.SH - g.PH + kh * g.DH
-                    if ih < 0 || ih >= g.H {
-                        dst.update(repeating: 0, count: g.OW)
-                    } else {
-                        let src = xc + (id * g.H + ih) * g.W + off
-                        if lo > 0 { dst.update(repeating: 0, count: lo) }
-                        if g.SW == 1 {
-                            (dst + lo).update(from: src + lo, count: hi - lo)
+                    let ih = oh &* g.SH &- g.PH &+ kh &* g.DH
+                    var ow = 0
+                    if ih >= 0 && ih < g.H {
+                        let src = plane + (ih &* g.W &+ off)
+                        while ow < lo { dst[ow] = 0; ow &+= 1 }
+                        if SW == 1 {
+                            while ow < hi { dst[ow] = src[ow]; ow &+= 1 }
                         } else {
-                            for ow in lo..<hi { dst[ow] = src[ow * g.SW] }
+                            var sp = src + ow &* SW
+                            while ow < hi { dst[ow] = sp.pointee; sp += SW; ow &+= 1 }
                         }
-                        if hi < g.OW { (dst + hi).update(repeating: 0, count: g.OW - hi) }
                     }
-                    dst += g.OW
+                    while ow < OW { dst[ow] = 0; ow &+= 1 }
+                    dst += OW
                 }
             }
         } } }
@@ -115,29 +119,33 @@ func im2col<T: GEMMElement>(_ x: UnsafePointer<T>, channels: Int, _ g: ConvGeom3
 /// read from.
 @inline(__always)
 func col2im<T: GEMMElement>(_ cols: UnsafePointer<T>, channels: Int, _ g: ConvGeom3, _ x: UnsafeMutablePointer<T>, ld: Int) {
-    let planeIn = g.D * g.H * g.W
+    let planeIn = g.D &* g.H &* g.W
+    let OW = g.OW, SW = g.SW, OHW = g.OH &* g.OW
     var row = cols
     for c in 0..<channels {
-        let xc = x + c * planeIn
+        let xc = x + c &* planeIn
         for kd in 0..<g.KD { for kh in 0..<g.KH { for kw in 0..<g.KW {
             var src = row
             row += ld
-            let off = kw * g.DW - g.PW
-            let (lo, hi) = validColumns(off, g.SW, g.W, g.OW)
+            let off = kw &* g.DW &- g.PW
+            let (lo, hi) = validColumns(off, SW, g.W, OW)
             for od in 0..<g.OD {
-                let id = od * g.SD - g.PD + kd * g.DD
-                if id < 0 || id >= g.D { src += g.OH * g.OW; continue }
+                let id = od &* g.SD &- g.PD &+ kd &* g.DD
+                if id < 0 || id >= g.D { src += OHW; continue }
+                let plane = xc + id &* g.H &* g.W
                 for oh in 0..<g.OH {
-                    let ih = oh * g.SH - g.PH + kh * g.DH
+                    let ih = oh &* g.SH &- g.PH &+ kh &* g.DH
                     if ih >= 0 && ih < g.H {
-                        let d = xc + (id * g.H + ih) * g.W + off
-                        if g.SW == 1 {
-                            for ow in lo..<hi { d[ow] += src[ow] }
+                        let d = plane + (ih &* g.W &+ off)
+                        var ow = lo
+                        if SW == 1 {
+                            while ow < hi { d[ow] += src[ow]; ow &+= 1 }
                         } else {
-                            for ow in lo..<hi { d[ow * g.SW] += src[ow] }
+                            var dp = d + ow &* SW
+                            while ow < hi { dp.pointee += src[ow]; dp += SW; ow &+= 1 }
                         }
                     }
-                    src += g.OW
+                    src += OW
                 }
             }
         } } }
@@ -214,10 +222,11 @@ private func convForward<T: GEMMElement>(_ x: UnsafePointer<T>, _ w: UnsafePoint
                     for j in 0..<cnt {
                         let og = out + ((n0 + j) * geo.outChannels + g * Og) * L
                         for o in 0..<Og {
-                            let src = tmp + o * ld + j * L, dst = og + o * L
+                            let src = tmp + (o &* ld &+ j &* L), dst = og + o &* L
                             if let b {
-                                let bo = b[g * Og + o]
-                                for l in 0..<L { dst[l] = src[l] + bo }
+                                let bo = b[g &* Og &+ o]
+                                var l = 0
+                                while l < L { dst[l] = src[l] + bo; l &+= 1 }
                             } else {
                                 dst.update(from: src, count: L)
                             }

@@ -129,3 +129,20 @@ func fastErf(_ x: Float) -> Float {
     let k: Float = 0.79788456080286536, c: Float = 0.044715
     for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + fastTanh(k * (v + c * v * v * v))) }
 }
+
+// Backward loops (gradient × derivative) for the same activations.
+@inline(never) func geluBackwardLoopF(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int) {
+    let r: Float = 0.70710678118654752, c: Float = 0.39894228040143268   // 1/√2, 1/√(2π)
+    for i in 0..<n {
+        let v = x[i]
+        d[i] = g[i] * (0.5 * (1 + fastErf(v * r)) + v * c * fastExp(-0.5 * v * v))
+    }
+}
+@inline(never) func geluTanhBackwardLoopF(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int) {
+    let k: Float = 0.79788456080286536, c: Float = 0.044715
+    for i in 0..<n {
+        let v = x[i]
+        let t = fastTanh(k * (v + c * v * v * v))
+        d[i] = g[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * c * v * v))
+    }
+}

@@ -12,9 +12,11 @@ import Foundation
 /// Element types the packed GEMM runs on, with the vector type one micro-tile row fits in.
 protocol GEMMElement: BinaryFloatingPoint, SIMDScalar, Codable {
     associatedtype GEMMVector: SIMD where GEMMVector.Scalar == Self
+    /// Half a `GEMMVector`: the micro-kernel's lane width when the target has no FMA (see there).
+    associatedtype GEMMHalfVector: SIMD where GEMMHalfVector.Scalar == Self
 }
-extension Float: GEMMElement { typealias GEMMVector = SIMD16<Float> }
-extension Double: GEMMElement { typealias GEMMVector = SIMD8<Double> }
+extension Float: GEMMElement { typealias GEMMVector = SIMD16<Float>; typealias GEMMHalfVector = SIMD8<Float> }
+extension Double: GEMMElement { typealias GEMMVector = SIMD8<Double>; typealias GEMMHalfVector = SIMD4<Double> }
 
 /// Cache blocking (elements). MC × KC × 4 B = 144 KiB of A stays in the 1 MiB L2 next to the
 /// B block being streamed; a KC × NR panel of B (16 KiB) stays in L1.
@@ -108,6 +110,16 @@ func gemmMicroKernel<T: GEMMElement>(
 ) {
     typealias V = T.GEMMVector
     let nr = V.scalarCount
+    if !fused {
+        // No FMA means (on x86-64) Swift's default SSE2 target, with 16 vector registers: six
+        // full-width accumulators (24 registers) spill to the stack on every step. Two passes over
+        // half-width columns keep 12 accumulators in registers; each C element still sums the same
+        // products in the same order, so the results are bit-identical.
+        let half = T.GEMMHalfVector.scalarCount
+        gemmMicroKernelHalf(kc, a, b, c, ldc, rows, min(cols, half))
+        if cols > half { gemmMicroKernelHalf(kc, a, b + half, c + half, ldc, rows, cols - half) }
+        return
+    }
     var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
     var pa = a
     var pb = UnsafeRawPointer(b)
@@ -131,6 +143,47 @@ func gemmMicroKernel<T: GEMMElement>(
         add(0, c0); add(1, c1); add(2, c2); add(3, c3); add(4, c4); add(5, c5)
     } else {
         withUnsafeTemporaryAllocation(of: V.self, capacity: 6) { tile in
+            tile[0] = c0; tile[1] = c1; tile[2] = c2; tile[3] = c3; tile[4] = c4; tile[5] = c5
+            for r in 0..<rows {
+                let row = c + r * ldc
+                for j in 0..<cols { row[j] += tile[r][j] }
+            }
+        }
+    }
+}
+
+/// The non-fused micro-kernel on `cols` ≤ NR/2 columns of a B panel that starts at `b` (rows of
+/// the panel stay NR elements apart): `acc + b·a` per step, like `step(_:_:_:false)`.
+@inline(__always)
+private func gemmMicroKernelHalf<T: GEMMElement>(
+    _ kc: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
+    _ ldc: Int, _ rows: Int, _ cols: Int
+) {
+    typealias H = T.GEMMHalfVector
+    let h = H.scalarCount
+    var c0 = H(), c1 = H(), c2 = H(), c3 = H(), c4 = H(), c5 = H()
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    let stride = T.GEMMVector.scalarCount &* MemoryLayout<T>.stride
+    for _ in 0..<kc {
+        let bv = pb.loadUnaligned(as: H.self)
+        c0 = c0 + bv * pa[0]
+        c1 = c1 + bv * pa[1]
+        c2 = c2 + bv * pa[2]
+        c3 = c3 + bv * pa[3]
+        c4 = c4 + bv * pa[4]
+        c5 = c5 + bv * pa[5]
+        pa += 6
+        pb += stride
+    }
+    if rows == 6 && cols == h {
+        @inline(__always) func add(_ r: Int, _ v: H) {
+            let p = UnsafeMutableRawPointer(c + r * ldc)
+            p.storeBytes(of: p.loadUnaligned(as: H.self) + v, as: H.self)
+        }
+        add(0, c0); add(1, c1); add(2, c2); add(3, c3); add(4, c4); add(5, c5)
+    } else {
+        withUnsafeTemporaryAllocation(of: H.self, capacity: 6) { tile in
             tile[0] = c0; tile[1] = c1; tile[2] = c2; tile[3] = c3; tile[4] = c4; tile[5] = c5
             for r in 0..<rows {
                 let row = c + r * ldc
@@ -274,6 +327,7 @@ func gemmDriver<T: GEMMElement>(
         return
     }
     let fused = GEMMTuning.useFMA
+    let cLevel = GEMMCKernel.level
     if !transA && transB && (n <= 8 || m <= 2) {
         // Few output columns (or rows) and both operands contiguous along k — a weight gradient
         // with a tiny fan-in (dW = dY·colsᵀ of a first conv layer), or a Linear with few outputs:
@@ -348,8 +402,8 @@ func gemmDriver<T: GEMMElement>(
                         var ir = 0
                         while ir < mc {
                             let rows = min(mr, mc - ir)
-                            gemmMicroKernel(kc, UnsafePointer(apack + ir * kc), bp,
-                                            c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, fused)
+                            gemmMicroKernelDispatch(kc, UnsafePointer(apack + ir * kc), bp,
+                                                    c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, fused, cLevel)
                             ir += mr
                         }
                     }
@@ -494,9 +548,10 @@ extension Kernels {
                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// Whether the GEMM micro-kernel uses fused multiply-adds in this build (it does when built
-    /// with `-Xswiftc -target-cpu -Xswiftc native` on an FMA machine).
-    public static var gemmUsesFMA: Bool { GEMMTuning.useFMA }
+    /// Whether the float32 GEMM micro-kernel uses fused multiply-adds: on x86-64 CPUs with AVX2 + FMA
+    /// or AVX-512F (a C kernel, whatever the build's target), or when built with
+    /// `-Xswiftc -target-cpu -Xswiftc native` on an FMA machine.
+    public static var gemmUsesFMA: Bool { GEMMCKernel.level != 0 || GEMMTuning.useFMA }
 
     /// `op(a) · op(b)` for two matrices (float32 or float64, same dtype), with `op` transposing
     /// when the flag is set: `gemm(a, b, transB: true)` is `a · bᵀ` without forming `bᵀ`.

@@ -185,6 +185,16 @@ extension Kernels {
 
     static func floatUnaryBackward<T: KFloat>(_ op: UnaryOp, _ pg: UnsafeMutablePointer<T>, _ px: UnsafeMutablePointer<T>,
                                               _ py: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int) {
+        if T.self == Float.self, op == .gelu || op == .geluTanh {
+            let g = UnsafeRawPointer(pg).assumingMemoryBound(to: Float.self)
+            let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
+            let d = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
+            let loop = op == .gelu ? geluBackwardLoopF : geluTanhBackwardLoopF
+            Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
+                loop(g + r.lowerBound, x + r.lowerBound, d + r.lowerBound, r.count)
+            }
+            return
+        }
         @inline(__always) func zip(_ grain: Int, _ f: (T, T, T) -> T) {
             Parallel.forRange(0..<n, grain: grain) { r in for i in r { po[i] = f(pg[i], px[i], py[i]) } }
         }

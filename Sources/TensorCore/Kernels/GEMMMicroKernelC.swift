@@ -1,0 +1,41 @@
+import CKernelSupport
+import Foundation
+
+/// The float32 micro-kernel written in C with per-function CPU targets (AVX-512F, or AVX2 + FMA;
+/// `Sources/CKernelSupport/gemm_microkernel.c`). Without `-target-cpu native` — which a library
+/// cannot force on its users, `unsafeFlags` being refused for versioned dependencies — Swift
+/// compiles for SSE2 and its micro-kernel reaches only a third of the machine's speed.
+enum GEMMCKernel {
+    /// 2 = AVX-512F, 1 = AVX2 + FMA, 0 = use the Swift kernel. Decided from the CPU's features
+    /// only (never from timings), so every run on one machine rounds the same way.
+    /// `SWIFTNN_GEMM_FMA=0` turns it off (pure Swift, separate multiply and add: for debugging).
+    static let level: Int32 = {
+        if let env = ProcessInfo.processInfo.environment["SWIFTNN_GEMM_FMA"], env == "0" { return 0 }
+        return swiftnn_gemm_f32_level()
+    }()
+}
+
+/// `gemmMicroKernel`, taking the C kernel for float32 when the CPU has one. The C kernel sums in
+/// the same order as the Swift one with fused multiply-adds, i.e. it equals the Swift `fused` path.
+@inline(__always)
+func gemmMicroKernelDispatch<T: GEMMElement>(
+    _ kc: Int, _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
+    _ ldc: Int, _ rows: Int, _ cols: Int, _ fused: Bool, _ cLevel: Int32
+) {
+    if T.self == Float.self && cLevel != 0 {
+        a.withMemoryRebound(to: Float.self, capacity: kc * 6) { fa in
+            b.withMemoryRebound(to: Float.self, capacity: kc * 16) { fb in
+                c.withMemoryRebound(to: Float.self, capacity: 1) { fc in
+                    swiftnn_gemm_f32_microkernel(cLevel, kc, fa, fb, fc, ldc, rows, cols)
+                }
+            }
+        }
+    } else {
+        gemmMicroKernel(kc, a, b, c, ldc, rows, cols, fused)
+    }
+}
+
+/// What the CPU supports, ignoring `SWIFTNN_GEMM_FMA` (for tests).
+enum GEMMCKernelProbe {
+    static var cpuLevel: Int32 { swiftnn_gemm_f32_level() }
+}
