@@ -30,12 +30,7 @@ struct DoctorCommand: ParsableCommand {
             guard ["eval", "train"].contains(purpose) else { throw CLIError("--purpose must be 'eval' or 'train', got '\(purpose)'") }
             if let batchSize, batchSize < 1 { throw CLIError("--batch-size must be at least 1, got \(batchSize)") }
             let url = URL(fileURLWithPath: checkpoint)
-            guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("\(url.path): file not found") }
-            let sd: StateDict
-            do { sd = try StateDict(contentsOf: url) } catch { throw CLIError("\(url.path): \(error)") }
-            let spec = try ModelSpec(metadata: sd.metadata, source: url.path)
-            let model = try spec.build()
-            do { _ = try model.load(contentsOf: url, strict: true) } catch { throw CLIError("\(url.path): \(error)") }
+            let (spec, model) = try loadCheckpointModel(url)
             if purpose == "eval" { model.eval() } else { model.train() }
             found = Doctor.examine(model, purpose: purpose == "eval" ? .evaluation : .training, batchSize: batchSize)
             say("Model \(spec.pytorchName) from \(url.path)")

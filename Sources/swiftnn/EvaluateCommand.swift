@@ -53,18 +53,25 @@ struct CheckpointEvaluation {
 
 /// Loads a checkpoint (weights-only or a full training checkpoint) and evaluates it.
 func evaluateCheckpoint(_ url: URL, dataDirectory: URL?, batchSize: Int = 1000) throws -> CheckpointEvaluation {
-    guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("\(url.path): file not found") }
-    let sd: StateDict
-    do { sd = try StateDict(contentsOf: url) } catch { throw CLIError("\(url.path): \(error)") }
-    let spec = try ModelSpec(metadata: sd.metadata, source: url.path)
+    let (spec, model) = try loadCheckpointModel(url)
     let data = try TrainingData.load(directory: dataDirectory)
     guard data.test.exampleShape == spec.inputShape else {
         throw CLIError("\(url.path) expects inputs of shape \(spec.inputShape), but \(data.source) has \(data.test.exampleShape)")
     }
-    let model = try spec.build()
-    // Plain weights (best.safetensors) or a training checkpoint (its model part).
-    do { _ = try model.load(contentsOf: url, strict: true) } catch { throw CLIError("\(url.path): \(error)") }
     let loader = DataLoader(data.test, batchSize: batchSize, transforms: spec.transforms, lastBatchOfOne: .keep)
     let eval = evaluate(model, loader: loader, criterion: CrossEntropyLoss(), classes: spec.numClasses)
     return CheckpointEvaluation(spec: spec, evaluation: eval, source: data.source)
+}
+
+/// Rebuilds the model a checkpoint's metadata describes and loads its weights and buffers
+/// (plain weights like best.safetensors, or the model part of a training checkpoint).
+/// Every failure is a one-line ``CLIError``.
+func loadCheckpointModel(_ url: URL) throws -> (spec: ModelSpec, model: Module) {
+    guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("\(url.path): file not found") }
+    let sd: StateDict
+    do { sd = try StateDict(contentsOf: url) } catch { throw CLIError("\(url.path): \(error)") }
+    let spec = try ModelSpec(metadata: sd.metadata, source: url.path)
+    let model = try spec.build()
+    do { _ = try model.load(contentsOf: url, strict: true) } catch { throw CLIError("\(url.path): \(error)") }
+    return (spec, model)
 }
