@@ -28,7 +28,7 @@ let package = Package(
             name: "Data", dependencies: ["TensorCore", "CZlib"], path: "Sources/Data",
             exclude: ["Resources/DATA-README.md"],
             resources: [.copy("Resources/mnist-10k")]),
-        .target(name: "Checkpoint", dependencies: ["TensorCore", "Autograd", "NN", "Optim"], path: "Sources/Checkpoint"),
+        .target(name: "Checkpoint", dependencies: ["TensorCore", "Autograd", "NN", "Optim", "CZlib"], path: "Sources/Checkpoint"),
         .target(name: "Models", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/Models"),
         .target(
             name: "SwiftNN",
