@@ -107,36 +107,8 @@ extension StateDict {
     /// let epoch = ckpt["epoch"]?.intValue
     /// ```
     public init(_ value: PickleValue, key: String? = nil, stripPrefix: String? = nil) throws(TorchFileError) {
-        guard case .dict(let top) = value else {
-            throw .notAStateDict("the file holds a \(value.typeName), not a dict of tensors")
-        }
-        let chosen: PickleDict
-        let location: String
-        if let key {
-            guard let v = top[key] else {
-                throw .notAStateDict("the file has no key '\(key)'; its top-level keys are \(Self.describeKeys(top))")
-            }
-            guard case .dict(let d) = v else { throw .notAStateDict("'\(key)' holds a \(v.typeName), not a state dict") }
-            chosen = d
-            location = "'\(key)'"
-        } else if top.isEmpty || Self.isTensorDict(top) {
-            chosen = top
-            location = "the file"
-        } else {
-            let candidates = top.entries.filter { e in
-                if case .string = e.key, case .dict(let d) = e.value { return !d.isEmpty && Self.isTensorDict(d) }
-                return false
-            }
-            guard candidates.count == 1, case .dict(let d) = candidates[0].value, case .string(let k) = candidates[0].key else {
-                if candidates.isEmpty {
-                    throw .notAStateDict("no entry of the file is a dict of tensors; its top-level keys are \(Self.describeKeys(top)). Pass key: to name the entry holding the state dict")
-                }
-                let names = candidates.map { "'\($0.key.stringValue ?? "")'" }.joined(separator: ", ")
-                throw .notAStateDict("several entries hold state dicts (\(names)); pass key: to choose one. Top-level keys: \(Self.describeKeys(top))")
-            }
-            chosen = d
-            location = "'\(k)'"
-        }
+        let (chosen, entry) = try Self.selectStateDict(in: value, key: key)
+        let location = entry.map { "'\($0)'" } ?? "the file"
         var sd = StateDict()
         for e in chosen.entries {
             guard case .string(let name) = e.key else {
@@ -148,6 +120,34 @@ extension StateDict {
             sd[name] = t
         }
         self = stripPrefix.map { sd.strippingPrefix($0) } ?? sd
+    }
+
+    /// The dict of tensors inside a checkpoint value and the top-level key it was found under (nil:
+    /// the value itself), following the rules of ``init(contentsOf:key:stripPrefix:convertingHalfPrecision:)``.
+    public static func selectStateDict(in value: PickleValue, key: String? = nil) throws(TorchFileError) -> (PickleDict, key: String?) {
+        guard case .dict(let top) = value else {
+            throw .notAStateDict("the file holds a \(value.typeName), not a dict of tensors")
+        }
+        if let key {
+            guard let v = top[key] else {
+                throw .notAStateDict("the file has no key '\(key)'; its top-level keys are \(Self.describeKeys(top))")
+            }
+            guard case .dict(let d) = v else { throw .notAStateDict("'\(key)' holds a \(v.typeName), not a state dict") }
+            return (d, key)
+        }
+        if top.isEmpty || Self.isTensorDict(top) { return (top, nil) }
+        let candidates = top.entries.filter { e in
+            if case .string = e.key, case .dict(let d) = e.value { return !d.isEmpty && Self.isTensorDict(d) }
+            return false
+        }
+        guard candidates.count == 1, case .dict(let d) = candidates[0].value, case .string(let k) = candidates[0].key else {
+            if candidates.isEmpty {
+                throw .notAStateDict("no entry of the file is a dict of tensors; its top-level keys are \(Self.describeKeys(top)). Pass key: to name the entry holding the state dict")
+            }
+            let names = candidates.map { "'\($0.key.stringValue ?? "")'" }.joined(separator: ", ")
+            throw .notAStateDict("several entries hold state dicts (\(names)); pass key: to choose one. Top-level keys: \(Self.describeKeys(top))")
+        }
+        return (d, k)
     }
 
     /// The keys with `prefix` removed where they start with it (PyTorch's

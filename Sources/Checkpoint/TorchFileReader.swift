@@ -14,10 +14,13 @@ final class TorchFileReader {
     /// The legacy format's magic number, 0x1950a86a20f9469cfc6c, as LONG1 pickles it.
     static let legacyMagic: [UInt8] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]
     static let legacyProtocolVersion = 1001
-    /// Views that are not plain slices of a storage (transposed, expanded) are copied; their total
-    /// size is bounded by this many bytes plus 16 times the file's size, so a tiny file cannot ask
-    /// for an expanded view of billions of elements.
+    /// Everything the reader allocates for tensors — storages converted to their loaded dtype
+    /// (up to 8 times their file size for int8 → int64) and copies of views that are not plain
+    /// slices (transposed, expanded) — is bounded by this many bytes plus 32 times the file's
+    /// size, so a tiny file cannot ask for an expanded view of billions of elements, or for one
+    /// storage to be converted again through thousands of legacy storage views.
     static let materializationSlack = 64 << 20
+    static let materializationFactor = 32
 
     private let bytes: UnsafeRawBufferPointer
     private var storages: [String: StorageRef] = [:]
@@ -34,7 +37,7 @@ final class TorchFileReader {
 
     private init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
-        let (b, o) = bytes.count.multipliedReportingOverflow(by: 16)
+        let (b, o) = bytes.count.multipliedReportingOverflow(by: Self.materializationFactor)
         materializationBudget = o ? Int.max : b.addingReportingOverflow(Self.materializationSlack).partialValue
     }
 
@@ -333,9 +336,9 @@ final class TorchFileReader {
             return Tensor(storage: source, shape: size, dtype: loaded, offset: offset)
         }
         // A copy: bounded in total, so expanded (stride 0) views cannot blow up memory.
-        let bytesNeeded = count * loaded.byteSize
-        guard bytesNeeded <= materializationBudget else {
-            throw .limitExceeded("\(name) is a \(shapeText(size)) view that would take \(bytesNeeded) bytes, beyond 16 times the file size")
+        let (bytesNeeded, overflow) = count.multipliedReportingOverflow(by: loaded.byteSize)
+        guard !overflow, bytesNeeded <= materializationBudget else {
+            throw .limitExceeded("\(name) is a \(shapeText(size)) view that would take \(bytesNeeded) bytes, more than \(Self.materializationFactor) times the file size justifies")
         }
         materializationBudget -= bytesNeeded
         let out = Tensor(uninitializedShape: size, dtype: loaded)
@@ -357,7 +360,12 @@ final class TorchFileReader {
         }
         let raw = UnsafeRawBufferPointer(rebasing: rootBytes[ref.byteOffset..<(ref.byteOffset + ref.byteCount)])
         let numel = ref.byteCount / type.byteSize
-        let s = TensorStorage(byteCount: numel * type.loadedDType.byteSize)
+        let loadedBytes = numel * type.loadedDType.byteSize
+        guard loadedBytes <= materializationBudget else {
+            throw .limitExceeded("storage '\(ref.key)' as \(type.loadedDType) takes \(loadedBytes) bytes, more than \(Self.materializationFactor) times the file size justifies")
+        }
+        materializationBudget -= loadedBytes
+        let s = TensorStorage(byteCount: loadedBytes)
         ElementConversion.convert(raw, type, count: numel, bigEndian: bigEndian, into: s.pointer)
         loadedStorages[cacheKey] = s
         return s

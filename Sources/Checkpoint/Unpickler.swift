@@ -25,6 +25,12 @@ final class PyDict {
     init(ordered: Bool) { isOrdered = ordered }
 }
 
+/// Work left for an operation whose cost a file could otherwise inflate.
+final class WorkBudget {
+    var remaining: Int
+    init(_ n: Int) { remaining = n }
+}
+
 /// A storage named by a persistent id: its key in the file and its declared size and type.
 final class StorageRef {
     let key: String
@@ -152,6 +158,8 @@ struct Unpickler {
     private var stack: [PyObject] = []
     private var metastack: [[PyObject]] = []
     private var memo: [Int: PyObject] = [:]
+    /// Bytes of dict keys and set elements that may be hashed: 16 times the input plus 1 MiB.
+    private let budget: WorkBudget
 
     init(bytes: UnsafeRawBufferPointer, start: Int = 0, record: String,
          persistentLoad: @escaping (PyTuple) throws(PickleFault) -> StorageRef) {
@@ -159,6 +167,7 @@ struct Unpickler {
         self.pos = start
         self.record = record
         self.persistentLoad = persistentLoad
+        self.budget = WorkBudget(bytes.count > Int.max / 32 ? Int.max / 2 : 16 * bytes.count + (1 << 20))
     }
 
     /// Where the next pickle starts (after `load()` returned).
@@ -425,7 +434,7 @@ struct Unpickler {
         guard items.count % 2 == 0 else { throw .invalid("dict items come in key/value pairs, found an odd count \(items.count)") }
         var i = 0
         while i < items.count {
-            Self.setItem(d, key: items[i], hashKey: try Self.hashKey(items[i]), value: items[i + 1])
+            Self.setItem(d, key: items[i], hashKey: try Self.hashKey(items[i], budget), value: items[i + 1])
             i += 2
         }
     }
@@ -441,11 +450,15 @@ struct Unpickler {
     }
 
     private func addItems(_ s: PySet, _ items: [PyObject]) throws(PickleFault) {
-        for item in items where s.index.insert(try Self.hashKey(item)).inserted { s.items.append(item) }
+        for item in items where s.index.insert(try Self.hashKey(item, budget)).inserted { s.items.append(item) }
     }
 
-    /// Python's hashing rules for the key types a checkpoint uses; other keys are refused.
-    static func hashKey(_ v: PyObject, depth: Int = 0) throws(PickleFault) -> PickleKey {
+    /// Python's hashing rules for the key types a checkpoint uses; other keys are refused. Hashing
+    /// draws on `budget` (bytes hashed): Python caches a string's hash, Swift does not, so a file
+    /// using one long key many times through the memo must not cost time quadratic in its size.
+    static func hashKey(_ v: PyObject, _ budget: WorkBudget, depth: Int = 0) throws(PickleFault) -> PickleKey {
+        budget.remaining -= 16
+        if budget.remaining < 0 { throw .limit("dict keys and set elements take more hashing work than the file size justifies") }
         switch v {
         case .none: return .none
         case .bool(let b): return .int(b ? 1 : 0)
@@ -456,14 +469,18 @@ struct Unpickler {
             return .float(f.isNaN ? Double.nan.bitPattern : (f == 0 ? 0 : f.bitPattern))
         case .string(let s):
             guard s.utf8.count <= maxKeyBytes else { throw .limit("a dict key or set element longer than \(maxKeyBytes) bytes") }
+            budget.remaining -= s.utf8.count
+            if budget.remaining < 0 { throw .limit("dict keys and set elements take more hashing work than the file size justifies") }
             return .string(s)
         case .bytes(let b):
             guard b.count <= maxKeyBytes else { throw .limit("a dict key or set element longer than \(maxKeyBytes) bytes") }
+            budget.remaining -= b.count
+            if budget.remaining < 0 { throw .limit("dict keys and set elements take more hashing work than the file size justifies") }
             return .bytes(b)
         case .tuple(let t):
             guard depth < 4, t.items.count <= maxKeyTupleCount else { throw .limit("a tuple dict key larger than \(maxKeyTupleCount) elements or nested deeper than 4") }
             var keys: [PickleKey] = []
-            for item in t.items { keys.append(try hashKey(item, depth: depth + 1)) }
+            for item in t.items { keys.append(try hashKey(item, budget, depth: depth + 1)) }
             return .tuple(keys)
         case .dtype(let n): return .dtype(n)
         case .device(let n): return .device(n)
@@ -644,7 +661,7 @@ struct Unpickler {
     private func fill(_ d: PyDict, from source: PyObject) throws(PickleFault) {
         switch source {
         case .dict(let other):
-            for (i, k) in other.keys.enumerated() { Self.setItem(d, key: k, hashKey: try Self.hashKey(k), value: other.values[i]) }
+            for (i, k) in other.keys.enumerated() { Self.setItem(d, key: k, hashKey: try Self.hashKey(k, budget), value: other.values[i]) }
         case .list(let l):
             try fillPairs(d, l.items)
         case .tuple(let t):
@@ -663,7 +680,7 @@ struct Unpickler {
             default: throw .invalid("a dict needs (key, value) pairs, found \(p.typeName)")
             }
             guard items.count == 2 else { throw .invalid("a dict needs (key, value) pairs, found \(items.count) elements") }
-            Self.setItem(d, key: items[0], hashKey: try Self.hashKey(items[0]), value: items[1])
+            Self.setItem(d, key: items[0], hashKey: try Self.hashKey(items[0], budget), value: items[1])
         }
     }
 

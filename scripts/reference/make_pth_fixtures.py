@@ -25,8 +25,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "Tests/TestSupport/Resources/fixtures/pth")
-os.makedirs(OUT, exist_ok=True)
+OUT = os.path.join(ROOT, "Tests/TestSupport/Resources/fixtures/pth")
 
 
 def path(name):
@@ -330,6 +329,10 @@ def malicious_files():
 
 
 def main():
+    global OUT
+    if len(sys.argv) > 1:
+        OUT = sys.argv[1]
+    os.makedirs(OUT, exist_ok=True)
     small_cnn_files()
     training_checkpoint_files()
     dtype_files()
