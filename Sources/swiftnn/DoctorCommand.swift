@@ -1,5 +1,5 @@
 import ArgumentParser
-import Doctor
+import SwiftNNDoctor
 import Foundation
 import SwiftNN
 
