@@ -292,7 +292,7 @@ enum CorruptionCorpus {
     }
 
     @Test func directoryInsteadOfAFileThrowsAnIOError() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let e = safetensorsError { () throws(SafetensorsError) in _ = try StateDict(contentsOf: dir) }
         guard case .io = e else { Issue.record("expected an io error, got \(String(describing: e))"); return }
