@@ -145,7 +145,7 @@ import TestSupport
 
     /// `save(to:)` chooses the format by extension; loading recognises it by content.
     @Test func saveChoosesTheFormatByExtension() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("pth")
         defer { cleanUp(dir) }
         var sd = Self.sample()
         sd.metadata = ["note": "kept in safetensors only"]
@@ -170,7 +170,7 @@ import TestSupport
 
     /// A failure at any stage of writing keeps the previous .pth file and leaves no temporary file.
     @Test func failedWriteKeepsThePreviousFile() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("pth")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("model.pth")
         let old = Self.sample()
