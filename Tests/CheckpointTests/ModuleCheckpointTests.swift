@@ -8,12 +8,12 @@ import NN
 final class TinyNet: Module {
     let fc1: Linear
     let body: Sequential
-    let counter: Tensor
+    let counter: Buffer
     init(seed: UInt64, hidden: Int = 8) {
         let g = Generator(seed: seed)
         fc1 = Linear(4, hidden, generator: g)
         body = Sequential([Linear(hidden, 3, generator: g), Linear(3, 2, bias: false, generator: g)])
-        counter = Tensor(scalar: Int64(seed))
+        counter = Buffer(Tensor(scalar: Int64(seed)))
         super.init()
     }
     override func forward(_ x: Tensor) -> Tensor { body(fc1(x)) }
