@@ -3,6 +3,7 @@ import Testing
 @testable import Checkpoint
 import TensorCore
 import NN
+import TestSupport
 
 @Suite struct AtomicSaveTests {
     static func checkpoint(_ value: Float, count: Int = 1000) -> StateDict {
@@ -10,7 +11,7 @@ import NN
     }
 
     @Test func overwriteReplacesTheFileAndLeavesNoTemporaryFiles() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("best.safetensors")
         try Self.checkpoint(1).save(to: url)
@@ -23,7 +24,7 @@ import NN
 
     @Test(arguments: [AtomicFile.Stage.afterCreate, .afterWrite, .beforeRename])
     func injectedFailureKeepsThePreviousCheckpoint(_ stage: AtomicFile.Stage) throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("best.safetensors")
         try Self.checkpoint(1).save(to: url)
@@ -37,7 +38,7 @@ import NN
     }
 
     @Test func failedFirstWriteLeavesNothing() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("new.safetensors")
         let e = safetensorsError { () throws(SafetensorsError) in try Safetensors.write(Self.checkpoint(3), to: url, failure: .afterWrite) }
@@ -46,7 +47,7 @@ import NN
     }
 
     @Test func aDirectoryInTheWayIsAnErrorAndIsLeftAlone() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("best.safetensors")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
@@ -59,7 +60,7 @@ import NN
     }
 
     @Test func missingDirectoryIsAnError() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("no/such/dir/best.safetensors")
         let e = safetensorsError { () throws(SafetensorsError) in try Self.checkpoint(1).save(to: url) }
@@ -68,7 +69,7 @@ import NN
     }
 
     @Test func savedFileIsReadableByOthersAndCompleteOnDisk() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("x.safetensors")
         let sd = Self.checkpoint(4)
@@ -76,6 +77,24 @@ import NN
         #expect(try Data(contentsOf: url) == sd.safetensorsData())
         let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
         let mode = (attrs[.posixPermissions] as? NSNumber)?.intValue ?? 0
-        #expect(mode & 0o400 != 0)
+        // Created as 0o644 (as a plain `open`/`torch.save` would): the umask may take bits away,
+        // nothing else. Under the usual 022 this is exactly rw-r--r--, others can read.
+        #expect(mode & 0o777 == 0o644 & ~Self.processUmask, "mode \(String(mode, radix: 8)), umask \(String(Self.processUmask, radix: 8))")
+        if Self.processUmask & 0o004 == 0 { #expect(mode & 0o004 != 0, "others cannot read the checkpoint") }
     }
+
+    /// The process's file-creation mask, read without changing it (`umask(2)` can only be read by
+    /// setting it, which would race with files other tests create meanwhile).
+    static let processUmask: Int = {
+        #if os(Linux)
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
+           let value = Int(line.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8) {
+            return value
+        }
+        #endif
+        let old = umask(0o022)
+        umask(old)
+        return Int(old)
+    }()
 }

@@ -4,20 +4,6 @@ import SwiftNN
 import Testing
 import TestSupport
 
-/// |got − want| ≤ 1e-5 + 1e-4·|want| elementwise; the first few failures.
-func mismatches(_ got: [Double]?, _ want: [Double], atol: Double = 1e-5, rtol: Double = 1e-4) -> [String] {
-    guard let got else { return ["missing"] }
-    guard got.count == want.count else { return ["\(got.count) values, want \(want.count)"] }
-    var out: [String] = []
-    for i in got.indices where !(abs(got[i] - want[i]) <= atol + rtol * abs(want[i])) {
-        out.append("[\(i)] \(got[i]) vs \(want[i])")
-        if out.count == 5 { break }
-    }
-    return out
-}
-
-func values(_ t: Tensor?) -> [Double]? { t.map { t in (0..<t.count).map { t.doubleValue(at: $0) } } }
-
 /// The single-process reference of the worker's DDP scenario: the same model (rank 0's seed) on
 /// the global batch, with the loss the ranks' losses average to.
 struct DDPReference {
@@ -49,7 +35,7 @@ struct DistributedDataParallelMPITests {
         // Rank 0's initial weights everywhere.
         for report in reports {
             for (name, p) in ref.model.namedParameters() {
-                #expect(report.values["init.\(name)"] == values(p), "rank \(report.rank) init \(name)")
+                #expect(report.values["init.\(name)"] == doubles(p), "rank \(report.rank) init \(name)")
             }
             #expect((report.values["buckets"]?.first ?? 0) >= 3, "tiny buckets: one per parameter or so")
         }
@@ -58,8 +44,8 @@ struct DistributedDataParallelMPITests {
         ref.backward(step: 0)
         for report in reports {
             for (name, p) in ref.model.namedParameters() where name != "unused" {
-                #expect(mismatches(report.values["step1.grad.\(name)"], values(p.grad)!).isEmpty,
-                        "rank \(report.rank) step 1 grad \(name): \(mismatches(report.values["step1.grad.\(name)"], values(p.grad)!))")
+                #expect(Reference.mismatches(report.values["step1.grad.\(name)"] ?? [], doubles(p.grad!)).isEmpty,
+                        "rank \(report.rank) step 1 grad \(name): \(Reference.mismatches(report.values["step1.grad.\(name)"] ?? [], doubles(p.grad!)))")
             }
             // Nobody used it: no gradient anywhere.
             #expect(report.texts["step1.grad.unused"] == "nil")
@@ -73,7 +59,7 @@ struct DistributedDataParallelMPITests {
             try local.model.loadStateDict(snapshot)
             local.backward(step: 1, ranks: [report.rank])
             for (name, p) in local.model.namedParameters() where p.grad != nil {
-                #expect(mismatches(report.values["nosync.grad.\(name)"], values(p.grad)!).isEmpty,
+                #expect(Reference.mismatches(report.values["nosync.grad.\(name)"] ?? [], doubles(p.grad!)).isEmpty,
                         "rank \(report.rank) noSync grad \(name)")
             }
         }
@@ -82,8 +68,8 @@ struct DistributedDataParallelMPITests {
         ref.backward(step: 2)
         for report in reports {
             for (name, p) in ref.model.namedParameters() where name != "unused" {
-                #expect(mismatches(report.values["step2.grad.\(name)"], values(p.grad)!).isEmpty,
-                        "rank \(report.rank) step 2 grad \(name): \(mismatches(report.values["step2.grad.\(name)"], values(p.grad)!))")
+                #expect(Reference.mismatches(report.values["step2.grad.\(name)"] ?? [], doubles(p.grad!)).isEmpty,
+                        "rank \(report.rank) step 2 grad \(name): \(Reference.mismatches(report.values["step2.grad.\(name)"] ?? [], doubles(p.grad!)))")
             }
         }
         optimizer.step()
@@ -92,8 +78,8 @@ struct DistributedDataParallelMPITests {
             for report in reports {
                 #expect(report.values["final.\(name)"] == reports[0].values["final.\(name)"], "rank \(report.rank) final \(name) differs from rank 0")
             }
-            let want = values(ref.model.namedParameters().first { $0.0 == name }!.1)!
-            #expect(mismatches(reports[0].values["final.\(name)"], want).isEmpty, "final \(name)")
+            let want = doubles(ref.model.namedParameters().first { $0.0 == name }!.1)
+            #expect(Reference.mismatches(reports[0].values["final.\(name)"] ?? [], want).isEmpty, "final \(name)")
         }
     }
 
@@ -117,7 +103,7 @@ struct DistributedDataParallelMPITests {
         c(ddp(x), targets: y).backward()
         c(b(x), targets: y).backward()
         for ((name, p), (_, q)) in zip(a.namedParameters(), b.namedParameters()) {
-            #expect(values(p.grad) == values(q.grad), "\(name)")
+            #expect(p.grad.map(doubles) == q.grad.map(doubles), "\(name)")
         }
         ddp.noSync { c(ddp(x), targets: y).backward() }
         #expect(a.fc1.weight.grad != nil)

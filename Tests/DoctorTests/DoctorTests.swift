@@ -1,6 +1,6 @@
 import Testing
 import SwiftNN
-import Doctor
+import SwiftNNDoctor
 
 @Suite struct DoctorTests {
     /// The tutorial's block order, as it should be: no findings in either mode.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SwiftNN
+import TestSupport
 
 /// The `swiftnn` executable `swift test` builds next to the test bundle.
 func swiftnnExecutable() -> URL? {
@@ -54,7 +55,7 @@ func runSwiftNN(_ arguments: [String]) throws -> RunResult {
 
 /// An IDX folder with the first `train` / `test` bundled MNIST images, uncompressed.
 func writeTinyMNIST(train: Int, test: Int) throws -> URL {
-    let dir = makeTempDir()
+    let dir = makeTempDirectory("cli")
     for (split, n) in [(true, train), (false, test)] {
         let ds = try MNIST.bundled(train: split).storage.prefix(n)
         try IDXArray(shape: [n, 28, 28], bytes: ds.pixels).idxData()
@@ -68,7 +69,7 @@ func writeTinyMNIST(train: Int, test: Int) throws -> URL {
 @Suite(.serialized) struct CLITests {
     @Test func resumeAfterStoppingGivesTheSameWeights() throws {
         let data = try writeTinyMNIST(train: 50, test: 20)
-        let root = makeTempDir()
+        let root = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: root) }
         let a = root.appendingPathComponent("a").path, b = root.appendingPathComponent("b").path
         // 50 = 3·16 + 2 examples: shuffling, dropout and the cosine schedule all carry state across epochs.
@@ -110,11 +111,26 @@ func writeTinyMNIST(train: Int, test: Int) throws -> URL {
         let evalLast = try runSwiftNN(["evaluate", "--checkpoint", b + "/last.safetensors", "--data", data.path])
         #expect(evalLast.status == 0, "\(evalLast.stderr)")
         let json = try JSONSerialization.jsonObject(with: Foundation.Data(contentsOf: URL(fileURLWithPath: b + "/metrics.json"))) as? [[String: Any]]
-        #expect(json?.count == 3 && (json?.last?["epoch"] as? Int) == 3)
+        let history = try #require(json)
+        #expect(history.count == 3 && (history.last?["epoch"] as? Int) == 3)
+        // The numbers: evaluate's loss and accuracy line equals the validation of the last epoch
+        // (last.safetensors) and of the epoch with the best accuracy (best.safetensors), as printed.
+        func reported(_ m: [String: Any]) -> String? {
+            guard let loss = m["valLoss"] as? Double, let acc = m["valAccuracy"] as? Double else { return nil }
+            return "Loss \(String(format: "%.4f", loss)) | Accuracy \(String(format: "%.2f", acc))%"
+        }
+        let numbersLine = { (s: String) in s.split(separator: "\n").first { $0.hasPrefix("Loss ") }.map(String.init) }
+        let last = try #require(history.last.flatMap(reported))
+        #expect(numbersLine(evalLast.stdout) == last, "\(evalLast.stdout)")
+        let historyA = try #require(try JSONSerialization.jsonObject(with: Foundation.Data(contentsOf: URL(fileURLWithPath: a + "/metrics.json"))) as? [[String: Any]])
+        let bestAccuracy = historyA.compactMap { $0["valAccuracy"] as? Double }.max()
+        let best = try #require(historyA.first { ($0["valAccuracy"] as? Double) == bestAccuracy }.flatMap(reported))
+        #expect(numbersLine(eval.stdout) == best, "\(eval.stdout)")
+        #expect(reported(historyA.last!) == last, "both runs end at the same numbers")
     }
 
     @Test func badInputGivesOneLineErrors() throws {
-        let root = makeTempDir()
+        let root = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: root) }
         let junk = root.appendingPathComponent("junk.safetensors")
         try Foundation.Data("not a checkpoint".utf8).write(to: junk)
