@@ -15,8 +15,11 @@ struct TrainCommand: ParsableCommand {
         state for --resume), metrics.csv and metrics.json to --out.
         """)
 
-    @Option(help: "Model: mlp (MLPClassifier) or cnn (SmallCNN).")
-    var model: String = "mlp"
+    /// The recipe's values, which the options below show as their defaults.
+    private static let recipe = TrainOptions()
+
+    @Option(help: ArgumentHelp("Model: \(ModelKind.listing).", valueName: "name"))
+    var model: String = recipe.model.rawValue
 
     @Option(help: ArgumentHelp("Folder with MNIST-style IDX files (raw or .gz) or CIFAR-10 binary batches; default: bundled MNIST.", valueName: "dir"))
     var data: String?
@@ -24,10 +27,10 @@ struct TrainCommand: ParsableCommand {
     // Numeric options parse their value unconditionally, so `--lr -1` reaches validation and gets a
     // message about the value instead of "Missing value".
     @Option(parsing: .unconditional, help: "Number of epochs.")
-    var epochs: Int = 15
+    var epochs: Int = recipe.epochs
 
     @Option(parsing: .unconditional, help: "Random seed (weights, shuffling, dropout).")
-    var seed: UInt64 = 42
+    var seed: UInt64 = recipe.seed
 
     @Option(help: ArgumentHelp("Output folder (default: runs/<model>).", valueName: "dir"))
     var out: String?
@@ -39,15 +42,16 @@ struct TrainCommand: ParsableCommand {
     var runDirectory: String?
 
     @Option(parsing: .unconditional, help: "Batch size.")
-    var batchSize: Int = 128
+    var batchSize: Int = recipe.batchSize
 
-    @Option(parsing: .unconditional, help: "AdamW learning rate (default: 1e-3; with --resume: the run's, or a new one to continue with).")
-    var lr: Double?
+    @Option(parsing: .unconditional, help: "AdamW learning rate (default: \(TrainOptions.defaultLearningRate); with --resume: the run's, or a new one to continue with).")
+    var lr: Double? = recipe.learningRate
 
-    @Option(parsing: .unconditional, help: "AdamW weight decay (default: 1e-4; with --resume: the run's, or a new one to continue with).")
-    var weightDecay: Double?
+    @Option(parsing: .unconditional, help: "AdamW weight decay (default: \(TrainOptions.defaultWeightDecay); with --resume: the run's, or a new one to continue with).")
+    var weightDecay: Double? = recipe.weightDecay
 
-    @Option(parsing: .unconditional, help: "Dropout probability (default: 0.4 for mlp, 0.5 for cnn).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Dropout probability (default: "
+                               + ModelKind.allCases.map { "\($0.defaultDropout) for \($0.rawValue)" }.joined(separator: ", ") + ")."))
     var dropout: Double?
 
     @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
@@ -60,7 +64,7 @@ struct TrainCommand: ParsableCommand {
     var limit: Int?
 
     @Option(help: ArgumentHelp("MLP hidden widths, comma-separated.", visibility: .hidden))
-    var hidden: String = "512,256,128"
+    var hidden: String = recipe.hiddenDims.map(String.init).joined(separator: ",")
 
     func run() throws {
         do {
@@ -70,7 +74,7 @@ struct TrainCommand: ParsableCommand {
             }
             if let n = limit, n < 2 { throw CLIError("--limit must be at least 2, got \(n)") }
             var o = TrainOptions()
-            o.model = model.lowercased()
+            o.model = try ModelKind(parsing: model)
             o.dataDirectory = data.map { URL(fileURLWithPath: $0) }
             o.epochs = epochs
             o.seed = seed
@@ -78,10 +82,11 @@ struct TrainCommand: ParsableCommand {
                 guard resume else { throw CLIError("unexpected argument '\(dir)' (a run folder is only taken with --resume)") }
                 if let out, out != dir { throw CLIError("--resume \(dir) and --out \(out) name different folders") }
             }
-            let outPath = runDirectory ?? out ?? "runs/\(o.model)"
-            // An empty path would silently mean the current folder.
-            guard !outPath.trimmingCharacters(in: .whitespaces).isEmpty else { throw CLIError("--out must name a folder, got an empty path") }
-            o.outDirectory = URL(fileURLWithPath: outPath)
+            if let dir = runDirectory ?? out {
+                // An empty path would silently mean the current folder.
+                guard !dir.trimmingCharacters(in: .whitespaces).isEmpty else { throw CLIError("--out must name a folder, got an empty path") }
+                o.outDirectory = URL(fileURLWithPath: dir)
+            }
             o.resume = resume
             o.batchSize = batchSize
             o.learningRate = lr

@@ -3,11 +3,16 @@ import SwiftNN
 
 /// Everything `swiftnn train` can be told. Defaults are the tutorial's recipe.
 struct TrainOptions {
-    var model = "mlp"
+    var model = ModelKind.mlp
     var dataDirectory: URL? = nil
     var epochs = 15
     var seed: UInt64 = 42
-    var outDirectory = URL(fileURLWithPath: "runs/mlp")
+    /// Output folder; by default `runs/<model>`.
+    var outDirectory: URL {
+        get { chosenOutDirectory ?? URL(fileURLWithPath: "runs/\(model.rawValue)") }
+        set { chosenOutDirectory = newValue }
+    }
+    private var chosenOutDirectory: URL? = nil
     var resume = false
     var batchSize = 128
     /// nil: the recipe's 1e-3, or with `resume` the interrupted run's value (a value given replaces it).
@@ -15,7 +20,7 @@ struct TrainOptions {
     /// nil: the recipe's 1e-4, or with `resume` the interrupted run's value (a value given replaces it).
     var weightDecay: Double? = nil
     var labelSmoothing = 0.1
-    /// nil: the model's recipe (0.4 for the MLP as in the tutorial, SmallCNN's default 0.5).
+    /// nil: the model's recipe (``ModelKind/defaultDropout``).
     var dropout: Double? = nil
     var hiddenDims = [512, 256, 128]
     /// Use only the first N training / test examples (quick runs, tests).
@@ -29,7 +34,6 @@ struct TrainOptions {
     var quiet = false
 
     func validate() throws {
-        guard ModelSpec.models.contains(model) else { throw CLIError("unknown model '\(model)' (expected one of: \(ModelSpec.models.joined(separator: ", ")))") }
         guard epochs >= 1 else { throw CLIError("--epochs must be at least 1, got \(epochs)") }
         guard batchSize >= 2 else { throw CLIError("--batch-size must be at least 2 (BatchNorm cannot train on one example), got \(batchSize)") }
         if let lr = learningRate, !(lr > 0 && lr.isFinite) { throw CLIError("--lr must be a positive number, got \(lr)") }
@@ -191,7 +195,7 @@ final class Trainer {
         self.options = options
         data = try TrainingData.load(directory: options.dataDirectory, trainLimit: options.trainLimit, testLimit: options.testLimit)
         spec = ModelSpec(model: options.model, inputShape: data.train.exampleShape, numClasses: data.train.classCount,
-                         hiddenDims: options.hiddenDims, dropout: options.dropout ?? (options.model == "cnn" ? 0.5 : 0.4), mean: data.mean, std: data.std)
+                         hiddenDims: options.hiddenDims, dropout: options.dropout ?? options.model.defaultDropout, mean: data.mean, std: data.std)
         try Trainer.createOutDirectory(options.outDirectory)
         lock = try RunLock(directory: options.outDirectory)
         // Temporary files of checkpoint writes killed mid-way (their process is gone).
@@ -356,7 +360,7 @@ final class Trainer {
     /// The options that must not change when resuming (they shape the schedule, data or model).
     /// The learning rate and weight decay may change (e.g. after a divergence): they are not in it.
     var optionsFingerprint: String {
-        "model=\(options.model) epochs=\(options.epochs) batch=\(options.batchSize) "
+        "model=\(options.model.rawValue) epochs=\(options.epochs) batch=\(options.batchSize) "
             + "seed=\(options.seed) train=\(data.train.count) data=\(data.source)"
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Checkpoint
+import TestSupport
 
 /// Issue 12: a write killed before its rename leaves `.<name>.tmp-<pid>-<random>` behind; the next
 /// run removes those of dead processes and keeps those of live writers.
@@ -15,7 +16,7 @@ import Testing
     }
 
     @Test func staleFilesOfDeadWritersAreRemoved() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("ckpt")
         defer { cleanUp(dir) }
         let dead = try deadPID()
         let stale = ".last.safetensors.tmp-\(dead)-12345"
@@ -33,7 +34,7 @@ import Testing
 
     /// The names the atomic writer really uses are the ones recognised.
     @Test func theWritersOwnTemporaryNamesAreRecognised() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("ckpt")
         defer { cleanUp(dir) }
         var seen: [String] = []
         try AtomicFile.write(to: dir.appendingPathComponent("m.safetensors")) { (sink: inout AtomicFile.Sink) throws(SafetensorsError) in

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SwiftNN
+import TestSupport
 
 @Suite struct GzipIDXTests {
     let labelsGz = bundledFile("train-labels-idx1-ubyte.gz")
@@ -39,7 +40,7 @@ import SwiftNN
     }
 
     @Test func corruptedFileOnDiskThrowsThroughIDX() throws {
-        let dir = makeTempDir()
+        let dir = makeTempDirectory("data")
         defer { try? FileManager.default.removeItem(at: dir) }
         let gz = try Data(contentsOf: labelsGz)
         let file = dir.appendingPathComponent("labels.gz")
@@ -85,8 +86,8 @@ import SwiftNN
     /// Issue 12: a device or a FIFO as a data file is "not a regular file", not a permission problem
     /// (and reading it would never end or block).
     @Test func devicesAndPipesAreNotReadAsDataFiles() throws {
-        let dir = makeTempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = makeTempDirectory("data")
+        defer { cleanUp(dir) }
         let fifo = dir.appendingPathComponent("labels")
         #expect(mkfifo(fifo.path, 0o644) == 0)
         let reason = "not a regular file (a device, pipe or socket)"

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import SwiftNN
+import TestSupport
+@testable import swiftnn
 
 /// Issue 12: what the command line does with diverging runs, concurrent runs, corrupted training
 /// checkpoints, crafted weights and careless flags. Every failure is one `error:` line and exit 1.
@@ -28,7 +30,7 @@ import SwiftNN
 
     @Test func divergenceInTheFirstEpochStopsAndSavesNoModel() throws {
         let data = try writeTinyMNIST(train: 48, test: 16)
-        let out = makeTempDir()
+        let out = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: out) }
         // Weights of 1e30 after the first update: BatchNorm's variance overflows on the second step.
         let r = try runSwiftNN(["train", "--data", data.path, "--out", out.path, "--lr", "1e30"] + Self.tiny)
@@ -42,7 +44,7 @@ import SwiftNN
 
     @Test func divergenceLaterKeepsTheLastGoodEpochAndResumesWithASmallerRate() throws {
         let data = try writeTinyMNIST(train: 48, test: 16)
-        let out = makeTempDir()
+        let out = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: out) }
         let common = ["train", "--data", data.path] + Self.tiny
         let first = try runSwiftNN(common + ["--out", out.path, "--stop-after", "1"])
@@ -78,7 +80,7 @@ import SwiftNN
 
     @Test func aSecondRunIntoTheSameFolderIsRefusedAndAKilledHolderDoesNotBlock() throws {
         let data = try writeTinyMNIST(train: 48, test: 16)
-        let out = makeTempDir()
+        let out = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: out) }
         let exe = try #require(swiftnnExecutable())
         let holder = Process()
@@ -110,7 +112,7 @@ import SwiftNN
     /// line naming the entry, and the file is left as it was.
     @Test func resumeChecksTheWholeRestoredState() throws {
         let data = try writeTinyMNIST(train: 48, test: 16)
-        let root = makeTempDir()
+        let root = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: root) }
         let common = ["train", "--data", data.path] + Self.tiny
         let base = root.appendingPathComponent("base")
@@ -185,7 +187,7 @@ import SwiftNN
 
     @Test func evaluateChecksWeightsAndClassesAgainstTheData() throws {
         let data = try writeTinyMNIST(train: 40, test: 12)
-        let out = makeTempDir()
+        let out = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: out) }
         let trained = try runSwiftNN(["train", "--data", data.path, "--out", out.path, "--epochs", "1", "--batch-size", "16", "--hidden", "8"])
         #expect(trained.status == 0, "\(trained.stderr)")
@@ -244,11 +246,27 @@ import SwiftNN
         #expect(testOnly.stdout.contains("(12 test examples)"))
     }
 
+    /// The shapes checked before building are exactly the built models' state dicts.
+    @Test func expectedStateShapesAreTheBuiltModels() throws {
+        for kind in ModelKind.allCases {
+            for (shape, hidden, classes) in [([1, 28, 28], [512, 256, 128], 10), ([3, 32, 32], [7], 4), ([2, 5, 5], [], 3)] {
+                let spec = ModelSpec(model: kind, inputShape: shape, numClasses: classes, hiddenDims: hidden, mean: [0.5], std: [0.5])
+                let built = try spec.build().stateDict()
+                #expect(spec.expectedStateShapes.map(\.key) == built.keys, "\(kind) \(shape)")
+                #expect(spec.expectedStateShapes.map(\.shape) == built.entries.map(\.value.shape), "\(kind) \(shape)")
+                #expect(spec.hasBoundedSize)
+            }
+        }
+        // The total is bounded, not only each layer: 64 layers of 16,384 (2^34 weights) are refused.
+        let bomb = ModelSpec(model: .mlp, inputShape: [1, 28, 28], numClasses: 10, hiddenDims: Array(repeating: 16_384, count: 64), mean: [0.5], std: [0.5])
+        #expect(!bomb.hasBoundedSize)
+    }
+
     /// The shapes checked before building are the models' real ones (both architectures load).
     /// The CNN is saved from the library (training it in a debug build takes minutes).
     @Test func bothArchitecturesPassTheShapeCheck() throws {
         let data = try writeTinyMNIST(train: 20, test: 6)
-        let out = makeTempDir()
+        let out = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: out) }
         let mlp = out.appendingPathComponent("mlp")
         let r = try runSwiftNN(["train", "--data", data.path, "--out", mlp.path, "--epochs", "1", "--batch-size", "10", "--hidden", "8,4"])
@@ -269,7 +287,7 @@ import SwiftNN
     /// total size, or by the file lacking the tensors the architecture needs.
     @Test func architectureBombsAreRefusedBeforeBuilding() throws {
         let data = try writeTinyMNIST(train: 40, test: 10)
-        let out = makeTempDir()
+        let out = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: out) }
         let trained = try runSwiftNN(["train", "--data", data.path, "--out", out.path, "--epochs", "1", "--batch-size", "16", "--hidden", "8"])
         #expect(trained.status == 0, "\(trained.stderr)")
@@ -299,7 +317,7 @@ import SwiftNN
     // MARK: Careless flags and files
 
     @Test func carelessInputGivesOneLineErrors() throws {
-        let root = makeTempDir()
+        let root = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: root) }
         let fifoData = root.appendingPathComponent("fifo-data")
         try FileManager.default.createDirectory(at: fifoData, withIntermediateDirectories: true)
