@@ -299,7 +299,10 @@ final class Trainer {
             throw divergence(epoch: epoch, step: step, what: "the update made \(key) \(describeValue(Double(v)))", batch: nil)
         }
         scheduler.step()
-        let val = evaluate(model, loader: testLoader, criterion: criterion, classes: spec.numClasses, dataClasses: data.test.classCount)
+        // Plain cross-entropy, as `swiftnn evaluate` reports it: label smoothing is part of the
+        // training objective, not of the measure, and a checkpoint must evaluate to the numbers
+        // its epoch logged.
+        let val = evaluate(model, loader: testLoader, criterion: CrossEntropyLoss(), classes: spec.numClasses, dataClasses: data.test.classCount)
         guard val.loss.isFinite else {
             throw divergence(epoch: epoch, step: step, what: "the validation loss is \(describeValue(val.loss))", batch: testLoader.collate(Array(0..<min(data.test.count, 1000))).inputs, training: false)
         }
