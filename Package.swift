@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "SwiftNN", targets: ["SwiftNN"]),
         .library(name: "SwiftNNDoctor", targets: ["Doctor"]),
+        .library(name: "SwiftNNMonitor", targets: ["SwiftNNMonitor"]),
         .executable(name: "swiftnn", targets: ["swiftnn"]),
     ],
     dependencies: [
@@ -36,9 +37,11 @@ let package = Package(
             path: "Sources/SwiftNN"),
         // Tools: checks for the classic BatchNorm/Dropout mistakes.
         .target(name: "Doctor", dependencies: ["TensorCore", "NN"], path: "Sources/Doctor"),
+        // Tools: the training monitor, the HTML report and the TensorBoard event writer.
+        .target(name: "SwiftNNMonitor", dependencies: ["TensorCore", "Autograd", "NN", "Doctor"], path: "Sources/Monitor"),
         .executableTarget(
             name: "swiftnn",
-            dependencies: ["SwiftNN", "Doctor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SwiftNN", "Doctor", "SwiftNNMonitor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/swiftnn"),
         // Shared by the test targets: PyTorch reference fixtures, real sample data, test helpers.
         .target(
@@ -51,6 +54,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/CheckpointTests"),
         .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DataTests"),
         .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "Doctor"], path: "Tests/DoctorTests"),
+        .testTarget(name: "MonitorTests", dependencies: ["SwiftNN", "Doctor", "SwiftNNMonitor", "TestSupport", "CZlib"], path: "Tests/MonitorTests"),
         .testTarget(name: "OptimTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/OptimTests"),
     ],
     swiftLanguageModes: [.v6]
