@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SwiftNN", targets: ["SwiftNN"]),
-        .library(name: "SwiftNNDoctor", targets: ["Doctor"]),
+        .library(name: "SwiftNNDoctor", targets: ["SwiftNNDoctor"]),
         .library(name: "SwiftNNMonitor", targets: ["SwiftNNMonitor"]),
         .executable(name: "swiftnn", targets: ["swiftnn"]),
     ],
@@ -36,12 +36,12 @@ let package = Package(
             dependencies: ["TensorCore", "Autograd", "NN", "Optim", "Data", "Checkpoint", "Models"],
             path: "Sources/SwiftNN"),
         // Tools: checks for the classic BatchNorm/Dropout mistakes.
-        .target(name: "Doctor", dependencies: ["TensorCore", "NN"], path: "Sources/Doctor"),
+        .target(name: "SwiftNNDoctor", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/SwiftNNDoctor"),
         // Tools: the training monitor, the HTML report and the TensorBoard event writer.
-        .target(name: "SwiftNNMonitor", dependencies: ["TensorCore", "Autograd", "NN", "Doctor"], path: "Sources/Monitor"),
+        .target(name: "SwiftNNMonitor", dependencies: ["TensorCore", "Autograd", "NN", "SwiftNNDoctor"], path: "Sources/SwiftNNMonitor"),
         .executableTarget(
             name: "swiftnn",
-            dependencies: ["SwiftNN", "Doctor", "SwiftNNMonitor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SwiftNN", "SwiftNNDoctor", "SwiftNNMonitor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/swiftnn"),
         // Shared by the test targets: PyTorch reference fixtures, real sample data, test helpers.
         .target(
@@ -53,8 +53,10 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/NNTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/CheckpointTests"),
         .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DataTests"),
-        .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "Doctor"], path: "Tests/DoctorTests"),
-        .testTarget(name: "MonitorTests", dependencies: ["SwiftNN", "Doctor", "SwiftNNMonitor", "TestSupport", "CZlib"], path: "Tests/MonitorTests"),
+        // Runs the built `swiftnn` executable and unit-tests its option handling.
+        .testTarget(name: "CLITests", dependencies: ["swiftnn", "SwiftNN", "TestSupport"], path: "Tests/CLITests"),
+        .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "TestSupport"], path: "Tests/DoctorTests"),
+        .testTarget(name: "MonitorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "SwiftNNMonitor", "TestSupport", "CZlib"], path: "Tests/MonitorTests"),
         .testTarget(name: "OptimTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/OptimTests"),
     ],
     swiftLanguageModes: [.v6]
