@@ -210,7 +210,10 @@ final class Trainer {
         let trainSeconds = bar.elapsed
         bar.clear()
         scheduler.step()
-        let val = evaluate(model, loader: testLoader, criterion: criterion, classes: spec.numClasses)
+        // Plain cross-entropy, as `swiftnn evaluate` reports it: label smoothing is part of the
+        // training objective, not of the measure, and a checkpoint must evaluate to the numbers
+        // its epoch logged.
+        let val = evaluate(model, loader: testLoader, criterion: CrossEntropyLoss(), classes: spec.numClasses)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: 100 * Double(correct) / Double(max(seen, 1)),
                             valLoss: val.loss, valAccuracy: val.accuracy, learningRate: lr, seconds: seconds,
