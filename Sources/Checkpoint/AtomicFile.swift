@@ -85,6 +85,39 @@ enum AtomicFile {
     }
 }
 
+extension AtomicFile {
+    /// Removes the temporary files (`.<name>.tmp-<pid>-<random>`) that writes left in `directory`
+    /// when their process was killed mid-write, and returns their names. A file whose process is
+    /// still alive (another writer at work) is kept.
+    static func removeStaleTemporaryFiles(in directory: URL) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        var removed: [String] = []
+        for name in names.sorted() where name.hasPrefix(".") {
+            guard let r = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let fields = name[r.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+            guard fields.count == 2, let pid = Int32(fields[0]), pid > 0, UInt32(fields[1]) != nil else { continue }
+            // kill(pid, 0) probes without signalling; ESRCH means no such process.
+            guard pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if unlink(directory.appendingPathComponent(name).path) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+}
+
+extension Safetensors {
+    /// Removes temporary files left in `directory` by atomic writes (``StateDict/save(to:)``,
+    /// ``TrainingCheckpoint/save(to:)``) whose process was killed before it could rename or remove
+    /// them; returns the removed names. Files of live writers are kept.
+    ///
+    /// ```swift
+    /// Safetensors.removeStaleTemporaryFiles(in: URL(fileURLWithPath: "runs/mlp"))
+    /// ```
+    @discardableResult
+    public static func removeStaleTemporaryFiles(in directory: URL) -> [String] {
+        AtomicFile.removeStaleTemporaryFiles(in: directory)
+    }
+}
+
 // The free functions `write`/`open` are shadowed inside the types above.
 @inline(__always) private func Glibc_write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
     write(fd, p, n)
