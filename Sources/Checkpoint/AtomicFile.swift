@@ -35,6 +35,7 @@ enum AtomicFile {
         }
 
         mutating func write(_ bytes: UnsafeRawBufferPointer) throws(SafetensorsError) {
+            if AtomicFile.pauseMicroseconds > 0 { usleep(AtomicFile.pauseMicroseconds) }
             guard var p = bytes.baseAddress else { return }
             var left = bytes.count
             while left > 0 {
@@ -48,6 +49,10 @@ enum AtomicFile {
             }
         }
     }
+
+    /// A pause before each chunk of every write, from `SWIFTNN_ATOMIC_WRITE_PAUSE_US`: the kill
+    /// test stretches writes so that its `kill -9`s land inside them (0, no pause, otherwise).
+    static let pauseMicroseconds: UInt32 = ProcessInfo.processInfo.environment["SWIFTNN_ATOMIC_WRITE_PAUSE_US"].flatMap { UInt32($0) } ?? 0
 
     static func write(to url: URL, failure: Stage? = nil,
                       _ body: (inout Sink) throws(SafetensorsError) -> Void) throws(SafetensorsError) {
