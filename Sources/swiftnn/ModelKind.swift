@@ -8,6 +8,9 @@ enum ModelKind: String, Codable, CaseIterable {
     case mlp
     /// SmallCNN on images.
     case cnn
+    /// torchvision's ResNet-18 on images (1 or 3 channels); inputs below 112 pixels get the
+    /// small-image stem (3×3 stride-1 conv1, no max pool).
+    case resnet18
 
     /// The `--model` value (any case: `--model CNN` works too), or the one-line error naming the
     /// choices.
@@ -23,16 +26,22 @@ enum ModelKind: String, Codable, CaseIterable {
         switch self {
         case .mlp: "MLPClassifier"
         case .cnn: "SmallCNN"
+        case .resnet18: "ResNet-18"
         }
     }
 
-    /// The dropout of the model's recipe: 0.4 for the MLP as in the tutorial, SmallCNN's default 0.5.
+    /// The dropout of the model's recipe: 0.4 for the MLP as in the tutorial, SmallCNN's default 0.5;
+    /// ResNet has no dropout.
     var defaultDropout: Double {
         switch self {
         case .mlp: 0.4
         case .cnn: 0.5
+        case .resnet18: 0
         }
     }
+
+    /// Whether the architecture has dropout layers (`--dropout` applies).
+    var hasDropout: Bool { self != .resnet18 }
 
     /// Whether the model takes each example as one flat vector.
     var flattensInput: Bool { self == .mlp }

@@ -70,6 +70,8 @@ struct ModelSpec: Codable, Equatable {
             }
             out += [("classifier.1.weight", [128, 256]), ("classifier.1.bias", [128]),
                     ("classifier.4.weight", [numClasses, 128]), ("classifier.4.bias", [numClasses])]
+        case .resnet18:
+            out = ResNet.stateShapes(block: .basic, layers: [2, 2, 2, 2], numClasses: numClasses, stem: resNetStem, inChannels: inputShape[0])
         case .mlp:
             var prev = inputSize
             for (i, h) in hiddenDims.enumerated() {
@@ -87,14 +89,23 @@ struct ModelSpec: Codable, Equatable {
         switch model {
         case .mlp: MLPClassifier(inDim: inputSize, hiddenDims: hiddenDims, numClasses: numClasses, dropout: dropout)
         case .cnn: SmallCNN(inChannels: inputShape[0], numClasses: numClasses, dropout: dropout)
+        case .resnet18: resnet18(numClasses: numClasses, stem: resNetStem, inChannels: inputShape[0])
         }
     }
+
+    /// ResNet's stem for this input: torchvision's for ImageNet-sized images, the small-image stem
+    /// (3×3 stride-1 conv1, no max pool) below 112 pixels, where the 4× reduction would leave too little.
+    var resNetStem: ResNetStem { (inputShape.count >= 2 ? inputShape[1] : 0) >= 112 ? .imageNet : .smallImage }
 
     /// The PyTorch constructor call this model corresponds to, for humans reading the metadata.
     var pytorchName: String {
         switch model {
         case .mlp: "MLPClassifier(\(inputSize), \(hiddenDims), \(numClasses), dropout=\(dropout))"
         case .cnn: "SmallCNN(in_channels=\(inputShape[0]), num_classes=\(numClasses), dropout=\(dropout))"
+        case .resnet18:
+            "torchvision.models.resnet18(num_classes=\(numClasses))"
+                + (inputShape[0] != 3 ? " with conv1 taking \(inputShape[0]) channels" : "")
+                + (resNetStem == .smallImage ? (inputShape[0] != 3 ? ", " : " with ") + "a 3x3 stride-1 conv1 and no maxpool" : "")
         }
     }
 

@@ -41,6 +41,7 @@ struct TrainOptions {
         guard (0..<1).contains(labelSmoothing) else { throw CLIError("--label-smoothing must be in [0, 1), got \(labelSmoothing)") }
         if let k = stopAfter, k < 1 { throw CLIError("--stop-after must be at least 1, got \(k)") }
         if let p = dropout, !(0..<1).contains(p) { throw CLIError("--dropout must be in [0, 1), got \(p)") }
+        if dropout != nil && !model.hasDropout { throw CLIError("--dropout does not apply to \(model.rawValue), which has no dropout layers") }
     }
 
     static let defaultLearningRate = 1e-3

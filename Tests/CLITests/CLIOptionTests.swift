@@ -13,7 +13,7 @@ import SwiftNN
         do { _ = try ModelKind(parsing: "vgg") } catch {
             #expect(error.description == "unknown model 'vgg' (expected one of: mlp (MLPClassifier), cnn (SmallCNN))")
         }
-        #expect(ModelKind.allCases.map(\.defaultDropout) == [0.4, 0.5])
+        #expect(ModelKind.allCases.map(\.defaultDropout) == [0.4, 0.5, 0])
     }
 
     @Test func trainCommandDefaultsAreTheRecipe() throws {

@@ -85,6 +85,7 @@ open class NormBase: Module {
     override open var extraDescription: String {
         "\(numFeatures), eps=\(PyRepr.float(eps)), momentum=\(momentum.map(PyRepr.float) ?? "None"), "
             + "affine=\(PyRepr.bool(affine)), track_running_stats=\(PyRepr.bool(trackRunningStats))"
+            + ((self as? BatchNormBase)?.isFolded == true ? ", folded" : "")
     }
 }
 
@@ -111,7 +112,19 @@ open class BatchNormBase: NormBase {
     /// Running stats are read (eval) or updated (training) when they are tracked.
     private var usesRunningStats: Bool { !isTraining || trackRunningStats }
 
+    /// Whether ``fuseBatchNorm(_:)`` folded this layer into the convolution or linear layer before
+    /// it. A folded layer passes its input through unchanged and holds no parameters or buffers —
+    /// the `nn.Identity` PyTorch's fusion leaves in its place.
+    public internal(set) var isFolded = false {
+        didSet { invalidateReflectedMembers() }
+    }
+
+    override open func reflectedMembers() -> ModuleMembers {
+        isFolded ? ModuleMembers() : super.reflectedMembers()
+    }
+
     override open func forward(_ x: Tensor) -> Tensor {
+        if isFolded { return x }
         do { try validate(x) } catch { usageFailure(error) }
         var factor = momentum ?? 0
         if isTraining && trackRunningStats, let n = numBatchesTracked {
