@@ -28,11 +28,22 @@ open class NormBase: Module {
 
     /// Training-mode forward passes counted so far (nil when `trackRunningStats` is false).
     public var numBatchesTracked: Int? {
-        get { _numBatchesTracked.map { Int($0.pointer(as: Int64.self)[0]) } }
+        get { _numBatchesTracked.map { Int($0.itemDouble()) } }
         set {
             guard let t = _numBatchesTracked, let newValue else { return }
-            t.pointer(as: Int64.self)[0] = Int64(newValue)
+            t.fill(Double(newValue))
         }
+    }
+
+    /// Whether updates count batches in `num_batches_tracked` (BatchNorm yes, InstanceNorm no).
+    var countsBatches: Bool { true }
+
+    /// The running statistics with this layer's update rule (momentum, counter), nil when they
+    /// are not tracked.
+    public var runningStatistics: RunningStatistics? {
+        guard let runningMean, let runningVar else { return nil }
+        return RunningStatistics(mean: runningMean, variance: runningVar,
+                                 batchesTracked: countsBatches ? _numBatchesTracked : nil, momentum: momentum)
     }
 
     public init(numFeatures: Int, eps: Double, momentum: Double?, affine: Bool, trackRunningStats: Bool) {
@@ -102,17 +113,21 @@ open class BatchNormBase: NormBase {
     /// Running stats are read (eval) or updated (training) when they are tracked.
     private var usesRunningStats: Bool { !isTraining || trackRunningStats }
 
-    override open func forward(_ x: Tensor) -> Tensor {
-        do { try validate(x) } catch { usageFailure(error) }
-        var factor = momentum ?? 0
-        if isTraining && trackRunningStats, let n = numBatchesTracked {
-            numBatchesTracked = n + 1
-            factor = momentum ?? 1 / Double(n + 1)
-        }
-        return batchNormCore(x, dims: (x.shape[0], x.shape[1], x.shape.dropFirst(2).reduce(1, *)),
-                             runningMean: usesRunningStats ? runningMean : nil,
-                             runningVar: usesRunningStats ? runningVar : nil,
-                             weight: weight, bias: bias, training: batchStatisticsMode, momentum: factor, eps: eps)
+    override open func forward(_ x: Tensor) -> Tensor { forward(x, reducer: nil) }
+
+    /// The forward pass with batch statistics combined across processes or micro-batches by
+    /// `reducer` in training (see ``BatchNormReducer``); SyncBatchNorm is this with a reducer
+    /// that talks to the other processes. Evaluation ignores the reducer.
+    public func forward(_ x: Tensor, reducer: (any BatchNormReducer)?) -> Tensor {
+        let reducer = isTraining ? reducer : nil
+        do {
+            try checkInputDim(x)
+            try validateBatchNorm(x, runningMean: usesRunningStats ? runningMean : nil,
+                                  runningVar: usesRunningStats ? runningVar : nil, weight: weight, bias: bias,
+                                  training: batchStatisticsMode, checkBatchSize: reducer == nil, source: typeName)
+        } catch { usageFailure(error) }
+        return batchNormCore(x, running: usesRunningStats ? runningStatistics : nil, weight: weight, bias: bias,
+                             training: batchStatisticsMode, eps: eps, reducer: reducer, source: typeName)
     }
 }
 

@@ -44,12 +44,16 @@ open class InstanceNormBase: NormBase {
             warnedChannelMismatch = true
             FileHandle.standardError.write(Data("UserWarning: \(typeName): input's size at dim=\(x.rank - unbatchedRank) does not match num_features. You can silence this warning by not passing in num_features, which is not used because affine=False\n".utf8))
         }
-        // PyTorch quirks: the running stats update never counts batches, and momentum nil
-        // means a factor of 0 (the running stats stay frozen).
-        return instanceNormCore(x, dims: (shape[0], shape[1], shape.dropFirst(2).reduce(1, *)),
-                                runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                                useInputStats: useInputStats, momentum: momentum ?? 0, eps: eps)
+        // Unbatched input runs as a batch of one.
+        let batched = shape == x.shape ? x : x.reshaped(shape)
+        let y = instanceNormCore(batched, running: runningStatistics, weight: weight, bias: bias,
+                                 useInputStats: useInputStats, eps: eps)
+        return shape == x.shape ? y : y.reshaped(x.shape)
     }
+
+    /// PyTorch quirk: instance norm never counts batches (and momentum nil freezes the running
+    /// statistics).
+    override var countsBatches: Bool { false }
 }
 
 /// Instance normalization over (N, C, L) or unbatched (C, L) input, like `torch.nn.InstanceNorm1d`:

@@ -518,16 +518,17 @@ func gemmNaive<T: GEMMElement>(
 
 // MARK: - Public entry points
 
-extension Kernels {
-    /// Single-precision GEMM on row-major buffers: `C = alpha·op(A)·op(B) + beta·C`, where op(A)
-    /// is m×k (`A` is k×m when `transA`), op(B) is k×n (`B` is n×k when `transB`), and `lda`,
-    /// `ldb`, `ldc` are row strides in elements. `beta == 0` ignores C's previous contents (NaN
-    /// included), like BLAS. Large products use ``Parallel/threadCount`` threads.
+extension CPUBackend {
+    /// Single-precision GEMM on row-major host buffers (the CPU kernel behind ``Kernels/gemm(_:_:transA:transB:alpha:)``):
+    /// `C = alpha·op(A)·op(B) + beta·C`, where op(A) is m×k (`A` is k×m when `transA`), op(B) is
+    /// k×n (`B` is n×k when `transB`), and `lda`, `ldb`, `ldc` are row strides in elements.
+    /// `beta == 0` ignores C's previous contents (NaN included), like BLAS. Large products use
+    /// ``Parallel/threadCount`` threads.
     ///
     /// ```swift
     /// // c (2×4) = a (2×3) · bᵀ with b stored as 4×3
-    /// Kernels.sgemm(transA: false, transB: true, m: 2, n: 4, k: 3,
-    ///               a: pa, lda: 3, b: pb, ldb: 3, c: pc, ldc: 4)
+    /// CPUBackend.sgemm(transA: false, transB: true, m: 2, n: 4, k: 3,
+    ///                  a: pa, lda: 3, b: pb, ldb: 3, c: pc, ldc: 4)
     /// ```
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -538,7 +539,7 @@ extension Kernels {
                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// Double-precision GEMM; same contract as ``sgemm(transA:transB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
+    /// Double-precision GEMM on host buffers; same contract as ``sgemm(transA:transB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
     public static func dgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double = 1,
         a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
@@ -553,70 +554,66 @@ extension Kernels {
     /// `-Xswiftc -target-cpu -Xswiftc native` on an FMA machine.
     public static var gemmUsesFMA: Bool { GEMMCKernel.level != 0 || GEMMTuning.useFMA }
 
-    /// `op(a) · op(b)` for two matrices (float32 or float64, same dtype), with `op` transposing
-    /// when the flag is set: `gemm(a, b, transB: true)` is `a · bᵀ` without forming `bᵀ`.
-    /// Higher-rank operands are read as matrices of their last dimension (`[*, k]`).
-    ///
-    /// ```swift
-    /// let c = Kernels.gemm(a, b)                 // [m, k] · [k, n] → [m, n]
-    /// let gw = Kernels.gemm(x, g, transA: true)  // xᵀ · g
-    /// ```
-    public static func gemm(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false, alpha: Double = 1) -> Tensor {
-        let (m, ka) = matrixDims(a, transposed: transA)
-        let (kb, n) = matrixDims(b, transposed: transB)
-        usageCheck(ka == kb, "gemm", "mat1 and mat2 shapes cannot be multiplied (\(m)x\(ka) and \(kb)x\(n))")
-        let c = Tensor(uninitializedShape: [m, n], dtype: a.dtype)
-        gemm(a, b, transA: transA, transB: transB, alpha: alpha, beta: 0, into: c)
-        return c
-    }
-
-    /// `c = alpha·op(a)·op(b) + beta·c` in place; `c` must hold m×n elements of the same dtype.
-    public static func gemm(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false,
-                            alpha: Double = 1, beta: Double, into c: Tensor) {
-        usageCheck(a.dtype == b.dtype && a.dtype == c.dtype, "gemm",
-                   "expected all operands to have the same dtype, but got \(a.dtype), \(b.dtype) and \(c.dtype)")
-        let (m, k) = matrixDims(a, transposed: transA)
-        let (kb, n) = matrixDims(b, transposed: transB)
-        usageCheck(k == kb, "gemm", "mat1 and mat2 shapes cannot be multiplied (\(m)x\(k) and \(kb)x\(n))")
-        usageCheck(c.count == m * n, "gemm", "output of shape \(shapeString(c.shape)) cannot hold a \(m)x\(n) product")
+    public func gemm(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, alpha: Double, beta: Double, into c: Tensor) {
+        let (m, k) = Kernels.matrixDims(a, transposed: transA)
+        let n = Kernels.matrixDims(b, transposed: transB).1
         let lda = transA ? m : k
         let ldb = transB ? k : n
         withExtendedLifetime((a, b, c)) {
             switch a.dtype {
             case .float32:
-                sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha),
-                      a: a.pointer(as: Float.self), lda: lda, b: b.pointer(as: Float.self), ldb: ldb,
-                      beta: Float(beta), c: c.pointer(as: Float.self), ldc: n)
-            case .float64:
-                dgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                      a: a.pointer(as: Double.self), lda: lda, b: b.pointer(as: Double.self), ldb: ldb,
-                      beta: beta, c: c.pointer(as: Double.self), ldc: n)
+                Self.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha),
+                           a: a.pointer(as: Float.self), lda: lda, b: b.pointer(as: Float.self), ldb: ldb,
+                           beta: Float(beta), c: c.pointer(as: Float.self), ldc: n)
             default:
-                usageFailure(UsageError("gemm", "\"addmm\" not implemented for '\(a.dtype)'"))
+                Self.dgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                           a: a.pointer(as: Double.self), lda: lda, b: b.pointer(as: Double.self), ldb: ldb,
+                           beta: beta, c: c.pointer(as: Double.self), ldc: n)
             }
         }
     }
 
-    /// A tensor read as a matrix: rows = product of all but the last dimension (a 1-d tensor is
-    /// one row), swapped when `transposed`.
-    static func matrixDims(_ t: Tensor, transposed: Bool) -> (Int, Int) {
-        let cols = t.rank == 0 ? 1 : t.shape[t.rank - 1]
-        let rows = cols == 0 ? t.shape.dropLast().reduce(1, *) : t.count / cols
-        return transposed ? (cols, rows) : (rows, cols)
+    /// When several entries write the same output matrix (a broadcast operand's gradient) they
+    /// accumulate serially; otherwise small matrices are spread over threads by batch entry.
+    public func batchedGEMM(_ a: Tensor, _ b: Tensor, into c: Tensor, m: Int, n: Int, k: Int, transA: Bool, transB: Bool,
+                            aIndex: [Int], bIndex: [Int], cIndex: [Int], outputsDistinct cDistinct: Bool) {
+        let count = cIndex.count
+        let aCols = transA ? m : k, bCols = transB ? k : n
+        let aSize = m * k, bSize = k * n, cSize = m * n
+        func run<T>(_ type: T.Type, _ entries: Range<Int>, accumulate: Bool,
+                    _ gemm: (Bool, Bool, Int, Int, Int, T, UnsafePointer<T>, Int, UnsafePointer<T>, Int, T, UnsafeMutablePointer<T>, Int) -> Void)
+        where T: TensorScalar & FloatingPoint {
+            let pa = a.pointer(as: T.self), pb = b.pointer(as: T.self), pc = c.pointer(as: T.self)
+            for e in entries {
+                gemm(transA, transB, m, n, k, 1, pa + aIndex[e] * aSize, aCols, pb + bIndex[e] * bSize, bCols,
+                     accumulate ? 1 : 0, pc + cIndex[e] * cSize, n)
+            }
+        }
+        withExtendedLifetime((a, b, c)) {
+            let perEntry = m * n * max(k, 1)
+            let parallel = cDistinct && count > 1 && perEntry < (1 << 21) && perEntry * count >= (1 << 17)
+            if !cDistinct { fill(c, 0) }
+            let grain = max(1, (1 << 17) / max(perEntry, 1))
+            switch a.dtype {
+            case .float32:
+                let body = { (r: Range<Int>) in
+                    run(Float.self, r, accumulate: !cDistinct) {
+                        Self.sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12)
+                    }
+                }
+                if parallel { Parallel.forRange(0..<count, grain: grain, body) } else { body(0..<count) }
+            default:
+                let body = { (r: Range<Int>) in
+                    run(Double.self, r, accumulate: !cDistinct) {
+                        Self.dgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12)
+                    }
+                }
+                if parallel { Parallel.forRange(0..<count, grain: grain, body) } else { body(0..<count) }
+            }
+        }
     }
-}
 
-// MARK: - Linear (addmm)
-
-extension Kernels {
-    /// `x · weightᵀ + bias` for `x` of shape `[*, in]`, `weight` `[out, in]`, `bias` `[out]`
-    /// (PyTorch's `F.linear`), as one GEMM whose output starts as the broadcast bias.
-    ///
-    /// ```swift
-    /// let y = Kernels.linear(x, w, b)   // [batch, in] → [batch, out]
-    /// ```
-    public static func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?) -> Tensor {
-        if let error = validateLinear(x, weight, bias) { usageFailure(error) }
+    public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?) -> Tensor {
         let inF = weight.shape[1], outF = weight.shape[0]
         let rows = inF == 0 ? x.shape.dropLast().reduce(1, *) : x.count / inF
         let out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF], dtype: x.dtype)
@@ -632,28 +629,11 @@ extension Kernels {
                 }
             }
         }
-        gemm(x.viewData([rows, inF]), weight, transB: true, beta: bias == nil ? 0 : 1, into: out)
+        gemm(x.viewData([rows, inF]), weight, transA: false, transB: true, alpha: 1, beta: bias == nil ? 0 : 1, into: out)
         return out
     }
 
-    /// The gradients of ``linear(_:_:_:)`` given the output gradient `gradOut` (`[*, out]`):
-    /// `(gradInput = g · W, gradWeight = gᵀ · x, gradBias = Σ_rows g)`, each only when asked for.
-    public static func linearBackward(
-        _ gradOut: Tensor, _ x: Tensor, _ weight: Tensor,
-        needInput: Bool = true, needWeight: Bool = true, needBias: Bool = true
-    ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
-        let inF = weight.shape[1], outF = weight.shape[0]
-        let rows = outF == 0 ? gradOut.shape.dropLast().reduce(1, *) : gradOut.count / outF
-        let g2 = gradOut.viewData([rows, outF])
-        var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil
-        if needInput { gx = gemm(g2, weight).viewData(x.shape) }
-        if needWeight { gw = gemm(g2, x.viewData([rows, inF]), transA: true) }
-        if needBias { gb = sumRows(g2) }
-        return (gx, gw, gb)
-    }
-
-    /// Column sums of a 2-d float tensor (`[rows, cols]` → `[cols]`), accumulated row by row.
-    public static func sumRows(_ t: Tensor) -> Tensor {
+    public func sumRows(_ t: Tensor) -> Tensor {
         let cols = t.shape.last ?? 1
         let rows = cols == 0 ? 0 : t.count / cols
         let out = Tensor.zeros([cols], dtype: t.dtype)
@@ -662,32 +642,11 @@ extension Kernels {
             case .float32:
                 let p = t.pointer(as: Float.self), o = out.pointer(as: Float.self)
                 for r in 0..<rows { let row = p + r * cols; for j in 0..<cols { o[j] += row[j] } }
-            case .float64:
+            default:
                 let p = t.pointer(as: Double.self), o = out.pointer(as: Double.self)
                 for r in 0..<rows { let row = p + r * cols; for j in 0..<cols { o[j] += row[j] } }
-            default:
-                usageFailure(UsageError("sum", "expected a floating-point tensor, got \(t.dtype)"))
             }
         }
         return out
-    }
-
-    /// PyTorch's checks for `F.linear`, as an error (nil when the operands fit).
-    public static func validateLinear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?) -> UsageError? {
-        guard weight.rank == 2 else {
-            return UsageError("linear", "weight should be 2-D, got \(weight.rank)-D weight of shape \(shapeString(weight.shape))")
-        }
-        guard x.dtype.isFloatingPoint, x.dtype == weight.dtype, bias.map({ $0.dtype == x.dtype }) ?? true else {
-            return UsageError("linear", "expected m1 and m2 to have the same dtype, but got: \(x.dtype) != \(weight.dtype)")
-        }
-        let inF = x.shape.last ?? 1
-        guard x.rank >= 1, inF == weight.shape[1] else {
-            let rows = x.rank <= 1 ? 1 : x.shape.dropLast().reduce(1, *)
-            return UsageError("linear", "mat1 and mat2 shapes cannot be multiplied (\(rows)x\(inF) and \(weight.shape[1])x\(weight.shape[0]))")
-        }
-        if let bias, bias.count != weight.shape[0] || bias.rank > 1 {
-            return UsageError("linear", "The size of tensor a (\(weight.shape[0])) must match the size of tensor b (\(bias.shape.last ?? 1)) at non-singleton dimension \(max(x.rank - 1, 0))")
-        }
-        return nil
     }
 }

@@ -74,15 +74,15 @@ enum NormReference {
     }
 }
 
-extension Kernels {
+extension CPUBackend {
     /// float64 version of ``batchNormStatistics(_:n:c:s:)-(UnsafePointer<Float>,_,_,_)``.
-    public static func batchNormStatistics(_ x: UnsafePointer<Double>, n: Int, c: Int, s: Int)
+    static func batchNormStatistics(_ x: UnsafePointer<Double>, n: Int, c: Int, s: Int)
         -> (mean: [Double], variance: [Double]) {
         NormReference.statistics(x, .batch(n: n, c: c, s: s), centered: true)
     }
 
     /// float64 version of the batch-normalization apply kernel.
-    public static func batchNormApply(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
+    static func batchNormApply(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
                                       n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
                                       weight: UnsafePointer<Double>?, bias: UnsafePointer<Double>?) {
         NormReference.apply(x, y, .batch(n: n, c: c, s: s), mean: mean, invstd: invstd, weight: weight, bias: bias)
@@ -90,7 +90,7 @@ extension Kernels {
 
     /// float64 version of the batch-normalization backward kernel.
     @discardableResult
-    public static func batchNormBackward(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>,
+    static func batchNormBackward(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>,
                                          gradInput dx: UnsafeMutablePointer<Double>?,
                                          n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
                                          weight: UnsafePointer<Double>?, batchStatistics: Bool,
@@ -101,7 +101,7 @@ extension Kernels {
     }
 
     /// float64 version of the group-normalization forward kernel.
-    public static func groupNormForward(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
+    static func groupNormForward(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
                                         n: Int, c: Int, s: Int, groups: Int,
                                         weight: UnsafePointer<Double>?, bias: UnsafePointer<Double>?,
                                         eps: Double) -> (mean: [Double], variance: [Double], invstd: [Double]) {
@@ -114,7 +114,7 @@ extension Kernels {
 
     /// float64 version of the group-normalization backward kernel.
     @discardableResult
-    public static func groupNormBackward(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>,
+    static func groupNormBackward(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>,
                                          gradInput dx: UnsafeMutablePointer<Double>?,
                                          n: Int, c: Int, s: Int, groups: Int, mean: [Double], invstd: [Double],
                                          weight: UnsafePointer<Double>?, weightGradients: Bool)
@@ -125,20 +125,20 @@ extension Kernels {
     }
 
     /// float64 version of the layer-normalization forward kernel.
-    public static func layerNormForward(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
+    static func layerNormForward(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
                                         rows: Int, d: Int,
                                         weight: UnsafePointer<Double>?, bias: UnsafePointer<Double>?,
-                                        eps: Double) -> (mean: [Double], invstd: [Double]) {
+                                        eps: Double) -> (mean: [Double], variance: [Double], invstd: [Double]) {
         let l = NormLayout.rows(rows, d: d)
         let (mean, variance) = NormReference.statistics(x, l, centered: true)
         let invstd = variance.map { 1 / ($0 + eps).squareRoot() }
         NormReference.apply(x, y, l, mean: mean, invstd: invstd, weight: weight, bias: bias)
-        return (mean, invstd)
+        return (mean, variance, invstd)
     }
 
     /// float64 version of the layer-normalization backward kernel.
     @discardableResult
-    public static func layerNormBackward(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>,
+    static func layerNormBackward(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>,
                                          gradInput dx: UnsafeMutablePointer<Double>?,
                                          rows: Int, d: Int, mean: [Double], invstd: [Double],
                                          weight: UnsafePointer<Double>?, weightGradients: Bool)
@@ -149,23 +149,42 @@ extension Kernels {
     }
 
     /// float64 version of the RMS-normalization forward kernel.
-    public static func rmsNormForward(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
-                                      rows: Int, d: Int, weight: UnsafePointer<Double>?, eps: Double) -> [Double] {
+    static func rmsNormForward(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
+                                      rows: Int, d: Int, weight: UnsafePointer<Double>?, eps: Double)
+        -> (mean: [Double], variance: [Double], invstd: [Double]) {
         let l = NormLayout.rows(rows, d: d)
         let (mean, variance) = NormReference.statistics(x, l, centered: false)
         let invstd = variance.map { 1 / ($0 + eps).squareRoot() }
         NormReference.apply(x, y, l, mean: mean, invstd: invstd, weight: weight, bias: nil)
-        return invstd
+        return (mean, variance, invstd)
     }
 
     /// float64 version of the RMS-normalization backward kernel.
     @discardableResult
-    public static func rmsNormBackward(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>,
+    static func rmsNormBackward(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>,
                                        gradInput dx: UnsafeMutablePointer<Double>?,
                                        rows: Int, d: Int, invstd: [Double],
                                        weight: UnsafePointer<Double>?, weightGradients: Bool) -> [Double] {
         let r = NormReference.backward(x, dy, dx, .rows(rows, d: d), mean: [Double](repeating: 0, count: rows),
                                        invstd: invstd, weight: weight, batchStatistics: true, centered: false)
         return weightGradients ? r.gradWeight : []
+    }
+
+    /// float64 version of the batch-normalization input gradient from per-channel sums (nil:
+    /// running statistics, dx = w·invstd·dy).
+    static func batchNormGradInput(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>,
+                                   gradInput dx: UnsafeMutablePointer<Double>, n: Int, c: Int, s: Int,
+                                   mean: [Double], invstd: [Double], weight: UnsafePointer<Double>?,
+                                   sums: (count: Int, sumDy: [Double], sumDyXhat: [Double])?) {
+        for i in 0..<(n * c * s) {
+            let ch = (i / s) % c, r = invstd[ch], w = weight?[ch] ?? 1
+            if let sums {
+                let m = Double(sums.count)
+                let xhat = (x[i] - mean[ch]) * r
+                dx[i] = w * r * (dy[i] - sums.sumDy[ch] / m - xhat * sums.sumDyXhat[ch] / m)
+            } else {
+                dx[i] = w * r * dy[i]
+            }
+        }
     }
 }

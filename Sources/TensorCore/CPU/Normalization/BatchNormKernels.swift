@@ -6,12 +6,12 @@ import CKernelSupport
 // per channel in Double. When s == 1 (BatchNorm1d on (N, C)) the channel is the fastest dimension
 // and the sweeps vectorize across channels instead.
 
-extension Kernels {
+extension CPUBackend {
     /// Per-channel mean and biased variance of `x` viewed as (n, c, s).
     ///
     /// Shifted one-pass statistics: each channel's values are offset by the channel's first element
     /// before summing, so a channel with mean 1e4 and unit spread keeps ~1e-7 relative precision.
-    public static func batchNormStatistics(_ x: UnsafePointer<Float>, n: Int, c: Int, s: Int)
+    static func batchNormStatistics(_ x: UnsafePointer<Float>, n: Int, c: Int, s: Int)
         -> (mean: [Double], variance: [Double]) {
         let m = Double(n * s)
         guard n * s > 0, c > 0 else {
@@ -57,7 +57,7 @@ extension Kernels {
     /// are spread over threads. Falls back to two whole-tensor sweeps when there are too few
     /// blocks to keep every thread busy, and to channel-vectorized sweeps when s == 1.
     /// - Returns: per-channel mean and biased variance.
-    public static func batchNormTrainingForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    static func batchNormTrainingForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                                 n: Int, c: Int, s: Int,
                                                 weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                                 eps: Double) -> (mean: [Double], variance: [Double]) {
@@ -109,7 +109,7 @@ extension Kernels {
 
     /// y = (x − mean)·invstd·weight + bias per channel, for `x` viewed as (n, c, s).
     /// Used with batch statistics (training) and with running statistics (evaluation).
-    public static func batchNormApply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    static func batchNormApply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                       n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
                                       weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?) {
         // Per channel: y = (x − shift)·scale + offset with shift = Float(mean), so x − shift is
@@ -138,71 +138,62 @@ extension Kernels {
         }
     }
 
-    /// Gradients of batch normalization for `x` viewed as (n, c, s).
-    ///
-    /// With `batchStatistics` (training, or evaluation without running stats) the mean and
-    /// variance depend on x: dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)). Otherwise (evaluation
-    /// with running stats) dx = w·invstd·dy. `gradInput` nil skips dx; `weightGradients` false
-    /// skips the reduction pass when it is not needed for dx.
-    /// - Returns: per channel Σdy·x̂ (weight gradient) and Σdy (bias gradient), empty when skipped.
-    @discardableResult
-    public static func batchNormBackward(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
-                                         gradInput dx: UnsafeMutablePointer<Float>?,
-                                         n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
-                                         weight: UnsafePointer<Float>?, batchStatistics: Bool,
-                                         weightGradients: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
-        let m = Double(n * s)
-        if let plan = ChannelBlocks(n: n, c: c, s: s, tensors: 2) {
-            return blockedBackward(plan, x, dy, dx, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight,
-                                   batchStatistics: batchStatistics, weightGradients: weightGradients)
-        }
+    /// Per-channel Σdy and Σdy·x̂ (x̂ = (x − mean)·invstd) for `x` viewed as (n, c, s): the
+    /// reduce half of the backward. Sums are taken on x shifted by Float(mean), then corrected in
+    /// Double for the residual mean − shift.
+    static func batchNormGradientSums(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
+                                      n: Int, c: Int, s: Int, mean: [Double], invstd: [Double]) -> (sumDy: [Double], sumDyXhat: [Double]) {
         let shift = NormScratch<Float>(c, 0)
-        defer { shift.free() }
+        let sd = NormScratch<Double>(c, 0), sx = NormScratch<Double>(c, 0)
+        defer { shift.free(); sd.free(); sx.free() }
         for ch in 0..<c { shift[ch] = Float(mean[ch]) }
-        var gw: [Double] = [], gb: [Double] = []
-        var sumDy = [Double](repeating: 0, count: c), sumDyX = [Double](repeating: 0, count: c)
-        if batchStatistics || weightGradients {
-            let sd = NormScratch<Double>(c, 0), sx = NormScratch<Double>(c, 0)
-            defer { sd.free(); sx.free() }
-            if s == 1 {
-                columnGradMoments(x, dy, rows: n, c: c, shift: shift.p, sumDy: sd.p, sumDyX: sx.p)
-            } else {
-                let segs = n * c
-                let segD = NormScratch<Double>(segs, 0), segX = NormScratch<Double>(segs, 0)
-                defer { segD.free(); segX.free() }
-                Parallel.forRange(0..<segs, grain: max(1, normParallelGrain / s)) { r in
-                    for seg in r {
-                        let (a, b) = segmentGradMoments(x + seg * s, dy + seg * s, s, shift[seg % c])
-                        segD[seg] = a
-                        segX[seg] = b
-                    }
-                }
-                for seg in 0..<segs {
-                    sd[seg % c] += segD[seg]
-                    sx[seg % c] += segX[seg]
+        if s == 1 {
+            columnGradMoments(x, dy, rows: n, c: c, shift: shift.p, sumDy: sd.p, sumDyX: sx.p)
+        } else if n * c * s > 0 {
+            let segs = n * c
+            let segD = NormScratch<Double>(segs, 0), segX = NormScratch<Double>(segs, 0)
+            defer { segD.free(); segX.free() }
+            Parallel.forRange(0..<segs, grain: max(1, normParallelGrain / s)) { r in
+                for seg in r {
+                    let (a, b) = segmentGradMoments(x + seg * s, dy + seg * s, s, shift[seg % c])
+                    segD[seg] = a
+                    segX[seg] = b
                 }
             }
-            sumDy = sd.array
-            sumDyX = sx.array
-            gw = (0..<c).map { ch in invstd[ch] * (sumDyX[ch] - (mean[ch] - Double(shift[ch])) * sumDy[ch]) }
-            gb = sumDy
+            for seg in 0..<segs {
+                sd[seg % c] += segD[seg]
+                sx[seg % c] += segX[seg]
+            }
         }
-        guard let dx else { return (weightGradients ? gw : [], weightGradients ? gb : []) }
+        let sumDy = sd.array
+        let sumDyXhat = (0..<c).map { ch in invstd[ch] * (sx[ch] - (mean[ch] - Double(shift[ch])) * sumDy[ch]) }
+        return (sumDy, sumDyXhat)
+    }
+
+    /// The input gradient of batch normalization for `x` viewed as (n, c, s), the apply half of
+    /// the backward: with `sums` (over `count` elements per channel, possibly from several
+    /// processes) dx = w·invstd·(dy − Σdy/count − x̂·Σdy·x̂/count); without, dx = w·invstd·dy.
+    static func batchNormGradInput(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
+                                   n: Int, c: Int, s: Int, mean: [Double], invstd: [Double], weight: UnsafePointer<Float>?,
+                                   sums: (count: Int, sumDy: [Double], sumDyXhat: [Double])?) {
+        let shift = NormScratch<Float>(c, 0)
         let ca = NormScratch<Float>(c, 0), cb = NormScratch<Float>(c, 0), cc = NormScratch<Float>(c, 0)
-        defer { ca.free(); cb.free(); cc.free() }
+        defer { shift.free(); ca.free(); cb.free(); cc.free() }
         for ch in 0..<c {
+            shift[ch] = Float(mean[ch])
             let r = invstd[ch]
             let a = Double(weight?[ch] ?? 1) * r
             ca[ch] = Float(a)
-            if batchStatistics {
-                let b = a * r * gw[ch] / m
+            if let sums {
+                let m = Double(sums.count)
+                let b = a * r * sums.sumDyXhat[ch] / m
                 cb[ch] = Float(b)
-                cc[ch] = Float(b * (mean[ch] - Double(shift[ch])) - a * sumDy[ch] / m)
+                cc[ch] = Float(b * (mean[ch] - Double(shift[ch])) - a * sums.sumDy[ch] / m)
             }
         }
         if s == 1 {
             columnBackwardApply(x, dy, dx, rows: n, c: c, shift: shift.p, a: ca.p, b: cb.p, cc: cc.p)
-        } else {
+        } else if n * c * s > 0 {
             let stream = shouldStream(elements: n * c * s, run: s)
             Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
                 for seg in r.reversed() {
@@ -213,7 +204,36 @@ extension Kernels {
                 streamFence(stream)
             }
         }
-        return (weightGradients ? gw : [], weightGradients ? gb : [])
+    }
+
+    /// Gradients of batch normalization for `x` viewed as (n, c, s), reduce and apply fused per
+    /// cache-sized channel block when the layout allows it.
+    ///
+    /// With `batchStatistics` (training, or evaluation without running stats) the mean and
+    /// variance depend on x: dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)). Otherwise (evaluation
+    /// with running stats) dx = w·invstd·dy. `gradInput` nil skips dx; `needSums` false skips the
+    /// reduction pass when dx does not need it.
+    /// - Returns: per channel Σdy·x̂ (weight gradient) and Σdy (bias gradient), empty when skipped.
+    static func batchNormBackward(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
+                                  gradInput dx: UnsafeMutablePointer<Float>?,
+                                  n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
+                                  weight: UnsafePointer<Float>?, batchStatistics: Bool,
+                                  weightGradients: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
+        if let plan = ChannelBlocks(n: n, c: c, s: s, tensors: 2) {
+            return blockedBackward(plan, x, dy, dx, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight,
+                                   batchStatistics: batchStatistics, weightGradients: weightGradients)
+        }
+        var sums: (count: Int, sumDy: [Double], sumDyXhat: [Double])? = nil
+        if batchStatistics || weightGradients {
+            let r = batchNormGradientSums(x: x, gradOutput: dy, n: n, c: c, s: s, mean: mean, invstd: invstd)
+            sums = (n * s, r.sumDy, r.sumDyXhat)
+        }
+        if let dx {
+            batchNormGradInput(x: x, gradOutput: dy, gradInput: dx, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight,
+                               sums: batchStatistics ? sums : nil)
+        }
+        guard weightGradients, let sums else { return ([], []) }
+        return (sums.sumDyXhat, sums.sumDy)
     }
 }
 

@@ -5,20 +5,20 @@ import CKernelSupport
 // normalized from L1; rows are split over threads. Weight-gradient partial sums live in float
 // lanes for a few rows at a time and are merged per thread in Double.
 
-extension Kernels {
+extension CPUBackend {
     /// Layer normalization forward over rows of `d` floats.
-    /// - Returns: per row mean and 1/sqrt(biased var + eps).
-    public static func layerNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    /// - Returns: per row mean, biased variance and 1/sqrt(biased var + eps).
+    static func layerNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                         rows: Int, d: Int,
                                         weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
-                                        eps: Double) -> (mean: [Double], invstd: [Double]) {
+                                        eps: Double) -> (mean: [Double], variance: [Double], invstd: [Double]) {
         rowNormForward(x, y, rows: rows, d: d, weight: weight, bias: bias, eps: eps, centered: true)
     }
 
     /// Layer normalization backward: dx = invstd·(g − mean(g) − x̂·mean(g·x̂)), g = weight·dy.
     /// - Returns: Σ over rows of dy·x̂ and dy (weight and bias gradients), empty when not asked.
     @discardableResult
-    public static func layerNormBackward(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
+    static func layerNormBackward(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
                                          gradInput dx: UnsafeMutablePointer<Float>?,
                                          rows: Int, d: Int, mean: [Double], invstd: [Double],
                                          weight: UnsafePointer<Float>?, weightGradients: Bool)
@@ -61,10 +61,10 @@ private func rowAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Floa
 
 func rowNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, d: Int,
                     weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, eps: Double,
-                    centered: Bool) -> (mean: [Double], invstd: [Double]) {
-    let mean = NormScratch<Double>(rows, 0), invstd = NormScratch<Double>(rows, 0)
-    defer { mean.free(); invstd.free() }
-    guard d > 0 else { return (mean.array, invstd.array) }
+                    centered: Bool) -> (mean: [Double], variance: [Double], invstd: [Double]) {
+    let mean = NormScratch<Double>(rows, 0), variance = NormScratch<Double>(rows, 0), invstd = NormScratch<Double>(rows, 0)
+    defer { mean.free(); variance.free(); invstd.free() }
+    guard d > 0 else { return (mean.array, variance.array, invstd.array) }
     withFloatsOrConstant(weight, d, 1) { w in
         withFloatsOrConstant(bias, d, 0) { b in
             let stream = shouldStream(elements: rows * d, run: d)
@@ -80,13 +80,14 @@ func rowNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                     let v = max(0, qq / Double(d) - mu * mu)
                     let rs = 1 / (v + eps).squareRoot()
                     mean[row] = Double(shift) + mu
+                    variance[row] = v
                     invstd[row] = rs
                     rowAffine(xp, y + row * d, d, shift, Float(rs), Float(-mu * rs), w, b, stream: stream)
                 }
             }
         }
     }
-    return (mean.array, invstd.array)
+    return (mean.array, variance.array, invstd.array)
 }
 
 /// Rows whose weight-gradient terms are summed in float lanes before a Double flush.

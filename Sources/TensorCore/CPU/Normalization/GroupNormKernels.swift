@@ -3,11 +3,11 @@
 // is summed and normalized back to back, so the second read comes from L1/L2; rows are split
 // over threads.
 
-extension Kernels {
+extension CPUBackend {
     /// Group normalization forward: per (sample, group) mean and biased variance, then
     /// y = (x − mean)·invstd·weight[ch] + bias[ch]. Instance normalization is `groups == c`.
     /// - Returns: per row (n·groups of them) mean, biased variance and 1/sqrt(var + eps).
-    public static func groupNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    static func groupNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                         n: Int, c: Int, s: Int, groups: Int,
                                         weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                         eps: Double) -> (mean: [Double], variance: [Double], invstd: [Double]) {
@@ -45,7 +45,7 @@ extension Kernels {
     /// dx = invstd·(g − mean(g) − x̂·mean(g·x̂)) with g = weight·dy over each (sample, group) row.
     /// - Returns: per channel Σdy·x̂ and Σdy when `weightGradients`, else empty arrays.
     @discardableResult
-    public static func groupNormBackward(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
+    static func groupNormBackward(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
                                          gradInput dx: UnsafeMutablePointer<Float>?,
                                          n: Int, c: Int, s: Int, groups: Int, mean: [Double], invstd: [Double],
                                          weight: UnsafePointer<Float>?, weightGradients: Bool)

@@ -1,12 +1,18 @@
 import Foundation
 
-extension Kernels {
-    /// Softmax (or log-softmax) along `dim` (normalised), computed stably by subtracting the
-    /// maximum first.
-    public static func softmax(_ t: Tensor, dim: Int, log: Bool) -> Tensor {
-        precondition(t.dtype.isFloatingPoint, "softmax: float dtypes only")
+// CPU softmax and log-softmax: rows of the reduced dim, or columns when it is not innermost.
+
+extension CPUBackend {
+    public func softmax(_ t: Tensor, dim: Int, log: Bool) -> Tensor { Self.softmax(t, dim: dim, log: log) }
+    public func softmaxBackward(grad: Tensor, output: Tensor, dim: Int, log: Bool) -> Tensor {
+        Self.softmaxBackward(grad: grad, output: output, dim: dim, log: log)
+    }
+}
+
+extension CPUBackend {
+    static func softmax(_ t: Tensor, dim: Int, log: Bool) -> Tensor {
         let out = Tensor(uninitializedShape: t.shape, dtype: t.dtype)
-        let (outer, r, inner) = split(t.rank == 0 ? [1] : t.shape, at: dim)
+        let (outer, r, inner) = Kernels.split(t.rank == 0 ? [1] : t.shape, at: dim)
         withExtendedLifetime(t) {
             if t.dtype == .float32 {
                 softmaxRun(t.pointer(as: Float.self), out.pointer(as: Float.self), outer, r, inner, log)
@@ -109,12 +115,10 @@ extension Kernels {
         }
     }
 
-    /// Backward of ``softmax(_:dim:log:)`` from its output `y`:
-    /// softmax `y·(g − Σ g·y)`, log-softmax `g − e^y·Σ g`.
-    public static func softmaxBackward(grad: Tensor, output: Tensor, dim: Int, log: Bool) -> Tensor {
+    static func softmaxBackward(grad: Tensor, output: Tensor, dim: Int, log: Bool) -> Tensor {
         let g = cast(grad, to: output.dtype)
         let out = Tensor(uninitializedShape: output.shape, dtype: output.dtype)
-        let (outer, r, inner) = split(output.rank == 0 ? [1] : output.shape, at: dim)
+        let (outer, r, inner) = Kernels.split(output.rank == 0 ? [1] : output.shape, at: dim)
         withExtendedLifetime((g, output)) {
             if output.dtype == .float32 {
                 softmaxBackwardRun(g.pointer(as: Float.self), output.pointer(as: Float.self), out.pointer(as: Float.self), outer, r, inner, log)

@@ -4,42 +4,6 @@ import Foundation
 // backward), average (PyTorch's padding / count_include_pad / divisor rules) and adaptive
 // average. Planes are spread over threads.
 
-/// Window geometry of a 2-d pooling: kernel, stride, padding, dilation per axis (H, W).
-public struct PoolGeometry: Sendable, Equatable {
-    public let planes: Int
-    public let inputHeight: Int, inputWidth: Int
-    public let kernel: (Int, Int)
-    public let stride: (Int, Int)
-    public let padding: (Int, Int)
-    public let dilation: (Int, Int)
-    public let ceilMode: Bool
-    public let outputHeight: Int, outputWidth: Int
-
-    public init(planes: Int, inputHeight: Int, inputWidth: Int, kernel: (Int, Int), stride: (Int, Int),
-                padding: (Int, Int), dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) {
-        self.planes = planes; self.inputHeight = inputHeight; self.inputWidth = inputWidth
-        self.kernel = kernel; self.stride = stride; self.padding = padding; self.dilation = dilation
-        self.ceilMode = ceilMode
-        outputHeight = PoolGeometry.outputSize(inputHeight, kernel.0, stride.0, padding.0, dilation.0, ceilMode)
-        outputWidth = PoolGeometry.outputSize(inputWidth, kernel.1, stride.1, padding.1, dilation.1, ceilMode)
-    }
-
-    /// PyTorch's `pooling_output_shape`: in ceil mode the last window must start inside the input
-    /// or its left padding.
-    public static func outputSize(_ size: Int, _ k: Int, _ s: Int, _ p: Int, _ d: Int, _ ceil: Bool) -> Int {
-        let numerator = size + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0)
-        var out = Int((Double(numerator) / Double(s)).rounded(.down)) + 1
-        if ceil && (out - 1) * s >= size + p { out -= 1 }
-        return out
-    }
-
-    public static func == (a: PoolGeometry, b: PoolGeometry) -> Bool {
-        a.planes == b.planes && a.inputHeight == b.inputHeight && a.inputWidth == b.inputWidth
-            && a.kernel == b.kernel && a.stride == b.stride && a.padding == b.padding
-            && a.dilation == b.dilation && a.ceilMode == b.ceilMode
-    }
-}
-
 @inline(__always)
 private func planeGrain(_ perPlane: Int) -> Int { max(1, (1 << 15) / max(perPlane, 1)) }
 
@@ -184,15 +148,8 @@ private func adaptiveAvgBackward<T: BinaryFloatingPoint>(_ gout: UnsafePointer<T
     }
 }
 
-extension Kernels {
-    /// 2-d max pooling over `geo.planes` planes: the output (`[planes·OH·OW]` values, shaped like
-    /// `outputShape`) and, per output element, the flat index of the maximum within its plane.
-    ///
-    /// ```swift
-    /// let geo = PoolGeometry(planes: n * c, inputHeight: 28, inputWidth: 28, kernel: (2, 2), stride: (2, 2), padding: (0, 0))
-    /// let (y, argmax) = Kernels.maxPool2d(x, geo, outputShape: [n, c, 14, 14])
-    /// ```
-    public static func maxPool2d(_ input: Tensor, _ geo: PoolGeometry, outputShape: [Int]) -> (values: Tensor, indices: Tensor) {
+extension CPUBackend {
+    public func maxPool2d(_ input: Tensor, _ geo: PoolGeometry, outputShape: [Int]) -> (values: Tensor, indices: Tensor) {
         let out = Tensor(uninitializedShape: outputShape, dtype: input.dtype)
         let idx = Tensor(uninitializedShape: outputShape, dtype: .int64)
         withExtendedLifetime((input, out, idx)) {
@@ -205,8 +162,7 @@ extension Kernels {
         return (out, idx)
     }
 
-    /// Routes each output gradient to the input element its maximum came from.
-    public static func maxPool2dBackward(_ gradOut: Tensor, indices: Tensor, inputShape: [Int], _ geo: PoolGeometry) -> Tensor {
+    public func maxPool2dBackward(_ gradOut: Tensor, indices: Tensor, inputShape: [Int], _ geo: PoolGeometry) -> Tensor {
         let gx = Tensor(uninitializedShape: inputShape, dtype: gradOut.dtype)
         withExtendedLifetime((gradOut, indices, gx)) {
             switch gradOut.dtype {
@@ -217,10 +173,8 @@ extension Kernels {
         return gx
     }
 
-    /// 2-d average pooling with PyTorch's rules for padding (`countIncludePad`) and `divisor`
-    /// (divisor_override).
-    public static func avgPool2d(_ input: Tensor, _ geo: PoolGeometry, outputShape: [Int],
-                                 countIncludePad: Bool = true, divisor: Int? = nil) -> Tensor {
+    public func avgPool2d(_ input: Tensor, _ geo: PoolGeometry, outputShape: [Int],
+                                 countIncludePad: Bool, divisor: Int?) -> Tensor {
         let out = Tensor(uninitializedShape: outputShape, dtype: input.dtype)
         withExtendedLifetime((input, out)) {
             switch input.dtype {
@@ -232,9 +186,8 @@ extension Kernels {
         return out
     }
 
-    /// Gradient of ``avgPool2d(_:_:outputShape:countIncludePad:divisor:)``.
-    public static func avgPool2dBackward(_ gradOut: Tensor, inputShape: [Int], _ geo: PoolGeometry,
-                                         countIncludePad: Bool = true, divisor: Int? = nil) -> Tensor {
+    public func avgPool2dBackward(_ gradOut: Tensor, inputShape: [Int], _ geo: PoolGeometry,
+                                         countIncludePad: Bool, divisor: Int?) -> Tensor {
         let gx = Tensor(uninitializedShape: inputShape, dtype: gradOut.dtype)
         withExtendedLifetime((gradOut, gx)) {
             switch gradOut.dtype {
@@ -245,9 +198,7 @@ extension Kernels {
         return gx
     }
 
-    /// Adaptive average pooling of `planes` planes of `H×W` to `OH×OW` (PyTorch's bins:
-    /// ⌊o·in/out⌋ ..< ⌈(o+1)·in/out⌉).
-    public static func adaptiveAvgPool2d(_ input: Tensor, planes: Int, inputSize: (Int, Int), outputSize: (Int, Int),
+    public func adaptiveAvgPool2d(_ input: Tensor, planes: Int, inputSize: (Int, Int), outputSize: (Int, Int),
                                          outputShape: [Int]) -> Tensor {
         let out = Tensor(uninitializedShape: outputShape, dtype: input.dtype)
         withExtendedLifetime((input, out)) {
@@ -262,8 +213,7 @@ extension Kernels {
         return out
     }
 
-    /// Gradient of ``adaptiveAvgPool2d(_:planes:inputSize:outputSize:outputShape:)``.
-    public static func adaptiveAvgPool2dBackward(_ gradOut: Tensor, inputShape: [Int], planes: Int,
+    public func adaptiveAvgPool2dBackward(_ gradOut: Tensor, inputShape: [Int], planes: Int,
                                                  inputSize: (Int, Int), outputSize: (Int, Int)) -> Tensor {
         let gx = Tensor(uninitializedShape: inputShape, dtype: gradOut.dtype)
         withExtendedLifetime((gradOut, gx)) {

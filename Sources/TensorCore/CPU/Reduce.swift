@@ -1,48 +1,15 @@
 import Foundation
 
-extension Kernels {
-    /// Sum over `dims` (negative dims allowed; empty = all). Float sums accumulate in blocks of
-    /// SIMD lanes merged in Double, so large tensors stay accurate; integer and bool inputs give int64.
-    ///
-    /// ```swift
-    /// Kernels.sum(x, dims: [0, 2], keepDim: true)
-    /// ```
-    public static func sum(_ t: Tensor, dims: [Int], keepDim: Bool = false) -> Tensor {
-        let nd = orFail { () throws(UsageError) in try normalizeDims(dims, rank: t.rank, op: "sum") }
-        return reduceSum(t, dims: nd, keepDim: keepDim)
+// CPU reductions: sums (SIMD accumulators merged in Double) and max / min with indices.
+
+extension CPUBackend {
+    public func sum(_ t: Tensor, dims: [Int], keepDim: Bool) -> Tensor { Self.reduceSum(t, dims: dims, keepDim: keepDim) }
+    public func extremum(_ t: Tensor, dim: Int, keepDim: Bool, largest: Bool) -> (values: Tensor, indices: Tensor) {
+        Self.extremum(t, dim: dim, keepDim: keepDim, largest: largest)
     }
+}
 
-    /// Sum of every element, as a 0-d tensor.
-    public static func sumAll(_ t: Tensor) -> Tensor { reduceSum(t, dims: Array(0..<t.rank), keepDim: false) }
-
-    /// Mean over `dims` (float dtypes).
-    public static func mean(_ t: Tensor, dims: [Int], keepDim: Bool = false) -> Tensor {
-        let nd = orFail { () throws(UsageError) in try normalizeDims(dims, rank: t.rank, op: "mean") }
-        let n = nd.reduce(1) { $0 * t.shape[$1] }
-        let s = reduceSum(t, dims: nd, keepDim: keepDim)
-        return unaryInPlace(.scale(1 / Double(n)), s)
-    }
-
-    /// Applies a cheap unary op to a freshly made tensor, reusing its memory.
-    static func unaryInPlace(_ op: UnaryOp, _ t: Tensor) -> Tensor {
-        switch t.dtype {
-        case .float32: floatUnary(op, t.pointer(as: Float.self), t.pointer(as: Float.self), t.count); return t
-        case .float64: floatUnary(op, t.pointer(as: Double.self), t.pointer(as: Double.self), t.count); return t
-        default: return unary(op, t)
-        }
-    }
-
-    /// Reduces a broadcast result back to `shape` by summing the broadcast dims (`sum_to_size`).
-    public static func sumToShape(_ t: Tensor, _ shape: [Int]) -> Tensor {
-        if t.shape == shape { return t }
-        orFail { () throws(UsageError) in try validateSumToShape(t.shape, shape) }
-        let off = t.rank - shape.count
-        var dims = Array(0..<off)
-        for i in 0..<shape.count where shape[i] == 1 && t.shape[i + off] != 1 { dims.append(i + off) }
-        let s = reduceSum(t, dims: dims, keepDim: true)
-        return s.viewData(shape)
-    }
-
+extension CPUBackend {
     /// Sum over normalised, sorted dims.
     static func reduceSum(_ t: Tensor, dims: [Int], keepDim: Bool) -> Tensor {
         var outShape: [Int] = []
@@ -185,13 +152,9 @@ extension Kernels {
 
     // MARK: max / min
 
-    /// Largest (or smallest) values along `dim` and their int64 indices (first occurrence; NaN wins).
-    public static func extremum(_ t: Tensor, dim: Int, keepDim: Bool, largest: Bool) -> (values: Tensor, indices: Tensor) {
-        let name = largest ? "max" : "min"
-        let d = orFail { () throws(UsageError) in try normalizeDim(dim, rank: t.rank, op: name) }
+    static func extremum(_ t: Tensor, dim d: Int, keepDim: Bool, largest: Bool) -> (values: Tensor, indices: Tensor) {
         let shape = t.rank == 0 ? [1] : t.shape
-        let (outer, r, inner) = split(shape, at: d)
-        usageCheck(r > 0, name, "Expected reduction dim \(d) to have non-zero size.")
+        let (outer, r, inner) = Kernels.split(shape, at: d)
         var outShape = t.shape
         if t.rank > 0 { if keepDim { outShape[d] = 1 } else { outShape.remove(at: d) } }
         let values = Tensor(uninitializedShape: outShape, dtype: t.dtype)
@@ -271,27 +234,5 @@ extension Kernels {
                 }
             }
         }
-    }
-
-    /// Largest (or smallest) element as a 0-d tensor.
-    public static func extremumAll(_ t: Tensor, largest: Bool) -> Tensor {
-        usageCheck(t.count > 0, largest ? "max" : "min",
-                   "max(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.")
-        return extremum(t.viewData([t.count]), dim: 0, keepDim: false, largest: largest).values
-    }
-
-    // MARK: variance
-
-    /// Variance over `dims` with Bessel's correction when `unbiased` (two passes: mean, then
-    /// squared deviations).
-    public static func variance(_ t: Tensor, dims: [Int], unbiased: Bool, keepDim: Bool) -> Tensor {
-        let nd = orFail { () throws(UsageError) in try normalizeDims(dims, rank: t.rank, op: "var") }
-        let n = nd.reduce(1) { $0 * t.shape[$1] }
-        let m = mean(t, dims: nd, keepDim: true)
-        let d = sub(t, m)
-        let sq = binary(.mul, d, d)
-        let s = reduceSum(sq, dims: nd, keepDim: keepDim)
-        let denom = Double(n - (unbiased ? 1 : 0))
-        return unaryInPlace(.scale(1 / denom), s)
     }
 }

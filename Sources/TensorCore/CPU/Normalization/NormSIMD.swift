@@ -7,15 +7,10 @@ import CKernelSupport
 
 @usableFromInline typealias NormV16 = SIMD16<Float>
 
-/// Outputs at least this large (bytes) are written with non-temporal stores: they do not fit in
-/// cache anyway, and a normal store would first read each destination line (read-for-ownership),
-/// one extra memory pass.
-extension Kernels {
-    /// Normalization outputs at least this large (bytes) are written with non-temporal stores.
-    /// The results are identical either way; tests lower it to cover the streaming path.
-    nonisolated(unsafe) public static var normalizationStreamingBytes = 8 << 20
-}
-
+/// Whether a kernel writing `elements` floats in contiguous runs of `run` should stream its output
+/// (``Kernels/normalizationStreamingBytes``): outputs that large do not fit in cache anyway, and a
+/// normal store would first read each destination line (read-for-ownership), one extra memory pass.
+///
 /// Whether a kernel writing `elements` floats in contiguous runs of `run` should stream its output.
 @inline(__always) func shouldStream(elements: Int, run: Int) -> Bool {
     elements * MemoryLayout<Float>.stride >= Kernels.normalizationStreamingBytes && run >= 64

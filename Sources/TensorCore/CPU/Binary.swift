@@ -1,33 +1,29 @@
 import Foundation
 
-/// Elementwise operations of two tensors.
-public enum BinaryOp: String, Sendable {
-    case add, sub, mul, div, pow, maximum, minimum
+// CPU elementwise kernels of two or three operands (broadcast through a StridedPlan), dtype
+// conversion and strided copies.
+
+/// Elements per parallel chunk for cheap elementwise work (≈ 50–100 µs per chunk).
+let elementwiseGrain = 1 << 16
+
+extension CPUBackend {
+    public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor { Self.binary(op, a, b) }
+    public func compare(_ op: CompareOp, _ a: Tensor, _ b: Tensor) -> Tensor { Self.compare(op, a, b) }
+    public func select(_ cond: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor { Self.select(cond, a, b) }
+    public func cast(_ t: Tensor, to dtype: DType) -> Tensor { Self.cast(t, to: dtype) }
+    public func strided(_ t: Tensor, shape: [Int], strides: [Int]) -> Tensor { Self.strided(t, shape: shape, strides: strides) }
+    public func accumulate(_ source: Tensor, into destination: Tensor) { Self.accumulate(source, into: destination) }
 }
 
-/// Elementwise comparisons; results are `bool` tensors.
-public enum CompareOp: String, Sendable {
-    case eq, ne, lt, le, gt, ge
-}
-
-extension Kernels {
-    /// Elements per parallel chunk for cheap elementwise work (≈ 50–100 µs per chunk).
-    static let elementwiseGrain = 1 << 16
-
-    /// `a ⊕ b` with broadcasting and type promotion (integer `div` gives float32, like PyTorch's
-    /// true division).
-    ///
-    /// ```swift
-    /// let c = Kernels.binary(.add, a, b)
-    /// ```
-    public static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
-        let shape = orFail { () throws(UsageError) in try broadcastShape(a.shape, b.shape, op: op.rawValue) }
+extension CPUBackend {
+    static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let shape = orFail { () throws(UsageError) in try Kernels.broadcastShape(a.shape, b.shape, op: op.rawValue) }
         var dt = DType.promoted(a.dtype, b.dtype)
         if op == .div && !dt.isFloatingPoint { dt = .float32 }
         if dt == .bool { dt = .int64 }
         let a = cast(a, to: dt), b = cast(b, to: dt)
         let out = Tensor(uninitializedShape: shape, dtype: dt)
-        let plan = StridedPlan(shape: shape, strides: [broadcastStrides(a.shape, to: shape), broadcastStrides(b.shape, to: shape)])
+        let plan = StridedPlan(shape: shape, strides: [Kernels.broadcastStrides(a.shape, to: shape), Kernels.broadcastStrides(b.shape, to: shape)])
         withExtendedLifetime((a, b)) {
             switch dt {
             case .float32: floatBinary(op, a.pointer(as: Float.self), b.pointer(as: Float.self), out.pointer(as: Float.self), plan)
@@ -39,31 +35,6 @@ extension Kernels {
         }
         return out
     }
-
-    /// The dtype of `t ⊕ scalar`: float tensors keep theirs; integer tensors stay integer for an
-    /// integral scalar (except `div`), else become float32.
-    public static func scalarResultType(_ t: DType, _ value: Double, op: BinaryOp) -> DType {
-        if t.isFloatingPoint { return t }
-        if op == .div || op == .pow && value < 0 || value.rounded() != value { return .float32 }
-        return t == .bool ? .int64 : t
-    }
-
-    /// `t ⊕ value`.
-    public static func binary(_ op: BinaryOp, _ t: Tensor, _ value: Double) -> Tensor {
-        binary(op, t, Tensor.full([], value, dtype: scalarResultType(t.dtype, value, op: op)))
-    }
-
-    /// `value ⊕ t`.
-    public static func binary(_ op: BinaryOp, _ value: Double, _ t: Tensor) -> Tensor {
-        binary(op, Tensor.full([], value, dtype: scalarResultType(t.dtype, value, op: op)), t)
-    }
-
-    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.add, a, b) }
-    public static func sub(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.sub, a, b) }
-    public static func mul(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.mul, a, b) }
-    public static func div(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.div, a, b) }
-    public static func mul(_ a: Tensor, _ value: Double) -> Tensor { binary(.mul, a, value) }
-    public static func add(_ a: Tensor, _ value: Double) -> Tensor { binary(.add, a, value) }
 
     // MARK: float kernels
 
@@ -148,14 +119,13 @@ extension Kernels {
 
     // MARK: comparisons and selection
 
-    /// `a ⊙ b` elementwise with broadcasting; a `bool` tensor.
-    public static func compare(_ op: CompareOp, _ a: Tensor, _ b: Tensor) -> Tensor {
-        let shape = orFail { () throws(UsageError) in try broadcastShape(a.shape, b.shape, op: op.rawValue) }
+    static func compare(_ op: CompareOp, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let shape = orFail { () throws(UsageError) in try Kernels.broadcastShape(a.shape, b.shape, op: op.rawValue) }
         var dt = DType.promoted(a.dtype, b.dtype)
         if dt == .bool { dt = .uint8 }
         let a = cast(a, to: dt), b = cast(b, to: dt)
         let out = Tensor(uninitializedShape: shape, dtype: .bool)
-        let plan = StridedPlan(shape: shape, strides: [broadcastStrides(a.shape, to: shape), broadcastStrides(b.shape, to: shape)])
+        let plan = StridedPlan(shape: shape, strides: [Kernels.broadcastStrides(a.shape, to: shape), Kernels.broadcastStrides(b.shape, to: shape)])
         let po = out.pointer(as: Bool.self)
         withExtendedLifetime((a, b)) {
             switch dt {
@@ -167,15 +137,6 @@ extension Kernels {
             }
         }
         return out
-    }
-
-    /// `t ⊙ value`; a `bool` tensor.
-    public static func compare(_ op: CompareOp, _ t: Tensor, _ value: Double) -> Tensor {
-        let dt: DType = t.dtype.isFloatingPoint ? t.dtype : (value.rounded() == value ? (t.dtype == .bool ? .uint8 : t.dtype) : .float64)
-        if dt == .uint8 && (value < 0 || value > 255) {
-            return compare(op, cast(t, to: .int64), Tensor.full([], value, dtype: .int64))
-        }
-        return compare(op, t, Tensor.full([], value, dtype: dt))
     }
 
     static func compareRun<T: Comparable>(_ op: CompareOp, _ pa: UnsafeMutablePointer<T>, _ pb: UnsafeMutablePointer<T>,
@@ -213,16 +174,15 @@ extension Kernels {
         }
     }
 
-    /// `cond ? a : b` elementwise, broadcasting all three (`torch.where`).
-    public static func `where`(_ cond: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+    static func select(_ cond: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
         let shape = orFail { () throws(UsageError) in
-            try broadcastShape(try broadcastShape(cond.shape, a.shape, op: "where"), b.shape, op: "where")
+            try Kernels.broadcastShape(try Kernels.broadcastShape(cond.shape, a.shape, op: "where"), b.shape, op: "where")
         }
         let dt = DType.promoted(a.dtype, b.dtype)
         let c = cast(cond, to: .bool), a = cast(a, to: dt), b = cast(b, to: dt)
         let out = Tensor(uninitializedShape: shape, dtype: dt)
-        let plan = StridedPlan(shape: shape, strides: [broadcastStrides(c.shape, to: shape), broadcastStrides(a.shape, to: shape),
-                                                       broadcastStrides(b.shape, to: shape)])
+        let plan = StridedPlan(shape: shape, strides: [Kernels.broadcastStrides(c.shape, to: shape), Kernels.broadcastStrides(a.shape, to: shape),
+                                                       Kernels.broadcastStrides(b.shape, to: shape)])
         withExtendedLifetime((c, a, b)) {
             let pc = c.pointer(as: Bool.self)
             switch dt {
@@ -260,13 +220,6 @@ extension Kernels {
         } else {
             for i in 0..<n { o[i] = cb[i * sc] != 0 ? a[i * sa] : b[i * sb] }
         }
-    }
-
-    /// Copies `t` broadcast to `shape` (no copy when the shape already matches).
-    public static func expand(_ t: Tensor, to shape: [Int]) -> Tensor {
-        if t.shape == shape { return t }
-        orFail { () throws(UsageError) in try validateExpand(t.shape, to: shape) }
-        return strided(t, shape: shape, strides: broadcastStrides(t.shape, to: shape))
     }
 
     /// A contiguous copy of `t` read with element `strides` as a tensor of `shape`.
@@ -345,19 +298,9 @@ extension Kernels {
         }
     }
 
-    /// `t` with its dims reordered (a contiguous copy), like `permute(...).contiguous()`.
-    public static func permute(_ t: Tensor, _ dims: [Int]) -> Tensor {
-        let cs = contiguousStrides(t.shape)
-        let shape = dims.map { t.shape[$0] }
-        if dims == Array(0..<t.rank) { return t }
-        return strided(t, shape: shape, strides: dims.map { cs[$0] })
-    }
-
     // MARK: dtype conversion
 
-    /// `t` converted to `dtype` (the tensor itself when it already has it). Float → integer
-    /// truncates toward zero; anything → bool is `!= 0`.
-    public static func cast(_ t: Tensor, to dtype: DType) -> Tensor {
+    static func cast(_ t: Tensor, to dtype: DType) -> Tensor {
         if t.dtype == dtype { return t }
         let out = Tensor(uninitializedShape: t.shape, dtype: dtype)
         let n = t.count
@@ -407,6 +350,31 @@ extension Kernels {
         case .bool:
             let pd = out.pointer(as: Bool.self)
             Parallel.forRange(0..<n, grain: g) { r in for i in r { pd[i] = toDouble(ps[i]) != 0 } }
+        }
+    }
+
+    // MARK: accumulation
+
+    static func accumulate(_ source: Tensor, into destination: Tensor) {
+        let n = destination.count
+        withExtendedLifetime(source) {
+            switch destination.dtype {
+            case .float32:
+                let pa = destination.pointer(as: Float.self), pb = source.pointer(as: Float.self)
+                Parallel.forRange(0..<n, grain: 1 << 17) { r in for i in r { pa[i] += pb[i] } }
+            case .float64:
+                let pa = destination.pointer(as: Double.self), pb = source.pointer(as: Double.self)
+                Parallel.forRange(0..<n, grain: 1 << 16) { r in for i in r { pa[i] += pb[i] } }
+            case .int64:
+                let pa = destination.pointer(as: Int64.self), pb = source.pointer(as: Int64.self)
+                for i in 0..<n { pa[i] &+= pb[i] }
+            case .uint8:
+                let pa = destination.pointer(as: UInt8.self), pb = source.pointer(as: UInt8.self)
+                for i in 0..<n { pa[i] &+= pb[i] }
+            case .bool:
+                let pa = destination.pointer(as: Bool.self), pb = source.pointer(as: Bool.self)
+                for i in 0..<n { pa[i] = pa[i] || pb[i] }
+            }
         }
     }
 }

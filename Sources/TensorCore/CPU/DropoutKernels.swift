@@ -10,93 +10,6 @@ import Foundation
 // stream to read. Measured by `swiftnn bench dropout` (6.4M floats, fastest runs vs a copy):
 // regenerated 1.03× (1 thread) / 1.13× (2 threads), stored bit mask 1.13× / 2.14×.
 
-/// Which dropout a kernel applies.
-public enum DropoutKind: Sendable, Equatable {
-    /// Inverted dropout: kept elements become `x * (1 / (1 - p))`, dropped ones `x * 0`.
-    case inverted
-    /// Alpha dropout (SELU networks): kept elements `a·x + a·α·p`, dropped ones `a·α·(p − 1)`,
-    /// computed in PyTorch's order of float operations.
-    case alpha
-}
-
-/// The keep/drop decisions of one dropout call: element `i` is kept or dropped as a pure function
-/// of the stream's key and `i`, with probability `p` of being dropped.
-///
-/// Two precisions, chosen from `p` alone (so forward and backward always agree):
-/// - *fast*: when rounding `p` to a multiple of 2⁻¹⁶ changes it by at most 0.1 % (relative to
-///   min(p, 1 − p)), which holds for every p in [0.0077, 0.9923], one 32-bit hash gives the 16-bit
-///   draws of two elements (the low half for element `i`, the high half for `i + 16` in each block
-///   of 32). The drop probability is `round(p·2¹⁶)/2¹⁶`, within 2⁻¹⁷ of `p` (0.1000061 for
-///   p = 0.1), and the kernel runs at copy speed.
-/// - *exact*: otherwise (tiny or near-1 p), one hash per element and a 31-bit threshold (drop
-///   probability within 2⁻³² of `p`), about 1.4× a copy on a quiet single core.
-///
-/// ```swift
-/// let d = DropoutDecisions(stream: Generator.default.nextStream(), p: 0.5)
-/// d.keeps(0)   // the same answer on every run, thread count and dtype
-/// ```
-public struct DropoutDecisions: Sendable, Equatable {
-    /// The random stream the decisions come from.
-    public let stream: RandomStream
-    /// The drop probability asked for, in (0, 1).
-    public let p: Double
-    /// 16-bit threshold for the fast path (drop iff draw < t16), or 0 when the exact path is used.
-    @usableFromInline let t16: Int32
-    /// 31-bit threshold for the exact path (drop iff bits >> 1 < t31).
-    @usableFromInline let t31: Int32
-
-    public init(stream: RandomStream, p: Double) {
-        precondition(p > 0 && p < 1, "DropoutDecisions: p must be in (0, 1), got \(p)")
-        self.stream = stream
-        self.p = p
-        let q16 = (p * 65_536).rounded()
-        let err = abs(q16 / 65_536 - p)
-        if q16 >= 1 && q16 <= 65_535 && err <= 1e-3 * min(p, 1 - p) {
-            t16 = Int32(q16)
-        } else {
-            t16 = 0
-        }
-        t31 = Int32(min(max((p * 2_147_483_648).rounded(), 0), 2_147_483_647))
-    }
-
-    /// Whether the fast 16-bit path is used for this `p`.
-    public var usesFastPath: Bool { t16 != 0 }
-
-    /// The probability with which an element is actually dropped.
-    public var effectiveDropProbability: Double {
-        t16 != 0 ? Double(t16) / 65_536 : Double(t31) / 2_147_483_648
-    }
-
-    /// Whether element `i` is kept.
-    @inlinable @inline(__always)
-    public func keeps(_ i: Int) -> Bool {
-        if t16 != 0 {
-            let h = stream.bits(((i >> 5) << 4) | (i & 15))
-            let r = (i >> 4) & 1 == 0 ? h & 0xFFFF : h >> 16
-            return Int32(r) >= t16
-        }
-        return Int32(stream.bits(i) >> 1) >= t31
-    }
-
-    /// All-ones lanes for kept elements `base..<base+16` of the exact path (`base` % 16 == 0).
-    @inlinable @inline(__always)
-    func keepLanes31(_ base: Int) -> SIMD16<Int32> {
-        let r = unsafeBitCast(stream.bits16(block: base) &>> 1, to: SIMD16<Int32>.self)
-        return ~((r &- SIMD16(repeating: t31)) &>> 31)
-    }
-
-    /// All-ones lanes for kept elements of the fast path, for the 32 elements `base..<base+32`
-    /// (`base` % 32 == 0): first the 16 low halves, then the 16 high halves.
-    @inlinable @inline(__always)
-    func keepLanes16(_ base: Int) -> (SIMD16<Int32>, SIMD16<Int32>) {
-        let h = stream.bits16(block: base >> 1)
-        let t = SIMD16<Int32>(repeating: t16)
-        let lo = unsafeBitCast(h & 0xFFFF, to: SIMD16<Int32>.self)
-        let hi = unsafeBitCast(h &>> 16, to: SIMD16<Int32>.self)
-        return (~((lo &- t) &>> 31), ~((hi &- t) &>> 31))
-    }
-}
-
 /// The per-element transform: `x * (keep ? keepMul : 0) + (keep ? keepAdd : dropAdd)`, the
 /// addition only for alpha dropout (adding 0 would turn `-0.0` into `+0.0`).
 @usableFromInline
@@ -113,21 +26,7 @@ struct DropoutTransform<T: BinaryFloatingPoint> {
 @usableFromInline enum AffineLoop: DropoutLoopMode { @usableFromInline static var affine: Bool { true } }
 @usableFromInline enum PlainLoop: DropoutLoopMode { @usableFromInline static var affine: Bool { false } }
 
-/// SELU's α, as in PyTorch's `alpha_dropout`.
-public let dropoutSELUAlpha = 1.7580993408473766
-
 extension DropoutKind {
-    /// The multiplier of kept elements in backward (and, for inverted dropout, forward).
-    /// Float32: `Float(1 / (1 - p))` or `Float(a)`.
-    public func keepMultiplier(p: Double) -> Double {
-        switch self {
-        case .inverted: return 1 / (1 - p)
-        case .alpha:
-            let alpha = dropoutSELUAlpha
-            return 1 / ((alpha * alpha * p + 1) * (1 - p)).squareRoot()
-        }
-    }
-
     func floatTransform(p: Double) -> DropoutTransform<Float> {
         switch self {
         case .inverted:
@@ -156,20 +55,13 @@ extension DropoutKind {
     }
 }
 
-/// Raw (non-recording) dropout kernels. `x` and `out` may be the same tensor (in-place).
-///
-/// ```swift
-/// let d = DropoutDecisions(stream: Generator.default.nextStream(), p: 0.5)
-/// let y = Tensor(uninitializedShape: x.shape)
-/// DropoutKernels.forward(x, into: y, decisions: d, kind: .inverted)
-/// let gx = DropoutKernels.backward(gy, decisions: d, kind: .inverted)   // same mask
-/// ```
-public enum DropoutKernels {
+/// The CPU dropout loops. `x` and `out` may be the same tensor (in-place).
+enum DropoutKernels {
     /// Elements per parallel chunk at least (≈ 0.1 ms of work).
     static let grain = 1 << 17
 
     /// Element-wise dropout: decision `i` for element `i`.
-    public static func forward(_ x: Tensor, into out: Tensor, decisions: DropoutDecisions, kind: DropoutKind) {
+    static func forward(_ x: Tensor, into out: Tensor, decisions: DropoutDecisions, kind: DropoutKind) {
         precondition(x.count == out.count && x.dtype == out.dtype, "DropoutKernels: output does not match input")
         switch x.dtype {
         case .float32:
@@ -182,7 +74,7 @@ public enum DropoutKernels {
     }
 
     /// The gradient of element-wise dropout: `g * (keep ? keepMultiplier : 0)`, same decisions.
-    public static func backward(_ gradOutput: Tensor, decisions: DropoutDecisions, kind: DropoutKind) -> Tensor {
+    static func backward(_ gradOutput: Tensor, decisions: DropoutDecisions, kind: DropoutKind) -> Tensor {
         let out = Tensor(uninitializedShape: gradOutput.shape, dtype: gradOutput.dtype)
         let m = kind.keepMultiplier(p: decisions.p)
         switch gradOutput.dtype {
@@ -200,7 +92,7 @@ public enum DropoutKernels {
 
     /// Channel-wise dropout: the tensor is `rows` rows of `rowLength` contiguous elements (rows =
     /// N·C, rowLength = the spatial size) and decision `r` applies to all of row `r`.
-    public static func channelForward(_ x: Tensor, into out: Tensor, rowLength: Int, decisions: DropoutDecisions, kind: DropoutKind) {
+    static func channelForward(_ x: Tensor, into out: Tensor, rowLength: Int, decisions: DropoutDecisions, kind: DropoutKind) {
         precondition(x.count == out.count && x.dtype == out.dtype, "DropoutKernels: output does not match input")
         switch x.dtype {
         case .float32:
@@ -213,7 +105,7 @@ public enum DropoutKernels {
     }
 
     /// The gradient of channel-wise dropout.
-    public static func channelBackward(_ gradOutput: Tensor, rowLength: Int, decisions: DropoutDecisions, kind: DropoutKind) -> Tensor {
+    static func channelBackward(_ gradOutput: Tensor, rowLength: Int, decisions: DropoutDecisions, kind: DropoutKind) -> Tensor {
         let out = Tensor(uninitializedShape: gradOutput.shape, dtype: gradOutput.dtype)
         let m = kind.keepMultiplier(p: decisions.p)
         switch gradOutput.dtype {
@@ -230,7 +122,7 @@ public enum DropoutKernels {
     }
 
     /// `x * 0` (p = 1, and its gradient): NaN and infinities stay NaN, negatives give `-0.0`.
-    public static func timesZero(_ x: Tensor) -> Tensor {
+    static func timesZero(_ x: Tensor) -> Tensor {
         let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
         let n = x.count
         switch x.dtype {
@@ -246,9 +138,8 @@ public enum DropoutKernels {
         return out
     }
 
-    /// Writes the mask (1 kept, 0 dropped) of `count` decisions into a new float32 tensor; for tests
-    /// and tools, not used by the layers.
-    public static func mask(count: Int, decisions: DropoutDecisions) -> Tensor {
+    /// The mask (1 kept, 0 dropped) of `count` decisions as a new float32 tensor.
+    static func mask(count: Int, decisions: DropoutDecisions) -> Tensor {
         let ones = Tensor.ones([count])
         let out = Tensor(uninitializedShape: [count])
         elementwise(ones.pointer(as: Float.self), out.pointer(as: Float.self), count, decisions,
@@ -445,35 +336,20 @@ public enum DropoutKernels {
     }
 }
 
-extension Kernels {
-    /// Element-wise dropout of `x` into a new tensor (see ``DropoutKernels``); nothing recorded.
-    ///
-    /// ```swift
-    /// let d = DropoutDecisions(stream: Generator(seed: 1).nextStream(), p: 0.5)
-    /// let y = Kernels.dropout(x, decisions: d)
-    /// let gx = Kernels.dropoutBackward(gy, decisions: d)     // the same mask, regenerated
-    /// ```
-    public static func dropout(_ x: Tensor, decisions: DropoutDecisions, kind: DropoutKind = .inverted) -> Tensor {
-        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+extension CPUBackend {
+    public func dropout(_ x: Tensor, into out: Tensor, decisions: DropoutDecisions, kind: DropoutKind) {
         DropoutKernels.forward(x, into: out, decisions: decisions, kind: kind)
-        return out
     }
-
-    /// The gradient of ``dropout(_:decisions:kind:)``.
-    public static func dropoutBackward(_ gradOutput: Tensor, decisions: DropoutDecisions, kind: DropoutKind = .inverted) -> Tensor {
+    public func dropoutBackward(_ gradOutput: Tensor, decisions: DropoutDecisions, kind: DropoutKind) -> Tensor {
         DropoutKernels.backward(gradOutput, decisions: decisions, kind: kind)
     }
-
-    /// Channel-wise dropout: rows of `rowLength` contiguous elements share decision `i / rowLength`.
-    public static func channelDropout(_ x: Tensor, rowLength: Int, decisions: DropoutDecisions, kind: DropoutKind = .inverted) -> Tensor {
-        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+    public func channelDropout(_ x: Tensor, into out: Tensor, rowLength: Int, decisions: DropoutDecisions, kind: DropoutKind) {
         DropoutKernels.channelForward(x, into: out, rowLength: rowLength, decisions: decisions, kind: kind)
-        return out
     }
-
-    /// The gradient of ``channelDropout(_:rowLength:decisions:kind:)``.
-    public static func channelDropoutBackward(_ gradOutput: Tensor, rowLength: Int, decisions: DropoutDecisions,
-                                              kind: DropoutKind = .inverted) -> Tensor {
+    public func channelDropoutBackward(_ gradOutput: Tensor, rowLength: Int, decisions: DropoutDecisions,
+                                       kind: DropoutKind) -> Tensor {
         DropoutKernels.channelBackward(gradOutput, rowLength: rowLength, decisions: decisions, kind: kind)
     }
+    public func timesZero(_ x: Tensor) -> Tensor { DropoutKernels.timesZero(x) }
+    public func dropoutMask(count: Int, decisions: DropoutDecisions) -> Tensor { DropoutKernels.mask(count: count, decisions: decisions) }
 }

@@ -1,42 +1,26 @@
 import Foundation
 
-/// Elementwise functions of one tensor, with their derivatives.
-public enum UnaryOp: Sendable, Equatable {
-    case neg, abs, exp, log, sqrt, rsqrt, relu, sigmoid, tanh
-    /// `x · Φ(x)` with the exact normal CDF.
-    case gelu
-    /// GELU's tanh approximation.
-    case geluTanh
-    case selu
-    case elu(alpha: Double)
-    /// `x^e` for a constant exponent.
-    case pow(Double)
-    case clamp(min: Double?, max: Double?)
-    /// `x · c` for a constant.
-    case scale(Double)
+/// Elements per parallel chunk for libm-speed elementwise work.
+let transcendentalGrain = 1 << 13
 
-    public var name: String {
-        switch self {
-        case .neg: "neg"; case .abs: "abs"; case .exp: "exp"; case .log: "log"; case .sqrt: "sqrt"
-        case .rsqrt: "rsqrt"; case .relu: "relu"; case .sigmoid: "sigmoid"; case .tanh: "tanh"
-        case .gelu, .geluTanh: "gelu"; case .selu: "selu"; case .elu: "elu"; case .pow: "pow"
-        case .clamp: "clamp"; case .scale: "mul"
+extension CPUBackend {
+    public func unary(_ op: UnaryOp, _ t: Tensor) -> Tensor { Self.unary(op, t) }
+    public func unary(_ op: UnaryOp, _ t: Tensor, into out: Tensor) {
+        withExtendedLifetime(t) {
+            if t.dtype == .float32 {
+                Self.floatUnary(op, t.pointer(as: Float.self), out.pointer(as: Float.self), t.count)
+            } else {
+                Self.floatUnary(op, t.pointer(as: Double.self), out.pointer(as: Double.self), t.count)
+            }
         }
+    }
+    public func unaryBackward(_ op: UnaryOp, grad: Tensor, input: Tensor, output: Tensor?) -> Tensor {
+        Self.unaryBackward(op, grad: grad, input: input, output: output)
     }
 }
 
-/// SELU's constants (Klambauer et al.), as PyTorch uses them.
-public enum SELUConstants {
-    public static let alpha = 1.6732632423543772848170429916717
-    public static let scale = 1.0507009873554804934193349852946
-}
-
-extension Kernels {
-    static let transcendentalGrain = 1 << 13
-
-    /// `op(t)` elementwise. Float dtypes support every op; integer dtypes support `neg`, `abs`,
-    /// `relu`, `clamp` and `scale` by integral constants (others are computed in float32).
-    public static func unary(_ op: UnaryOp, _ t: Tensor) -> Tensor {
+extension CPUBackend {
+    static func unary(_ op: UnaryOp, _ t: Tensor) -> Tensor {
         switch t.dtype {
         case .float32:
             let out = Tensor(uninitializedShape: t.shape, dtype: .float32)
@@ -164,12 +148,8 @@ extension Kernels {
         Parallel.forRange(0..<n, grain: transcendentalGrain) { r in for i in r { po[i] = f(px[i]) } }
     }
 
-    /// The gradient of `op` at `input` (whose result was `output`) times `grad`, elementwise.
-    /// All three tensors have the same shape; `output` may be nil for ops that do not use it.
-    public static func unaryBackward(_ op: UnaryOp, grad: Tensor, input: Tensor, output: Tensor?) -> Tensor {
-        precondition(grad.count == input.count, "unaryBackward: gradient and input sizes differ")
+    static func unaryBackward(_ op: UnaryOp, grad: Tensor, input: Tensor, output: Tensor?) -> Tensor {
         let dt = input.dtype
-        precondition(dt.isFloatingPoint, "unaryBackward: \(op.name) is not differentiable for \(dt)")
         let g = cast(grad, to: dt)
         let y = output.map { cast($0, to: dt) } ?? input
         let out = Tensor(uninitializedShape: input.shape, dtype: dt)
