@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SwiftNN", targets: ["SwiftNN"]),
-        .library(name: "SwiftNNDoctor", targets: ["Doctor"]),
+        .library(name: "SwiftNNDoctor", targets: ["SwiftNNDoctor"]),
         .executable(name: "swiftnn", targets: ["swiftnn"]),
     ],
     dependencies: [
@@ -35,10 +35,10 @@ let package = Package(
             dependencies: ["TensorCore", "Autograd", "NN", "Optim", "Data", "Checkpoint", "Models"],
             path: "Sources/SwiftNN"),
         // Tools: checks for the classic BatchNorm/Dropout mistakes.
-        .target(name: "Doctor", dependencies: ["TensorCore", "NN"], path: "Sources/Doctor"),
+        .target(name: "SwiftNNDoctor", dependencies: ["TensorCore", "NN"], path: "Sources/SwiftNNDoctor"),
         .executableTarget(
             name: "swiftnn",
-            dependencies: ["SwiftNN", "Doctor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SwiftNN", "SwiftNNDoctor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/swiftnn"),
         // Shared by the test targets: PyTorch reference fixtures, real sample data, test helpers.
         .target(
@@ -50,7 +50,9 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/NNTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/CheckpointTests"),
         .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DataTests"),
-        .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "Doctor"], path: "Tests/DoctorTests"),
+        // Runs the built `swiftnn` executable and unit-tests its option handling.
+        .testTarget(name: "CLITests", dependencies: ["swiftnn", "SwiftNN", "TestSupport"], path: "Tests/CLITests"),
+        .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "TestSupport"], path: "Tests/DoctorTests"),
         .testTarget(name: "OptimTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/OptimTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -12,7 +12,7 @@ import NN
 /// ConvBNBlock(32, 64, stride: 2)(x).shape               // [8, 64, 16, 16]
 /// ```
 public final class ConvBNBlock: Module {
-    public let block: Sequential
+    public var block: Sequential
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int = 3, stride: Int = 1, padding: Int = 1) {
         block = Sequential {

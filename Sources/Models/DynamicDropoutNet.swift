@@ -14,7 +14,7 @@ import NN
 /// }
 /// ```
 public final class DynamicDropoutNet: Module {
-    public let net: Sequential
+    public var net: Sequential
 
     public init(inDim: Int, hiddenDims: [Int], numClasses: Int, dropout: Double = 0.5) {
         var layers: [any Layer] = []

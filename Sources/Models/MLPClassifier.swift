@@ -14,7 +14,7 @@ import NN
 /// let logits = model(Tensor.randn([32, 784]))     // [32, 10]
 /// ```
 public final class MLPClassifier: Module {
-    public let net: Sequential
+    public var net: Sequential
 
     public init(inDim: Int, hiddenDims: [Int], numClasses: Int, dropout: Double = 0.5) {
         var layers: [any Layer] = []

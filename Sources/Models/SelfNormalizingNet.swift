@@ -11,7 +11,7 @@ import NN
 /// snn.stateDict().keys   // net.0.weight, net.0.bias, net.3.weight, net.3.bias, net.6.weight, net.6.bias
 /// ```
 public final class SelfNormalizingNet: Module {
-    public let net: Sequential
+    public var net: Sequential
 
     public init(inDim: Int, hiddenDim: Int, numClasses: Int, numHidden: Int = 2, dropout: Double = 0.1) {
         var layers: [any Layer] = []

@@ -12,8 +12,8 @@ import NN
 /// let mnist = SmallCNN(inChannels: 1, numClasses: 10)
 /// ```
 public final class SmallCNN: Module {
-    public let features: Sequential
-    public let classifier: Sequential
+    public var features: Sequential
+    public var classifier: Sequential
 
     public init(inChannels: Int = 3, numClasses: Int = 10, dropout: Double = 0.5) {
         features = Sequential {

@@ -12,11 +12,11 @@ import NN
 /// block(Tensor.randn([2, 10, 512])).shape      // [2, 10, 512]
 /// ```
 public final class TransformerBlock: Module {
-    public let attn: MultiheadAttention
-    public let ff: Sequential
-    public let norm1: LayerNorm
-    public let norm2: LayerNorm
-    public let drop: Dropout
+    public var attn: MultiheadAttention
+    public var ff: Sequential
+    public var norm1: LayerNorm
+    public var norm2: LayerNorm
+    public var drop: Dropout
 
     public init(embedDim: Int, numHeads: Int, ffDim: Int, dropout: Double = 0.1) {
         attn = MultiheadAttention(embedDim: embedDim, numHeads: numHeads, dropout: dropout, batchFirst: true)

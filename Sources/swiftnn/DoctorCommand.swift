@@ -1,5 +1,5 @@
 import ArgumentParser
-import Doctor
+import SwiftNNDoctor
 import Foundation
 import SwiftNN
 
@@ -18,8 +18,14 @@ struct DoctorCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Checkpoint file written by 'swiftnn train'.", valueName: "file"))
     var checkpoint: String
 
+    /// What the model is about to do.
+    enum Purpose: String {
+        case eval, train
+        var doctorPurpose: Doctor.Purpose { self == .eval ? .evaluation : .training }
+    }
+
     @Option(help: ArgumentHelp("What the model is about to do: eval or train.", valueName: "purpose"))
-    var purpose: String = "eval"
+    var purpose: String = Purpose.eval.rawValue
 
     @Option(help: "The training batch size you plan to use (enables the batch-size checks).")
     var batchSize: Int?
@@ -27,12 +33,14 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         let found: [Diagnosis]
         do {
-            guard ["eval", "train"].contains(purpose) else { throw CLIError("--purpose must be 'eval' or 'train', got '\(purpose)'") }
+            guard let purpose = Purpose(rawValue: purpose) else {
+                throw CLIError("--purpose must be 'eval' or 'train', got '\(purpose)'")
+            }
             if let batchSize, batchSize < 1 { throw CLIError("--batch-size must be at least 1, got \(batchSize)") }
             let url = URL(fileURLWithPath: checkpoint)
             let (spec, model) = try loadCheckpointModel(url)
-            if purpose == "eval" { model.eval() } else { model.train() }
-            found = Doctor.examine(model, purpose: purpose == "eval" ? .evaluation : .training, batchSize: batchSize)
+            model.train(purpose == .train)
+            found = Doctor.examine(model, purpose: purpose.doctorPurpose, batchSize: batchSize)
             say("Model \(spec.pytorchName) from \(url.path)")
             say(Doctor.report(found))
         } catch {

@@ -4,8 +4,8 @@ import SwiftNN
 /// The architecture of a trained model, stored in its checkpoint's metadata so that
 /// `swiftnn evaluate` can rebuild the model (and the input normalisation) without flags.
 struct ModelSpec: Codable, Equatable {
-    /// `mlp` (the tutorial's MLPClassifier) or `cnn` (SmallCNN).
-    var model: String
+    /// Which architecture.
+    var model: ModelKind
     /// Shape of one input example, e.g. `[1, 28, 28]`.
     var inputShape: [Int]
     var numClasses: Int
@@ -17,7 +17,6 @@ struct ModelSpec: Codable, Equatable {
     var std: [Float]
 
     static let metadataKey = "architecture"
-    static let models = ["mlp", "cnn"]
 
     var inputSize: Int { inputShape.reduce(1, *) }
 
@@ -32,7 +31,11 @@ struct ModelSpec: Codable, Equatable {
             return (p, acc.1 || o)
         }
         guard !overflow, size <= limit else { return false }
-        let widths = (model == "cnn" ? [inputShape[0], 256] : [size] + hiddenDims) + [numClasses]
+        let widths: [Int]
+        switch model {
+        case .mlp: widths = [size] + hiddenDims + [numClasses]
+        case .cnn: widths = [inputShape[0], 256, numClasses]
+        }
         return zip(widths, widths.dropFirst()).allSatisfy { a, b in
             let (p, o) = a.multipliedReportingOverflow(by: b)
             return !o && p <= limit
@@ -42,24 +45,23 @@ struct ModelSpec: Codable, Equatable {
     /// The model, freshly initialised (from the default generator).
     func build() throws -> Module {
         switch model {
-        case "cnn":
-            return SmallCNN(inChannels: inputShape[0], numClasses: numClasses, dropout: dropout)
-        default:
-            return MLPClassifier(inDim: inputSize, hiddenDims: hiddenDims, numClasses: numClasses, dropout: dropout)
+        case .mlp: MLPClassifier(inDim: inputSize, hiddenDims: hiddenDims, numClasses: numClasses, dropout: dropout)
+        case .cnn: SmallCNN(inChannels: inputShape[0], numClasses: numClasses, dropout: dropout)
         }
     }
 
     /// The PyTorch constructor call this model corresponds to, for humans reading the metadata.
     var pytorchName: String {
-        model == "cnn"
-            ? "SmallCNN(in_channels=\(inputShape[0]), num_classes=\(numClasses), dropout=\(dropout))"
-            : "MLPClassifier(\(inputSize), \(hiddenDims), \(numClasses), dropout=\(dropout))"
+        switch model {
+        case .mlp: "MLPClassifier(\(inputSize), \(hiddenDims), \(numClasses), dropout=\(dropout))"
+        case .cnn: "SmallCNN(in_channels=\(inputShape[0]), num_classes=\(numClasses), dropout=\(dropout))"
+        }
     }
 
     /// Transforms that turn a collated [0, 1] batch into this model's input.
     var transforms: [any BatchTransform] {
         var t: [any BatchTransform] = [Normalize(mean: mean, std: std)]
-        if model == "mlp" { t.append(FlattenExamples()) }
+        if model.flattensInput { t.append(FlattenExamples()) }
         return t
     }
 
@@ -70,7 +72,7 @@ struct ModelSpec: Codable, Equatable {
         [ModelSpec.metadataKey: json, "model": pytorchName, "format": "pt"]
     }
 
-    init(model: String, inputShape: [Int], numClasses: Int, hiddenDims: [Int] = [512, 256, 128],
+    init(model: ModelKind, inputShape: [Int], numClasses: Int, hiddenDims: [Int] = [512, 256, 128],
          dropout: Double = 0.4, mean: [Float], std: [Float]) {
         self.model = model
         self.inputShape = inputShape
@@ -90,7 +92,7 @@ struct ModelSpec: Codable, Equatable {
         do { spec = try JSONDecoder().decode(ModelSpec.self, from: Foundation.Data(json.utf8)) } catch {
             throw CLIError("\(source): unreadable architecture metadata (\(error))")
         }
-        guard ModelSpec.models.contains(spec.model), spec.inputShape.count == 3, spec.inputShape.allSatisfy({ $0 > 0 }),
+        guard spec.inputShape.count == 3, spec.inputShape.allSatisfy({ $0 > 0 }),
               spec.numClasses > 1, spec.hiddenDims.allSatisfy({ $0 > 0 }), spec.dropout >= 0, spec.dropout < 1,
               !spec.mean.isEmpty, spec.mean.count == spec.std.count, spec.std.allSatisfy({ $0 > 0 }),
               spec.mean.count == 1 || spec.mean.count == spec.inputShape[0], spec.hasBoundedSize else {

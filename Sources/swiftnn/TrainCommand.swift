@@ -15,17 +15,20 @@ struct TrainCommand: ParsableCommand {
         state for --resume), metrics.csv and metrics.json to --out.
         """)
 
-    @Option(help: "Model: mlp (MLPClassifier) or cnn (SmallCNN).")
-    var model: String = "mlp"
+    /// The recipe's values, which the options below show as their defaults.
+    private static let recipe = TrainOptions()
+
+    @Option(help: ArgumentHelp("Model: \(ModelKind.listing).", valueName: "name"))
+    var model: String = recipe.model.rawValue
 
     @Option(help: ArgumentHelp("Folder with MNIST-style IDX files (raw or .gz) or CIFAR-10 binary batches; default: bundled MNIST.", valueName: "dir"))
     var data: String?
 
     @Option(help: "Number of epochs.")
-    var epochs: Int = 15
+    var epochs: Int = recipe.epochs
 
     @Option(help: "Random seed (weights, shuffling, dropout).")
-    var seed: UInt64 = 42
+    var seed: UInt64 = recipe.seed
 
     @Option(help: ArgumentHelp("Output folder (default: runs/<model>).", valueName: "dir"))
     var out: String?
@@ -37,15 +40,16 @@ struct TrainCommand: ParsableCommand {
     var runDirectory: String?
 
     @Option(help: "Batch size.")
-    var batchSize: Int = 128
+    var batchSize: Int = recipe.batchSize
 
     @Option(help: "AdamW learning rate.")
-    var lr: Double = 1e-3
+    var lr: Double = recipe.learningRate
 
     @Option(help: "AdamW weight decay.")
-    var weightDecay: Double = 1e-4
+    var weightDecay: Double = recipe.weightDecay
 
-    @Option(help: "Dropout probability (default: 0.4 for mlp, 0.5 for cnn).")
+    @Option(help: ArgumentHelp("Dropout probability (default: "
+                               + ModelKind.allCases.map { "\($0.defaultDropout) for \($0.rawValue)" }.joined(separator: ", ") + ")."))
     var dropout: Double?
 
     @Option(help: "Worker threads (default: all cores).")
@@ -58,7 +62,7 @@ struct TrainCommand: ParsableCommand {
     var limit: Int?
 
     @Option(help: ArgumentHelp("MLP hidden widths, comma-separated.", visibility: .hidden))
-    var hidden: String = "512,256,128"
+    var hidden: String = recipe.hiddenDims.map(String.init).joined(separator: ",")
 
     func run() throws {
         do {
@@ -68,7 +72,7 @@ struct TrainCommand: ParsableCommand {
             }
             if let n = limit, n < 2 { throw CLIError("--limit must be at least 2, got \(n)") }
             var o = TrainOptions()
-            o.model = model.lowercased()
+            o.model = try ModelKind(parsing: model)
             o.dataDirectory = data.map { URL(fileURLWithPath: $0) }
             o.epochs = epochs
             o.seed = seed
@@ -76,7 +80,7 @@ struct TrainCommand: ParsableCommand {
                 guard resume else { throw CLIError("unexpected argument '\(dir)' (a run folder is only taken with --resume)") }
                 if let out, out != dir { throw CLIError("--resume \(dir) and --out \(out) name different folders") }
             }
-            o.outDirectory = URL(fileURLWithPath: runDirectory ?? out ?? "runs/\(o.model)")
+            if let dir = runDirectory ?? out { o.outDirectory = URL(fileURLWithPath: dir) }
             o.resume = resume
             o.batchSize = batchSize
             o.learningRate = lr

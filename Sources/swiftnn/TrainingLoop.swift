@@ -3,17 +3,22 @@ import SwiftNN
 
 /// Everything `swiftnn train` can be told. Defaults are the tutorial's recipe.
 struct TrainOptions {
-    var model = "mlp"
+    var model = ModelKind.mlp
     var dataDirectory: URL? = nil
     var epochs = 15
     var seed: UInt64 = 42
-    var outDirectory = URL(fileURLWithPath: "runs/mlp")
+    /// Output folder; by default `runs/<model>`.
+    var outDirectory: URL {
+        get { chosenOutDirectory ?? URL(fileURLWithPath: "runs/\(model.rawValue)") }
+        set { chosenOutDirectory = newValue }
+    }
+    private var chosenOutDirectory: URL? = nil
     var resume = false
     var batchSize = 128
     var learningRate = 1e-3
     var weightDecay = 1e-4
     var labelSmoothing = 0.1
-    /// nil: the model's recipe (0.4 for the MLP as in the tutorial, SmallCNN's default 0.5).
+    /// nil: the model's recipe (``ModelKind/defaultDropout``).
     var dropout: Double? = nil
     var hiddenDims = [512, 256, 128]
     /// Use only the first N training / test examples (quick runs, tests).
@@ -27,7 +32,6 @@ struct TrainOptions {
     var quiet = false
 
     func validate() throws {
-        guard ModelSpec.models.contains(model) else { throw CLIError("unknown model '\(model)' (expected one of: \(ModelSpec.models.joined(separator: ", ")))") }
         guard epochs >= 1 else { throw CLIError("--epochs must be at least 1, got \(epochs)") }
         guard batchSize >= 2 else { throw CLIError("--batch-size must be at least 2 (BatchNorm cannot train on one example), got \(batchSize)") }
         guard learningRate > 0, learningRate.isFinite else { throw CLIError("--lr must be a positive number, got \(learningRate)") }
@@ -124,7 +128,7 @@ final class Trainer {
         self.options = options
         data = try TrainingData.load(directory: options.dataDirectory, trainLimit: options.trainLimit, testLimit: options.testLimit)
         spec = ModelSpec(model: options.model, inputShape: data.train.exampleShape, numClasses: data.train.classCount,
-                         hiddenDims: options.hiddenDims, dropout: options.dropout ?? (options.model == "cnn" ? 0.5 : 0.4), mean: data.mean, std: data.std)
+                         hiddenDims: options.hiddenDims, dropout: options.dropout ?? options.model.defaultDropout, mean: data.mean, std: data.std)
         // torch.manual_seed(seed): initial weights and dropout masks come from the default generator.
         Tensor.manualSeed(options.seed)
         model = try spec.build()
@@ -244,7 +248,7 @@ final class Trainer {
 
     /// The options that must not change when resuming (they shape the schedule, data or model).
     var optionsFingerprint: String {
-        "model=\(options.model) epochs=\(options.epochs) batch=\(options.batchSize) lr=\(options.learningRate) "
+        "model=\(options.model.rawValue) epochs=\(options.epochs) batch=\(options.batchSize) lr=\(options.learningRate) "
             + "wd=\(options.weightDecay) seed=\(options.seed) train=\(data.train.count) data=\(data.source)"
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TensorCore
 import Autograd
+import TestSupport
 
 /// Forward values against hand-computed references, and the messages of the throwing checks.
 @Suite struct OpForwardTests {

@@ -25,5 +25,3 @@ func close(_ got: [Double], _ want: [Double], tol: Double = 1e-6) -> Bool {
     guard got.count == want.count else { return false }
     return zip(got, want).allSatisfy { Swift.abs($0 - $1) <= tol + tol * Swift.abs($1) }
 }
-
-func doubles(_ t: Tensor) -> [Double] { (0..<t.count).map { t.doubleValue(at: $0) } }

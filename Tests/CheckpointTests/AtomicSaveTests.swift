@@ -3,6 +3,7 @@ import Testing
 @testable import Checkpoint
 import TensorCore
 import NN
+import TestSupport
 
 @Suite struct AtomicSaveTests {
     static func checkpoint(_ value: Float, count: Int = 1000) -> StateDict {
@@ -10,7 +11,7 @@ import NN
     }
 
     @Test func overwriteReplacesTheFileAndLeavesNoTemporaryFiles() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("best.safetensors")
         try Self.checkpoint(1).save(to: url)
@@ -23,7 +24,7 @@ import NN
 
     @Test(arguments: [AtomicFile.Stage.afterCreate, .afterWrite, .beforeRename])
     func injectedFailureKeepsThePreviousCheckpoint(_ stage: AtomicFile.Stage) throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("best.safetensors")
         try Self.checkpoint(1).save(to: url)
@@ -37,7 +38,7 @@ import NN
     }
 
     @Test func failedFirstWriteLeavesNothing() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("new.safetensors")
         let e = safetensorsError { () throws(SafetensorsError) in try Safetensors.write(Self.checkpoint(3), to: url, failure: .afterWrite) }
@@ -46,7 +47,7 @@ import NN
     }
 
     @Test func aDirectoryInTheWayIsAnErrorAndIsLeftAlone() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("best.safetensors")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
@@ -59,7 +60,7 @@ import NN
     }
 
     @Test func missingDirectoryIsAnError() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("no/such/dir/best.safetensors")
         let e = safetensorsError { () throws(SafetensorsError) in try Self.checkpoint(1).save(to: url) }
@@ -68,7 +69,7 @@ import NN
     }
 
     @Test func savedFileIsReadableByOthersAndCompleteOnDisk() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("x.safetensors")
         let sd = Self.checkpoint(4)

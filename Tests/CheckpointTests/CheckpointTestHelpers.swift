@@ -3,22 +3,7 @@ import Testing
 @testable import Checkpoint
 import TensorCore
 import NN
-
-/// A fresh empty directory under the system temp dir; removed by `cleanUp`.
-func makeTempDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("swiftnn-ckpt-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
-func cleanUp(_ dir: URL) {
-    try? FileManager.default.removeItem(at: dir)
-}
-
-func directoryListing(_ dir: URL) -> [String] {
-    ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
-}
+import TestSupport
 
 /// The raw bytes of a tensor (its dtype's in-memory representation).
 func rawBytes(_ t: Tensor) -> [UInt8] {

@@ -3,17 +3,18 @@ import Testing
 @testable import Checkpoint
 import TensorCore
 import NN
+import TestSupport
 
 /// A small model with parameters, an int64 buffer and a nested Sequential.
 final class TinyNet: Module {
     let fc1: Linear
     let body: Sequential
-    let counter: Tensor
+    let counter: Buffer
     init(seed: UInt64, hidden: Int = 8) {
         let g = Generator(seed: seed)
         fc1 = Linear(4, hidden, generator: g)
         body = Sequential([Linear(hidden, 3, generator: g), Linear(3, 2, bias: false, generator: g)])
-        counter = Tensor(scalar: Int64(seed))
+        counter = Buffer(Tensor(scalar: Int64(seed)))
         super.init()
     }
     override func forward(_ x: Tensor) -> Tensor { body(fc1(x)) }
@@ -21,7 +22,7 @@ final class TinyNet: Module {
 
 @Suite struct ModuleCheckpointTests {
     @Test func saveThenLoadRestoresEveryTensorBitForBit() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("best.safetensors")
         let a = TinyNet(seed: 1), b = TinyNet(seed: 2)
@@ -39,7 +40,7 @@ final class TinyNet: Module {
     }
 
     @Test func strictLoadReportsMissingAndUnexpectedKeysAndChangesNothing() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("w.safetensors")
         var sd = TinyNet(seed: 1).stateDict()
@@ -65,7 +66,7 @@ final class TinyNet: Module {
     }
 
     @Test func shapeMismatchIsAnError() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("w.safetensors")
         try TinyNet(seed: 1, hidden: 5).save(to: url)
@@ -79,7 +80,7 @@ final class TinyNet: Module {
     }
 
     @Test func corruptFileIsAFileError() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("w.safetensors")
         try TinyNet(seed: 1).save(to: url)
@@ -128,7 +129,7 @@ final class TinyNet: Module {
             header += (header.count > 1 ? "," : "") + "\"\(k)\":{\"dtype\":\"\(dtype)\",\"shape\":\(t.shape),\"data_offsets\":[\(begin),\(data.count)]}"
         }
         header += "}"
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("half.safetensors")
         try safetensorsFile(header: header, data: data).write(to: url)

@@ -46,7 +46,7 @@ private final class InteropMLP: Module {
     /// What SwiftNN saves has PyTorch's keys, so a model saved here loads back into the same
     /// architecture strictly (PyTorch's `load_state_dict(strict=True)` sees the same keys).
     @Test func savedModelHasPyTorchKeys() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("best.safetensors")
         let model = InteropMLP()

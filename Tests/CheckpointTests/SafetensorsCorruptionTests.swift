@@ -3,6 +3,7 @@ import Testing
 @testable import Checkpoint
 import TensorCore
 import NN
+import TestSupport
 
 /// The error case a corrupted file must produce, without the details.
 enum ErrorKind: String, CaseIterable {
@@ -271,7 +272,7 @@ enum CorruptionCorpus {
     }
 
     @Test func directoryInsteadOfAFileThrowsAnIOError() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let e = safetensorsError { () throws(SafetensorsError) in _ = try StateDict(contentsOf: dir) }
         guard case .io = e else { Issue.record("expected an io error, got \(String(describing: e))"); return }

@@ -73,7 +73,7 @@ import TestSupport
     }
 
     @Test func saveThenLoadIsBitIdentical() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let sd = Self.mixedStateDict()
         let url = dir.appendingPathComponent("ckpt.safetensors")

@@ -3,6 +3,7 @@ import Testing
 @testable import Checkpoint
 import TensorCore
 import NN
+import TestSupport
 
 @Suite struct TrainingCheckpointFileTests {
     static func sample() -> TrainingCheckpoint {
@@ -31,7 +32,7 @@ import NN
     }
 
     @Test func saveThenLoadRestoresEveryPart() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("last.safetensors")
         let c = Self.sample()
@@ -55,7 +56,7 @@ import NN
     }
 
     @Test func modelLoadAcceptsATrainingCheckpoint() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("last.safetensors")
         try Self.sample().save(to: url)
@@ -66,7 +67,7 @@ import NN
 
     @Test(arguments: [AtomicFile.Stage.afterCreate, .afterWrite, .beforeRename])
     func interruptedWriteKeepsThePreviousCheckpoint(_ stage: AtomicFile.Stage) throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("last.safetensors")
         let first = Self.sample()
@@ -109,7 +110,7 @@ import NN
     }
 
     @Test func corruptFileIsAFileError() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("last.safetensors")
         try Self.sample().save(to: url)

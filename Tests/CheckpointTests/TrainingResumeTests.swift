@@ -5,6 +5,7 @@ import TensorCore
 import Autograd
 import NN
 import Optim
+import TestSupport
 
 /// A small training run: TinyNet, AdamW with two parameter groups, cosine schedule, and a private
 /// data generator (tests run in parallel, so the default generator is not used).
@@ -52,7 +53,7 @@ final class TinyRun {
     /// Stopping after epoch k, saving, and resuming in a fresh process-like setup gives the same
     /// final weights, optimizer state and learning rate as an uninterrupted run.
     @Test func resumeContinuesExactly() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("last.safetensors")
 
@@ -80,7 +81,7 @@ final class TinyRun {
     }
 
     @Test func savedCheckpointRoundTripsThroughTheFile() throws {
-        let dir = try makeTempDirectory()
+        let dir = makeTempDirectory("checkpoint")
         defer { cleanUp(dir) }
         let url = dir.appendingPathComponent("last.safetensors")
         let run = TinyRun(seed: 3)

@@ -22,7 +22,7 @@ import TestSupport
     }
 
     @Test func truncatedFileThrows() throws {
-        let dir = makeTempDir()
+        let dir = makeTempDirectory("data")
         defer { try? FileManager.default.removeItem(at: dir) }
         let raw = try Data(contentsOf: Fixtures.cifar10Test20)
         let file = dir.appendingPathComponent("test_batch.bin")
@@ -36,7 +36,7 @@ import TestSupport
     }
 
     @Test func badLabelThrows() throws {
-        let dir = makeTempDir()
+        let dir = makeTempDirectory("data")
         defer { try? FileManager.default.removeItem(at: dir) }
         var raw = [UInt8](try Data(contentsOf: Fixtures.cifar10Test20))
         raw[3073] = 10

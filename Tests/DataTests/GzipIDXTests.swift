@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SwiftNN
+import TestSupport
 
 @Suite struct GzipIDXTests {
     let labelsGz = bundledFile("train-labels-idx1-ubyte.gz")
@@ -39,7 +40,7 @@ import SwiftNN
     }
 
     @Test func corruptedFileOnDiskThrowsThroughIDX() throws {
-        let dir = makeTempDir()
+        let dir = makeTempDirectory("data")
         defer { try? FileManager.default.removeItem(at: dir) }
         let gz = try Data(contentsOf: labelsGz)
         let file = dir.appendingPathComponent("labels.gz")

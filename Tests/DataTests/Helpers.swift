@@ -7,13 +7,6 @@ func dataError(_ body: () throws -> Void) -> DataError? {
     return nil
 }
 
-/// A fresh temporary folder, removed by the caller.
-func makeTempDir() -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("swiftnn-data-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
 func bundledFile(_ name: String) -> URL {
     MNIST.bundledDirectory.appendingPathComponent(name)
 }

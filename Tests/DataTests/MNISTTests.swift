@@ -48,7 +48,7 @@ import TestSupport
 
     @Test func readsRawIDXFolders() throws {
         // The same data written back uncompressed must read identically.
-        let dir = makeTempDir()
+        let dir = makeTempDirectory("data")
         defer { try? FileManager.default.removeItem(at: dir) }
         for name in [MNIST.testImagesFile, MNIST.testLabelsFile] {
             let a = try IDXArray(contentsOf: bundledFile(name + ".gz"))
@@ -61,7 +61,7 @@ import TestSupport
     }
 
     @Test func missingFilesAndFoldersThrow() {
-        let dir = makeTempDir()
+        let dir = makeTempDirectory("data")
         defer { try? FileManager.default.removeItem(at: dir) }
         guard case .fileNotFound(let p)? = dataError({ _ = try MNIST(directory: dir, train: true) }) else {
             Issue.record("expected fileNotFound"); return
@@ -72,7 +72,7 @@ import TestSupport
     }
 
     @Test func mismatchedImageAndLabelCountsThrow() throws {
-        let dir = makeTempDir()
+        let dir = makeTempDirectory("data")
         defer { try? FileManager.default.removeItem(at: dir) }
         try IDXArray(shape: [3, 2, 2], bytes: [UInt8](repeating: 7, count: 12)).idxData()
             .write(to: dir.appendingPathComponent(MNIST.trainImagesFile))
@@ -84,7 +84,7 @@ import TestSupport
     }
 
     @Test func labelsOutOfRangeThrow() throws {
-        let dir = makeTempDir()
+        let dir = makeTempDirectory("data")
         defer { try? FileManager.default.removeItem(at: dir) }
         try IDXArray(shape: [2, 2, 2], bytes: [UInt8](repeating: 7, count: 8)).idxData()
             .write(to: dir.appendingPathComponent(MNIST.trainImagesFile))
@@ -97,7 +97,7 @@ import TestSupport
     }
 
     @Test func wrongRankThrows() throws {
-        let dir = makeTempDir()
+        let dir = makeTempDirectory("data")
         defer { try? FileManager.default.removeItem(at: dir) }
         // Labels file given where images belong: rank 1 instead of 3.
         try IDXArray(shape: [2], bytes: [1, 2]).idxData().write(to: dir.appendingPathComponent(MNIST.trainImagesFile))

@@ -1,6 +1,6 @@
 import Testing
 import SwiftNN
-import Doctor
+import SwiftNNDoctor
 
 @Suite struct DoctorTests {
     /// The tutorial's block order, as it should be: no findings in either mode.
@@ -128,6 +128,26 @@ import Doctor
         // Dropout → ReLU → BN still is the misordering.
         let bad = Sequential { Linear(8, 16, bias: false); Dropout(p: 0.4); ReLU(); BatchNorm1d(16) }
         #expect(checks(Doctor.examine(bad)) == [.dropoutBeforeBatchNorm])
+    }
+
+    @Test func layersSayThemselvesWhetherTheyArePointwise() {
+        // A user's activation that declares itself elementwise does not hide the misordering;
+        // a layer that mixes values (the default) does, like a Linear.
+        final class Swish: Module {
+            override func forward(_ x: Tensor) -> Tensor { x * x.sigmoid() }
+            override var isElementwise: Bool { true }
+        }
+        final class Mixer: Module {
+            override func forward(_ x: Tensor) -> Tensor { x }
+        }
+        let swish = Sequential { Linear(8, 16, bias: false); Dropout(p: 0.4); Swish(); Flatten(); BatchNorm1d(16) }
+        #expect(checks(Doctor.examine(swish)) == [.dropoutBeforeBatchNorm])
+        let mixed = Sequential { Linear(8, 16, bias: false); Dropout(p: 0.4); Mixer(); BatchNorm1d(16) }
+        #expect(Doctor.examine(mixed).isEmpty)
+        let pointwise: [Module] = [ReLU(), GELU(), SELU(), ELU(), Sigmoid(), Tanh(), Identity(), Dropout(p: 0.1), AlphaDropout(p: 0.1)]
+        let mixing: [Module] = [Linear(2, 2), BatchNorm1d(2), Softmax(dim: 1), MaxPool2d(2)]
+        #expect(pointwise.allSatisfy { $0.isElementwise })
+        #expect(mixing.allSatisfy { !$0.isElementwise })
     }
 
     @Test func alphaDropoutNeedsSELUAndPOneDropsEverything() {

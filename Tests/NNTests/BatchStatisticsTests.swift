@@ -43,6 +43,16 @@ struct BatchStatisticsTests {
         Kernels.cast(Tensor(NormTest.values(shape.reduce(1, *), seed: seed).map { $0 * 3 + offset }, shape: shape), to: dtype)
     }
 
+    /// A BatchNorm1d(3, momentum: 0.3) of `dtype` with a non-trivial weight and bias.
+    static func layer(_ dtype: DType) -> BatchNorm1d {
+        let l = BatchNorm1d(3, momentum: 0.3)
+        l.weight = Parameter(Kernels.cast(Tensor([1.5, 0.5, -1] as [Double], shape: [3]), to: dtype))
+        l.bias = Parameter(Kernels.cast(Tensor([0.1, 0.2, 0.3] as [Double], shape: [3]), to: dtype))
+        l.runningMean = Tensor.zeros([3], dtype: dtype)
+        l.runningVar = Tensor.ones([3], dtype: dtype)
+        return l
+    }
+
     static func close(_ a: [Double], _ b: [Double], _ tol: Double) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tol * (1 + abs($1)) }
     }
@@ -121,7 +131,7 @@ struct BatchStatisticsTests {
             let tol: Double = dtype == .float64 ? 1e-10 : 2e-5
 
             // The whole batch through a BatchNorm1d layer.
-            let full = BatchNorm1d(3, momentum: 0.3)
+            let full = Self.layer(dtype)
             let xf = x.clonedData(); xf.requiresGrad = true
             let yFull = full(xf)
             yFull.backward(dy)
@@ -135,7 +145,7 @@ struct BatchStatisticsTests {
             }
             var gw = [Double](repeating: 0, count: 3), gb = gw
             for (i, p) in parts.enumerated() {
-                let layer = BatchNorm1d(3, momentum: 0.3)
+                let layer = Self.layer(dtype)
                 let xp = p.x.clonedData(); xp.requiresGrad = true
                 let y = layer.forward(xp, reducer: PartsReducer(parts: parts, me: i))
                 y.backward(p.dy)

@@ -8,13 +8,13 @@ import Autograd
 private final class Leaf: Module {
     let weight: Parameter
     let bias: Parameter?
-    var runningMean: Tensor
-    var cache: Tensor? = nil
-    let numBatchesTracked = Tensor(scalar: Int64(0))
+    var runningMean: Buffer
+    var cache: Buffer? = nil
+    let numBatchesTracked = Buffer(Tensor(scalar: Int64(0)))
     init(_ n: Int, bias: Bool = true) {
         weight = Parameter(Tensor.ones([n, 2]))
         self.bias = bias ? Parameter(Tensor.zeros([n])) : nil
-        runningMean = Tensor.zeros([n])
+        runningMean = Buffer(Tensor.zeros([n]))
         super.init()
     }
     override class var stateKeyOverrides: [String: String] { ["cache": ""] }

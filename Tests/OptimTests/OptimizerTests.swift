@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SwiftNN
+import TestSupport
 
 // Reference trajectories below were printed by PyTorch 2.15 (torch.optim, CPU) for the same
 // starting values and gradients.

@@ -73,6 +73,9 @@ open class DropoutLayer: Module {
     override open var extraDescription: String {
         "p=\(probability), inplace=\(inplace ? "True" : "False")"
     }
+
+    /// Each element is kept (scaled), zeroed or, for alpha dropout, mapped affinely on its own.
+    override open var isElementwise: Bool { true }
 }
 
 /// Inverted dropout, like `torch.nn.Dropout`: in training, each element is zeroed (`x * 0`) with

@@ -11,6 +11,7 @@ import Autograd
 public final class ReLU: Module {
     override public init() { super.init() }
     override public func forward(_ x: Tensor) -> Tensor { x.relu() }
+    override public var isElementwise: Bool { true }
 }
 
 /// Gaussian error linear unit, like `nn.GELU(approximate=…)`: exact (erf) by default, or the
@@ -26,6 +27,7 @@ public final class GELU: Module {
         super.init()
     }
     override public func forward(_ x: Tensor) -> Tensor { x.gelu(approximate: approximate) }
+    override public var isElementwise: Bool { true }
     override public var extraDescription: String { "approximate='\(approximate == .tanh ? "tanh" : "none")'" }
 }
 
@@ -33,6 +35,7 @@ public final class GELU: Module {
 public final class SELU: Module {
     override public init() { super.init() }
     override public func forward(_ x: Tensor) -> Tensor { x.selu() }
+    override public var isElementwise: Bool { true }
 }
 
 /// x for x > 0, α(eˣ − 1) otherwise, like `nn.ELU(alpha=…)`.
@@ -43,6 +46,7 @@ public final class ELU: Module {
         super.init()
     }
     override public func forward(_ x: Tensor) -> Tensor { x.elu(alpha: alpha) }
+    override public var isElementwise: Bool { true }
     override public var extraDescription: String { "alpha=\(PyRepr.float(alpha))" }
 }
 
@@ -50,12 +54,14 @@ public final class ELU: Module {
 public final class Sigmoid: Module {
     override public init() { super.init() }
     override public func forward(_ x: Tensor) -> Tensor { x.sigmoid() }
+    override public var isElementwise: Bool { true }
 }
 
 /// Hyperbolic tangent, like `nn.Tanh`.
 public final class Tanh: Module {
     override public init() { super.init() }
     override public func forward(_ x: Tensor) -> Tensor { x.tanh() }
+    override public var isElementwise: Bool { true }
 }
 
 /// Softmax along `dim`, like `nn.Softmax(dim=…)`.

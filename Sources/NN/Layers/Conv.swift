@@ -7,9 +7,9 @@ import Autograd
 /// inChannels / groups · ∏kernelSize).
 public class ConvNd: Module {
     /// `[outChannels, inChannels / groups, *kernelSize]`.
-    public let weight: Parameter
+    public var weight: Parameter
     /// `[outChannels]`, nil when made with `bias: false`.
-    public let bias: Parameter?
+    public var bias: Parameter?
     public let inChannels: Int
     public let outChannels: Int
     public let kernelSize: [Int]

@@ -13,7 +13,7 @@ import Autograd
 /// ```
 public final class Embedding: Module {
     /// `[numEmbeddings, embeddingDim]`.
-    public let weight: Parameter
+    public var weight: Parameter
     public let numEmbeddings: Int
     public let embeddingDim: Int
     public let paddingIdx: Int?

@@ -19,5 +19,8 @@ public final class Flatten: Module {
 
     override public func forward(_ x: Tensor) -> Tensor { x.flattened(startDim: startDim, endDim: endDim) }
 
+    /// A reshape: every value passes through unchanged.
+    override public var isElementwise: Bool { true }
+
     override public var extraDescription: String { "start_dim=\(startDim), end_dim=\(endDim)" }
 }

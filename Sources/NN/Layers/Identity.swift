@@ -9,4 +9,5 @@ import TensorCore
 public final class Identity: Module {
     override public init() { super.init() }
     override public func forward(_ x: Tensor) -> Tensor { x }
+    override public var isElementwise: Bool { true }
 }

@@ -12,9 +12,9 @@ import Autograd
 /// ```
 public final class Linear: Module {
     /// `[outFeatures, inFeatures]`.
-    public let weight: Parameter
+    public var weight: Parameter
     /// `[outFeatures]`, nil when made with `bias: false`.
-    public let bias: Parameter?
+    public var bias: Parameter?
     public let inFeatures: Int
     public let outFeatures: Int
 

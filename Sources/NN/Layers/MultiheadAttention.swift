@@ -16,11 +16,11 @@ import Autograd
 /// ```
 public final class MultiheadAttention: Module {
     /// `[3·embedDim, embedDim]`: the query, key and value projections stacked.
-    public let inProjWeight: Parameter
+    public var inProjWeight: Parameter
     /// `[3·embedDim]`, nil with `bias: false`.
-    public let inProjBias: Parameter?
+    public var inProjBias: Parameter?
     /// The output projection.
-    public let outProj: Linear
+    public var outProj: Linear
     public let embedDim: Int
     public let numHeads: Int
     public let headDim: Int

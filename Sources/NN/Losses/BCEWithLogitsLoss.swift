@@ -12,14 +12,22 @@ import Autograd
 /// let loss = criterion(logits, labels)          // labels: float 0/1 (or soft) targets
 /// ```
 public final class BCEWithLogitsLoss: Module {
-    public var weight: Tensor?
+    public var weight: Tensor? {
+        get { _weight }
+        set { _weight = Buffer.adopting(newValue) }
+    }
+    private var _weight: Buffer?
     /// Weight of the positive term (y = 1) per class: > 1 raises recall.
-    public var posWeight: Tensor?
+    public var posWeight: Tensor? {
+        get { _posWeight }
+        set { _posWeight = Buffer.adopting(newValue) }
+    }
+    private var _posWeight: Buffer?
     public var reduction: Reduction
 
     public init(weight: Tensor? = nil, reduction: Reduction = .mean, posWeight: Tensor? = nil) {
-        self.weight = weight
-        self.posWeight = posWeight
+        _weight = Buffer.adopting(weight)
+        _posWeight = Buffer.adopting(posWeight)
         self.reduction = reduction
         super.init()
     }

@@ -16,7 +16,11 @@ import Autograd
 /// ```
 public final class CrossEntropyLoss: Module {
     /// Per-class rescaling weight (shape `[C]`), or nil.
-    public var weight: Tensor?
+    public var weight: Tensor? {
+        get { _weight }
+        set { _weight = Buffer.adopting(newValue) }
+    }
+    private var _weight: Buffer?
     /// Targets equal to this value contribute neither loss nor gradient.
     public var ignoreIndex: Int
     public var reduction: Reduction
@@ -25,7 +29,7 @@ public final class CrossEntropyLoss: Module {
 
     public init(weight: Tensor? = nil, ignoreIndex: Int = -100, reduction: Reduction = .mean,
                 labelSmoothing: Double = 0) {
-        self.weight = weight
+        _weight = Buffer.adopting(weight)
         self.ignoreIndex = ignoreIndex
         self.reduction = reduction
         self.labelSmoothing = labelSmoothing

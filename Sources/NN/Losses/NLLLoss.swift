@@ -9,13 +9,17 @@ import Autograd
 /// ```
 public final class NLLLoss: Module {
     /// Per-class rescaling weight (shape `[C]`), or nil; a buffer, like PyTorch's.
-    public var weight: Tensor?
+    public var weight: Tensor? {
+        get { _weight }
+        set { _weight = Buffer.adopting(newValue) }
+    }
+    private var _weight: Buffer?
     /// Targets equal to this value contribute neither loss nor gradient.
     public var ignoreIndex: Int
     public var reduction: Reduction
 
     public init(weight: Tensor? = nil, ignoreIndex: Int = -100, reduction: Reduction = .mean) {
-        self.weight = weight
+        _weight = Buffer.adopting(weight)
         self.ignoreIndex = ignoreIndex
         self.reduction = reduction
         super.init()

@@ -19,12 +19,21 @@ open class NormBase: Module {
     public var weight: Parameter?
     /// Per-channel shift β (initialised to 0), nil when `affine` is false.
     public var bias: Parameter?
-    /// Running mean (starts at 0), nil when `trackRunningStats` is false.
-    public var runningMean: Tensor?
+    /// Running mean (starts at 0), nil when `trackRunningStats` is false. A tensor assigned here
+    /// becomes the buffer (its storage is shared, not copied).
+    public var runningMean: Tensor? {
+        get { _runningMean }
+        set { _runningMean = Buffer.adopting(newValue) }
+    }
     /// Running unbiased variance (starts at 1), nil when `trackRunningStats` is false.
-    public var runningVar: Tensor?
+    public var runningVar: Tensor? {
+        get { _runningVar }
+        set { _runningVar = Buffer.adopting(newValue) }
+    }
+    private var _runningMean: Buffer?
+    private var _runningVar: Buffer?
     /// The int64 0-d counter stored under `num_batches_tracked`.
-    private var _numBatchesTracked: Tensor?
+    private var _numBatchesTracked: Buffer?
 
     /// Training-mode forward passes counted so far (nil when `trackRunningStats` is false).
     public var numBatchesTracked: Int? {
@@ -57,9 +66,9 @@ open class NormBase: Module {
             bias = Parameter(Tensor.zeros([numFeatures]))
         }
         if trackRunningStats {
-            runningMean = Tensor.zeros([numFeatures])
-            runningVar = Tensor.ones([numFeatures])
-            _numBatchesTracked = Tensor(scalar: Int64(0))
+            _runningMean = Buffer(Tensor.zeros([numFeatures]))
+            _runningVar = Buffer(Tensor.ones([numFeatures]))
+            _numBatchesTracked = Buffer(Tensor(scalar: Int64(0)))
         }
         super.init()
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SwiftNN
+import TestSupport
 
 // Reference values below were printed by PyTorch 2.15 (torch.nn.functional) for the same inputs.
 private let logits: [Float] = [2.0, 0.5, -1.0, 0.1, 0.2, 3.0, -2.0, 1.0, 0.0, 1.5, -0.5, 0.25]

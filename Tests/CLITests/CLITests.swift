@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SwiftNN
+import TestSupport
 
 /// The `swiftnn` executable `swift test` builds next to the test bundle.
 func swiftnnExecutable() -> URL? {
@@ -54,7 +55,7 @@ func runSwiftNN(_ arguments: [String]) throws -> RunResult {
 
 /// An IDX folder with the first `train` / `test` bundled MNIST images, uncompressed.
 func writeTinyMNIST(train: Int, test: Int) throws -> URL {
-    let dir = makeTempDir()
+    let dir = makeTempDirectory("cli")
     for (split, n) in [(true, train), (false, test)] {
         let ds = try MNIST.bundled(train: split).storage.prefix(n)
         try IDXArray(shape: [n, 28, 28], bytes: ds.pixels).idxData()
@@ -68,7 +69,7 @@ func writeTinyMNIST(train: Int, test: Int) throws -> URL {
 @Suite(.serialized) struct CLITests {
     @Test func resumeAfterStoppingGivesTheSameWeights() throws {
         let data = try writeTinyMNIST(train: 50, test: 20)
-        let root = makeTempDir()
+        let root = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: root) }
         let a = root.appendingPathComponent("a").path, b = root.appendingPathComponent("b").path
         // 50 = 3·16 + 2 examples: shuffling, dropout and the cosine schedule all carry state across epochs.
@@ -114,7 +115,7 @@ func writeTinyMNIST(train: Int, test: Int) throws -> URL {
     }
 
     @Test func badInputGivesOneLineErrors() throws {
-        let root = makeTempDir()
+        let root = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: root) }
         let junk = root.appendingPathComponent("junk.safetensors")
         try Foundation.Data("not a checkpoint".utf8).write(to: junk)

@@ -1,13 +1,14 @@
 import Foundation
 import Testing
 import SwiftNN
+import TestSupport
 
 /// A checkpoint is data from outside: crafted architecture metadata must give a one-line error and
 /// a non-zero exit from every command that reads it, never an overflow trap or an out-of-memory stop.
 @Suite struct CLICraftedMetadataTests {
     @Test func craftedArchitectureMetadataIsRefused() throws {
         let data = try writeTinyMNIST(train: 40, test: 10)
-        let out = makeTempDir()
+        let out = makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: out) }
         let trained = try runSwiftNN(["train", "--data", data.path, "--epochs", "1", "--batch-size", "16",
                                       "--hidden", "8", "--out", out.path])

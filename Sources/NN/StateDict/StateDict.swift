@@ -58,3 +58,14 @@ public struct StateDict: Sequence, ExpressibleByDictionaryLiteral {
         return StateDict(entries.filter { $0.key.hasPrefix(p) }.map { (String($0.key.dropFirst(p.count)), $0.value) })
     }
 }
+
+extension StateDict {
+    /// A deep copy: every tensor's data copied, so later training does not change it.
+    ///
+    /// ```swift
+    /// let best = model.stateDict().cloned()    // keep the best weights in memory
+    /// ```
+    public func cloned() -> StateDict {
+        StateDict(entries.map { ($0.key, $0.value.clonedData()) }, metadata: metadata)
+    }
+}

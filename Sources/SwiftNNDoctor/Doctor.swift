@@ -50,8 +50,7 @@ enum Kind {
     static func isDropout(_ m: Module) -> Bool { m is DropoutLayer }
     static func isAlphaDropout(_ m: Module) -> Bool { m is AlphaDropout || m is FeatureAlphaDropout }
     static func name(_ m: Module) -> String { m.typeName }
-    /// Layers that act on each value alone (they keep Dropout's zeros where they are).
-    static func isPointwise(_ m: Module) -> Bool {
-        m is ReLU || m is GELU || m is SELU || m is ELU || m is Sigmoid || m is Tanh || m is Identity || m is DropoutLayer
-    }
+    /// Layers that act on each value alone (they keep Dropout's zeros where they are); each
+    /// layer says so itself (``Module/isElementwise``), so user-defined activations count too.
+    static func isPointwise(_ m: Module) -> Bool { m.isElementwise }
 }

@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+@testable import swiftnn
+import SwiftNN
+
+/// The command line's option handling, without running a training: the model is an enum, and the
+/// recipe's defaults live in one place (TrainOptions) that `swiftnn train` shows and uses.
+@Suite struct CLIOptionTests {
+    @Test func modelNamesParseToTheEnum() throws {
+        #expect(try ModelKind(parsing: "mlp") == .mlp)
+        #expect(try ModelKind(parsing: "CNN") == .cnn)
+        #expect(throws: CLIError.self) { try ModelKind(parsing: "resnet") }
+        do { _ = try ModelKind(parsing: "vgg") } catch {
+            #expect(error.description == "unknown model 'vgg' (expected one of: mlp (MLPClassifier), cnn (SmallCNN))")
+        }
+        #expect(ModelKind.allCases.map(\.defaultDropout) == [0.4, 0.5])
+    }
+
+    @Test func trainCommandDefaultsAreTheRecipe() throws {
+        let command = try TrainCommand.parse([])
+        let recipe = TrainOptions()
+        #expect(try ModelKind(parsing: command.model) == recipe.model)
+        #expect(command.epochs == recipe.epochs)
+        #expect(command.seed == recipe.seed)
+        #expect(command.batchSize == recipe.batchSize)
+        #expect(command.lr == recipe.learningRate)
+        #expect(command.weightDecay == recipe.weightDecay)
+        #expect(command.hidden == "512,256,128" && recipe.hiddenDims == [512, 256, 128])
+        #expect(command.dropout == nil && recipe.dropout == nil)
+    }
+
+    @Test func outputFolderFollowsTheModel() {
+        var o = TrainOptions()
+        #expect(o.outDirectory.lastPathComponent == "mlp")
+        o.model = .cnn
+        #expect(o.outDirectory.path.hasSuffix("runs/cnn"))
+        o.outDirectory = URL(fileURLWithPath: "/tmp/mine")
+        o.model = .mlp
+        #expect(o.outDirectory.path == "/tmp/mine")
+    }
+
+    @Test func specStoresTheModelByName() throws {
+        let spec = ModelSpec(model: .cnn, inputShape: [1, 28, 28], numClasses: 10, mean: [0.5], std: [0.25])
+        #expect(spec.json.contains("\"model\":\"cnn\""))
+        let back = try ModelSpec(metadata: spec.metadata, source: "test")
+        #expect(back == spec)
+        #expect(try back.build() is SmallCNN)
+        var unknown = spec.metadata
+        unknown[ModelSpec.metadataKey] = spec.json.replacingOccurrences(of: "\"cnn\"", with: "\"resnet\"")
+        #expect(throws: CLIError.self) { try ModelSpec(metadata: unknown, source: "test") }
+    }
+}
