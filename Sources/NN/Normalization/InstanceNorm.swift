@@ -69,8 +69,9 @@ open class InstanceNormBase: NormBase {
 /// ```
 public final class InstanceNorm1d: InstanceNormBase {
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
-                trackRunningStats: Bool = false) {
-        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+                trackRunningStats: Bool = false, bias: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats,
+                   bias: bias)
     }
     override public var unbatchedRank: Int { 2 }
 }
@@ -89,8 +90,9 @@ public final class InstanceNorm1d: InstanceNormBase {
 /// ```
 public final class InstanceNorm2d: InstanceNormBase {
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
-                trackRunningStats: Bool = false) {
-        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+                trackRunningStats: Bool = false, bias: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats,
+                   bias: bias)
     }
     override public var unbatchedRank: Int { 3 }
 }
@@ -108,8 +110,9 @@ public final class InstanceNorm2d: InstanceNormBase {
 /// ```
 public final class InstanceNorm3d: InstanceNormBase {
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
-                trackRunningStats: Bool = false) {
-        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+                trackRunningStats: Bool = false, bias: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats,
+                   bias: bias)
     }
     override public var unbatchedRank: Int { 4 }
 }
