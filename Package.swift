@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, each importing only the ones below it:
-// TensorCore → Autograd → NN → Optim / Data / Checkpoint → Models → SwiftNN (umbrella) → swiftnn (CLI)
+// TensorCore → Autograd → NN → Optim / Data / Checkpoint → DistributedTraining → Models → SwiftNN (umbrella) → swiftnn (CLI)
 let package = Package(
     name: "SwiftNN",
     platforms: [.macOS(.v15)],
@@ -29,10 +29,17 @@ let package = Package(
             exclude: ["Resources/DATA-README.md"],
             resources: [.copy("Resources/mnist-10k")]),
         .target(name: "Checkpoint", dependencies: ["TensorCore", "Autograd", "NN", "Optim"], path: "Sources/Checkpoint"),
+        // Open MPI loaded at run time (dlopen), so nothing in the build needs MPI installed.
+        .target(
+            name: "CMPIShim", path: "Sources/CMPIShim",
+            linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
+        .target(
+            name: "DistributedTraining", dependencies: ["TensorCore", "Autograd", "NN", "Data", "CMPIShim"],
+            path: "Sources/DistributedTraining"),
         .target(name: "Models", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/Models"),
         .target(
             name: "SwiftNN",
-            dependencies: ["TensorCore", "Autograd", "NN", "Optim", "Data", "Checkpoint", "Models"],
+            dependencies: ["TensorCore", "Autograd", "NN", "Optim", "Data", "Checkpoint", "DistributedTraining", "Models"],
             path: "Sources/SwiftNN"),
         // Tools: checks for the classic BatchNorm/Dropout mistakes.
         .target(name: "SwiftNNDoctor", dependencies: ["TensorCore", "NN"], path: "Sources/SwiftNNDoctor"),
@@ -49,10 +56,19 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd", "TestSupport"], path: "Tests/AutogradTests"),
         .testTarget(name: "NNTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/NNTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/CheckpointTests"),
-        .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DataTests"),
+        .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport", "CZlib"], path: "Tests/DataTests"),
         // Runs the built `swiftnn` executable and unit-tests its option handling.
         .testTarget(name: "CLITests", dependencies: ["swiftnn", "SwiftNN", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "TestSupport"], path: "Tests/DoctorTests"),
+        // Multi-rank checks: launched under mpirun by DistributedTests (test-only, not a product).
+        .target(
+            name: "DistributedScenarios", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DistributedScenarios"),
+        .executableTarget(
+            name: "DistributedWorker", dependencies: ["SwiftNN", "TestSupport", "DistributedScenarios"],
+            path: "Tests/DistributedWorker"),
+        .testTarget(
+            name: "DistributedTests", dependencies: ["SwiftNN", "TestSupport", "DistributedScenarios"],
+            path: "Tests/DistributedTests"),
         .testTarget(name: "OptimTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/OptimTests"),
     ],
     swiftLanguageModes: [.v6]

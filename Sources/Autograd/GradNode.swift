@@ -58,33 +58,65 @@ public enum Autograd {
 
     /// Runs reverse-mode differentiation from `root`, seeding it with `seed`.
     static func runBackward(from root: Tensor, seed: Tensor, retainGraph: Bool) {
+        let context = BackwardContext()
+        $currentBackward.withValue(context) {
+            propagate(from: root, seed: seed, retainGraph: retainGraph)
+            // Still inside the pass: a callback may queue another one.
+            context.runCallbacks()
+        }
+    }
+
+    private static func propagate(from root: Tensor, seed: Tensor, retainGraph: Bool) {
         // Topological order over the tensors that carry nodes (iterative DFS: graphs can be deep).
         var order: [Tensor] = []
         var visited = Set<ObjectIdentifier>()
         var stack: [(Tensor, Bool)] = [(root, false)]
+        // Leaves with post-accumulate hooks: how many graph edges still lead to each, so that its
+        // hooks run once, after its last contribution (PyTorch accumulates a leaf once per pass).
+        var hookedEdges: [ObjectIdentifier: Int] = [:]
         while let (t, expanded) = stack.popLast() {
             if expanded { order.append(t); continue }
             guard let node = t.gradNode as? GradNode else { continue }
             if !visited.insert(ObjectIdentifier(t)).inserted { continue }
             stack.append((t, true))
-            for input in node.inputs where input.requiresGrad && input.gradNode is GradNode {
-                if !visited.contains(ObjectIdentifier(input)) { stack.append((input, false)) }
+            for input in node.inputs where input.requiresGrad {
+                if input.gradNode is GradNode {
+                    if !visited.contains(ObjectIdentifier(input)) { stack.append((input, false)) }
+                } else if input.postAccumulateGradHooks != nil {
+                    hookedEdges[ObjectIdentifier(input), default: 0] += 1
+                }
             }
         }
         var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
         if root.gradNode == nil {
             accumulateLeafGradient(root, seed)
+            runPostAccumulateGradHooks(root)
             return
         }
+        var received = Set<ObjectIdentifier>()
+        /// One edge into a hooked leaf is done; its hooks run when it was the last one.
+        func settle(_ leaf: Tensor) {
+            guard !hookedEdges.isEmpty, leaf.postAccumulateGradHooks != nil, leaf.gradNode == nil, leaf.requiresGrad else { return }
+            let key = ObjectIdentifier(leaf)
+            guard let left = hookedEdges[key] else { return }
+            if left > 1 { hookedEdges[key] = left - 1; return }
+            hookedEdges[key] = nil
+            if received.contains(key) { runPostAccumulateGradHooks(leaf) }
+        }
         for t in order.reversed() {
-            guard let node = t.gradNode as? GradNode, let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+            guard let node = t.gradNode as? GradNode else { continue }
+            guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else {
+                // No gradient reached this node: its edges into hooked leaves are done anyway.
+                for input in node.inputs { settle(input) }
+                continue
+            }
             guard let backward = node.backward else {
                 usageFailure(UsageError("backward", "trying to backward through the graph a second time (\(node.name)); its saved tensors were freed after the first backward. Pass retainGraph: true the first time."))
             }
             let inputGrads = backward(g)
             precondition(inputGrads.count == node.inputs.count, "autograd: \(node.name) returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
             for (input, ig) in zip(node.inputs, inputGrads) {
-                guard input.requiresGrad, let ig else { continue }
+                guard input.requiresGrad, let ig else { settle(input); continue }
                 precondition(ig.shape == input.shape,
                              "autograd: \(node.name) returned a gradient of shape \(shapeString(ig.shape)) for an input of shape \(shapeString(input.shape))")
                 if input.gradNode is GradNode {
@@ -96,6 +128,8 @@ public enum Autograd {
                     }
                 } else {
                     accumulateLeafGradient(input, ig)
+                    if input.postAccumulateGradHooks != nil { received.insert(ObjectIdentifier(input)) }
+                    settle(input)
                 }
             }
             if !retainGraph { node.release() }

@@ -18,7 +18,8 @@ public enum LastBatchOfOnePolicy: Sendable {
 /// Each batch is collated straight into one contiguous float32 tensor `[N] + exampleShape` with
 /// int64 labels `[N]`. With `shuffle`, every epoch (every `for … in loader`) takes one stream from
 /// `generator` and permutes the indices with it, so the same seed gives the same order; saving
-/// `generator.state` and restoring it later continues the sequence of epochs exactly.
+/// `generator.state` and restoring it later continues the sequence of epochs exactly. A `sampler`
+/// (such as ``DistributedSampler``) chooses the indices instead of `shuffle`.
 ///
 /// ```swift
 /// let train = try MNIST.bundled(train: true)
@@ -32,6 +33,8 @@ public final class DataLoader: Sequence {
     public let shuffle: Bool
     public let dropLast: Bool
     public let lastBatchOfOne: LastBatchOfOnePolicy
+    /// Chooses each epoch's indices instead of `shuffle` (nil: all indices, shuffled or in order).
+    public let sampler: (any Sampler)?
     /// Drives shuffling and random transforms.
     public let generator: TensorCore.Generator
     /// Applied in order to every collated batch.
@@ -40,8 +43,9 @@ public final class DataLoader: Sequence {
 
     public init(_ dataset: any Dataset, batchSize: Int = 1, shuffle: Bool = false, dropLast: Bool = false,
                 generator: TensorCore.Generator? = nil, transforms: [any BatchTransform] = [],
-                lastBatchOfOne: LastBatchOfOnePolicy = .merge) {
+                lastBatchOfOne: LastBatchOfOnePolicy = .merge, sampler: (any Sampler)? = nil) {
         precondition(batchSize >= 1, "DataLoader: batch_size should be a positive integer value, but got batch_size=\(batchSize)")
+        usageCheck(sampler == nil || !shuffle, "DataLoader", "sampler option is mutually exclusive with shuffle")
         self.dataset = dataset
         self.batchSize = batchSize
         self.shuffle = shuffle
@@ -49,11 +53,15 @@ public final class DataLoader: Sequence {
         self.generator = generator ?? TensorCore.Generator(seed: 0)
         self.transforms = transforms
         self.lastBatchOfOne = lastBatchOfOne
+        self.sampler = sampler
     }
+
+    /// Examples per epoch: the sampler's count, or the dataset's.
+    private var epochCount: Int { sampler?.count ?? dataset.count }
 
     /// Sizes of the batches of one epoch, after `dropLast` and the last-batch-of-one policy.
     public var batchSizes: [Int] {
-        let n = dataset.count
+        let n = epochCount
         var sizes = [Int](repeating: batchSize, count: n / batchSize)
         let rest = n % batchSize
         if rest > 0 && !dropLast {
@@ -77,16 +85,16 @@ public final class DataLoader: Sequence {
     /// Plans one epoch: the dataset indices of each batch. Takes a stream from `generator` when
     /// shuffling (each call is a new epoch).
     public func epochBatches() -> [[Int]] {
-        let n = dataset.count
-        var order = Array(0..<n)
-        if shuffle && n > 1 {
-            let stream = generator.nextStream()
-            // Fisher–Yates; j = floor(u · (i + 1)) with a 32-bit u has no measurable bias for these sizes.
-            for i in stride(from: n - 1, to: 0, by: -1) {
-                let j = Int((UInt64(stream.bits(i)) &* UInt64(i + 1)) >> 32)
-                order.swapAt(i, j)
-            }
+        let order: [Int]
+        if let sampler {
+            order = sampler.epochIndices()
+            precondition(order.count == sampler.count, "DataLoader: the sampler yielded \(order.count) indices, its count is \(sampler.count)")
+        } else if shuffle && dataset.count > 1 {
+            order = randomPermutation(dataset.count, generator: generator)
+        } else {
+            order = Array(0..<dataset.count)
         }
+        let n = order.count
         let sizes = batchSizes
         if !warned && !dropLast && batchSize > 1 && n % batchSize == 1 && lastBatchOfOne != .keep {
             warned = true

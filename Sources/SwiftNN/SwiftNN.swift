@@ -5,4 +5,5 @@
 @_exported import Optim
 @_exported import Data
 @_exported import Checkpoint
+@_exported import DistributedTraining
 @_exported import Models

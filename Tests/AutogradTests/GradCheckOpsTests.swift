@@ -36,6 +36,12 @@ import Autograd
         #expect(gradcheck({ $0[0].pow(3) }, inputs: [a]))
         #expect(gradcheck({ $0[0].pow(2) }, inputs: [a]))
         #expect(gradcheck({ $0[0].pow(-1.5) }, inputs: [a]))
+        // The special-cased exponents (own forward and backward branches), also on negative bases.
+        let signed = leafAwayFromZero([2, 3], seed: 27)
+        for e in [0.0, 1.0, 2.0, 3.0] {
+            #expect(gradcheck({ $0[0].pow(e) * $0[0] }, inputs: [signed], name: "pow \(e) signed"))
+        }
+        #expect(gradcheck({ $0[0].pow(0.5) }, inputs: [a], name: "pow 0.5"))
         let e = leaf([3], seed: 8, lo: -1, hi: 2)
         #expect(gradcheck({ $0[0].pow($0[1]) }, inputs: [a, e], name: "pow tensor"))
     }
@@ -64,6 +70,10 @@ import Autograd
         #expect(gradcheck({ $0[0].clamp(min: -0.05, max: 0.05) }, inputs: [x], name: "clamp both"))
         #expect(gradcheck({ $0[0].clamp(min: 0.0) }, inputs: [x], name: "clamp min"))
         #expect(gradcheck({ $0[0].clamp(max: 0.0) }, inputs: [x], name: "clamp max"))
+        // A two-sided range with elements below, inside and above it (all ≥ 0.05 from a bound).
+        let mixed = Tensor([-1.7, -0.6, -0.45, -0.2, 0.0, 0.3, 0.45, 0.55, 0.8, 1.4, -0.3, 0.1], shape: [4, 3], requiresGrad: true)
+        #expect(gradcheck({ $0[0].clamp(min: -0.5, max: 0.5) }, inputs: [mixed], name: "clamp both, elements inside"))
+        #expect(gradcheck({ $0[0].clamp(min: -0.5, max: 0.5) * $0[0] }, inputs: [mixed], name: "clamp both, times x"))
     }
 
     @Test func reductions() {
@@ -101,6 +111,8 @@ import Autograd
         #expect(gradcheck({ $0[0].transposed() }, inputs: [x], name: "transpose"))
         #expect(gradcheck({ $0[0].transposed(0, 2) }, inputs: [x], name: "transpose 0 2"))
         #expect(gradcheck({ $0[0].unsqueezed(dim: 1).squeezed(dim: 1) * 3 }, inputs: [x], name: "unsqueeze squeeze"))
+        let ones = leaf([1, 3, 1, 2, 1], seed: 28)
+        #expect(gradcheck({ $0[0].squeezed() * $0[0].squeezed() }, inputs: [ones], name: "squeeze all"))
         let y = leaf([3, 1], seed: 15)
         #expect(gradcheck({ $0[0].expanded(to: [2, 3, 4]) }, inputs: [y], name: "expand"))
         #expect(gradcheck({ $0[0].sumToShape([3, 1]) }, inputs: [x], name: "sumToShape"))

@@ -103,6 +103,8 @@ import TestSupport
         #expect(x.reshaped([3, -1]).shape == [3, 2] && x.reshaped([3, 2]).sharesStorage(with: x))
         #expect(x.flattened().shape == [6])
         #expect(x.unsqueezed(dim: -1).shape == [2, 3, 1] && x.unsqueezed(dim: 0).squeezed(dim: 0).shape == [2, 3])
+        #expect(x.reshaped([1, 2, 1, 3, 1]).squeezed().shape == [2, 3] && x.reshaped([1, 2, 1, 3, 1]).squeezed().scalars == x.scalars)
+        #expect(Tensor.ones([1, 1]).squeezed().shape == [] && x.squeezed(dim: 1).shape == [2, 3])
         let y = Tensor.arange(0, 24).reshaped([2, 3, 4]).permuted([2, 0, 1])
         #expect(y.shape == [4, 2, 3] && Array(y.scalars.prefix(4)) == [0, 4, 8, 12])
         #expect(Tensor([1, 2, 3] as [Float], shape: [3, 1]).expanded(to: [2, 3, 2]).scalars == [1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3])

@@ -111,7 +111,22 @@ func writeTinyMNIST(train: Int, test: Int) throws -> URL {
         let evalLast = try runSwiftNN(["evaluate", "--checkpoint", b + "/last.safetensors", "--data", data.path])
         #expect(evalLast.status == 0, "\(evalLast.stderr)")
         let json = try JSONSerialization.jsonObject(with: Foundation.Data(contentsOf: URL(fileURLWithPath: b + "/metrics.json"))) as? [[String: Any]]
-        #expect(json?.count == 3 && (json?.last?["epoch"] as? Int) == 3)
+        let history = try #require(json)
+        #expect(history.count == 3 && (history.last?["epoch"] as? Int) == 3)
+        // The numbers: evaluate's loss and accuracy line equals the validation of the last epoch
+        // (last.safetensors) and of the epoch with the best accuracy (best.safetensors), as printed.
+        func reported(_ m: [String: Any]) -> String? {
+            guard let loss = m["valLoss"] as? Double, let acc = m["valAccuracy"] as? Double else { return nil }
+            return "Loss \(String(format: "%.4f", loss)) | Accuracy \(String(format: "%.2f", acc))%"
+        }
+        let numbersLine = { (s: String) in s.split(separator: "\n").first { $0.hasPrefix("Loss ") }.map(String.init) }
+        let last = try #require(history.last.flatMap(reported))
+        #expect(numbersLine(evalLast.stdout) == last, "\(evalLast.stdout)")
+        let historyA = try #require(try JSONSerialization.jsonObject(with: Foundation.Data(contentsOf: URL(fileURLWithPath: a + "/metrics.json"))) as? [[String: Any]])
+        let bestAccuracy = historyA.compactMap { $0["valAccuracy"] as? Double }.max()
+        let best = try #require(historyA.first { ($0["valAccuracy"] as? Double) == bestAccuracy }.flatMap(reported))
+        #expect(numbersLine(eval.stdout) == best, "\(eval.stdout)")
+        #expect(reported(historyA.last!) == last, "both runs end at the same numbers")
     }
 
     @Test func badInputGivesOneLineErrors() throws {

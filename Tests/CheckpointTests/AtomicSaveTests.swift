@@ -77,6 +77,24 @@ import TestSupport
         #expect(try Data(contentsOf: url) == sd.safetensorsData())
         let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
         let mode = (attrs[.posixPermissions] as? NSNumber)?.intValue ?? 0
-        #expect(mode & 0o400 != 0)
+        // Created as 0o644 (as a plain `open`/`torch.save` would): the umask may take bits away,
+        // nothing else. Under the usual 022 this is exactly rw-r--r--, others can read.
+        #expect(mode & 0o777 == 0o644 & ~Self.processUmask, "mode \(String(mode, radix: 8)), umask \(String(Self.processUmask, radix: 8))")
+        if Self.processUmask & 0o004 == 0 { #expect(mode & 0o004 != 0, "others cannot read the checkpoint") }
     }
+
+    /// The process's file-creation mask, read without changing it (`umask(2)` can only be read by
+    /// setting it, which would race with files other tests create meanwhile).
+    static let processUmask: Int = {
+        #if os(Linux)
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
+           let value = Int(line.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8) {
+            return value
+        }
+        #endif
+        let old = umask(0o022)
+        umask(old)
+        return Int(old)
+    }()
 }

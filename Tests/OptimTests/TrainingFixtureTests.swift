@@ -63,11 +63,20 @@ private func parseCalls(_ text: String) -> [(name: String, args: [String: String
 @Suite struct TrainingFixtureTests {
     static let noiseDominated: Set<String> = ["net.0.bias", "net.4.bias", "net.1.running_mean", "net.5.running_mean"]
 
+    /// The parameterized test below runs once per file: an empty or missing folder must fail.
+    @Test func everyTrainingFixtureIsPresent() {
+        #expect(Fixtures.files(in: "training").map(\.lastPathComponent)
+                == ["train_adam.safetensors", "train_adamw.safetensors", "train_sgd.safetensors"])
+    }
+
     @Test(arguments: Fixtures.files(in: "training").map(\.lastPathComponent), [DType.float64, .float32])
     func matchesPyTorchStepByStep(file: String, dtype: DType) throws {
         let sd = try StateDict(contentsOf: Fixtures.url("training/" + file))
         let spec = try JSONDecoder().decode(TrainingCase.self, from: Data(sd.metadata["case"]!.utf8))
         #expect(spec.loss == "CrossEntropyLoss(label_smoothing=0.1)")
+        // Every step is checked, and there are steps to check.
+        try #require(spec.steps >= 2 && spec.lr_used_at_each_step.count == spec.steps)
+        #expect(sd.keys.filter { $0.hasSuffix(".loss") }.count == spec.steps)
 
         let model: Module = dtype == .float32
             ? MLPClassifier(inDim: 12, hiddenDims: [16, 8], numClasses: 4, dropout: 0)

@@ -22,17 +22,14 @@ extension Tensor {
     /// Elementwise `1 / sqrt(x)`.
     public func rsqrt() -> Tensor { unaryOp(.rsqrt, needsOutput: true) }
     /// Elementwise clamp into `[min, max]` (either bound may be nil). The gradient flows where
-    /// `min ≤ x ≤ max`.
+    /// `min ≤ x ≤ max`. With `min > max` every element becomes `max` and no gradient flows, as in
+    /// PyTorch (the kernel applies `min` first, then `max`).
     ///
     /// ```swift
     /// x.clamp(min: 0, max: 6)     // ReLU6
     /// ```
     public func clamp(min: Double? = nil, max: Double? = nil) -> Tensor {
-        if let lo = min, let hi = max, lo > hi {
-            // PyTorch sets everything to max when min > max.
-            return unaryOp(.clamp(min: hi, max: hi))
-        }
-        return unaryOp(.clamp(min: min, max: max))
+        unaryOp(.clamp(min: min, max: max))
     }
     /// `max(x, 0)` elementwise.
     public func relu() -> Tensor { unaryOp(.relu) }

@@ -29,6 +29,9 @@ open class Tensor: CustomStringConvertible, @unchecked Sendable {
     public final var grad: Tensor?
     /// The autograd node that produced this tensor (nil for leaves). Owned by the Autograd layer.
     public final var gradNode: AnyObject?
+    /// Hooks that run after a gradient is accumulated into this leaf's ``grad``. Owned by the
+    /// Autograd layer (`registerPostAccumulateGradHook`).
+    public final var postAccumulateGradHooks: AnyObject?
     /// Whether the tensor was created by the user rather than by a recorded operation.
     public final var isLeaf: Bool { gradNode == nil }
 
