@@ -105,6 +105,16 @@ struct NormalizationTests {
         #expect(m.stateDict().keys == row["state_dict_keys"] as! [String])
     }
 
+    @Test("bias: false in the positional and labelled forms: weight only, and the layer still trains")
+    func noBias() {
+        #expect(GroupNorm(2, 4, bias: false).stateDict().keys == ["weight"])
+        let bn = BatchNorm2d(3, bias: false)
+        #expect(bn.bias == nil && bn.parameters().count == 1)
+        let y = bn(Tensor.randn([2, 3, 4, 4], requiresGrad: true))
+        y.sum().backward()
+        #expect(bn.weight?.grad != nil)
+    }
+
     // MARK: state
 
     @Test("state dict keys, defaults and a missing num_batches_tracked")

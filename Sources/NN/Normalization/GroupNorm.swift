@@ -41,8 +41,8 @@ public final class GroupNorm: Module {
     }
 
     /// PyTorch's positional form, `GroupNorm(32, 256)`.
-    public convenience init(_ numGroups: Int, _ numChannels: Int, eps: Double = 1e-5, affine: Bool = true) {
-        self.init(numGroups: numGroups, numChannels: numChannels, eps: eps, affine: affine)
+    public convenience init(_ numGroups: Int, _ numChannels: Int, eps: Double = 1e-5, affine: Bool = true, bias: Bool = true) {
+        self.init(numGroups: numGroups, numChannels: numChannels, eps: eps, affine: affine, bias: bias)
     }
 
     /// The constructor's check: `num_channels (8) must be divisible by num_groups (3)`.
