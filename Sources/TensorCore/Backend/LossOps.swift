@@ -9,6 +9,11 @@ public enum Reduction: String, Sendable, CaseIterable {
 }
 
 /// What a class-index loss's forward keeps for its backward.
+///
+/// ```swift
+/// let (loss, saved) = Kernels.nllLoss(logProbs, targets: labels)
+/// let g = Kernels.nllLossBackward(Tensor(scalar: Float(1)), input: logProbs, targets: labels, saved: saved)
+/// ```
 public struct LossSaved: @unchecked Sendable {
     /// Per position log-Σ-exp of the logits (cross entropy; nil for NLL), in a dtype the backend
     /// chooses.

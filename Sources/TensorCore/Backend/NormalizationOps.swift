@@ -131,7 +131,13 @@ public struct ChannelGradientSums: Sendable, Equatable {
 }
 
 /// Per-row statistics of group, layer or RMS normalization (one row per sample and group, or per
-/// normalized vector): mean, biased variance and 1/sqrt(variance + eps).
+/// normalized vector): mean, biased variance and 1/sqrt(variance + eps). The forward returns
+/// them; the backward takes them back.
+///
+/// ```swift
+/// let (y, stats) = Kernels.layerNorm(x, d: 512, weight: w, bias: b, eps: 1e-5)
+/// let g = Kernels.layerNormBackward(x, gradOutput: gy, d: 512, statistics: stats, weight: w)
+/// ```
 public struct RowStatistics: Sendable, Equatable {
     public var mean: [Double]
     public var variance: [Double]
