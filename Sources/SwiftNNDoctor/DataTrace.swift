@@ -112,6 +112,11 @@ public final class DataTrace {
         case operation(String, dataInputs: Int)
     }
 
+    /// Accepts steps that act on each element alone (modules that say they are elementwise,
+    /// activations and scalings as operations): for walks that follow positions, such as
+    /// Dropout's zeros or a BatchNorm's output into its ReLU.
+    public static func throughElementwise(_ step: Step) -> Bool { Kind.passesElementwise(step) }
+
     /// Walks back from `tensor` (as consumed by the call `consumer`) through every step `through`
     /// accepts, and returns the steps walked and the first one it did not accept (nil when the
     /// walk reached the model's input or an unrecorded value).
