@@ -19,7 +19,7 @@ struct DoctorCommand: ParsableCommand {
             error is found.
             """)
 
-    @Option(help: ArgumentHelp("Checkpoint: written by 'swiftnn train', or any state dict with --model.", valueName: "file"))
+    @Option(help: ArgumentHelp("Checkpoint: written by 'swiftnn train', or any state dict (.safetensors, or .pth/.pt from torch.save) with --model.", valueName: "file"))
     var checkpoint: String
 
     @Option(help: ArgumentHelp("Zoo model the weights belong to (\(ModelKind.listing)); needed when the file has no 'swiftnn train' metadata.", valueName: "name"))
@@ -51,6 +51,10 @@ struct DoctorCommand: ParsableCommand {
             if let dropout, !(0..<1).contains(dropout) { throw CLIError("--dropout must be in [0, 1), got \(dropout)") }
             if dropout != nil && model == nil { throw CLIError("--dropout is only used with --model") }
             let url = URL(fileURLWithPath: checkpoint)
+            if model == nil, let head = try? FileHandle(forReadingFrom: url).read(upToCount: 16),
+               WeightsFileFormat.detect(head) == .torch {
+                throw CLIError("\(url.path) is a PyTorch checkpoint, which holds no architecture: name the model with --model (\(ModelKind.listing))")
+            }
             let (spec, net) = try model.map { name in try loadZooCheckpoint(url, kind: ModelKind(parsing: name), dropout: dropout) }
                 ?? loadCheckpointModel(url)
             let example = spec.model.flattensInput ? [spec.inputSize] : spec.inputShape

@@ -49,7 +49,9 @@ extension ModelSpec {
 }
 
 /// Loads weights saved without `swiftnn train`'s metadata into the zoo model `kind`, its
-/// architecture read from the tensors' shapes (then checked tensor by tensor like any checkpoint).
+/// architecture read from the tensors' shapes (then checked tensor by tensor like any checkpoint):
+/// a safetensors file, or a PyTorch checkpoint (`torch.save`: a bare state dict, one wrapped in a
+/// dict such as `{'state_dict': …}`, with DataParallel's `module.` prefixes or without).
 func loadZooCheckpoint(_ url: URL, kind: ModelKind, dropout: Double?) throws -> (spec: ModelSpec, model: Module) {
     let path = url.path
     var isDir: ObjCBool = false
@@ -58,6 +60,7 @@ func loadZooCheckpoint(_ url: URL, kind: ModelKind, dropout: Double?) throws -> 
     do { bytes = try Foundation.Data(contentsOf: url, options: .mappedIfSafe) } catch {
         throw CLIError("\(path): cannot read file (\(error.localizedDescription))")
     }
+    if WeightsFileFormat.detect(bytes) == .torch { return try loadTorchZooCheckpoint(bytes, path: path, kind: kind, dropout: dropout) }
     let header: SafetensorsHeader
     do { header = try Safetensors.header(of: bytes) } catch { throw CLIError("\(path): \(error)") }
     let isTraining = header.metadata["format"] == "swiftnn.training_checkpoint"
@@ -71,4 +74,26 @@ func loadZooCheckpoint(_ url: URL, kind: ModelKind, dropout: Double?) throws -> 
     }
     let spec = try ModelSpec(kind: kind, shapes: shapes, dropout: dropout, source: path)
     return try loadCheckpointModel(bytes: bytes, path: path, spec: spec)
+}
+
+/// A `torch.save` file: its reader bounds everything by the file's size; the tensors are then
+/// checked against the architecture their shapes imply before the model is built.
+private func loadTorchZooCheckpoint(_ bytes: Foundation.Data, path: String, kind: ModelKind, dropout: Double?) throws -> (spec: ModelSpec, model: Module) {
+    var sd: StateDict
+    do { sd = try StateDict(weightsData: bytes) } catch { throw CLIError("\(path): \(error)") }
+    // DataParallel / DistributedDataParallel save every key under `module.`.
+    if !sd.keys.isEmpty, sd.keys.allSatisfy({ $0.hasPrefix("module.") }) { sd = sd.strippingPrefix("module.") }
+    var shapes: [String: [Int]] = [:]
+    for k in sd.keys { shapes[k] = sd[k]!.shape }
+    let spec = try ModelSpec(kind: kind, shapes: shapes, dropout: dropout, source: path)
+    for (key, shape) in spec.expectedStateShapes {
+        let found = shapes[key]
+        if found == nil && key.hasSuffix("num_batches_tracked") { continue }   // optional, as in PyTorch
+        guard found == shape else {
+            throw CLIError("\(path): tensor '\(key)' is \(found.map { "\($0)" } ?? "missing"), but \(spec.pytorchName) needs \(shape)")
+        }
+    }
+    let model = try spec.build()
+    do { _ = try model.loadStateDict(sd, strict: true) } catch { throw CLIError("\(path): \(error)") }
+    return (spec, model)
 }

@@ -22,6 +22,21 @@ import TestSupport
         #expect(cnn.stdout.contains("advice [dropout-above-table] classifier.3"), "\(cnn.stdout)")
     }
 
+    /// PyTorch's own checkpoint files (torch.save): a bare state dict, and one wrapped as
+    /// `{'state_dict': {'module.…': …}}` by DataParallel training code.
+    @Test func examinesPthFiles() throws {
+        let cnn = try runSwiftNN(["doctor", "--model", "cnn", "--checkpoint", Fixtures.url("pth/small_cnn.pth").path])
+        #expect(cnn.status == 0, "\(cnn.stderr)")
+        #expect(cnn.stdout.contains("SmallCNN(in_channels=3, num_classes=10, dropout=0.5)") && cnn.stdout.contains("[dropout-above-table] classifier.3"), "\(cnn.stdout)")
+        let ddp = try runSwiftNN(["doctor", "--model", "mlp", "--checkpoint", Fixtures.url("pth/ddp_wrapped.pth").path])
+        #expect(ddp.status == 0, "\(ddp.stderr)")
+        #expect(ddp.stdout.hasPrefix("Model MLPClassifier("), "\(ddp.stdout)")
+        #expect(ddp.stdout.contains("[bias-before-batchnorm] net.0"))
+        // Without --model a .pth file has no architecture to rebuild.
+        let bare = try runSwiftNN(["doctor", "--checkpoint", Fixtures.url("pth/small_cnn.pth").path])
+        #expect(bare.status == 1 && bare.stderr.contains("holds no architecture: name the model with --model"), "\(bare.stderr)")
+    }
+
     @Test func wrongModelOrOptionsGiveOneLineErrors() throws {
         let cnnFile = Fixtures.url("models/interop_small_cnn.weights.safetensors").path
         for (args, needle) in [
