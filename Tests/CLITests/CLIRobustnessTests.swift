@@ -340,5 +340,13 @@ import TestSupport
             expectOneLineError(try runSwiftNN(args), [needle], "\(args)")
         }
         #expect(!FileManager.default.fileExists(atPath: out))
+
+        // 2^62 epochs used to overflow in the cosine schedule (2·T_max); one epoch of it trains.
+        let data = try writeTinyMNIST(train: 20, test: 4)
+        defer { cleanUp(data) }
+        let huge = try runSwiftNN(["train", "--data", data.path, "--out", out, "--epochs", "4611686018427387904", "--stop-after", "1",
+                                   "--batch-size", "10", "--hidden", "4"])
+        #expect(huge.status == 0, "\(huge.stderr)")
+        #expect(huge.stdout.contains("Epoch  1/4611686018427387904 | "))
     }
 }
