@@ -63,7 +63,7 @@ let package = Package(
         // Runs the built `swiftnn` executable and unit-tests its option handling.
         .testTarget(name: "CLITests", dependencies: ["swiftnn", "SwiftNN", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "TestSupport"], path: "Tests/DoctorTests"),
-        .testTarget(name: "MonitorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "SwiftNNMonitor", "TestSupport", "CZlib"], path: "Tests/MonitorTests"),
+        .testTarget(name: "MonitorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "SwiftNNMonitor", "TestSupport", "CZlibLoader"], path: "Tests/MonitorTests"),
         // Multi-rank checks: launched under mpirun by DistributedTests (test-only, not a product).
         .target(
             name: "DistributedScenarios", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DistributedScenarios"),
