@@ -10,6 +10,7 @@ typedef int (*deflate_init2_fn)(swiftnn_z_stream *, int, int, int, int, int, con
 typedef int (*stream_flush_fn)(swiftnn_z_stream *, int);
 typedef int (*stream_fn)(swiftnn_z_stream *);
 typedef unsigned long (*bound_fn)(swiftnn_z_stream *, unsigned long);
+typedef unsigned long (*crc32_fn)(unsigned long, const unsigned char *, unsigned int);
 
 static struct {
     version_fn version;
@@ -21,6 +22,7 @@ static struct {
     stream_flush_fn deflate;
     bound_fn deflate_bound;
     stream_fn deflate_end;
+    crc32_fn crc32;
     int loaded;
 } z;
 
@@ -46,7 +48,8 @@ static void load(void) {
     z.deflate = (stream_flush_fn)dlsym(lib, "deflate");
     z.deflate_bound = (bound_fn)dlsym(lib, "deflateBound");
     z.deflate_end = (stream_fn)dlsym(lib, "deflateEnd");
-    z.loaded = z.version && z.inflate_init2 && z.inflate && z.inflate_reset && z.inflate_end && z.deflate_init2 &&
+    z.crc32 = (crc32_fn)dlsym(lib, "crc32");
+    z.loaded = z.crc32 && z.version && z.inflate_init2 && z.inflate && z.inflate_reset && z.inflate_end && z.deflate_init2 &&
                z.deflate && z.deflate_bound && z.deflate_end;
 }
 
@@ -73,3 +76,6 @@ int swiftnn_deflate_init2(swiftnn_z_stream *strm, int level, int window_bits) {
 int swiftnn_deflate(swiftnn_z_stream *strm, int flush) { return z.loaded ? z.deflate(strm, flush) : SWIFTNN_Z_UNAVAILABLE; }
 unsigned long swiftnn_deflate_bound(swiftnn_z_stream *strm, unsigned long n) { return z.loaded ? z.deflate_bound(strm, n) : 0; }
 int swiftnn_deflate_end(swiftnn_z_stream *strm) { return z.loaded ? z.deflate_end(strm) : SWIFTNN_Z_UNAVAILABLE; }
+unsigned long swiftnn_crc32(unsigned long crc, const unsigned char *buf, unsigned int len) {
+    return swiftnn_zlib_available() ? z.crc32(crc, buf, len) : 0;
+}

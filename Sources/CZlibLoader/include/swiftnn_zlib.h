@@ -49,4 +49,7 @@ int swiftnn_deflate(swiftnn_z_stream *strm, int flush);
 unsigned long swiftnn_deflate_bound(swiftnn_z_stream *strm, unsigned long source_len);
 int swiftnn_deflate_end(swiftnn_z_stream *strm);
 
+/// zlib's crc32 (0 when zlib is unavailable; check swiftnn_zlib_available first).
+unsigned long swiftnn_crc32(unsigned long crc, const unsigned char *buf, unsigned int len);
+
 #endif
