@@ -79,7 +79,8 @@ final class GzipDecoder {
         // windowBits 15 + 16: gzip wrapper only.
         let rc = swiftnn_inflate_init2(&stream, 15 + 16)
         guard rc != SWIFTNN_Z_UNAVAILABLE else {
-            throw .unreadable(path: path, reason: "reading gzip data needs the system's zlib (libz.so.1), which could not be loaded")
+            throw .unreadable(path: path, reason: "reading gzip data needs the system's shared zlib, which could not be loaded: "
+                              + String(cString: swiftnn_zlib_error()) + "; install zlib (Debian/Ubuntu: zlib1g) or set SWIFTNN_LIBZ to its path")
         }
         guard rc == SWIFTNN_Z_OK else { throw .corruptGzip(path: path, reason: "inflateInit failed (\(rc))") }
     }

@@ -4,6 +4,7 @@
 // The few zlib entry points SwiftNN uses, resolved at run time from the system's shared zlib
 // (libz.so.1 on Linux, libz.1.dylib on macOS — part of every base system), so building needs no
 // zlib headers or development package. The stream layout is zlib's z_stream, unchanged since 1.2.
+// SWIFTNN_LIBZ may name the library (a path or a soname); it is then the only candidate.
 
 typedef struct swiftnn_z_stream {
     const unsigned char *next_in;
@@ -36,6 +37,8 @@ typedef struct swiftnn_z_stream {
 
 /// Whether the shared zlib was found (loaded once, on first use).
 int swiftnn_zlib_available(void);
+/// Why the shared zlib could not be loaded (dlopen's message), or "" when it was.
+const char *swiftnn_zlib_error(void);
 /// zlib's version string, or "" when unavailable.
 const char *swiftnn_zlib_version(void);
 
@@ -49,7 +52,10 @@ int swiftnn_deflate(swiftnn_z_stream *strm, int flush);
 unsigned long swiftnn_deflate_bound(swiftnn_z_stream *strm, unsigned long source_len);
 int swiftnn_deflate_end(swiftnn_z_stream *strm);
 
-/// zlib's crc32 (0 when zlib is unavailable; check swiftnn_zlib_available first).
+/// CRC-32 (zlib's polynomial): zlib's crc32 when loaded, else a table-driven one (same result), so
+/// zip checksums never depend on zlib being present.
 unsigned long swiftnn_crc32(unsigned long crc, const unsigned char *buf, unsigned int len);
+/// The table-driven CRC-32 alone (what swiftnn_crc32 uses without zlib; exposed for its test).
+unsigned long swiftnn_software_crc32(unsigned long crc, const unsigned char *buf, unsigned int len);
 
 #endif
