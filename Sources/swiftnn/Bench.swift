@@ -17,6 +17,7 @@ struct Bench: ParsableCommand {
             BenchDropout.self,
             BenchOps.self,
             BenchOptim.self,
+            BenchModule.self,
         ]
     )
 }
