@@ -358,9 +358,9 @@ import TestSupport
         let noZlib = ["SWIFTNN_LIBZ": "/nonexistent/libz.so.1"]
         let out = makeTempDirectory("cli")
         defer { cleanUp(out) }
-        // The bundled MNIST is gzipped.
+        // The bundled MNIST is gzipped; the error names the first file read (test or training images).
         let gz = try runSwiftNN(["train", "--out", out.path, "--epochs", "1"], environment: noZlib)
-        expectOneLineError(gz, ["train-images-idx3-ubyte.gz", "needs the system's shared zlib, which could not be loaded",
+        expectOneLineError(gz, ["images-idx3-ubyte.gz", "needs the system's shared zlib, which could not be loaded",
                                 "SWIFTNN_LIBZ=/nonexistent/libz.so.1", "install zlib"], "no zlib")
 
         let data = try writeTinyMNIST(train: 20, test: 4)
