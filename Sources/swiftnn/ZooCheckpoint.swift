@@ -4,8 +4,8 @@ import SwiftNN
 extension ModelSpec {
     /// The architecture of a zoo model whose weights come without `swiftnn train`'s metadata (a
     /// state dict saved from PyTorch, say), read from the shapes of its tensors: the MLP's widths
-    /// from its Linear weights, SmallCNN's input channels and class count from its first and last
-    /// layers. Dropout is not stored in weights: `dropout` or the model's default.
+    /// from its Linear weights, SmallCNN's and ResNet-18's input channels and class count from their
+    /// first and last layers (and ResNet's stem from conv1's kernel). Dropout is not stored in weights: `dropout` or the model's default.
     init(kind: ModelKind, shapes: [String: [Int]], dropout: Double?, source: String) throws(CLIError) {
         func shape(_ key: String, rank: Int) throws(CLIError) -> [Int] {
             guard let s = shapes[key] else { throw CLIError("\(source): no tensor '\(key)', so this is not a \(kind.className) state dict") }
@@ -41,6 +41,13 @@ extension ModelSpec {
             let c = first[1]
             self.init(model: .cnn, inputShape: [c, c == 1 ? 28 : 32, c == 1 ? 28 : 32], numClasses: last[0], hiddenDims: [],
                       dropout: p, mean: [Float](repeating: 0, count: c), std: [Float](repeating: 1, count: c))
+        case .resnet18:
+            // conv1's kernel tells the stem: torchvision's 7×7 (ImageNet-sized input) or the small-image 3×3.
+            let first = try shape("conv1.weight", rank: 4), last = try shape("fc.weight", rank: 2)
+            let c = first[1], side = first[2] == 7 ? 224 : 32
+            guard first[2] == 7 || first[2] == 3 else { throw CLIError("\(source): conv1.weight has shape \(first), not a ResNet stem (7x7 or 3x3)") }
+            self.init(model: .resnet18, inputShape: [c, side, side], numClasses: last[0], hiddenDims: [],
+                      dropout: 0, mean: [Float](repeating: 0, count: c), std: [Float](repeating: 1, count: c))
         }
         guard numClasses > 1, (0..<1).contains(self.dropout), hasBoundedSize else {
             throw CLIError("\(source): the tensors describe an unusable \(kind.className) (\(pytorchName))")

@@ -11,7 +11,7 @@ import SwiftNN
         #expect(try ModelKind(parsing: "CNN") == .cnn)
         #expect(throws: CLIError.self) { try ModelKind(parsing: "resnet") }
         do { _ = try ModelKind(parsing: "vgg") } catch {
-            #expect(error.description == "unknown model 'vgg' (expected one of: mlp (MLPClassifier), cnn (SmallCNN))")
+            #expect(error.description == "unknown model 'vgg' (expected one of: mlp (MLPClassifier), cnn (SmallCNN), resnet18 (ResNet-18))")
         }
         #expect(ModelKind.allCases.map(\.defaultDropout) == [0.4, 0.5, 0])
     }

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import SwiftNN
+
+/// `swiftnn bench fold`: what folding BatchNorm into the convolutions saves at inference — the
+/// eval forward pass of a full-size ResNet-18 as built (20 BatchNorms) and after
+/// ``fuseBatchNorm(_:)``, next to PyTorch's times for the same model unfused and fused with
+/// `torch.fx.experimental.optimization.fuse` when `--python` names an interpreter with torch
+/// (scripts/bench/fold_batchnorm.py), in the same run.
+struct BenchFold: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fold",
+        abstract: "ResNet-18 eval forward with BatchNorm as layers and folded into the convolutions, and PyTorch's.")
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(help: "Images per batch.")
+    var batch: Int = 4
+
+    @Option(help: "Image side in pixels (224 is ImageNet's).")
+    var size: Int = 224
+
+    @Option(help: ArgumentHelp("A Python with torch, to time the same model in PyTorch in this run.", valueName: "python"))
+    var python: String?
+
+    func validate() throws {
+        guard batch >= 1, batch <= 256 else { throw ValidationError("--batch must be in 1...256, got \(batch)") }
+        guard size >= 32, size <= 1024 else { throw ValidationError("--size must be in 32...1024, got \(size)") }
+    }
+
+    func run() throws {
+        print(buildNote())
+        Tensor.manualSeed(0)
+        let model = resnet18()
+        // Statistics other than 0 / 1, as a trained model has, so the fold has work to do.
+        for m in model.modules() {
+            guard let bn = m as? BatchNormBase, let mean = bn.runningMean, let variance = bn.runningVar else { continue }
+            mean.copyData(from: Tensor.randn([bn.numFeatures], std: 0.1))
+            variance.copyData(from: Tensor.rand([bn.numFeatures]) + 0.5)
+        }
+        model.eval()
+        let folded = resnet18()
+        try folded.loadStateDict(model.stateDict(), strict: true)
+        let foldedCount = folded.modules().compactMap { $0 as? BatchNormBase }.count
+        fuseBatchNorm(folded)
+        let remaining = folded.modules().compactMap { $0 as? BatchNormBase }.filter { !$0.isFolded }.count
+        let x = Tensor.randn([batch, 3, size, size])
+        let difference = inferenceMode { (model(x) - folded(x)).abs().max().item() as Float }
+        print("ResNet-18, input [\(batch), 3, \(size), \(size)]: \(foldedCount - remaining) of \(foldedCount) BatchNorms folded, "
+              + "max |folded − unfolded| = \(difference)")
+
+        let torch = try python.map { try pytorchTimes($0) } ?? [:]
+        var table = BenchTable(["case", "threads", "unfolded", "folded", "speed-up", "PyTorch", "PyTorch fused", "PyTorch speed-up"])
+        for threads in options.threadCounts {
+            let unfused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { model(x) } } }
+            let fused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { folded(x) } } }
+            let tu = torch["unfused_\(threads)"], tf = torch["fused_\(threads)"]
+            table.add(["eval forward", "\(threads)", formatTime(unfused.median), formatTime(fused.median),
+                       String(format: "%.2f×", unfused.median / fused.median),
+                       tu.map(formatTime) ?? "-", tf.map(formatTime) ?? "-",
+                       tu.flatMap { u in tf.map { String(format: "%.2f×", u / $0) } } ?? "-"])
+        }
+        table.print()
+    }
+
+    /// Runs scripts/bench/fold_batchnorm.py and reads its `name seconds` lines.
+    private func pytorchTimes(_ python: String) throws -> [String: Double] {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/bench/fold_batchnorm.py")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [script.path, "--batch", "\(batch)", "--size", "\(size)", "--repeats", "\(options.repeats)",
+                       "--threads", options.threadCounts.map(String.init).joined(separator: ",")]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw CLIError("\(python) \(script.path) failed with status \(p.terminationStatus)") }
+        var times: [String: Double] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let s = Double(parts[1]) { times[String(parts[0])] = s }
+        }
+        return times
+    }
+}
