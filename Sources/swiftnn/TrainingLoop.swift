@@ -30,6 +30,13 @@ struct TrainOptions {
     var interactive: Bool? = nil
     /// Print nothing (tests).
     var quiet = false
+    /// Data-parallel training over the processes mpirun started (`--distributed`): `batchSize`
+    /// is per process.
+    var distributed = false
+    /// With `distributed`: BatchNorm statistics over the global batch (SyncBatchNorm).
+    var syncBatchNorm = true
+    /// With `distributed`: gradient all-reduces overlap the backward pass.
+    var overlapCommunication = true
 
     func validate() throws {
         guard epochs >= 1 else { throw CLIError("--epochs must be at least 1, got \(epochs)") }
@@ -39,6 +46,7 @@ struct TrainOptions {
         guard (0..<1).contains(labelSmoothing) else { throw CLIError("--label-smoothing must be in [0, 1), got \(labelSmoothing)") }
         if let k = stopAfter, k < 1 { throw CLIError("--stop-after must be at least 1, got \(k)") }
         if let p = dropout, !(0..<1).contains(p) { throw CLIError("--dropout must be in [0, 1), got \(p)") }
+        if !distributed && !syncBatchNorm { throw CLIError("--no-sync-bn only applies to --distributed training") }
     }
 }
 
@@ -114,6 +122,14 @@ final class Trainer {
     let scheduler: CosineAnnealingLR
     let trainLoader: DataLoader
     let testLoader: DataLoader
+    /// The processes training together (`--distributed`), nil for a plain run.
+    let group: (any ProcessGroup)?
+    /// This process's share of the training data in a distributed run.
+    let sampler: DistributedSampler?
+    /// What runs forward in training: the model, or its DistributedDataParallel wrapper.
+    var trainModel: Module
+    /// Rank 0 (or the only process) prints, evaluates and writes files.
+    var isLeader: Bool { (group?.rank ?? 0) == 0 }
     private(set) var history: [EpochMetrics] = []
     private(set) var bestAccuracy = -1.0
     private(set) var startEpoch = 1
@@ -123,27 +139,38 @@ final class Trainer {
     var csvURL: URL { options.outDirectory.appendingPathComponent("metrics.csv") }
     var jsonURL: URL { options.outDirectory.appendingPathComponent("metrics.json") }
 
-    init(options: TrainOptions) throws {
+    init(options: TrainOptions, group: (any ProcessGroup)? = nil) throws {
         try options.validate()
         self.options = options
+        self.group = group
         data = try TrainingData.load(directory: options.dataDirectory, trainLimit: options.trainLimit, testLimit: options.testLimit)
         spec = ModelSpec(model: options.model, inputShape: data.train.exampleShape, numClasses: data.train.classCount,
                          hiddenDims: options.hiddenDims, dropout: options.dropout ?? options.model.defaultDropout, mean: data.mean, std: data.std)
         // torch.manual_seed(seed): initial weights and dropout masks come from the default generator.
         Tensor.manualSeed(options.seed)
         model = try spec.build()
+        trainModel = model
         criterion = CrossEntropyLoss(labelSmoothing: options.labelSmoothing)
         optimizer = AdamW(model.parameters(), lr: options.learningRate, weightDecay: options.weightDecay)
         scheduler = CosineAnnealingLR(optimizer, tMax: options.epochs)
-        trainLoader = DataLoader(data.train, batchSize: options.batchSize, shuffle: true,
-                                 generator: Generator(seed: options.seed &+ 0x5EED), transforms: spec.transforms)
+        if let group {
+            sampler = DistributedSampler(data.train, numReplicas: group.worldSize, rank: group.rank, seed: options.seed &+ 0x5EED)
+            trainLoader = DataLoader(data.train, batchSize: options.batchSize, generator: Generator(seed: options.seed &+ 0x5EED),
+                                     transforms: spec.transforms, sampler: sampler)
+        } else {
+            sampler = nil
+            trainLoader = DataLoader(data.train, batchSize: options.batchSize, shuffle: true,
+                                     generator: Generator(seed: options.seed &+ 0x5EED), transforms: spec.transforms)
+        }
         testLoader = DataLoader(data.test, batchSize: 1000, shuffle: false, transforms: spec.transforms, lastBatchOfOne: .keep)
+        if let group { try prepareDistributed(group) }
         if options.resume { try restore() }
+        if let group { try wrapDistributed(group) }
     }
 
     // MARK: Output
 
-    private func log(_ line: String) { if !options.quiet { say(line) } }
+    func log(_ line: String) { if !options.quiet && isLeader { say(line) } }
 
     static func epochLine(_ m: EpochMetrics, of epochs: Int) -> String {
         let e = String(format: "%2d", m.epoch)
@@ -156,10 +183,10 @@ final class Trainer {
     /// Trains from `startEpoch` to the last epoch (or `stopAfter`); returns the history of all epochs.
     @discardableResult
     func run() throws -> [EpochMetrics] {
-        try createOutDirectory()
+        if isLeader { try createOutDirectory() }
         if startEpoch == 1 {
             log("Training \(spec.pytorchName) on \(data.source): \(data.train.count) training, \(data.test.count) test examples, "
-                + "\(model.parameterCount) parameters, batch \(options.batchSize), \(options.epochs) epoch\(options.epochs == 1 ? "" : "s"), seed \(options.seed)")
+                + "\(model.parameterCount) parameters, batch \(batchDescription), \(options.epochs) epoch\(options.epochs == 1 ? "" : "s"), seed \(options.seed)")
         } else {
             log("Resuming \(spec.pytorchName) from \(lastURL.path) at epoch \(startEpoch)/\(options.epochs)")
         }
@@ -167,36 +194,44 @@ final class Trainer {
         let lastEpoch = min(options.epochs, options.stopAfter ?? options.epochs)
         if startEpoch > lastEpoch { log("Nothing to do: the run already finished \(startEpoch - 1) epochs") }
         for epoch in startEpoch...max(startEpoch, lastEpoch) where epoch <= lastEpoch {
-            let m = trainEpoch(epoch)
+            let m = try trainEpoch(epoch)
             history.append(m)
             log(Trainer.epochLine(m, of: options.epochs))
-            if m.valAccuracy > bestAccuracy {
-                bestAccuracy = m.valAccuracy
-                try saveBest()
+            // Every rank holds the same metrics, so every rank takes the same decisions.
+            let improved = m.valAccuracy > bestAccuracy
+            if improved { bestAccuracy = m.valAccuracy }
+            let generatorStates = try gatherGeneratorStates()
+            if isLeader {
+                if improved { try saveBest() }
+                try writeMetrics()
+                try saveTrainingCheckpoint(epoch: epoch, otherRanksGenerators: generatorStates)
             }
-            try writeMetrics()
-            try saveTrainingCheckpoint(epoch: epoch)
+            // The others wait here while rank 0 writes (a failed write takes the job down).
+            try group?.barrier()
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - runStart.uptimeNanoseconds) / 1e9
         if let last = history.last, !options.quiet {
             log("Best val accuracy \(String(format: "%.2f", bestAccuracy))% | final val accuracy \(String(format: "%.2f", last.valAccuracy))%"
                 + " | \(String(format: "%.1f", seconds)) s | saved \(bestURL.path)")
+            if group != nil { log(distributedSummary(seconds: seconds)) }
         }
         return history
     }
 
     /// One epoch of training followed by validation on the test split.
-    func trainEpoch(_ epoch: Int) -> EpochMetrics {
+    func trainEpoch(_ epoch: Int) throws -> EpochMetrics {
         let start = DispatchTime.now()
         let lr = optimizer.paramGroups[0].lr
-        model.train()
+        trainModel.train()
+        // PyTorch's convention: epochs count from 0 for the sampler's shuffling seed.
+        sampler?.setEpoch(epoch - 1)
         let bar = ProgressBar(total: trainLoader.count, label: "Epoch \(String(format: "%2d", epoch))/\(options.epochs)",
-                              interactive: options.quiet ? false : (options.interactive ?? ProgressBar.stdoutIsTerminal))
+                              interactive: options.quiet || group != nil ? false : (options.interactive ?? ProgressBar.stdoutIsTerminal))
         var lossSum = 0.0, correct = 0, seen = 0, step = 0
         var noConfusion: [[Int]]? = nil
         for (x, y) in trainLoader {
             optimizer.zeroGrad()
-            let out = model(x)
+            let out = trainModel(x)
             let loss = criterion(out, targets: y)
             loss.backward()
             optimizer.step()
@@ -210,10 +245,14 @@ final class Trainer {
         let trainSeconds = bar.elapsed
         bar.clear()
         scheduler.step()
+        // Distributed: the epoch's totals over all ranks.
+        (lossSum, correct, seen) = try globalTotals(lossSum, correct, seen)
         // Plain cross-entropy, as `swiftnn evaluate` reports it: label smoothing is part of the
         // training objective, not of the measure, and a checkpoint must evaluate to the numbers
-        // its epoch logged.
-        let val = evaluate(model, loader: testLoader, criterion: CrossEntropyLoss(), classes: spec.numClasses)
+        // its epoch logged. Distributed: rank 0 evaluates and tells the others.
+        let val = try sharedValidation {
+            evaluate(model, loader: testLoader, criterion: CrossEntropyLoss(), classes: spec.numClasses)
+        }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: 100 * Double(correct) / Double(max(seen, 1)),
                             valLoss: val.loss, valAccuracy: val.accuracy, learningRate: lr, seconds: seconds,
@@ -238,12 +277,13 @@ final class Trainer {
     }
 
     /// Generators whose state the run depends on: dropout masks (default) and shuffling (loader).
-    var generators: [String: Generator] { ["default": .default, "loader": trainLoader.generator] }
+    var generators: [String: Generator] { [defaultGeneratorName: .default, "loader": trainLoader.generator] }
 
     /// The full training state after `epoch`, written atomically to last.safetensors.
-    func saveTrainingCheckpoint(epoch: Int) throws {
+    func saveTrainingCheckpoint(epoch: Int, otherRanksGenerators: [String: Generator] = [:]) throws {
         let historyJSON = String(decoding: try JSONEncoder.sorted.encode(history), as: UTF8.self)
-        let ckpt = TrainingCheckpoint(model: model, optimizer: optimizer, scheduler: scheduler, generators: generators,
+        let ckpt = TrainingCheckpoint(model: model, optimizer: optimizer, scheduler: scheduler,
+                                      generators: generators.merging(otherRanksGenerators) { a, _ in a },
                                       epoch: epoch, bestMetric: bestAccuracy, architecture: spec.json,
                                       userMetadata: ["history": historyJSON, "options": optionsFingerprint])
         do { try ckpt.save(to: lastURL) } catch { throw CLIError("cannot save \(lastURL.path): \(error)") }
@@ -253,6 +293,7 @@ final class Trainer {
     var optionsFingerprint: String {
         "model=\(options.model.rawValue) epochs=\(options.epochs) batch=\(options.batchSize) lr=\(options.learningRate) "
             + "wd=\(options.weightDecay) seed=\(options.seed) train=\(data.train.count) data=\(data.source)"
+            + distributedFingerprint
     }
 
     /// Loads last.safetensors into the freshly built run.
