@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd", "TestSupport"], path: "Tests/AutogradTests"),
         .testTarget(name: "NNTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/NNTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/CheckpointTests"),
-        .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DataTests"),
+        .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport", "CZlib"], path: "Tests/DataTests"),
         // Runs the built `swiftnn` executable and unit-tests its option handling.
         .testTarget(name: "CLITests", dependencies: ["swiftnn", "SwiftNN", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "TestSupport"], path: "Tests/DoctorTests"),

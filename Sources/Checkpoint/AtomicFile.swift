@@ -35,6 +35,7 @@ enum AtomicFile {
         }
 
         mutating func write(_ bytes: UnsafeRawBufferPointer) throws(SafetensorsError) {
+            if AtomicFile.pauseMicroseconds > 0 { usleep(AtomicFile.pauseMicroseconds) }
             guard var p = bytes.baseAddress else { return }
             var left = bytes.count
             while left > 0 {
@@ -48,6 +49,10 @@ enum AtomicFile {
             }
         }
     }
+
+    /// A pause before each chunk of every write, from `SWIFTNN_ATOMIC_WRITE_PAUSE_US`: the kill
+    /// test stretches writes so that its `kill -9`s land inside them (0, no pause, otherwise).
+    static let pauseMicroseconds: UInt32 = ProcessInfo.processInfo.environment["SWIFTNN_ATOMIC_WRITE_PAUSE_US"].flatMap { UInt32($0) } ?? 0
 
     static func write(to url: URL, failure: Stage? = nil,
                       _ body: (inout Sink) throws(SafetensorsError) -> Void) throws(SafetensorsError) {
@@ -82,6 +87,39 @@ enum AtomicFile {
         // Make the rename itself durable; failure here cannot undo it, so it is not an error.
         let dfd = Glibc_open(dir, O_RDONLY | O_CLOEXEC)
         if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+    }
+}
+
+extension AtomicFile {
+    /// Removes the temporary files (`.<name>.tmp-<pid>-<random>`) that writes left in `directory`
+    /// when their process was killed mid-write, and returns their names. A file whose process is
+    /// still alive (another writer at work) is kept.
+    static func removeStaleTemporaryFiles(in directory: URL) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        var removed: [String] = []
+        for name in names.sorted() where name.hasPrefix(".") {
+            guard let r = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let fields = name[r.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+            guard fields.count == 2, let pid = Int32(fields[0]), pid > 0, UInt32(fields[1]) != nil else { continue }
+            // kill(pid, 0) probes without signalling; ESRCH means no such process.
+            guard pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if unlink(directory.appendingPathComponent(name).path) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+}
+
+extension Safetensors {
+    /// Removes temporary files left in `directory` by atomic writes (``StateDict/save(to:)``,
+    /// ``TrainingCheckpoint/save(to:)``) whose process was killed before it could rename or remove
+    /// them; returns the removed names. Files of live writers are kept.
+    ///
+    /// ```swift
+    /// Safetensors.removeStaleTemporaryFiles(in: URL(fileURLWithPath: "runs/mlp"))
+    /// ```
+    @discardableResult
+    public static func removeStaleTemporaryFiles(in directory: URL) -> [String] {
+        AtomicFile.removeStaleTemporaryFiles(in: directory)
     }
 }
 

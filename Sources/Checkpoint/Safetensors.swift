@@ -148,14 +148,16 @@ public enum Safetensors {
         var shape: [Int] = []
         shape.reserveCapacity(dims.count)
         var elements = 1
-        var overflow = false
         for d in dims {
             switch d {
             case .integer(let v) where v >= 0:
                 shape.append(v)
+                // Every prefix product must fit, as in the reference reader (a checked fold over the
+                // shape): `[2^32, 2^32, 0]` is refused although it holds no element, because the
+                // running product — what `Tensor` computes for its element count — overflows first.
                 let (p, o) = elements.multipliedReportingOverflow(by: v)
+                if o { throw .invalidShape(tensor: name, shape: describe(dims)) }
                 elements = p
-                overflow = overflow || o
             case .integer, .number:
                 throw .invalidShape(tensor: name, shape: describe(dims))
             default:
@@ -163,8 +165,7 @@ public enum Safetensors {
             }
         }
         let (bytes, o2) = elements.multipliedReportingOverflow(by: dtype.byteSize)
-        // A shape that holds zero elements cannot overflow, whatever the other dimensions are.
-        if (overflow || o2) && !shape.contains(0) { throw .invalidShape(tensor: name, shape: describe(dims)) }
+        if o2 { throw .invalidShape(tensor: name, shape: describe(dims)) }
         // offsets
         guard case .array(let offs) = try field("data_offsets") else {
             throw .invalidEntry(tensor: name, reason: "'data_offsets' must be an array [begin, end]")
@@ -181,7 +182,7 @@ public enum Safetensors {
         guard begin >= 0, end >= begin, end <= dataSize else {
             throw .offsetsOutOfRange(tensor: name, begin: begin, end: end, dataSize: dataSize)
         }
-        let expected = shape.contains(0) ? 0 : bytes
+        let expected = bytes
         guard end - begin == expected else {
             throw .sizeMismatch(tensor: name, dtype: dtypeName, shape: shape, expectedBytes: expected, actualBytes: end - begin)
         }

@@ -32,27 +32,37 @@ public struct CIFAR10: Dataset, Sendable {
     public init(files: [URL]) throws(DataError) {
         var pixels: [UInt8] = [], labels: [UInt8] = []
         for url in files {
-            let data = try readFileBytes(url)
-            guard !data.isEmpty, data.count % CIFAR10.recordSize == 0 else {
-                throw .sizeMismatch(path: url.path, expected: (data.count / CIFAR10.recordSize + 1) * CIFAR10.recordSize, actual: data.count)
-            }
-            let n = data.count / CIFAR10.recordSize
-            pixels.reserveCapacity(pixels.count + n * 3072)
-            labels.reserveCapacity(labels.count + n)
-            let labelOffset = labels.count
-            data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                let p = raw.bindMemory(to: UInt8.self)
-                for r in 0..<n {
-                    let base = r * CIFAR10.recordSize
-                    labels.append(p[base])
-                    pixels.append(contentsOf: p[(base + 1)..<(base + CIFAR10.recordSize)])
-                }
-            }
-            if let bad = labels[labelOffset...].firstIndex(where: { $0 >= 10 }) {
-                throw .labelOutOfRange(path: url.path, index: bad - labelOffset, label: Int(labels[bad]), classes: 10)
-            }
+            try CIFAR10.appendRecords(of: readFileBytes(url), path: url.path, pixels: &pixels, labels: &labels)
         }
         storage = try ByteImageDataset(pixels: pixels, labels: labels, exampleShape: [3, 32, 32], classCount: 10)
+    }
+
+    /// Parses the bytes of one batch file (`path` only labels errors).
+    public init(batchData data: Foundation.Data, path: String = "<data>") throws(DataError) {
+        var pixels: [UInt8] = [], labels: [UInt8] = []
+        try CIFAR10.appendRecords(of: data, path: path, pixels: &pixels, labels: &labels)
+        storage = try ByteImageDataset(pixels: pixels, labels: labels, exampleShape: [3, 32, 32], classCount: 10)
+    }
+
+    private static func appendRecords(of data: Foundation.Data, path: String, pixels: inout [UInt8], labels: inout [UInt8]) throws(DataError) {
+        guard !data.isEmpty, data.count % CIFAR10.recordSize == 0 else {
+            throw .sizeMismatch(path: path, expected: (data.count / CIFAR10.recordSize + 1) * CIFAR10.recordSize, actual: data.count)
+        }
+        let n = data.count / CIFAR10.recordSize
+        pixels.reserveCapacity(pixels.count + n * 3072)
+        labels.reserveCapacity(labels.count + n)
+        let labelOffset = labels.count
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let p = raw.bindMemory(to: UInt8.self)
+            for r in 0..<n {
+                let base = r * CIFAR10.recordSize
+                labels.append(p[base])
+                pixels.append(contentsOf: p[(base + 1)..<(base + CIFAR10.recordSize)])
+            }
+        }
+        if let bad = labels[labelOffset...].firstIndex(where: { $0 >= 10 }) {
+            throw .labelOutOfRange(path: path, index: bad - labelOffset, label: Int(labels[bad]), classes: 10)
+        }
     }
 
     public var count: Int { storage.count }

@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What is wrong with a data file: every reader in the Data module throws this instead of trapping,
 /// because files come from outside the program.
@@ -49,6 +54,12 @@ func readFileBytes(_ url: URL) throws(DataError) -> Foundation.Data {
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw .fileNotFound(path: path) }
     if isDir.boolValue { throw .unreadable(path: path, reason: "is a directory") }
+    // Only regular files: a device or pipe (/dev/zero, a FIFO) could feed bytes without end or
+    // block forever, and Foundation would report it as a permission problem.
+    var info = stat()
+    if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+        throw .unreadable(path: path, reason: "not a regular file (a device, pipe or socket)")
+    }
     do {
         return try Foundation.Data(contentsOf: url, options: .mappedIfSafe)
     } catch {

@@ -56,6 +56,26 @@ public class Adam: Optimizer {
         try OptimizerChecks.weightDecay(weightDecay)
     }
 
+    override public var stateNames: Set<String>? { ["step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"] }
+
+    override public func validateRestoredOptions(_ o: [String: Double]) throws(UsageError) {
+        try Adam.validate(lr: o["lr"] ?? 0, betas: (o["beta1"] ?? 0.9, o["beta2"] ?? 0.999), eps: o["eps"] ?? 1e-8,
+                          weightDecay: o["weight_decay"] ?? 0)
+        try OptimizerChecks.flags(o, ["amsgrad", "maximize"])
+    }
+
+    override public func checkRestoredState(_ state: [String: Tensor], prefix: String, options: [String: Double]) throws(OptimizerStateError) {
+        guard !state.isEmpty else { return }
+        for name in ["step", "exp_avg", "exp_avg_sq"] where state[name] == nil {
+            throw OptimizerStateError("state \(prefix)\(name) is missing (the parameter has \(state.keys.sorted().map { prefix + $0 }.joined(separator: ", ")))")
+        }
+        for name in ["exp_avg_sq", "max_exp_avg_sq"] {
+            if let t = state[name], (0..<t.count).contains(where: { t.doubleValue(at: $0) < 0 }) {
+                throw OptimizerStateError("state \(prefix)\(name) holds a negative value (a second moment is never negative)")
+            }
+        }
+    }
+
     override public func step() {
         for group in paramGroups {
             let lr = group.lr, beta1 = group["beta1"] ?? 0.9, beta2 = group["beta2"] ?? 0.999

@@ -28,7 +28,7 @@ public final class CosineAnnealingLR: LRScheduler {
         if stepCount == 1 && lastEpoch > 0 {
             return baseLRs.map { etaMin + ($0 - etaMin) * (1 + Foundation.cos(e * Double.pi / t)) / 2 }
         }
-        if (lastEpoch - 1 - tMax) % (2 * tMax) == 0 {
+        if Self.atRestartPeak(lastEpoch: lastEpoch, tMax: tMax) {
             return zip(lrs, baseLRs).map { lr, base in
                 lr + (base - etaMin) * (1 - Foundation.cos(Double.pi / t)) / 2
             }
@@ -37,6 +37,16 @@ public final class CosineAnnealingLR: LRScheduler {
             (1 + Foundation.cos(Double.pi * e / t)) / (1 + Foundation.cos(Double.pi * (e - 1) / t))
                 * (lr - etaMin) + etaMin
         }
+    }
+
+    /// PyTorch's `(last_epoch - 1 - T_max) % (2 * T_max) == 0`, without overflowing for huge `T_max`
+    /// (when `2·T_max` does not fit, the remainder is zero only at `last_epoch - 1 == T_max`).
+    static func atRestartPeak(lastEpoch: Int, tMax: Int) -> Bool {
+        let (d, o1) = (lastEpoch - 1).subtractingReportingOverflow(tMax)
+        let (period, o2) = tMax.multipliedReportingOverflow(by: 2)
+        if o1 { return false }
+        if o2 { return d == 0 }
+        return d % period == 0
     }
 
     override public var settings: [String: Double] { ["T_max": Double(tMax), "eta_min": etaMin] }

@@ -106,7 +106,29 @@ open class LRScheduler {
             throw OptimizerStateError("scheduler state dict has no readable state metadata")
         }
         guard base.count == optimizer.paramGroups.count, lastLRs.count == base.count else {
-            throw OptimizerStateError("scheduler state has \(base.count) learning rates but the optimizer has \(optimizer.paramGroups.count) parameter groups")
+            throw OptimizerStateError("scheduler state has \(base.count) base_lrs and \(lastLRs.count) _last_lr but the optimizer has \(optimizer.paramGroups.count) parameter groups")
+        }
+        // Counters come from a file: whole numbers in a range Int arithmetic on them cannot overflow.
+        let limit = Double(Int32.max)
+        guard last.isFinite, last == last.rounded(), last >= -1, last <= limit else {
+            throw OptimizerStateError("scheduler last_epoch must be a whole number in -1...\(Int32.max), got \(last)")
+        }
+        guard count.isFinite, count == count.rounded(), count >= 0, count <= limit else {
+            throw OptimizerStateError("scheduler _step_count must be a whole number in 0...\(Int32.max), got \(count)")
+        }
+        for (name, values) in [("base_lrs", base), ("_last_lr", lastLRs)] {
+            if let bad = values.first(where: { !$0.isFinite || $0 < 0 }) {
+                throw OptimizerStateError("scheduler \(name) holds \(bad); learning rates are finite and non-negative")
+            }
+        }
+        // The settings (T_max, gamma …) are the constructor's arguments: they must be the same.
+        for (k, v) in settings.sorted(by: { $0.key < $1.key }) {
+            guard case .number(let saved)? = json[k] else {
+                throw OptimizerStateError("scheduler state has no setting \(k)")
+            }
+            guard saved == v else {
+                throw OptimizerStateError("scheduler setting \(k) is \(jsonNumber(saved)) in the saved state but \(jsonNumber(v)) in this \(typeName)")
+            }
         }
         lastEpoch = Int(last)
         stepCount = Int(count)

@@ -142,6 +142,11 @@ open class Optimizer {
     /// Restores a state saved by ``stateDict()`` from an optimizer of the same type over the same
     /// parameter groups: hyperparameters (including a scheduled `lr`) and per-parameter state are
     /// replaced, the parameters themselves are kept. Throws when the saved state does not fit.
+    ///
+    /// The saved state comes from a file, so all of it is checked before anything changes: the
+    /// groups' parameter indices and option names, every hyperparameter against the ranges the
+    /// optimizer's constructor enforces (and finite), and every state tensor's name, dtype, shape
+    /// and values (finite moments, a whole non-negative `step`). The error names the entry.
     public func loadStateDict(_ stateDict: StateDict) throws(OptimizerStateError) {
         if let saved = stateDict.metadata["optimizer"], saved != typeName {
             throw OptimizerStateError("loaded state dict is for a \(saved) optimizer, not \(typeName)")
@@ -156,14 +161,33 @@ open class Optimizer {
         var newOptions: [[String: Double]] = []
         var newState: [ObjectIdentifier: [String: Tensor]] = [:]
         var index = 0
-        for (g, saved) in zip(paramGroups, groups) {
+        for (gi, (g, saved)) in zip(paramGroups, groups).enumerated() {
             guard case .list(let indices)? = saved["params"], indices.count == g.params.count else {
                 throw OptimizerStateError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
+            }
+            // PyTorch packs the indices in order across the groups.
+            guard indices == (index..<(index + g.params.count)).map(Double.init) else {
+                throw OptimizerStateError("param_groups[\(gi)] params [\(indices.map(jsonNumber).joined(separator: ", "))] are not the indices \(index)..<\(index + g.params.count) of its parameters")
             }
             var options: [String: Double] = [:]
             for (k, v) in saved where k != "params" {
                 guard case .number(let n) = v else { throw OptimizerStateError("param_groups option \(k) is not a number") }
+                guard n.isFinite else { throw OptimizerStateError("param_groups[\(gi)] option '\(k)' is not finite (\(n))") }
                 options[k] = n
+            }
+            // Same options as the group being restored (a scheduler may add initial_lr on either side).
+            let want = Set(g.options.keys).subtracting(["initial_lr"]), have = Set(options.keys).subtracting(["initial_lr"])
+            if let missing = want.subtracting(have).sorted().first {
+                throw OptimizerStateError("param_groups[\(gi)] has no option '\(missing)'")
+            }
+            if let unknown = have.subtracting(want).sorted().first {
+                throw OptimizerStateError("param_groups[\(gi)] has an unknown option '\(unknown)'")
+            }
+            if let initial = options["initial_lr"], initial < 0 {
+                throw OptimizerStateError("param_groups[\(gi)] option 'initial_lr' must not be negative, got \(initial)")
+            }
+            do throws(UsageError) { try validateRestoredOptions(options) } catch {
+                throw OptimizerStateError("param_groups[\(gi)]: \(error.message)")
             }
             newOptions.append(options)
             for p in g.params {
@@ -171,18 +195,9 @@ open class Optimizer {
                 var s: [String: Tensor] = [:]
                 for (key, t) in stateDict.entries where key.hasPrefix(prefix) {
                     let name = String(key.dropFirst(prefix.count))
-                    if name != "step" {
-                        guard t.shape == p.shape else {
-                            throw OptimizerStateError("state \(key) has shape \(shapeString(t.shape)) but parameter \(index) has shape \(shapeString(p.shape))")
-                        }
-                        guard t.dtype == p.dtype else {
-                            throw OptimizerStateError("state \(key) is \(t.dtype) but parameter \(index) is \(p.dtype)")
-                        }
-                    } else if t.count != 1 {
-                        throw OptimizerStateError("state \(key) must hold one value, got shape \(shapeString(t.shape))")
-                    }
-                    s[name] = t.clonedData()
+                    s[name] = try restoredStateEntry(name, t, key: key, parameter: p, index: index, options: options)
                 }
+                try checkRestoredState(s, prefix: prefix, options: options)
                 if !s.isEmpty { newState[ObjectIdentifier(p)] = s }
                 index += 1
             }
@@ -197,6 +212,62 @@ open class Optimizer {
         for i in paramGroups.indices { paramGroups[i].options = newOptions[i] }
         perParameterState = newState
     }
+
+    /// The per-parameter state names this optimizer keeps (nil: any name, shaped like the parameter).
+    open var stateNames: Set<String>? { nil }
+
+    /// Checks one group's restored hyperparameters against the constructor's ranges (PyTorch's
+    /// messages). Subclasses override it; the base class checks `lr` and `weight_decay`.
+    open func validateRestoredOptions(_ options: [String: Double]) throws(UsageError) {
+        if let lr = options["lr"] { try OptimizerChecks.learningRate(lr) }
+        if let wd = options["weight_decay"] { try OptimizerChecks.weightDecay(wd) }
+    }
+
+    /// Checks that a parameter's restored state is complete (e.g. Adam's moments come together).
+    open func checkRestoredState(_ state: [String: Tensor], prefix: String, options: [String: Double]) throws(OptimizerStateError) {}
+
+    /// One restored state tensor, checked and copied: `step` is one whole non-negative number
+    /// (stored as PyTorch's 0-d float32 whatever numeric type the file used); every other entry has
+    /// the parameter's shape and dtype and finite values.
+    private func restoredStateEntry(_ name: String, _ t: Tensor, key: String, parameter p: Tensor, index: Int,
+                                    options: [String: Double]) throws(OptimizerStateError) -> Tensor {
+        if let names = stateNames, !names.contains(name) {
+            throw OptimizerStateError("state \(key) is not a state of \(typeName) (expected \(names.sorted().joined(separator: ", ")))")
+        }
+        if name == "step" {
+            guard t.count == 1 else {
+                throw OptimizerStateError("state \(key) must hold one value, got shape \(shapeString(t.shape))")
+            }
+            guard t.dtype != .bool else { throw OptimizerStateError("state \(key) must be a number, got \(t.dtype)") }
+            let v = t.doubleValue(at: 0)
+            // float32 counts whole steps exactly up to 2^24 (PyTorch's step tensor is float32).
+            guard v.isFinite, v >= 0, v == v.rounded(), v <= 16_777_216 else {
+                throw OptimizerStateError("state \(key) must be a whole number of steps in 0...16777216, got \(v)")
+            }
+            return Tensor([Float(v)], shape: [])
+        }
+        guard t.shape == p.shape else {
+            throw OptimizerStateError("state \(key) has shape \(shapeString(t.shape)) but parameter \(index) has shape \(shapeString(p.shape))")
+        }
+        guard t.dtype == p.dtype else {
+            throw OptimizerStateError("state \(key) is \(t.dtype) but parameter \(index) is \(p.dtype)")
+        }
+        let copy = t.clonedData()
+        if let bad = firstNonFinite(copy) {
+            throw OptimizerStateError("state \(key) holds a non-finite value (\(bad))")
+        }
+        return copy
+    }
+}
+
+/// The first NaN or infinite element of a float tensor, if any.
+func firstNonFinite(_ t: Tensor) -> Double? {
+    guard t.dtype.isFloatingPoint else { return nil }
+    for i in 0..<t.count {
+        let v = t.doubleValue(at: i)
+        if !v.isFinite { return v }
+    }
+    return nil
 }
 
 /// A Double as JSON text that reads back to the same value (shortest round-trip form).
@@ -225,5 +296,11 @@ enum OptimizerChecks {
     }
     static func weightDecay(_ wd: Double) throws(UsageError) {
         guard wd >= 0 else { throw UsageError("optimizer", "Invalid weight_decay value: \(wd)") }
+    }
+    /// Flags are stored as 0/1 numbers.
+    static func flags(_ options: [String: Double], _ names: [String]) throws(UsageError) {
+        for n in names {
+            if let v = options[n], v != 0 && v != 1 { throw UsageError("optimizer", "\(n) must be 0 or 1, got \(v)") }
+        }
     }
 }

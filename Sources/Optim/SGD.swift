@@ -44,6 +44,14 @@ public final class SGD: Optimizer {
         }
     }
 
+    override public var stateNames: Set<String>? { ["momentum_buffer"] }
+
+    override public func validateRestoredOptions(_ o: [String: Double]) throws(UsageError) {
+        try SGD.validate(lr: o["lr"] ?? 0, momentum: o["momentum"] ?? 0, dampening: o["dampening"] ?? 0,
+                         weightDecay: o["weight_decay"] ?? 0, nesterov: (o["nesterov"] ?? 0) != 0)
+        try OptimizerChecks.flags(o, ["nesterov", "maximize"])
+    }
+
     override public func step() {
         for group in paramGroups {
             let lr = group.lr, momentum = group["momentum"] ?? 0, dampening = group["dampening"] ?? 0

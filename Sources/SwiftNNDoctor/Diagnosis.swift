@@ -35,6 +35,7 @@ public struct Diagnosis: Equatable, Sendable, CustomStringConvertible {
         case dropoutBeforeBatchNorm = "dropout-before-batchnorm"
         case alphaDropoutWithoutSELU = "alpha-dropout-without-selu"
         case dropoutDropsEverything = "dropout-drops-everything"
+        case nonFiniteWeights = "non-finite-weights"
     }
 
     public let check: Check

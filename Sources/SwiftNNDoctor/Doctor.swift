@@ -27,6 +27,7 @@ public enum Doctor {
         found += ModeChecks.run(modules, purpose: purpose)
         found += StatisticsChecks.run(modules, purpose: purpose, batchSize: batchSize)
         found += ArchitectureChecks.run(modules)
+        found += WeightChecks.run(modules)
         // Stable order: severity first, then where in the model.
         let order = Dictionary(uniqueKeysWithValues: modules.enumerated().map { ($0.element.0.isEmpty ? "model" : $0.element.0, $0.offset) })
         return found.enumerated().sorted { a, b in

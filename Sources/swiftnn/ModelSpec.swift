@@ -20,26 +20,66 @@ struct ModelSpec: Codable, Equatable {
 
     var inputSize: Int { inputShape.reduce(1, *) }
 
-    /// Metadata comes from a file: before anything is allocated, every layer the spec implies must
-    /// have a sane size (no overflow, at most 2²⁸ weights), so a crafted checkpoint gets an error
-    /// instead of an overflow trap or an out-of-memory stop.
+    /// At most this many parameter and buffer elements in a model built from metadata (1 GiB of float32).
+    static let maxStateElements = 1 << 28
+
+    /// Metadata comes from a file: before anything is allocated, every dimension must be sane and
+    /// the whole model — every layer together, not just each one — must hold at most
+    /// ``maxStateElements`` values (no overflow on the way), so a crafted checkpoint gets an error
+    /// instead of an overflow trap or an out-of-memory stop. (Loading also checks each tensor of the
+    /// file against ``expectedStateShapes`` before building, so the model never exceeds the file.)
     var hasBoundedSize: Bool {
-        let limit = 1 << 28
-        guard inputShape.allSatisfy({ $0 <= 1 << 16 }), hiddenDims.count <= 64, numClasses <= 1 << 20 else { return false }
-        let (size, overflow) = inputShape.reduce((1, false)) { acc, d in
-            let (p, o) = acc.0.multipliedReportingOverflow(by: d)
-            return (p, acc.1 || o)
+        let limit = ModelSpec.maxStateElements
+        guard inputShape.allSatisfy({ $0 <= 1 << 16 }), hiddenDims.count <= 64, hiddenDims.allSatisfy({ $0 <= limit }),
+              numClasses <= 1 << 20 else { return false }
+        var size = 1
+        for d in inputShape {
+            let (p, o) = size.multipliedReportingOverflow(by: d)
+            guard !o, p <= limit else { return false }
+            size = p
         }
-        guard !overflow, size <= limit else { return false }
-        let widths: [Int]
+        var total = 0
+        for (_, shape) in expectedStateShapes {
+            var n = 1
+            for d in shape {
+                let (p, o) = n.multipliedReportingOverflow(by: d)
+                guard !o, p <= limit else { return false }
+                n = p
+            }
+            total += n
+            guard total <= limit else { return false }
+        }
+        return true
+    }
+
+    /// Every state-dict entry the model has, in order, with its shape — computed from the spec
+    /// alone, so a checkpoint's tensors can be checked against the architecture before the model is
+    /// built (building allocates every weight). A test keeps it equal to `build().stateDict()`.
+    var expectedStateShapes: [(key: String, shape: [Int])] {
+        var out: [(key: String, shape: [Int])] = []
+        func batchNorm(_ prefix: String, _ c: Int) {
+            for k in ["weight", "bias", "running_mean", "running_var"] { out.append((prefix + k, [c])) }
+            out.append((prefix + "num_batches_tracked", []))
+        }
         switch model {
-        case .mlp: widths = [size] + hiddenDims + [numClasses]
-        case .cnn: widths = [inputShape[0], 256, numClasses]
+        case .cnn:
+            let channels = [inputShape[0], 32, 64, 128, 256]
+            for i in 0..<4 {
+                out.append(("features.\(i).block.0.weight", [channels[i + 1], channels[i], 3, 3]))
+                batchNorm("features.\(i).block.1.", channels[i + 1])
+            }
+            out += [("classifier.1.weight", [128, 256]), ("classifier.1.bias", [128]),
+                    ("classifier.4.weight", [numClasses, 128]), ("classifier.4.bias", [numClasses])]
+        case .mlp:
+            var prev = inputSize
+            for (i, h) in hiddenDims.enumerated() {
+                out += [("net.\(4 * i).weight", [h, prev]), ("net.\(4 * i).bias", [h])]
+                batchNorm("net.\(4 * i + 1).", h)
+                prev = h
+            }
+            out += [("net.\(4 * hiddenDims.count).weight", [numClasses, prev]), ("net.\(4 * hiddenDims.count).bias", [numClasses])]
         }
-        return zip(widths, widths.dropFirst()).allSatisfy { a, b in
-            let (p, o) = a.multipliedReportingOverflow(by: b)
-            return !o && p <= limit
-        }
+        return out
     }
 
     /// The model, freshly initialised (from the default generator).

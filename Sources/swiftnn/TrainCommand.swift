@@ -24,10 +24,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Folder with MNIST-style IDX files (raw or .gz) or CIFAR-10 binary batches; default: bundled MNIST.", valueName: "dir"))
     var data: String?
 
-    @Option(help: "Number of epochs.")
+    // Numeric options parse their value unconditionally, so `--lr -1` reaches validation and gets a
+    // message about the value instead of "Missing value".
+    @Option(parsing: .unconditional, help: "Number of epochs.")
     var epochs: Int = recipe.epochs
 
-    @Option(help: "Random seed (weights, shuffling, dropout).")
+    @Option(parsing: .unconditional, help: "Random seed (weights, shuffling, dropout).")
     var seed: UInt64 = recipe.seed
 
     @Option(help: ArgumentHelp("Output folder (default: runs/<model>).", valueName: "dir"))
@@ -39,20 +41,20 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("With --resume: the run folder to continue (same as --out).", valueName: "run-dir"))
     var runDirectory: String?
 
-    @Option(help: "Batch size.")
+    @Option(parsing: .unconditional, help: "Batch size.")
     var batchSize: Int = recipe.batchSize
 
-    @Option(help: "AdamW learning rate.")
-    var lr: Double = recipe.learningRate
+    @Option(parsing: .unconditional, help: "AdamW learning rate (default: \(TrainOptions.defaultLearningRate); with --resume: the run's, or a new one to continue with).")
+    var lr: Double? = recipe.learningRate
 
-    @Option(help: "AdamW weight decay.")
-    var weightDecay: Double = recipe.weightDecay
+    @Option(parsing: .unconditional, help: "AdamW weight decay (default: \(TrainOptions.defaultWeightDecay); with --resume: the run's, or a new one to continue with).")
+    var weightDecay: Double? = recipe.weightDecay
 
-    @Option(help: ArgumentHelp("Dropout probability (default: "
+    @Option(parsing: .unconditional, help: ArgumentHelp("Dropout probability (default: "
                                + ModelKind.allCases.map { "\($0.defaultDropout) for \($0.rawValue)" }.joined(separator: ", ") + ")."))
     var dropout: Double?
 
-    @Option(help: "Worker threads (default: all cores; with --distributed, the cores divided among the processes).")
+    @Option(parsing: .unconditional, help: "Worker threads (default: all cores; with --distributed, the cores divided among the processes).")
     var threads: Int?
 
     @Flag(help: ArgumentHelp("Data-parallel training over the processes mpirun started: mpirun -np 2 swiftnn train --distributed. --batch-size is per process (global batch = batch size × processes); rank 0 prints and writes the files."))
@@ -64,10 +66,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("no-overlap"), help: ArgumentHelp("With --distributed: average gradients after the backward pass instead of during it.", visibility: .hidden))
     var noOverlap = false
 
-    @Option(help: ArgumentHelp("Stop after this epoch, as if interrupted (resume later with --resume).", visibility: .hidden))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop after this epoch, as if interrupted (resume later with --resume).", visibility: .hidden))
     var stopAfter: Int?
 
-    @Option(help: ArgumentHelp("Use only the first N training examples.", visibility: .hidden))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Use only the first N training examples.", visibility: .hidden))
     var limit: Int?
 
     @Option(help: ArgumentHelp("MLP hidden widths, comma-separated.", visibility: .hidden))
@@ -90,7 +92,11 @@ struct TrainCommand: ParsableCommand {
                 guard resume else { throw CLIError("unexpected argument '\(dir)' (a run folder is only taken with --resume)") }
                 if let out, out != dir { throw CLIError("--resume \(dir) and --out \(out) name different folders") }
             }
-            if let dir = runDirectory ?? out { o.outDirectory = URL(fileURLWithPath: dir) }
+            if let dir = runDirectory ?? out {
+                // An empty path would silently mean the current folder.
+                guard !dir.trimmingCharacters(in: .whitespaces).isEmpty else { throw CLIError("--out must name a folder, got an empty path") }
+                o.outDirectory = URL(fileURLWithPath: dir)
+            }
             o.resume = resume
             o.batchSize = batchSize
             o.learningRate = lr
@@ -98,7 +104,8 @@ struct TrainCommand: ParsableCommand {
             o.stopAfter = stopAfter
             o.dropout = dropout
             o.trainLimit = limit
-            let widths = hidden.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            // Empty items are kept (and refused): "1,,2" is a typo, not [1, 2].
+            let widths = hidden.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else { throw CLIError("--hidden must be positive integers separated by commas, got '\(hidden)'") }
             o.hiddenDims = widths.map { $0! }
             o.distributed = distributed

@@ -13,6 +13,16 @@ struct TrainingData {
     /// Reads `directory` (MNIST-style IDX files, or CIFAR-10 binary batches), or the bundled MNIST
     /// subset when nil. `trainLimit` keeps only the first examples of the training split.
     static func load(directory: URL?, trainLimit: Int? = nil, testLimit: Int? = nil) throws -> TrainingData {
+        try load(directory: directory, trainLimit: trainLimit, testLimit: testLimit, testOnly: false)
+    }
+
+    /// Reads only the test split (what evaluation needs; the folder may hold no training files).
+    /// `train` is left empty and `mean`/`std` are not computed (the checkpoint has its own).
+    static func loadTest(directory: URL?) throws -> TrainingData {
+        try load(directory: directory, trainLimit: nil, testLimit: nil, testOnly: true)
+    }
+
+    private static func load(directory: URL?, trainLimit: Int?, testLimit: Int?, testOnly: Bool) throws -> TrainingData {
         var data: TrainingData
         if let dir = directory {
             let fm = FileManager.default
@@ -21,12 +31,13 @@ struct TrainingData {
                 throw CLIError("data folder \(dir.path) does not exist")
             }
             if fm.fileExists(atPath: dir.appendingPathComponent("test_batch.bin").path) {
-                let train = try CIFAR10(directory: dir, train: true).storage
                 let test = try CIFAR10(directory: dir, train: false).storage
+                let train = testOnly ? test.prefix(0) : try CIFAR10(directory: dir, train: true).storage
                 data = TrainingData(train: train, test: test, mean: CIFAR10.mean, std: CIFAR10.std, source: dir.path)
             } else {
-                let train = try MNIST(directory: dir, train: true).storage
                 let test = try MNIST(directory: dir, train: false).storage
+                if testOnly { return TrainingData(train: test.prefix(0), test: test, mean: [], std: [], source: dir.path) }
+                let train = try MNIST(directory: dir, train: true).storage
                 guard train.exampleShape == test.exampleShape else {
                     throw CLIError("\(dir.path): training images are \(train.exampleShape) but test images are \(test.exampleShape)")
                 }
@@ -35,8 +46,13 @@ struct TrainingData {
                 data = TrainingData(train: train, test: test, mean: m, std: s, source: dir.path)
             }
         } else {
-            data = TrainingData(train: try MNIST.bundled(train: true).storage, test: try MNIST.bundled(train: false).storage,
+            let test = try MNIST.bundled(train: false).storage
+            data = TrainingData(train: testOnly ? test.prefix(0) : try MNIST.bundled(train: true).storage, test: test,
                                 mean: [MNIST.mean], std: [MNIST.std], source: "bundled MNIST")
+        }
+        if testOnly {
+            guard data.test.count >= 1 else { throw CLIError("\(data.source): the test split is empty") }
+            return data
         }
         if let n = trainLimit { data.train = data.train.prefix(n) }
         if let n = testLimit { data.test = data.test.prefix(n) }

@@ -15,8 +15,10 @@ struct TrainOptions {
     private var chosenOutDirectory: URL? = nil
     var resume = false
     var batchSize = 128
-    var learningRate = 1e-3
-    var weightDecay = 1e-4
+    /// nil: the recipe's 1e-3, or with `resume` the interrupted run's value (a value given replaces it).
+    var learningRate: Double? = nil
+    /// nil: the recipe's 1e-4, or with `resume` the interrupted run's value (a value given replaces it).
+    var weightDecay: Double? = nil
     var labelSmoothing = 0.1
     /// nil: the model's recipe (``ModelKind/defaultDropout``).
     var dropout: Double? = nil
@@ -41,13 +43,16 @@ struct TrainOptions {
     func validate() throws {
         guard epochs >= 1 else { throw CLIError("--epochs must be at least 1, got \(epochs)") }
         guard batchSize >= 2 else { throw CLIError("--batch-size must be at least 2 (BatchNorm cannot train on one example), got \(batchSize)") }
-        guard learningRate > 0, learningRate.isFinite else { throw CLIError("--lr must be a positive number, got \(learningRate)") }
-        guard weightDecay >= 0 else { throw CLIError("--weight-decay must not be negative, got \(weightDecay)") }
+        if let lr = learningRate, !(lr > 0 && lr.isFinite) { throw CLIError("--lr must be a positive number, got \(lr)") }
+        if let wd = weightDecay, !(wd >= 0 && wd.isFinite) { throw CLIError("--weight-decay must be a finite, non-negative number, got \(wd)") }
         guard (0..<1).contains(labelSmoothing) else { throw CLIError("--label-smoothing must be in [0, 1), got \(labelSmoothing)") }
         if let k = stopAfter, k < 1 { throw CLIError("--stop-after must be at least 1, got \(k)") }
         if let p = dropout, !(0..<1).contains(p) { throw CLIError("--dropout must be in [0, 1), got \(p)") }
         if !distributed && !syncBatchNorm { throw CLIError("--no-sync-bn only applies to --distributed training") }
     }
+
+    static let defaultLearningRate = 1e-3
+    static let defaultWeightDecay = 1e-4
 }
 
 /// One epoch's results, as written to metrics.csv / metrics.json.
@@ -60,13 +65,60 @@ struct EpochMetrics: Codable, Equatable {
     var learningRate: Double
     var seconds: Double
     var samplesPerSecond: Double
+
+    // JSON has no NaN or infinity: a non-finite value is written as null (and read back as NaN),
+    // so metrics.json and the checkpoint's history stay valid JSON whatever a run produced.
+    private enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, learningRate, seconds, samplesPerSecond
+    }
+
+    init(epoch: Int, trainLoss: Double, trainAccuracy: Double, valLoss: Double, valAccuracy: Double,
+         learningRate: Double, seconds: Double, samplesPerSecond: Double) {
+        self.epoch = epoch
+        self.trainLoss = trainLoss
+        self.trainAccuracy = trainAccuracy
+        self.valLoss = valLoss
+        self.valAccuracy = valAccuracy
+        self.learningRate = learningRate
+        self.seconds = seconds
+        self.samplesPerSecond = samplesPerSecond
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func number(_ k: CodingKeys) throws -> Double { try c.decodeIfPresent(Double.self, forKey: k) ?? .nan }
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        trainLoss = try number(.trainLoss)
+        trainAccuracy = try number(.trainAccuracy)
+        valLoss = try number(.valLoss)
+        valAccuracy = try number(.valAccuracy)
+        learningRate = try number(.learningRate)
+        seconds = try number(.seconds)
+        samplesPerSecond = try number(.samplesPerSecond)
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        func put(_ v: Double, _ k: CodingKeys) throws {
+            if v.isFinite { try c.encode(v, forKey: k) } else { try c.encodeNil(forKey: k) }
+        }
+        try c.encode(epoch, forKey: .epoch)
+        try put(trainLoss, .trainLoss)
+        try put(trainAccuracy, .trainAccuracy)
+        try put(valLoss, .valLoss)
+        try put(valAccuracy, .valAccuracy)
+        try put(learningRate, .learningRate)
+        try put(seconds, .seconds)
+        try put(samplesPerSecond, .samplesPerSecond)
+    }
 }
 
 /// Loss, accuracy and confusion matrix of a model on a data set.
 struct Evaluation {
     var loss: Double
     var accuracy: Double      // percent
-    var confusion: [[Int]]    // [true class][predicted class]
+    /// [true class][predicted class]: one row per class of the data, one column per model output.
+    var confusion: [[Int]]
     var count: Int
 }
 
@@ -84,17 +136,19 @@ func countCorrect(_ logits: Tensor, _ labels: Tensor, confusion: inout [[Int]]?)
             for j in 1..<c where row[j] > bestValue { best = j; bestValue = row[j] }
             let y = Int(yp[i])
             if best == y && !bestValue.isNaN { correct += 1 }
-            if confusion != nil, y >= 0, y < c { confusion![y][best] += 1 }
+            if confusion != nil, y >= 0, y < confusion!.count { confusion![y][best] += 1 }
         }
     }
     return correct
 }
 
-/// Runs the model over `loader` in eval mode without recording gradients.
-func evaluate(_ model: Module, loader: DataLoader, criterion: CrossEntropyLoss, classes: Int) -> Evaluation {
+/// Runs the model over `loader` in eval mode without recording gradients. `classes` is the model's
+/// number of outputs, `dataClasses` the number of label values of the data (the confusion matrix's
+/// rows): the matrix is `dataClasses × classes`, never larger than the data can fill.
+func evaluate(_ model: Module, loader: DataLoader, criterion: CrossEntropyLoss, classes: Int, dataClasses: Int) -> Evaluation {
     model.eval()
     var total = 0.0, correct = 0, seen = 0
-    var confusion: [[Int]]? = Array(repeating: Array(repeating: 0, count: classes), count: classes)
+    var confusion: [[Int]]? = Array(repeating: Array(repeating: 0, count: classes), count: dataClasses)
     withNoGrad {
         for (x, y) in loader {
             let out = model(x)
@@ -112,6 +166,11 @@ func evaluate(_ model: Module, loader: DataLoader, criterion: CrossEntropyLoss, 
 
 /// The training run behind `swiftnn train`: the tutorial's loop with a best-model checkpoint,
 /// metrics files, and a full training checkpoint after every epoch for `--resume`.
+///
+/// The run folder is locked for the whole run (a second `swiftnn train` into it is refused), every
+/// step's loss is checked (a diverging run stops with the place it went non-finite, keeping the
+/// last good epoch's checkpoint), and a resumed checkpoint is checked against the model and the
+/// recipe before training goes on.
 final class Trainer {
     let options: TrainOptions
     let data: TrainingData
@@ -119,9 +178,12 @@ final class Trainer {
     let model: Module
     let criterion: CrossEntropyLoss
     let optimizer: AdamW
-    let scheduler: CosineAnnealingLR
+    private(set) var scheduler: CosineAnnealingLR
     let trainLoader: DataLoader
     let testLoader: DataLoader
+    /// Held from construction to the end of the process: the run folder is this run's (rank 0's
+    /// in a distributed run, the only one that writes).
+    let lock: RunLock?
     /// The processes training together (`--distributed`), nil for a plain run.
     let group: (any ProcessGroup)?
     /// This process's share of the training data in a distributed run.
@@ -133,11 +195,17 @@ final class Trainer {
     private(set) var history: [EpochMetrics] = []
     private(set) var bestAccuracy = -1.0
     private(set) var startEpoch = 1
+    /// What `--resume` changed (learning rate, weight decay), for the log.
+    private(set) var resumeNote = ""
 
     var bestURL: URL { options.outDirectory.appendingPathComponent("best.safetensors") }
     var lastURL: URL { options.outDirectory.appendingPathComponent("last.safetensors") }
     var csvURL: URL { options.outDirectory.appendingPathComponent("metrics.csv") }
     var jsonURL: URL { options.outDirectory.appendingPathComponent("metrics.json") }
+
+    /// The learning rate and weight decay the run starts from (a resumed run may replace them).
+    var learningRate: Double { options.learningRate ?? TrainOptions.defaultLearningRate }
+    var weightDecay: Double { options.weightDecay ?? TrainOptions.defaultWeightDecay }
 
     init(options: TrainOptions, group: (any ProcessGroup)? = nil) throws {
         try options.validate()
@@ -146,12 +214,21 @@ final class Trainer {
         data = try TrainingData.load(directory: options.dataDirectory, trainLimit: options.trainLimit, testLimit: options.testLimit)
         spec = ModelSpec(model: options.model, inputShape: data.train.exampleShape, numClasses: data.train.classCount,
                          hiddenDims: options.hiddenDims, dropout: options.dropout ?? options.model.defaultDropout, mean: data.mean, std: data.std)
+        if (group?.rank ?? 0) == 0 {
+            try Trainer.createOutDirectory(options.outDirectory)
+            lock = try RunLock(directory: options.outDirectory)
+            // Temporary files of checkpoint writes killed mid-way (their process is gone).
+            Safetensors.removeStaleTemporaryFiles(in: options.outDirectory)
+        } else {
+            lock = nil
+        }
         // torch.manual_seed(seed): initial weights and dropout masks come from the default generator.
         Tensor.manualSeed(options.seed)
         model = try spec.build()
         trainModel = model
         criterion = CrossEntropyLoss(labelSmoothing: options.labelSmoothing)
-        optimizer = AdamW(model.parameters(), lr: options.learningRate, weightDecay: options.weightDecay)
+        optimizer = AdamW(model.parameters(), lr: options.learningRate ?? TrainOptions.defaultLearningRate,
+                          weightDecay: options.weightDecay ?? TrainOptions.defaultWeightDecay)
         scheduler = CosineAnnealingLR(optimizer, tMax: options.epochs)
         if let group {
             sampler = DistributedSampler(data.train, numReplicas: group.worldSize, rank: group.rank, seed: options.seed &+ 0x5EED)
@@ -183,18 +260,23 @@ final class Trainer {
     /// Trains from `startEpoch` to the last epoch (or `stopAfter`); returns the history of all epochs.
     @discardableResult
     func run() throws -> [EpochMetrics] {
-        if isLeader { try createOutDirectory() }
         if startEpoch == 1 {
             log("Training \(spec.pytorchName) on \(data.source): \(data.train.count) training, \(data.test.count) test examples, "
                 + "\(model.parameterCount) parameters, batch \(batchDescription), \(options.epochs) epoch\(options.epochs == 1 ? "" : "s"), seed \(options.seed)")
         } else {
-            log("Resuming \(spec.pytorchName) from \(lastURL.path) at epoch \(startEpoch)/\(options.epochs)")
+            log("Resuming \(spec.pytorchName) from \(lastURL.path) at epoch \(startEpoch)/\(options.epochs)\(resumeNote)")
         }
         let runStart = DispatchTime.now()
         let lastEpoch = min(options.epochs, options.stopAfter ?? options.epochs)
         if startEpoch > lastEpoch { log("Nothing to do: the run already finished \(startEpoch - 1) epochs") }
-        for epoch in startEpoch...max(startEpoch, lastEpoch) where epoch <= lastEpoch {
-            let m = try trainEpoch(epoch)
+        var epoch = startEpoch
+        while epoch <= lastEpoch {
+            let m: EpochMetrics
+            do { m = try trainEpoch(epoch) } catch {
+                // The metrics files then hold the completed epochs (valid JSON, even if none).
+                if isLeader { try? writeMetrics() }
+                throw error
+            }
             history.append(m)
             log(Trainer.epochLine(m, of: options.epochs))
             // Every rank holds the same metrics, so every rank takes the same decisions.
@@ -208,6 +290,7 @@ final class Trainer {
             }
             // The others wait here while rank 0 writes (a failed write takes the job down).
             try group?.barrier()
+            epoch += 1
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - runStart.uptimeNanoseconds) / 1e9
         if let last = history.last, !options.quiet {
@@ -218,32 +301,44 @@ final class Trainer {
         return history
     }
 
-    /// One epoch of training followed by validation on the test split.
+    /// One epoch of training followed by validation on the test split. Throws when the loss, the
+    /// weights or the validation results stop being finite (nothing of that epoch is saved).
     func trainEpoch(_ epoch: Int) throws -> EpochMetrics {
         let start = DispatchTime.now()
         let lr = optimizer.paramGroups[0].lr
         trainModel.train()
         // PyTorch's convention: epochs count from 0 for the sampler's shuffling seed.
         sampler?.setEpoch(epoch - 1)
+        // No progress bar under mpirun (its output is forwarded, not a terminal of its own).
         let bar = ProgressBar(total: trainLoader.count, label: "Epoch \(String(format: "%2d", epoch))/\(options.epochs)",
                               interactive: options.quiet || group != nil ? false : (options.interactive ?? ProgressBar.stdoutIsTerminal))
         var lossSum = 0.0, correct = 0, seen = 0, step = 0
         var noConfusion: [[Int]]? = nil
         for (x, y) in trainLoader {
+            step += 1
             optimizer.zeroGrad()
             let out = trainModel(x)
             let loss = criterion(out, targets: y)
+            let value = Double(loss.item())
+            // Checked before the update: a non-finite loss would spread NaN into every weight.
+            guard value.isFinite else {
+                bar.clear()
+                throw divergence(epoch: epoch, step: step, what: "the training loss is \(describeValue(value))", batch: x)
+            }
             loss.backward()
             optimizer.step()
             let n = y.count
-            lossSum += Double(loss.item()) * Double(n)
+            lossSum += value * Double(n)
             correct += countCorrect(out, y, confusion: &noConfusion)
             seen += n
-            step += 1
             bar.update(step: step, loss: lossSum / Double(seen), samples: seen)
         }
         let trainSeconds = bar.elapsed
         bar.clear()
+        // The last step's update is not followed by a loss that would show it.
+        if let (key, v) = firstNonFiniteState(model) {
+            throw divergence(epoch: epoch, step: step, what: "the update made \(key) \(describeValue(Double(v)))", batch: nil)
+        }
         scheduler.step()
         // Distributed: the epoch's totals over all ranks.
         (lossSum, correct, seen) = try globalTotals(lossSum, correct, seen)
@@ -251,7 +346,10 @@ final class Trainer {
         // training objective, not of the measure, and a checkpoint must evaluate to the numbers
         // its epoch logged. Distributed: rank 0 evaluates and tells the others.
         let val = try sharedValidation {
-            evaluate(model, loader: testLoader, criterion: CrossEntropyLoss(), classes: spec.numClasses)
+            evaluate(model, loader: testLoader, criterion: CrossEntropyLoss(), classes: spec.numClasses, dataClasses: data.test.classCount)
+        }
+        guard val.loss.isFinite else {
+            throw divergence(epoch: epoch, step: step, what: "the validation loss is \(describeValue(val.loss))", batch: testLoader.collate(Array(0..<min(data.test.count, 1000))).inputs, training: false)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: 100 * Double(correct) / Double(max(seen, 1)),
@@ -259,17 +357,36 @@ final class Trainer {
                             samplesPerSecond: trainSeconds > 0 ? Double(seen) / trainSeconds : 0)
     }
 
+    /// The error that stops a diverged run: where it happened, which layer first produced a
+    /// non-finite output on the offending batch, and what was kept.
+    private func divergence(epoch: Int, step: Int, what: String, batch: Tensor?, training: Bool = true) -> CLIError {
+        var text = "training diverged in epoch \(epoch), step \(step)/\(trainLoader.count): \(what)"
+        if let batch {
+            if training { model.train() } else { model.eval() }
+            text += "; " + locateNonFinite(model, input: batch).description
+        }
+        if startEpoch < epoch || !history.isEmpty || FileManager.default.fileExists(atPath: lastURL.path) {
+            text += ". Stopped; \(lastURL.path) keeps epoch \(epoch - 1)"
+                + " — continue it with a smaller --lr (or --weight-decay): swiftnn train --resume \(options.outDirectory.path) --lr <value>"
+        } else {
+            text += ". Stopped before any epoch completed (nothing saved); run again with a smaller --lr"
+        }
+        return CLIError(text)
+    }
+
     // MARK: Files
 
-    private func createOutDirectory() throws {
-        do { try FileManager.default.createDirectory(at: options.outDirectory, withIntermediateDirectories: true) } catch {
-            throw CLIError("cannot create output folder \(options.outDirectory.path): \(error.localizedDescription)")
+    static func createOutDirectory(_ url: URL) throws {
+        do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+            throw CLIError("cannot create output folder \(url.path): \(error.localizedDescription)")
         }
     }
 
     /// The weights alone, with the architecture in the metadata: loads with strict=True into the
     /// tutorial's model in PyTorch, and `swiftnn evaluate` needs no flags.
     func saveBest() throws {
+        // Never a non-finite model as the best one (trainEpoch has checked; this guards the file).
+        if let (key, v) = firstNonFiniteState(model) { throw CLIError("not saving \(bestURL.path): \(key) holds \(describeValue(Double(v)))") }
         var meta = spec.metadata
         meta["epoch"] = String(history.last?.epoch ?? 0)
         meta["val_accuracy"] = String(format: "%.4f", bestAccuracy)
@@ -290,33 +407,104 @@ final class Trainer {
     }
 
     /// The options that must not change when resuming (they shape the schedule, data or model).
+    /// The learning rate and weight decay may change (e.g. after a divergence): they are not in it.
     var optionsFingerprint: String {
-        "model=\(options.model.rawValue) epochs=\(options.epochs) batch=\(options.batchSize) lr=\(options.learningRate) "
-            + "wd=\(options.weightDecay) seed=\(options.seed) train=\(data.train.count) data=\(data.source)"
-            + distributedFingerprint
+        "model=\(options.model.rawValue) epochs=\(options.epochs) batch=\(options.batchSize) "
+            + "seed=\(options.seed) train=\(data.train.count) data=\(data.source)" + distributedFingerprint
     }
 
-    /// Loads last.safetensors into the freshly built run.
+    /// Loads last.safetensors into the freshly built run, after checking the whole restored state
+    /// against the model and the recipe; every problem is one error naming the entry.
     private func restore() throws {
-        guard FileManager.default.fileExists(atPath: lastURL.path) else {
-            throw CLIError("nothing to resume: \(lastURL.path) does not exist (train without --resume first)")
+        let source = lastURL.path
+        guard FileManager.default.fileExists(atPath: source) else {
+            throw CLIError("nothing to resume: \(source) does not exist (train without --resume first)")
         }
         let ckpt: TrainingCheckpoint
-        do { ckpt = try TrainingCheckpoint(contentsOf: lastURL) } catch { throw CLIError("\(lastURL.path): \(error)") }
+        do { ckpt = try TrainingCheckpoint(contentsOf: lastURL) } catch { throw CLIError("\(source): \(error)") }
         if let arch = ckpt.architecture, arch != spec.json {
-            throw CLIError("\(lastURL.path) holds a different model (\(arch)); use the same flags as the interrupted run")
+            throw CLIError("\(source) holds a different model (\(arch)); use the same flags as the interrupted run")
         }
-        if let saved = ckpt.userMetadata["options"], saved != optionsFingerprint {
-            throw CLIError("\(lastURL.path) was trained with different settings (\(saved)); use the same flags as the interrupted run")
+        if let saved = ckpt.userMetadata["options"], Trainer.withoutTunables(saved) != optionsFingerprint {
+            throw CLIError("\(source) was trained with different settings (\(saved)); use the same flags as the interrupted run")
+        }
+        guard (1...options.epochs).contains(ckpt.epoch) else {
+            throw CLIError("\(source): metadata 'epoch' is \(ckpt.epoch), outside the run's 1...\(options.epochs) epochs")
+        }
+        // History: one entry per completed epoch, numbered 1...epoch (metrics.csv is rebuilt from it).
+        guard let h = ckpt.userMetadata["history"] else { throw CLIError("\(source): metadata 'user.history' is missing") }
+        let saved: [EpochMetrics]
+        do { saved = try JSONDecoder().decode([EpochMetrics].self, from: Foundation.Data(h.utf8)) } catch {
+            throw CLIError("\(source): metadata 'user.history' is not a list of epoch metrics")
+        }
+        guard saved.map(\.epoch) == Array(1...ckpt.epoch) else {
+            throw CLIError("\(source): metadata 'user.history' lists epochs \(saved.map(\.epoch)), expected 1...\(ckpt.epoch)")
+        }
+        if let bad = saved.first(where: { !($0.valAccuracy >= 0 && $0.valAccuracy <= 100 && $0.trainLoss.isFinite && $0.valLoss.isFinite) }) {
+            throw CLIError("\(source): metadata 'user.history' epoch \(bad.epoch) holds invalid values")
+        }
+        // The best metric is the best validation accuracy of the history.
+        guard let best = ckpt.bestMetric else { throw CLIError("\(source): metadata 'best_metric' is missing") }
+        guard best.isFinite, (0...100).contains(best) else {
+            throw CLIError("\(source): metadata 'best_metric' must be an accuracy in 0...100, got \(best)")
+        }
+        guard best == saved.map(\.valAccuracy).max() else {
+            throw CLIError("\(source): metadata 'best_metric' \(best) is not the best validation accuracy of its history")
         }
         do { try ckpt.restore(into: model, optimizer: optimizer, scheduler: scheduler, generators: generators) } catch {
-            throw CLIError("\(lastURL.path): \(error)")
+            throw CLIError("\(source): \(error)")
         }
-        if let h = ckpt.userMetadata["history"], let decoded = try? JSONDecoder().decode([EpochMetrics].self, from: Foundation.Data(h.utf8)) {
-            history = decoded
+        if let (key, v) = firstNonFiniteState(model) {
+            throw CLIError("\(source): model.\(key) holds \(describeValue(Double(v))); the saved run had diverged")
         }
-        bestAccuracy = ckpt.bestMetric ?? -1
+        try checkRestoredRecipe(epoch: ckpt.epoch, source: source)
+        history = saved
+        bestAccuracy = best
         startEpoch = ckpt.epoch + 1
+    }
+
+    /// The restored optimizer and scheduler must be this recipe's AdamW and cosine schedule at the
+    /// checkpoint's epoch; a learning rate or weight decay given on the command line replaces the
+    /// saved one from here on.
+    private func checkRestoredRecipe(epoch: Int, source: String) throws {
+        guard optimizer.paramGroups.count == 1 else { throw CLIError("\(source): expected one parameter group") }
+        let g = optimizer.paramGroups[0]
+        let fixed: [(String, Double)] = [("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8), ("amsgrad", 0), ("maximize", 0)]
+        for (k, v) in fixed where g[k] != v {
+            throw CLIError("\(source): optimizer option '\(k)' is \(g[k].map { "\($0)" } ?? "missing"), but the recipe's AdamW uses \(v)")
+        }
+        guard let initial = g["initial_lr"], initial > 0 else { throw CLIError("\(source): optimizer option 'initial_lr' is missing or not positive") }
+        guard g.weightDecay.isFinite else { throw CLIError("\(source): optimizer option 'weight_decay' is not finite") }
+        guard scheduler.lastEpoch == epoch else {
+            throw CLIError("\(source): scheduler last_epoch is \(scheduler.lastEpoch), but the checkpoint is after epoch \(epoch)")
+        }
+        // The cosine schedule at this epoch, in closed form; the recursive form agrees to rounding.
+        let expected = Trainer.cosineLR(base: initial, epoch: epoch, epochs: options.epochs)
+        guard abs(g.lr - expected) <= 1e-9 * initial else {
+            throw CLIError("\(source): optimizer lr \(g.lr) is not the cosine schedule's \(expected) at epoch \(epoch) of \(options.epochs) from \(initial)")
+        }
+        var notes: [String] = []
+        if let lr = options.learningRate, lr != initial {
+            optimizer.paramGroups[0]["initial_lr"] = lr
+            optimizer.paramGroups[0].lr = lr
+            // A scheduler built at the checkpoint's epoch sets the new schedule's rate for it.
+            scheduler = CosineAnnealingLR(optimizer, tMax: options.epochs, lastEpoch: epoch - 1)
+            notes.append("lr \(lr) (was \(initial))")
+        }
+        if let wd = options.weightDecay, wd != g.weightDecay {
+            optimizer.paramGroups[0].weightDecay = wd
+            notes.append("weight decay \(wd) (was \(g.weightDecay))")
+        }
+        if !notes.isEmpty { resumeNote = " with " + notes.joined(separator: ", ") }
+    }
+
+    static func cosineLR(base: Double, epoch: Int, epochs: Int) -> Double {
+        base * (1 + Foundation.cos(Double.pi * Double(epoch) / Double(epochs))) / 2
+    }
+
+    /// Fingerprints written before the learning rate and weight decay could change on resume held them.
+    static func withoutTunables(_ fingerprint: String) -> String {
+        fingerprint.replacingOccurrences(of: #"lr=\S+ wd=\S+ "#, with: "", options: .regularExpression)
     }
 
     func writeMetrics() throws {

@@ -161,6 +161,8 @@ enum CorruptionCorpus {
         add("fractional dimension", file("{\(f32("w", shape: "[2.5,3]", 0, 24)),\(n),\(m)}"), .invalidShape)
         add("dimension beyond Int64", file("{\(f32("w", shape: "[99999999999999999999]", 0, 24)),\(n),\(m)}"), .invalidShape)
         add("element count overflows", file("{\(f32("w", shape: "[4294967296,4294967296]", 0, 24)),\(n),\(m)}"), .invalidShape)
+        // The running product overflows before the 0 (the reference reader refuses it too); issue 12.
+        add("zero-element shape whose prefix overflows", file("{\(w),\(n),\(m),\(f32("e", shape: "[4294967296,4294967296,0]", 43, 43))}"), .invalidShape)
         add("byte count overflows", file("{\(f32("w", shape: "[4611686018427387904]", 0, 24)),\(n),\(m)}"), .invalidShape)
         add("huge shape", file("{\(f32("w", shape: "[1000000,1000000]", 0, 24)),\(n),\(m)}"), .sizeMismatch)
         add("F64 where F32 bytes are", file("{\(f32("w", shape: "[2,3]", 0, 24, dtype: "F64")),\(n),\(m)}"), .sizeMismatch)

@@ -150,6 +150,13 @@ import TestSupport
         #expect(sd["e2"]?.shape == [3, 0])
     }
 
+    /// A leading 0 keeps every prefix product at 0, so huge later dimensions are fine (as in the reference reader).
+    @Test func zeroLeadingDimensionWithHugeOthersLoads() throws {
+        let header = #"{"e":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}}"#
+        let sd = try StateDict(safetensorsData: safetensorsFile(header: header, data: []))
+        #expect(sd["e"]?.shape == [0, 4294967296, 4294967296] && sd["e"]?.count == 0)
+    }
+
     @Test func boolBytesAreNormalised() throws {
         let header = #"{"b":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}}"#
         let sd = try StateDict(safetensorsData: safetensorsFile(header: header, data: [0, 1, 7]))

@@ -82,4 +82,18 @@ import TestSupport
         let url = URL(fileURLWithPath: "/nonexistent/swiftnn/file.gz")
         #expect(dataError { _ = try IDXArray(contentsOf: url) } == .fileNotFound(path: url.path))
     }
+
+    /// Issue 12: a device or a FIFO as a data file is "not a regular file", not a permission problem
+    /// (and reading it would never end or block).
+    @Test func devicesAndPipesAreNotReadAsDataFiles() throws {
+        let dir = makeTempDirectory("data")
+        defer { cleanUp(dir) }
+        let fifo = dir.appendingPathComponent("labels")
+        #expect(mkfifo(fifo.path, 0o644) == 0)
+        let reason = "not a regular file (a device, pipe or socket)"
+        #expect(dataError { _ = try IDXArray(contentsOf: fifo) } == .unreadable(path: fifo.path, reason: reason))
+        let zero = URL(fileURLWithPath: "/dev/zero")
+        #expect(dataError { _ = try IDXArray(contentsOf: zero) } == .unreadable(path: zero.path, reason: reason))
+        #expect(dataError { _ = try CIFAR10(file: zero) } == .unreadable(path: zero.path, reason: reason))
+    }
 }

@@ -54,7 +54,7 @@ struct DistributedCLITests {
         #expect(full.stdout.contains("batch 24 (8 per process × 3 processes)"), "\(full.stdout)")
         #expect(epochLines(full.stdout).count == 3, "one line per epoch, from rank 0 only: \(full.stdout)")
         #expect(full.stdout.contains("Distributed: 3 processes × 1 thread"))
-        #expect(Set(directoryListing(a)) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json"])
+        #expect(Set(directoryListing(a)) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json", ".swiftnn.lock"])
 
         let stopped = try MPILauncher.run(ranks: 3, executable: exe, common + ["--out", b.path, "--stop-after", "1"])
         #expect(stopped.status == 0, "\(stopped.stderr.suffix(2000))")

@@ -168,4 +168,18 @@ import SwiftNNDoctor
         #expect(found.first { $0.check == .dropoutBeforeBatchNorm }?.path == "features.1")
         #expect(found.first { $0.check == .dropoutBeforeBatchNorm }!.description.hasPrefix("warning [dropout-before-batchnorm] features.1:"))
     }
+
+    /// Issue 12: NaN or infinite weights (a diverged run) are an error, reported once per layer.
+    @Test func nonFiniteWeightsAreAnError() {
+        let model = warmedMLP()
+        model.eval()
+        let first = model[0] as! Linear, last = model[4] as! Linear
+        first.weight.pointer(as: Float.self)[3] = .nan
+        last.bias!.pointer(as: Float.self)[0] = -.infinity
+        let found = Doctor.examine(model, purpose: .evaluation).filter { $0.check == .nonFiniteWeights }
+        #expect(found.map(\.path) == ["0", "4"])
+        #expect(found.allSatisfy { $0.severity == .error })
+        #expect(found[0].message.hasPrefix("Linear.weight holds 1 NaN and 0 infinite values of 128"))
+        #expect(found[1].message.hasPrefix("Linear.bias holds 0 NaN and 1 infinite values of 4"))
+    }
 }

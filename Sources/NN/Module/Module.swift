@@ -54,8 +54,15 @@ open class Module: CustomStringConvertible {
         usageFailure(UsageError(typeName, "Module [\(typeName)] is missing the required \"forward\" function"))
     }
 
-    /// Runs ``forward(_:)``.
-    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x) }
+    /// Runs ``forward(_:)``, then the forward hooks (``registerForwardHook(_:)``).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = forward(x)
+        if !forwardHooks.isEmpty { for h in forwardHooks { h.hook(self, x, y) } }
+        return y
+    }
+
+    /// Hooks called after ``forward(_:)`` (see ``registerForwardHook(_:)``); hidden from reflection.
+    var forwardHooks: [(id: Int, hook: (Module, Tensor, Tensor) -> Void)] = []
 
     /// Whether the layer maps each input element to one output element on its own (activations,
     /// dropout, identity), like a pointwise function: it keeps the positions of zeros and does not

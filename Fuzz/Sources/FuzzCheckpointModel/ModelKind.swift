@@ -1,0 +1,1 @@
+../../../Sources/swiftnn/ModelKind.swift
