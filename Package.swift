@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "SwiftNN", targets: ["SwiftNN"]),
         .library(name: "SwiftNNDoctor", targets: ["SwiftNNDoctor"]),
+        .library(name: "SwiftNNMonitor", targets: ["SwiftNNMonitor"]),
         .executable(name: "swiftnn", targets: ["swiftnn"]),
     ],
     dependencies: [
@@ -42,10 +43,12 @@ let package = Package(
             dependencies: ["TensorCore", "Autograd", "NN", "Optim", "Data", "Checkpoint", "DistributedTraining", "Models"],
             path: "Sources/SwiftNN"),
         // Tools: checks for the classic BatchNorm/Dropout mistakes.
-        .target(name: "SwiftNNDoctor", dependencies: ["TensorCore", "NN"], path: "Sources/SwiftNNDoctor"),
+        .target(name: "SwiftNNDoctor", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/SwiftNNDoctor"),
+        // Tools: the training monitor, the HTML report and the TensorBoard event writer.
+        .target(name: "SwiftNNMonitor", dependencies: ["TensorCore", "Autograd", "NN", "SwiftNNDoctor"], path: "Sources/SwiftNNMonitor"),
         .executableTarget(
             name: "swiftnn",
-            dependencies: ["SwiftNN", "SwiftNNDoctor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SwiftNN", "SwiftNNDoctor", "SwiftNNMonitor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/swiftnn"),
         // Shared by the test targets: PyTorch reference fixtures, real sample data, test helpers.
         .target(
@@ -60,6 +63,7 @@ let package = Package(
         // Runs the built `swiftnn` executable and unit-tests its option handling.
         .testTarget(name: "CLITests", dependencies: ["swiftnn", "SwiftNN", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "TestSupport"], path: "Tests/DoctorTests"),
+        .testTarget(name: "MonitorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "SwiftNNMonitor", "TestSupport", "CZlib"], path: "Tests/MonitorTests"),
         // Multi-rank checks: launched under mpirun by DistributedTests (test-only, not a product).
         .target(
             name: "DistributedScenarios", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DistributedScenarios"),

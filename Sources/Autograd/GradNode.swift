@@ -27,6 +27,11 @@ extension Tensor {
     /// The name of the operation that produced this tensor (`"mul"`, `"batch_norm"` …), nil for leaves.
     public var gradFunctionName: String? { (gradNode as? GradNode)?.name }
 
+    /// The tensors the operation that produced this tensor read, in order (empty for leaves and
+    /// after backward freed the graph), like following `grad_fn.next_functions` in PyTorch. Tools
+    /// that follow the data through a model (the doctor) walk the graph with it.
+    public var gradFunctionInputs: [Tensor] { (gradNode as? GradNode)?.inputs ?? [] }
+
     /// A tensor sharing this one's data, cut off from the graph (`requiresGrad` false).
     public func detach() -> Tensor {
         Tensor(storage: storage, shape: shape, dtype: dtype, offset: storageOffset)

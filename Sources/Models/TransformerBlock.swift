@@ -34,7 +34,7 @@ public final class TransformerBlock: Module {
     /// `x`: `(N, L, E)`; `keyPaddingMask` `(N, L)` (true = padding) and `attnMask` `(L, L)`
     /// (true = may not attend) are optional.
     public func callAsFunction(_ x: Tensor, keyPaddingMask: Tensor?, attnMask: Tensor? = nil) -> Tensor {
-        encode(x, keyPaddingMask: keyPaddingMask, attnMask: attnMask)
+        withHooks(x) { encode($0, keyPaddingMask: keyPaddingMask, attnMask: attnMask) }
     }
 
     private func encode(_ x: Tensor, keyPaddingMask: Tensor?, attnMask: Tensor?) -> Tensor {

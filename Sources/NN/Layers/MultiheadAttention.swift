@@ -106,9 +106,29 @@ public final class MultiheadAttention: Module {
     ///
     /// Masks: `true` (bool) means "may not attend"; float masks are added to the scores.
     /// `attnMask` is `(L, S)` or `(N·numHeads, L, S)`, `keyPaddingMask` `(N, S)`.
+    ///
+    /// Hooks registered on the module see `query` as its input and the attention output as its
+    /// output.
     public func callAsFunction(_ query: Tensor, _ key: Tensor, _ value: Tensor, keyPaddingMask: Tensor? = nil,
                                needWeights: Bool = true, attnMask: Tensor? = nil,
                                averageAttnWeights: Bool = true) -> (output: Tensor, weights: Tensor?) {
+        guard hasHooks else {
+            return attend(query, key, value, keyPaddingMask: keyPaddingMask, needWeights: needWeights,
+                          attnMask: attnMask, averageAttnWeights: averageAttnWeights)
+        }
+        let selfAttention = query === key && key === value
+        var weights: Tensor? = nil
+        let output = withHooks(query) { q in
+            let r = attend(q, selfAttention ? q : key, selfAttention ? q : value, keyPaddingMask: keyPaddingMask,
+                           needWeights: needWeights, attnMask: attnMask, averageAttnWeights: averageAttnWeights)
+            weights = r.weights
+            return r.output
+        }
+        return (output, weights)
+    }
+
+    private func attend(_ query: Tensor, _ key: Tensor, _ value: Tensor, keyPaddingMask: Tensor?,
+                        needWeights: Bool, attnMask: Tensor?, averageAttnWeights: Bool) -> (output: Tensor, weights: Tensor?) {
         do { try validate(query, key, value, keyPaddingMask: keyPaddingMask, attnMask: attnMask) } catch { usageFailure(error) }
         let unbatched = query.rank == 2
         let (n, l, s) = dims(query, key)
@@ -160,7 +180,8 @@ public final class MultiheadAttention: Module {
 
     /// Self-attention (`self(x, x, x)`), output only.
     override public func forward(_ x: Tensor) -> Tensor {
-        self(x, x, x, needWeights: false).output
+        // Not self(x, x, x): `model(x)` has already run the hooks around forward.
+        attend(x, x, x, keyPaddingMask: nil, needWeights: false, attnMask: nil, averageAttnWeights: true).output
     }
 
     /// The masks as one additive float mask broadcastable to (N, H, L, S): bool `true` → −∞.

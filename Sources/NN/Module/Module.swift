@@ -54,15 +54,16 @@ open class Module: CustomStringConvertible {
         usageFailure(UsageError(typeName, "Module [\(typeName)] is missing the required \"forward\" function"))
     }
 
-    /// Runs ``forward(_:)``, then the forward hooks (``registerForwardHook(_:)``).
+    /// Runs ``forward(_:)``, with the hooks registered on this module (``registerForwardHook(_:)``
+    /// and the others) around it. Subclasses override `forward`, never this, so every module's
+    /// hooks run; without hooks the cost is one nil check.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = forward(x)
-        if !forwardHooks.isEmpty { for h in forwardHooks { h.hook(self, x, y) } }
-        return y
+        guard let hooks else { return forward(x) }
+        return hooks.call(self, x) { forward($0) }
     }
 
-    /// Hooks called after ``forward(_:)`` (see ``registerForwardHook(_:)``); hidden from reflection.
-    var forwardHooks: [(id: Int, hook: (Module, Tensor, Tensor) -> Void)] = []
+    /// Forward and backward hooks; nil while none is registered (the fast path).
+    var hooks: ModuleHooks?
 
     /// Whether the layer maps each input element to one output element on its own (activations,
     /// dropout, identity), like a pointwise function: it keeps the positions of zeros and does not

@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""Mutation testing for SwiftNN: small deliberate bugs in the sources, each followed by an
+incremental build and the relevant tests. A mutant the tests do not notice ("survived") is either
+a missing test or an equivalent program; REPORT.md accounts for every survivor.
+
+    scripts/mutation/run.sh list   --target nn [--file Conv]            # the candidate mutants
+    scripts/mutation/run.sh run    --target nn --sample 40 --seed 1     # a deterministic sample
+    scripts/mutation/run.sh run    --target nn --ids 3fa2c1d0,...       # rerun chosen mutants
+    scripts/mutation/run.sh run    --spec scripts/mutation/audit.json  # hand-written mutations
+    scripts/mutation/run.sh report scripts/mutation/results/*.jsonl     # score tables
+    scripts/mutation/run.sh restore                                     # put sources back
+
+Mutation operators (applied to code only — comments and string literals are skipped):
+  operator  flip an operator: + -, * /, &+ &-, < <=, > >=, == !=, && ||, += -=, *= /=, ..< ...
+  constant  change a literal: 0 -> 1, 1 -> 0, n -> n+1 / n-1, x.y -> x.y+1 (0.0 -> 1.0)
+  drop      delete a one-line statement (an assignment or a call)
+  swap      swap the two arguments of a two-argument call (not of symmetric min/max)
+
+Each mutant: write the mutated file (the original is backed up under scripts/mutation/.backup and
+restored afterwards, also on Ctrl-C/SIGTERM, and by `restore` after a hard kill), `swift build
+--build-tests` (a mutant that does not compile is "uncompilable" and not counted), then
+`swift test --skip-build` with the target's filter under a timeout ("timeout": the mutant hangs,
+counted as detected). Results go to one JSON line per mutant.
+
+Requires only python3 and the Swift toolchain. Run from anywhere; it works in its own checkout.
+"""
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BACKUP = ROOT / "scripts/mutation/.backup"
+RESULTS = ROOT / "scripts/mutation/results"
+
+# Every test target except the CLI's (its end-to-end runs take ~15 s and exercise only what the
+# other targets already reach) for the library layers; the readers get the CLI too.
+ALL_BUT_CLI = ["--skip", r"^CLITests\."]
+TARGETS = {
+    "tensorcore": {"globs": ["Sources/TensorCore/Kernels/**/*.swift"], "test": ALL_BUT_CLI},
+    "autograd": {"globs": ["Sources/Autograd/Ops/*.swift", "Sources/Autograd/GradNode.swift"], "test": ALL_BUT_CLI},
+    "nn": {"globs": ["Sources/NN/Layers/*.swift", "Sources/NN/Functional/*.swift", "Sources/NN/Normalization/*.swift",
+                     "Sources/NN/Losses/*.swift", "Sources/NN/Dropout/*.swift"], "test": ALL_BUT_CLI},
+    "readers": {"globs": ["Sources/Checkpoint/Safetensors.swift", "Sources/Checkpoint/HeaderJSON.swift",
+                          "Sources/Checkpoint/AtomicFile.swift", "Sources/Checkpoint/ModuleCheckpoint.swift",
+                          "Sources/Checkpoint/TrainingCheckpoint*.swift", "Sources/Data/IDX.swift",
+                          "Sources/Data/Gzip.swift", "Sources/Data/CIFAR10.swift", "Sources/Data/MNIST.swift"],
+                "test": ["--filter", r"^(CheckpointTests|DataTests|CLITests|NNTests)\."]},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding mutation sites
+
+def code_mask(text):
+    """True for every character that is Swift code (not a comment or a string literal)."""
+    mask = [True] * len(text)
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            mask[i:j] = [False] * (j - i)
+            i = j
+        elif text.startswith("/*", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if text.startswith("/*", j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith("*/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            mask[i:j] = [False] * (j - i)
+            i = j
+        elif c == '"' or (c == "#" and re.match(r'#+"', text[i:])):
+            hashes = len(re.match(r"#*", text[i:]).group())
+            start = i
+            i += hashes
+            close = '"""' if text.startswith('"""', i) else '"'
+            i += len(close)
+            terminator = close + "#" * hashes
+            while i < n and not text.startswith(terminator, i):
+                i += 2 if (text[i] == "\\" and not hashes) else 1
+            i = min(n, i + len(terminator))
+            mask[start:i] = [False] * (i - start)
+        else:
+            i += 1
+    return mask
+
+
+OPERATORS = [
+    (" + ", " - "), (" - ", " + "), (" * ", " / "), (" / ", " * "), (" &+ ", " &- "), (" &- ", " &+ "),
+    (" < ", " <= "), (" <= ", " < "), (" > ", " >= "), (" >= ", " > "), (" == ", " != "), (" != ", " == "),
+    (" && ", " || "), (" || ", " && "), (" += ", " -= "), (" -= ", " += "), (" *= ", " /= "), (" /= ", " *= "),
+    (" &+= ", " &-= "), ("..<", "..."),
+]
+KEYWORDS = ("let ", "var ", "func ", "if ", "guard ", "for ", "while ", "switch ", "case ", "default", "return",
+            "else", "}", "{", "@", "import ", "struct ", "class ", "enum ", "extension ", "public ", "private ",
+            "internal ", "fileprivate ", "init", "deinit", "defer", "do ", "do{", "catch", "throw ", "repeat",
+            "static ", "override ", "final ", "typealias ", "protocol ", "#", "break", "continue", "fallthrough",
+            "nonisolated", "lazy ", "weak ", "unowned ", "mutating ", "convenience ", "required ", "indirect ")
+SYMMETRIC = {"max", "min", "Swift.max", "Swift.min", "Swift.abs"}
+CALLEE_KEYWORDS = {"if", "for", "while", "switch", "guard", "return", "case", "catch", "init", "super.init", "self.init"}
+
+
+class Mutant:
+    def __init__(self, path, offset, length, replacement, kind, text):
+        self.path, self.offset, self.length, self.replacement, self.kind = path, offset, length, replacement, kind
+        self.original = text[offset:offset + length]
+        self.line = text.count("\n", 0, offset) + 1
+        line_start = text.rfind("\n", 0, offset) + 1
+        line_end = text.find("\n", offset)
+        self.source_line = text[line_start:line_end if line_end >= 0 else len(text)].strip()
+        key = f"{path}:{offset}:{length}:{kind}:{replacement}"
+        self.id = hashlib.sha1(key.encode()).hexdigest()[:8]
+
+    def apply(self, text):
+        return text[:self.offset] + self.replacement + text[self.offset + self.length:]
+
+    def describe(self):
+        if self.kind == "drop":
+            return f"drop `{self.original.strip()}`"
+        return f"`{self.original.strip() or self.original}` -> `{self.replacement.strip() or self.replacement}`"
+
+    def record(self):
+        return {"id": self.id, "file": self.path, "line": self.line, "kind": self.kind, "mutation": self.describe(),
+                "source_line": self.source_line}
+
+
+def balanced(s):
+    depth = 0
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def find_mutants(path):
+    text = (ROOT / path).read_text()
+    mask = code_mask(text)
+
+    def is_code(a, b):
+        return all(mask[a:b])
+
+    out = []
+    for old, new in OPERATORS:
+        for m in re.finditer(re.escape(old), text):
+            a, b = m.start(), m.end()
+            if not is_code(a, b):
+                continue
+            # `->` and `a < b` inside generic brackets have no spaces; ` - ` after `(`/`,` would be unary.
+            if old == " - " and re.search(r"[(\[,=:]\s*$", text[:a]):
+                continue
+            if old in (" < ", " > ") and text[a - 1:a] in "<>":
+                continue
+            out.append(Mutant(path, a, b - a, new, "operator", text))
+    for m in re.finditer(r"(?<![\w.#])(\d+\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+)(?![\w.])", text):
+        a, b = m.start(), m.end()
+        if not is_code(a, b) or text[a - 2:a] == "0x":
+            continue
+        lit = m.group()
+        if re.fullmatch(r"\d+", lit):
+            v = int(lit)
+            reps = ["1"] if v == 0 else (["0", "2"] if v == 1 else [str(v + 1), str(v - 1)])
+        else:
+            v = float(lit)
+            reps = ["1.0"] if v == 0 else [repr(v + 1.0)]
+        for r in reps:
+            out.append(Mutant(path, a, b - a, r, "constant", text))
+    lines = text.split("\n")
+    offset = 0
+    for idx, line in enumerate(lines):
+        start = offset
+        offset += len(line) + 1
+        stripped = line.strip()
+        if not stripped or stripped.startswith(KEYWORDS) or stripped.startswith("try? ") and "=" not in stripped:
+            continue
+        a = start + len(line) - len(line.lstrip())
+        b = start + len(line.rstrip())
+        if not is_code(a, b) or not balanced(stripped):
+            continue
+        if stripped[-1] in "{([,.=+-*/&|" or stripped.endswith(" in"):
+            continue
+        nxt = next((l.strip() for l in lines[idx + 1:] if l.strip()), "")
+        if nxt[:1] in ".+-*/&|?:" or nxt.startswith("else"):
+            continue
+        prev = next((l.strip() for l in reversed(lines[:idx]) if l.strip()), "")
+        if prev and prev[-1] in "(,=+-*/&|[" or prev.endswith(" in"):
+            continue
+        is_assign = re.search(r"(?<![=!<>])(=|\+=|-=|\*=|/=|&\+=)(?!=)", stripped) is not None
+        if not (is_assign or stripped.endswith(")")):
+            continue
+        out.append(Mutant(path, a, b - a, "", "drop", text))
+    call = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(\s*([^(),:\[\]{}\"]+?)\s*,\s*([^(),:\[\]{}\"]+?)\s*\)")
+    for m in call.finditer(text):
+        callee, x, y = m.group(1), m.group(2), m.group(3)
+        if callee in SYMMETRIC or callee in CALLEE_KEYWORDS or x == y or not is_code(m.start(), m.end()):
+            continue
+        a = m.start(2)
+        b = m.end(3)
+        out.append(Mutant(path, a, b - a, f"{y}, {x}", "swap", text))
+    return out
+
+
+def target_files(target, file_filter=None):
+    files = set()
+    for g in TARGETS[target]["globs"]:
+        files.update(p.relative_to(ROOT).as_posix() for p in ROOT.glob(g))
+    files = sorted(files)
+    if file_filter:
+        files = [f for f in files if re.search(file_filter, f)]
+    return files
+
+
+def candidates(target, file_filter=None):
+    out = []
+    for f in target_files(target, file_filter):
+        out.extend(find_mutants(f))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Running mutants
+
+def backup_path(path):
+    return BACKUP / path.replace("/", "__")
+
+
+def restore_all():
+    if not BACKUP.exists():
+        return 0
+    n = 0
+    for b in BACKUP.iterdir():
+        if b.name.endswith(".orig"):
+            original = b.name[:-5].replace("__", "/")
+            (ROOT / original).write_bytes(b.read_bytes())
+            b.unlink()
+            n += 1
+    return n
+
+
+def run(cmd, timeout):
+    """Runs `cmd` in its own process group; kills the whole group on timeout."""
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+        return p.returncode, out, False
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+        return None, out, True
+    except BaseException:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise
+
+
+def build(timeout=3600):
+    code, out, timed_out = run(["swift", "build", "--build-tests"], timeout)
+    errors = [l for l in out.splitlines() if "error:" in l]
+    return code == 0 and not timed_out, errors[:3]
+
+
+def test(target, timeout):
+    code, out, timed_out = run(["swift", "test", "--skip-build"] + TARGETS[target]["test"], timeout)
+    failing = []
+    for l in out.splitlines():
+        m = re.match(r"✘ Test (.+?) (?:recorded an issue|failed)", l)
+        if m and m.group(1) not in failing and not m.group(1).startswith("run with"):
+            failing.append(m.group(1))
+    crashed = "Fatal error" in out or "signal code" in out or "Exited with" in out
+    return ("timeout" if timed_out else ("survived" if code == 0 else "killed")), failing[:5], crashed
+
+
+def run_mutants(mutants, target, args, out_file):
+    BACKUP.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    restored = restore_all()
+    if restored:
+        print(f"restored {restored} file(s) left mutated by an interrupted run")
+    print(f"baseline: building and testing the unmutated sources ({target})", flush=True)
+    ok, errors = build()
+    if not ok:
+        sys.exit(f"the unmutated sources do not build: {errors}")
+    t0 = time.time()
+    status, failing, _ = test(target, 3600)
+    baseline = time.time() - t0
+    if status != "survived":
+        sys.exit(f"the unmutated sources fail their tests ({failing}); fix that first")
+    timeout = args.timeout or max(240, 5 * baseline)
+    print(f"baseline tests: {baseline:.0f} s; mutant timeout {timeout:.0f} s", flush=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    done = 0
+    for m in mutants:
+        if args.sample and done >= args.sample:
+            break
+        path = ROOT / m.path
+        original = path.read_text()
+        if original[m.offset:m.offset + m.length] != m.original:
+            print(f"skip {m.id}: the source changed under it")
+            continue
+        backup = backup_path(m.path).with_name(backup_path(m.path).name + ".orig")
+        backup.write_text(original)
+        start = time.time()
+        try:
+            path.write_text(m.apply(original))
+            built, errors = build()
+            if not built:
+                status, failing, crashed = "uncompilable", errors, False
+            else:
+                status, failing, crashed = test(target, timeout)
+        finally:
+            path.write_text(original)
+            backup.unlink()
+        if status != "uncompilable":
+            done += 1
+        rec = {**m.record(), "target": target, "status": status, "failing": failing, "crashed": crashed,
+               "seconds": round(time.time() - start, 1), "commit": head}
+        if getattr(m, "name", None):
+            rec["name"] = m.name
+        with open(out_file, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(f"[{done}] {m.id} {status:12s} {m.path}:{m.line} {m.describe()}", flush=True)
+    # Leave the build matching the sources.
+    build()
+
+
+class SpecMutant(Mutant):
+    """A hand-written mutation: replace `find` (which must occur once) by `replace`."""
+
+    def __init__(self, spec):
+        text = (ROOT / spec["file"]).read_text()
+        count = text.count(spec["find"])
+        if count != 1:
+            sys.exit(f"spec '{spec['name']}': `find` occurs {count} times in {spec['file']}")
+        super().__init__(spec["file"], text.index(spec["find"]), len(spec["find"]), spec["replace"], "spec", text)
+        self.name = spec["name"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+def report(files, equivalent_file):
+    equivalent = {}
+    if equivalent_file and Path(equivalent_file).exists():
+        equivalent = json.loads(Path(equivalent_file).read_text())
+    latest = {}
+    for f in files:
+        for line in Path(f).read_text().splitlines():
+            r = json.loads(line)
+            latest[(r["target"], r["id"])] = r   # a rerun replaces the earlier verdict
+    rows = {}
+    for (target, mid), r in sorted(latest.items()):
+        c = rows.setdefault(target, {"killed": 0, "timeout": 0, "survived": 0, "equivalent": 0, "uncompilable": 0})
+        status = r["status"]
+        if status == "survived" and mid in equivalent:
+            status = "equivalent"
+        c[status] += 1
+    print("| target | mutants run | killed | timeout | survived | equivalent | score | uncompilable (not counted) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for target, c in rows.items():
+        detected = c["killed"] + c["timeout"]
+        counted = detected + c["survived"]
+        score = f"{100 * detected / counted:.1f}%" if counted else "-"
+        print(f"| {target} | {counted + c['equivalent']} | {c['killed']} | {c['timeout']} | {c['survived']} | "
+              f"{c['equivalent']} | {score} | {c['uncompilable']} |")
+    print()
+    survivors = [r for r in latest.values() if r["status"] == "survived"]
+    if survivors:
+        print("| id | target | where | mutation | verdict |")
+        print("|---|---|---|---|---|")
+        for r in sorted(survivors, key=lambda r: (r["target"], r["file"], r["line"])):
+            verdict = equivalent.get(r["id"], "**survived**")
+            print(f"| {r['id']} | {r['target']} | {r['file']}:{r['line']} | {r['mutation'].replace('|', '¦')} | {verdict} |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    lp = sub.add_parser("list")
+    lp.add_argument("--target", choices=TARGETS, required=True)
+    lp.add_argument("--file", help="regex on the source path")
+    rp = sub.add_parser("run")
+    rp.add_argument("--target", choices=TARGETS)
+    rp.add_argument("--file", help="regex on the source path")
+    rp.add_argument("--sample", type=int, default=0, help="stop after this many compiled mutants (0: all)")
+    rp.add_argument("--seed", type=int, default=1)
+    rp.add_argument("--kinds", default="operator,constant,drop,swap")
+    rp.add_argument("--ids", help="comma-separated mutant ids to run (from list or a results file)")
+    rp.add_argument("--spec", help="JSON file of hand-written mutations: [{name, file, find, replace, target}]")
+    rp.add_argument("--timeout", type=float, default=0, help="seconds per test run (default: 5 x baseline, >= 240)")
+    rp.add_argument("--out", help="results file (JSON lines); default scripts/mutation/results/<target>-seed<seed>.jsonl")
+    pp = sub.add_parser("report")
+    pp.add_argument("files", nargs="+")
+    pp.add_argument("--equivalent", default=str(ROOT / "scripts/mutation/equivalent.json"))
+    sub.add_parser("restore")
+    args = ap.parse_args()
+
+    if args.cmd == "restore":
+        print(f"restored {restore_all()} file(s)")
+        return
+    if args.cmd == "report":
+        report(args.files, args.equivalent)
+        return
+    if args.cmd == "list":
+        for m in candidates(args.target, args.file):
+            print(f"{m.id} {m.path}:{m.line} {m.kind:8s} {m.describe()}")
+        return
+
+    # run
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+    if args.spec:
+        specs = json.loads(Path(args.spec).read_text())
+        by_target = {}
+        for s in specs:
+            by_target.setdefault(s["target"], []).append(SpecMutant(s))
+        out = args.out or str(RESULTS / f"{Path(args.spec).stem}.jsonl")
+        for target, ms in by_target.items():
+            run_mutants(ms, target, argparse.Namespace(sample=0, timeout=args.timeout), out)
+        return
+    if not args.target:
+        sys.exit("--target is required (or --spec)")
+    kinds = set(args.kinds.split(","))
+    pool = [m for m in candidates(args.target, args.file) if m.kind in kinds]
+    if args.ids:
+        wanted = set(args.ids.split(","))
+        pool = [m for m in pool if m.id in wanted]
+        missing = wanted - {m.id for m in pool}
+        if missing:
+            print(f"not found (source changed?): {sorted(missing)}")
+    else:
+        pool.sort(key=lambda m: (m.path, m.offset, m.kind, m.replacement))
+        random.Random(args.seed).shuffle(pool)
+    out = args.out or str(RESULTS / f"{args.target}-seed{args.seed}.jsonl")
+    print(f"{len(pool)} candidate mutants; results -> {out}", flush=True)
+    run_mutants(pool, args.target, args, out)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        n = restore_all()
+        sys.exit(f"interrupted; restored {n} file(s)")
