@@ -29,7 +29,7 @@ let package = Package(
             name: "Data", dependencies: ["TensorCore", "CZlib"], path: "Sources/Data",
             exclude: ["Resources/DATA-README.md"],
             resources: [.copy("Resources/mnist-10k")]),
-        .target(name: "Checkpoint", dependencies: ["TensorCore", "Autograd", "NN", "Optim"], path: "Sources/Checkpoint"),
+        .target(name: "Checkpoint", dependencies: ["TensorCore", "Autograd", "NN", "Optim", "CZlib"], path: "Sources/Checkpoint"),
         // Open MPI loaded at run time (dlopen), so nothing in the build needs MPI installed.
         .target(
             name: "CMPIShim", path: "Sources/CMPIShim",

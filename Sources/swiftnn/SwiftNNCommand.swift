@@ -19,6 +19,7 @@ struct SwiftNNCommand: ParsableCommand {
             DoctorCommand.self,
             TrainCommand.self, EvaluateCommand.self,
             ExperimentCommand.self,
+            ConvertCommand.self,
         ]
     )
 }

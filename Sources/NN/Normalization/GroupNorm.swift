@@ -10,7 +10,8 @@ import Autograd
 /// Independent of the batch size, and the same in training and evaluation.
 ///
 /// ```swift
-/// let gn = GroupNorm(numGroups: 32, numChannels: 256)
+/// let gn = GroupNorm(32, 256)                     // nn.GroupNorm(32, 256)
+/// let same = GroupNorm(numGroups: 32, numChannels: 256)
 /// let y = gn(Tensor.randn([4, 256, 56, 56]))
 /// gn.description   // GroupNorm(32, 256, eps=1e-05, affine=True)
 /// ```
@@ -37,6 +38,11 @@ public final class GroupNorm: Module {
             bias = Parameter(Tensor.zeros([numChannels]))
         }
         super.init()
+    }
+
+    /// PyTorch's positional form, `GroupNorm(32, 256)`.
+    public convenience init(_ numGroups: Int, _ numChannels: Int, eps: Double = 1e-5, affine: Bool = true) {
+        self.init(numGroups: numGroups, numChannels: numChannels, eps: eps, affine: affine)
     }
 
     /// The constructor's check: `num_channels (8) must be divisible by num_groups (3)`.

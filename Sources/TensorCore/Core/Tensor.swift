@@ -109,7 +109,8 @@ open class Tensor: CustomStringConvertible, @unchecked Sendable {
         return doubleValue(at: 0)
     }
 
-    public var description: String {
+    /// PyTorch's repr: `tensor([1.5000, 2.0000])` (see `TensorFormatter`).
+    open var description: String {
         TensorFormatter.format(self)
     }
 }
@@ -224,39 +225,5 @@ extension Tensor {
     /// Whether two tensors view the same memory (used to check "no copy" paths).
     public final func sharesStorage(with other: Tensor) -> Bool {
         storage === other.storage && storageOffset == other.storageOffset
-    }
-}
-
-enum TensorFormatter {
-    static func format(_ t: Tensor) -> String {
-        let limit = 6
-        func value(_ i: Int) -> String {
-            switch t.dtype {
-            case .float32, .float64:
-                let v = t.doubleValue(at: i)
-                return String(format: "%.4f", v)
-            case .bool: return t.doubleValue(at: i) != 0 ? "True" : "False"
-            default: return String(Int64(t.doubleValue(at: i)))
-            }
-        }
-        func render(_ dim: Int, _ base: Int) -> String {
-            if dim == t.rank { return value(base) }
-            let n = t.shape[dim]
-            let stride = t.shape[(dim + 1)...].reduce(1, *)
-            var parts: [String] = []
-            if n > limit {
-                for i in 0..<3 { parts.append(render(dim + 1, base + i * stride)) }
-                parts.append("...")
-                for i in (n - 3)..<n { parts.append(render(dim + 1, base + i * stride)) }
-            } else {
-                for i in 0..<n { parts.append(render(dim + 1, base + i * stride)) }
-            }
-            let sep = dim == t.rank - 1 ? ", " : ",\n" + String(repeating: " ", count: dim + 8)
-            return "[" + parts.joined(separator: sep) + "]"
-        }
-        var s = "tensor(" + (t.count == 0 ? "[]" : render(0, 0))
-        if t.dtype != .float32 { s += ", dtype=\(t.dtype)" }
-        if t.requiresGrad { s += ", requiresGrad=true" }
-        return s + ")"
     }
 }
