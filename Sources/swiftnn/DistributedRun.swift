@@ -96,14 +96,28 @@ extension Trainer {
         return out
     }
 
-    /// The last line of a distributed run: layout and the share of time spent communicating.
+    /// The last line of a distributed run: layout, and the share of the training steps' time
+    /// rank 0 spent inside MPI (gradient all-reduces, SyncBatchNorm's exchanges, waiting for the
+    /// other ranks).
     func distributedSummary(seconds: Double) -> String {
         guard let group else { return "" }
-        let comm = MPIProcessGroup.secondsInCommunication
+        let log = communicationLog
         let buckets = (trainModel as? DistributedDataParallel)?.bucketCount ?? 0
         return "Distributed: \(group.worldSize) processes × \(Parallel.threadCount) thread\(Parallel.threadCount == 1 ? "" : "s"), "
             + (options.syncBatchNorm ? "SyncBatchNorm" : "per-process BatchNorm statistics")
             + ", gradients averaged in \(buckets) bucket\(buckets == 1 ? "" : "s") | rank 0 in communication "
-            + "\(String(format: "%.1f", comm)) s (\(String(format: "%.1f", 100 * comm / max(seconds, 1e-9)))% of the run)"
+            + "\(String(format: "%.1f", log.communication)) s of \(String(format: "%.1f", log.training)) s training "
+            + "(\(String(format: "%.1f", 100 * log.communication / max(log.training, 1e-9)))%)"
+    }
+}
+
+/// Training time and the part of it spent inside MPI calls, summed over the epochs.
+struct CommunicationLog {
+    private(set) var training = 0.0
+    private(set) var communication = 0.0
+
+    mutating func add(training t: Double, communication c: Double) {
+        training += t
+        communication += c
     }
 }

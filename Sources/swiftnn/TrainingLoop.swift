@@ -192,6 +192,8 @@ final class Trainer {
     var trainModel: Module
     /// Rank 0 (or the only process) prints, evaluates and writes files.
     var isLeader: Bool { (group?.rank ?? 0) == 0 }
+    /// Distributed: time spent training and, of it, inside MPI (the end-of-run summary).
+    var communicationLog = CommunicationLog()
     private(set) var history: [EpochMetrics] = []
     private(set) var bestAccuracy = -1.0
     private(set) var startEpoch = 1
@@ -314,6 +316,7 @@ final class Trainer {
                               interactive: options.quiet || group != nil ? false : (options.interactive ?? ProgressBar.stdoutIsTerminal))
         var lossSum = 0.0, correct = 0, seen = 0, step = 0
         var noConfusion: [[Int]]? = nil
+        let communicationBefore = MPIProcessGroup.secondsInCommunication
         for (x, y) in trainLoader {
             step += 1
             optimizer.zeroGrad()
@@ -335,6 +338,7 @@ final class Trainer {
         }
         let trainSeconds = bar.elapsed
         bar.clear()
+        communicationLog.add(training: trainSeconds, communication: MPIProcessGroup.secondsInCommunication - communicationBefore)
         // The last step's update is not followed by a loss that would show it.
         if let (key, v) = firstNonFiniteState(model) {
             throw divergence(epoch: epoch, step: step, what: "the update made \(key) \(describeValue(Double(v)))", batch: nil)
