@@ -1,5 +1,5 @@
 import Foundation
-import CZlib
+import CZlibLoader
 
 /// A read-only view of a zip archive as `torch.save` writes it: every entry stored (uncompressed),
 /// found through the central directory, with zip64 sizes and offsets for large files.
@@ -195,7 +195,7 @@ struct ZipArchive {
         var left = b.count
         while left > 0 {
             let n = min(left, 1 << 30)
-            c = CZlib.crc32(c, p, UInt32(n))
+            c = swiftnn_crc32(c, p, UInt32(n))
             p += n
             left -= n
         }

@@ -56,6 +56,15 @@ extension Trainer {
         return " world=\(group.worldSize) syncbn=\(options.syncBatchNorm ? 1 : 0)"
     }
 
+    /// The shape of one example, for the doctor's sample batch.
+    var doctorInputShape: [Int] { spec.model.flattensInput ? [spec.inputSize] : spec.inputShape }
+
+    /// The batch a BatchNorm layer normalizes over: the global batch with SyncBatchNorm.
+    var batchNormBatchSize: Int {
+        guard let group, options.syncBatchNorm else { return options.batchSize }
+        return options.batchSize * group.worldSize
+    }
+
     var batchDescription: String {
         guard let group else { return "\(options.batchSize)" }
         return "\(options.batchSize * group.worldSize) (\(options.batchSize) per process × \(group.worldSize) processes)"

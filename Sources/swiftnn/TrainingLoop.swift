@@ -1,5 +1,6 @@
 import Foundation
 import SwiftNN
+import SwiftNNDoctor
 
 /// Everything `swiftnn train` can be told. Defaults are the tutorial's recipe.
 struct TrainOptions {
@@ -39,6 +40,11 @@ struct TrainOptions {
     var syncBatchNorm = true
     /// With `distributed`: gradient all-reduces overlap the backward pass.
     var overlapCommunication = true
+    /// The doctor before training and the training monitor during it (monitor.json, report.html).
+    var monitor = true
+    /// TensorBoard event files: into this folder, by default `<out>/tensorboard`; nil with `tensorBoard` false.
+    var tensorBoard = true
+    var tensorBoardDirectory: URL? = nil
 
     func validate() throws {
         guard epochs >= 1 else { throw CLIError("--epochs must be at least 1, got \(epochs)") }
@@ -199,6 +205,8 @@ final class Trainer {
     private(set) var startEpoch = 1
     /// What `--resume` changed (learning rate, weight decay), for the log.
     private(set) var resumeNote = ""
+    /// The doctor, the training monitor, TensorBoard and the report (unless `--no-monitor`).
+    private(set) var observer: RunObserver?
 
     var bestURL: URL { options.outDirectory.appendingPathComponent("best.safetensors") }
     var lastURL: URL { options.outDirectory.appendingPathComponent("last.safetensors") }
@@ -268,6 +276,17 @@ final class Trainer {
         } else {
             log("Resuming \(spec.pytorchName) from \(lastURL.path) at epoch \(startEpoch)/\(options.epochs)\(resumeNote)")
         }
+        if options.monitor && isLeader {
+            observer = try RunObserver(model: model, description: spec.pytorchName, runDirectory: options.outDirectory,
+                                       tensorBoard: options.tensorBoard ? (options.tensorBoardDirectory ?? options.outDirectory.appendingPathComponent("tensorboard")) : nil,
+                                       completedEpochs: startEpoch - 1, completedSteps: (startEpoch - 1) * trainLoader.count,
+                                       say: { [options] line in if !options.quiet { say(line) } })
+            if startEpoch == 1 { observer?.examine(model, inputShape: doctorInputShape, batchSize: batchNormBatchSize) }
+        } else if options.monitor && startEpoch == 1 && group != nil {
+            // The doctor's training-mode pass runs SyncBatchNorm's collectives on rank 0: the
+            // other ranks take part with the same pass (its findings are rank 0's to print).
+            _ = Doctor.examine(model, inputShape: doctorInputShape, purpose: .training, batchSize: batchNormBatchSize)
+        }
         let runStart = DispatchTime.now()
         let lastEpoch = min(options.epochs, options.stopAfter ?? options.epochs)
         if startEpoch > lastEpoch { log("Nothing to do: the run already finished \(startEpoch - 1) epochs") }
@@ -275,8 +294,10 @@ final class Trainer {
         while epoch <= lastEpoch {
             let m: EpochMetrics
             do { m = try trainEpoch(epoch) } catch {
-                // The metrics files then hold the completed epochs (valid JSON, even if none).
+                // The metrics files then hold the completed epochs (valid JSON, even if none), the
+                // report what the monitor saw up to the failure (rank 0 alone writes).
                 if isLeader { try? writeMetrics() }
+                try? observer?.finish(printing: false)
                 throw error
             }
             history.append(m)
@@ -290,6 +311,7 @@ final class Trainer {
                 try writeMetrics()
                 try saveTrainingCheckpoint(epoch: epoch, otherRanksGenerators: generatorStates)
             }
+            try observer?.endEpoch(m)
             // The others wait here while rank 0 writes (a failed write takes the job down).
             try group?.barrier()
             epoch += 1
@@ -300,6 +322,7 @@ final class Trainer {
                 + " | \(String(format: "%.1f", seconds)) s | saved \(bestURL.path)")
             if group != nil { log(distributedSummary(seconds: seconds)) }
         }
+        try observer?.finish()
         return history
     }
 
@@ -323,6 +346,7 @@ final class Trainer {
             let out = trainModel(x)
             let loss = criterion(out, targets: y)
             let value = Double(loss.item())
+            observer?.step(loss: value, input: x, epoch: epoch)
             // Checked before the update: a non-finite loss would spread NaN into every weight.
             guard value.isFinite else {
                 bar.clear()
