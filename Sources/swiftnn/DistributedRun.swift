@@ -30,8 +30,10 @@ enum DistributedLaunch {
 }
 
 extension Trainer {
-    /// Before resuming: each rank's own dropout masks.
+    /// Before resuming: SyncBatchNorm (unless --no-sync-bn) and each rank's own dropout masks.
     func prepareDistributed(_ group: any ProcessGroup) throws {
+        // Statistics of the global batch (before resuming: the state dict is BatchNorm's either way).
+        if options.syncBatchNorm { SyncBatchNorm.convert(model, processGroup: group) }
         // Every rank built the same initial weights from the seed; rank 0 keeps the plain run's
         // generator, the others get their own streams (masks must not repeat across ranks).
         if group.rank > 0 { Tensor.manualSeed(options.seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(group.rank)) }

@@ -53,8 +53,12 @@ struct DistributedCLITests {
         #expect(full.status == 0 && !full.timedOut, "\(full.stderr.suffix(2000))")
         #expect(full.stdout.contains("batch 24 (8 per process × 3 processes)"), "\(full.stdout)")
         #expect(epochLines(full.stdout).count == 3, "one line per epoch, from rank 0 only: \(full.stdout)")
-        #expect(full.stdout.contains("Distributed: 3 processes × 1 thread"))
-        #expect(Set(directoryListing(a)) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json", ".swiftnn.lock"])
+        #expect(full.stdout.contains("Distributed: 3 processes × 1 thread, SyncBatchNorm,"), "BatchNorm synchronized by default: \(full.stdout)")
+        #expect(Set(directoryListing(a)) == ["best.safetensors", "last.safetensors", "metrics.csv", "metrics.json", ".swiftnn.lock",
+                                             "monitor.json", "report.html", "tensorboard"])
+        // The checkpoint's model is BatchNorm's state dict: a plain (single-process) model loads it.
+        let keys = try StateDict(contentsOf: a.appendingPathComponent("best.safetensors")).keys
+        #expect(keys.contains { $0.hasSuffix("net.1.running_var") } && keys.contains { $0.hasSuffix("net.1.num_batches_tracked") }, "\(keys)")
 
         let stopped = try MPILauncher.run(ranks: 3, executable: exe, common + ["--out", b.path, "--stop-after", "1"])
         #expect(stopped.status == 0, "\(stopped.stderr.suffix(2000))")
@@ -73,6 +77,24 @@ struct DistributedCLITests {
         let other = try MPILauncher.run(ranks: 2, executable: exe, common + ["--resume", b.path])
         #expect(other.status != 0)
         #expect(other.stderr.contains("was trained with different settings") && other.stderr.contains("world=3"), "\(other.stderr.suffix(1500))")
+    }
+
+    @Test("--no-sync-bn keeps per-process statistics, and the statistics really differ")
+    func perProcessStatistics() throws {
+        let data = try tinyMNIST(train: 48, test: 16)
+        let root = makeTempDirectory("mpi-cli")
+        defer { cleanUp(data); cleanUp(root) }
+        let exe = try swiftnnURL()
+        let common = ["train", "--distributed", "--data", data.path, "--epochs", "1", "--seed", "3", "--batch-size", "8",
+                      "--hidden", "16", "--no-monitor"]
+        let sync = try MPILauncher.run(ranks: 2, executable: exe, common + ["--out", root.appendingPathComponent("sync").path])
+        let local = try MPILauncher.run(ranks: 2, executable: exe, common + ["--out", root.appendingPathComponent("local").path, "--no-sync-bn"])
+        #expect(sync.status == 0 && local.status == 0, "\(sync.stderr.suffix(1000)) \(local.stderr.suffix(1000))")
+        #expect(local.stdout.contains("Distributed: 2 processes × 1 thread, per-process BatchNorm statistics,"), "\(local.stdout)")
+        let a = try StateDict(contentsOf: root.appendingPathComponent("sync/last.safetensors"))
+        let b = try StateDict(contentsOf: root.appendingPathComponent("local/last.safetensors"))
+        let key = try #require(a.keys.first { $0.hasSuffix("running_mean") })
+        #expect(doubles(a[key]!) != doubles(b[key]!), "rank 0's statistics of its own half differ from the global batch's")
     }
 
     @Test("a rank that fails takes the job down with its message instead of hanging the others")
