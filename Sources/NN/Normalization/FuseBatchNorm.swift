@@ -85,29 +85,21 @@ public func foldBatchNorm(_ bn: BatchNormBase, into layer: Module) -> Bool {
     default:
         return false
     }
+    guard weight.dtype == .float32 || weight.dtype == .float64 else { return false }
     let c = bn.numFeatures
-    let perChannel = c > 0 ? weight.count / c : 0
-    var scale = [Double](repeating: 0, count: c), shift = [Double](repeating: 0, count: c)
-    for i in 0..<c {
-        let gamma = bn.weight.map { $0.doubleValue(at: i) } ?? 1
-        let beta = bn.bias.map { $0.doubleValue(at: i) } ?? 0
-        let s = gamma / (variance.doubleValue(at: i) + bn.eps).squareRoot()
-        scale[i] = s
-        shift[i] = ((bias.map { $0.doubleValue(at: i) } ?? 0) - mean.doubleValue(at: i)) * s + beta
+    // In Double: scale = γ / √(σ² + eps), shift = (b − μ) · scale + β, W' = W · scale per output
+    // channel (the weight's first dimension for Conv*d and Linear alike).
+    let (newWeight, newBias) = withNoGrad { () -> (Tensor, Tensor) in
+        let double = { (t: Tensor) in t.detach().to(.float64) }
+        let gamma = bn.weight.map(double) ?? Tensor.ones([c], dtype: .float64)
+        let beta = bn.bias.map(double) ?? Tensor.zeros([c], dtype: .float64)
+        let scale = gamma * (double(variance) + bn.eps).rsqrt()
+        let oldBias = bias.map(double) ?? Tensor.zeros([c], dtype: .float64)
+        let shift = (oldBias - double(mean)) * scale + beta
+        let w = double(weight) * scale.reshaped([c] + [Int](repeating: 1, count: weight.rank - 1))
+        return (w.to(weight.dtype), shift.to(weight.dtype))
     }
-    // The weight's first dimension is the output channel for Conv*d and Linear alike.
-    switch weight.dtype {
-    case .float32:
-        let w = weight.pointer(as: Float.self)
-        for i in 0..<c { for j in 0..<perChannel { w[i * perChannel + j] = Float(Double(w[i * perChannel + j]) * scale[i]) } }
-    case .float64:
-        let w = weight.pointer(as: Double.self)
-        for i in 0..<c { for j in 0..<perChannel { w[i * perChannel + j] *= scale[i] } }
-    default:
-        return false
-    }
-    let newBias = Tensor.zeros([c], dtype: weight.dtype)
-    for i in 0..<c { newBias.setValue(shift[i], at: i) }
+    weight.copyData(from: newWeight)
     if let bias {
         bias.copyData(from: newBias)
     } else if let conv = layer as? ConvNd {

@@ -96,30 +96,25 @@ final class ChannelMoments {
         m2 = [Double](repeating: 0, count: channels)
     }
 
-    /// Adds a batch `[N, C, *]` (or `[N, C]`): its per-channel mean and M2 (two passes in Double),
-    /// then Chan's merge: δ = μ_b − μ, μ += δ·n_b/n, M2 += M2_b + δ²·n·n_b/(n + n_b).
+    /// Adds a batch `[N, C, *]` (or `[N, C]`): its per-channel mean and M2 computed in Double by
+    /// the tensor reductions, then Chan's merge per channel:
+    /// δ = μ_b − μ, μ += δ·n_b/n, M2 += M2_b + δ²·n·n_b/(n + n_b).
     func add(_ x: Tensor) {
-        guard x.rank >= 2, x.shape[1] == mean.count, x.count > 0 else { return }
-        let n = x.shape[0], c = x.shape[1], inner = x.shape.dropFirst(2).reduce(1, *)
-        let nb = Double(n * inner)
-        let values: (Int) -> Double
-        switch x.dtype {
-        case .float32: let p = x.pointer(as: Float.self); values = { Double(p[$0]) }
-        case .float64: let p = x.pointer(as: Double.self); values = { p[$0] }
-        default: return
-        }
-        for ch in 0..<c {
-            var sum = 0.0
-            for s in 0..<n { let base = (s * c + ch) * inner; for k in 0..<inner { sum += values(base + k) } }
-            let mb = sum / nb
-            var m2b = 0.0
-            for s in 0..<n { let base = (s * c + ch) * inner; for k in 0..<inner { let d = values(base + k) - mb; m2b += d * d } }
-            let total = count + nb
-            let delta = mb - mean[ch]
+        guard x.rank >= 2, x.shape[1] == mean.count, x.count > 0, x.dtype == .float32 || x.dtype == .float64 else { return }
+        let dims = [0] + Array(2..<x.rank)
+        let values = x.to(.float64)
+        let batchMean = values.mean(dims: dims, keepDim: true)
+        let centered = values - batchMean
+        let batchM2 = (centered * centered).sum(dims: dims).toArray(of: Double.self)
+        let means = batchMean.toArray(of: Double.self)
+        let nb = Double(x.count / x.shape[1])
+        let total = count + nb
+        for ch in mean.indices {
+            let delta = means[ch] - mean[ch]
             mean[ch] += delta * nb / total
-            m2[ch] += m2b + delta * delta * count * nb / total
+            m2[ch] += batchM2[ch] + delta * delta * count * nb / total
         }
-        count += nb
+        count = total
     }
 
     func write(mean out: Tensor, unbiasedVariance variance: Tensor) {
