@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The tutorial's transfer-learning scenario end to end, PyTorch → SwiftNN → PyTorch, full size.
 
-    /work/venv/bin/python scripts/verify_transfer_learning.py [--skip-swift]
+    /work/venv/bin/python scripts/verify_transfer_learning.py [--skip-build]
+
+`--skip-build` passes `--skip-build` to `swift test` (the tests already built).
 
 1. PyTorch builds torchvision's ResNet-18 (its own class from torchvision/models/resnet.py; the
    `torchvision` package itself cannot be imported in this venv), gives its BatchNorms non-default
@@ -47,15 +49,15 @@ def main():
     torch.save(pretrained.state_dict(), os.path.join(work, "resnet18.pth"))
     print(f"wrote {os.path.join(work, 'resnet18.pth')} ({sum(p.numel() for p in pretrained.parameters())} parameters)")
 
-    if "--skip-swift" not in sys.argv:
-        env = dict(os.environ, SWIFTNN_TRANSFER_DIR=work)
-        run = subprocess.run(["swift", "test", "--filter", "TransferLearningTests"], cwd=ROOT, env=env,
-                             capture_output=True, text=True)
-        tail = "\n".join(run.stdout.splitlines()[-4:])
-        print(tail)
-        if run.returncode != 0:
-            print(run.stderr[-2000:])
-            sys.exit("swift test failed")
+    env = dict(os.environ, SWIFTNN_TRANSFER_DIR=work)
+    flags = ["--skip-build"] if "--skip-build" in sys.argv else []
+    run = subprocess.run(["swift", "test", *flags, "--filter", "TransferLearningTests"], cwd=ROOT, env=env,
+                         capture_output=True, text=True)
+    tail = "\n".join(run.stdout.splitlines()[-4:])
+    print(tail)
+    if run.returncode != 0:
+        print(run.stderr[-2000:])
+        sys.exit("swift test failed")
 
     finetuned = torch.load(os.path.join(work, "finetuned.pth"), weights_only=True)
     model = tv.ResNet(tv.BasicBlock, [2, 2, 2, 2])
