@@ -18,6 +18,7 @@ struct Bench: ParsableCommand {
             BenchOps.self,
             BenchOptim.self,
             BenchModule.self,
+            BenchTrain.self,
         ]
     )
 }
