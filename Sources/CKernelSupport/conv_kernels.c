@@ -1,4 +1,4 @@
-// Building blocks of the implicit-GEMM convolution (TensorCore/CPU/Convolution/ImplicitConvolution.swift),
+// Building blocks of the implicit-GEMM convolution (TensorCore/CPU/ImplicitConvolution.swift),
 // float32, AVX-512F through function target attributes (the Swift side calls them only when
 // swiftnn_gemm_f32_level() == 2).
 //
@@ -7,59 +7,19 @@
 //   forward  Y[o, pos]    = W[o, tap] · cols[tap, pos]      B panels gathered from x (swiftnn_conv_gather_f32)
 //   dX       dcols        = Wᵀ[tap, o] · dY[o, pos]         each 6×16 result tile added back onto dx (scatter_add)
 //   dW       dWᵀ[tap, o]  = cols[tap, pos] · dY[o, pos]ᵀ    A rows gathered from x, B = dYᵀ (pack_transposed)
+// The products themselves run on the GEMM's 6×16 micro-kernel (gemm_microkernel.c) with A packed
+// six rows interleaved.
 // Positions are handled sixteen at a time (one 512-bit vector, a "panel"); a panel's sixteen positions are
 // described by runs: lanes that share a sample and an output row (swiftnn_conv_run) — contiguous in x for
 // stride 1, every other element for stride 2 — or lanes that share a sample (swiftnn_conv_span), which are
 // contiguous in the [N, O, OH·OW] output layout. Masked loads and stores keep every access inside its row
 // (lanes outside the image are zeros on the way in and are not written on the way out).
-//
-// The micro-kernel reads A "planar": row r of the 6-row block at a + r·lda, so W, Wᵀ and gathered rows of
-// cols are used as they are, without the 6-row interleaving of the general GEMM's packed panels.
 #include "CKernelSupport.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #define SWIFTNN_AVX512 __attribute__((target("avx512f")))
-
-SWIFTNN_AVX512
-void swiftnn_conv_tile_f32(long kc, const float *a, long lda, long rows, const float *b, float *tile) {
-    const float *a0 = a;
-    const float *a1 = rows > 1 ? a + lda : a;
-    const float *a2 = rows > 2 ? a + 2 * lda : a;
-    const float *a3 = rows > 3 ? a + 3 * lda : a;
-    const float *a4 = rows > 4 ? a + 4 * lda : a;
-    const float *a5 = rows > 5 ? a + 5 * lda : a;
-    __m512 c0 = _mm512_setzero_ps(), c1 = _mm512_setzero_ps(), c2 = _mm512_setzero_ps();
-    __m512 c3 = _mm512_setzero_ps(), c4 = _mm512_setzero_ps(), c5 = _mm512_setzero_ps();
-    for (long p = 0; p < kc; p++) {
-        __m512 bv = _mm512_loadu_ps(b + 16 * p);
-        c0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[p]), bv, c0);
-        c1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[p]), bv, c1);
-        c2 = _mm512_fmadd_ps(_mm512_set1_ps(a2[p]), bv, c2);
-        c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[p]), bv, c3);
-        c4 = _mm512_fmadd_ps(_mm512_set1_ps(a4[p]), bv, c4);
-        c5 = _mm512_fmadd_ps(_mm512_set1_ps(a5[p]), bv, c5);
-    }
-    _mm512_storeu_ps(tile, c0);
-    _mm512_storeu_ps(tile + 16, c1);
-    _mm512_storeu_ps(tile + 32, c2);
-    _mm512_storeu_ps(tile + 48, c3);
-    _mm512_storeu_ps(tile + 64, c4);
-    _mm512_storeu_ps(tile + 80, c5);
-}
-
-SWIFTNN_AVX512
-void swiftnn_conv_tile_accumulate_f32(long kc, const float *a, long lda, long rows, const float *b,
-                                      float *c, long ldc, long cols) {
-    float tile[96];
-    swiftnn_conv_tile_f32(kc, a, lda, rows, b, tile);
-    __mmask16 mask = (__mmask16)(cols >= 16 ? 0xFFFFu : ((1u << cols) - 1u));
-    for (long r = 0; r < rows; r++) {
-        float *row = c + r * ldc;
-        _mm512_mask_storeu_ps(row, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row), _mm512_loadu_ps(tile + 16 * r)));
-    }
-}
 
 /// Lanes [lo, hi) of a 16-lane mask.
 static inline __mmask16 lane_range(long lo, long hi) {
@@ -269,13 +229,6 @@ void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long c
 
 #else
 
-void swiftnn_conv_tile_f32(long kc, const float *a, long lda, long rows, const float *b, float *tile) {
-    (void)kc; (void)a; (void)lda; (void)rows; (void)b; (void)tile;
-}
-void swiftnn_conv_tile_accumulate_f32(long kc, const float *a, long lda, long rows, const float *b, float *c, long ldc,
-                                      long cols) {
-    (void)kc; (void)a; (void)lda; (void)rows; (void)b; (void)c; (void)ldc; (void)cols;
-}
 void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
                              long tap0, long taps, float *dst, long dstStride) {
     (void)x; (void)g; (void)runs; (void)nruns; (void)tap0; (void)taps; (void)dst; (void)dstStride;

@@ -4,7 +4,8 @@ import Testing
 /// The implicit-GEMM float32 convolution (AVX-512) against the im2col path run in float64, over
 /// the shapes that reach its edge cases: padding on every side, strides 1, 2 and 3 (the vector
 /// gathers of stride 1 and 2, the scalar one of 3), dilation, panels that straddle samples and
-/// output rows, tap counts not a multiple of six, and output channels not a multiple of six.
+/// output rows, tap counts not a multiple of six, output channels not a multiple of six, and more
+/// than 256 taps (the forward pass's tap chunks).
 @Suite struct ImplicitConvolutionTests {
     static let runs = GEMMCKernelProbe.cpuLevel >= 2
 
@@ -33,7 +34,21 @@ import Testing
         Case(n: 5, c: 4, o: 17, h: 4, w: 4, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         Case(n: 2, c: 3, o: 4, h: 5, w: 40, k: (1, 5), s: (1, 1), p: (0, 2), d: (1, 1)),
         Case(n: 2, c: 8, o: 9, h: 6, w: 6, k: (1, 1), s: (1, 1), p: (0, 0), d: (1, 1)),
+        Case(n: 3, c: 33, o: 20, h: 5, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
     ]
+
+    /// The implicit path itself (whatever `SWIFTNN_CONV` says): output, input and weight gradients.
+    private func implicit(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ gy: Tensor, _ geo: ConvGeometry) -> (Tensor, Tensor, Tensor) {
+        let y = Tensor(uninitializedShape: gy.shape), gx = Tensor(uninitializedShape: x.shape)
+        let gw = Tensor(uninitializedShape: w.shape)
+        withExtendedLifetime((x, w, b, gy, y, gx, gw)) {
+            ImplicitConvolution.forward(x.pointer(as: Float.self), w.pointer(as: Float.self),
+                                        b.map { UnsafePointer($0.pointer(as: Float.self)) }, y.pointer(as: Float.self), geo)
+            ImplicitConvolution.inputGradient(gy.pointer(as: Float.self), w.pointer(as: Float.self), gx.pointer(as: Float.self), geo)
+            ImplicitConvolution.weightGradient(gy.pointer(as: Float.self), x.pointer(as: Float.self), gw.pointer(as: Float.self), geo)
+        }
+        return (y, gx, gw)
+    }
 
     private func close(_ got: [Float], _ want: [Double], _ label: String) {
         #expect(got.count == want.count)
@@ -46,7 +61,6 @@ import Testing
           arguments: cases)
     func matchesIm2col(_ c: Case) {
         let geo = c.geo
-        #expect(ImplicitConvolution.applies(geo, .float32))
         let xs = values(c.n * c.c * c.h * c.w, seed: 1), ws = values(c.o * c.c * c.k.0 * c.k.1, seed: 2)
         let bs = values(c.o, seed: 3)
         let outShape = [c.n, c.o] + geo.outputSize
@@ -60,12 +74,17 @@ import Testing
         let b64 = Kernels.cast(b32, to: .float64), gy64 = Kernels.cast(gy32, to: .float64)
         let want = Kernels.convolution(x64, w64, b64, geo).doubleScalars
         let wantGrads = Kernels.convolutionBackward(gy64, x64, w64, geo, needInput: true, needWeight: true, needBias: true)
-        close(Kernels.convolution(x32, w32, b32, geo).scalars, want, "forward \(c)")
-        close(Kernels.convolution(x32, w32, nil, geo).scalars,
-              Kernels.convolution(x64, w64, nil, geo).doubleScalars, "forward without bias \(c)")
+        let (y, gx, gw) = implicit(x32, w32, b32, gy32, geo)
+        close(y.scalars, want, "forward \(c)")
+        close(implicit(x32, w32, nil, gy32, geo).0.scalars, Kernels.convolution(x64, w64, nil, geo).doubleScalars,
+              "forward without bias \(c)")
+        close(gx.scalars, wantGrads.input!.doubleScalars, "input gradient \(c)")
+        close(gw.scalars, wantGrads.weight!.doubleScalars, "weight gradient \(c)")
+        // Through the backend (the path taken by default on this CPU), bias gradient included.
         let grads = Kernels.convolutionBackward(gy32, x32, w32, geo, needInput: true, needWeight: true, needBias: true)
-        close(grads.input!.scalars, wantGrads.input!.doubleScalars, "input gradient \(c)")
-        close(grads.weight!.scalars, wantGrads.weight!.doubleScalars, "weight gradient \(c)")
+        close(Kernels.convolution(x32, w32, b32, geo).scalars, want, "backend forward \(c)")
+        close(grads.input!.scalars, wantGrads.input!.doubleScalars, "backend input gradient \(c)")
+        close(grads.weight!.scalars, wantGrads.weight!.doubleScalars, "backend weight gradient \(c)")
         close(grads.bias!.scalars, wantGrads.bias!.doubleScalars, "bias gradient \(c)")
         let inputOnly = Kernels.convolutionBackward(gy32, x32, w32, geo, needInput: true, needWeight: false, needBias: false)
         #expect(inputOnly.input!.scalars.map(\.bitPattern) == grads.input!.scalars.map(\.bitPattern))
@@ -81,9 +100,8 @@ import Testing
         let outShape = [c.n, c.o] + geo.outputSize
         let gy = Tensor(converting: values(outShape.reduce(1, *), seed: 7), shape: outShape, dtype: .float32)
         func run() -> ([UInt32], [UInt32], [UInt32]) {
-            let y = Kernels.convolution(x, w, nil, geo).scalars.map(\.bitPattern)
-            let g = Kernels.convolutionBackward(gy, x, w, geo, needInput: true, needWeight: true, needBias: false)
-            return (y, g.input!.scalars.map(\.bitPattern), g.weight!.scalars.map(\.bitPattern))
+            let (y, gx, gw) = implicit(x, w, nil, gy, geo)
+            return (y.scalars.map(\.bitPattern), gx.scalars.map(\.bitPattern), gw.scalars.map(\.bitPattern))
         }
         let one = Parallel.withThreadCount(1) { run() }
         // Tiny work threshold: every product splits over all threads.

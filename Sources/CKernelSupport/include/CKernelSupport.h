@@ -54,11 +54,6 @@ typedef struct { long n, oh, ow0, lane0, count; } swiftnn_conv_run;
 /// row r of lane k is at r·channelStride + offset + (k − lane0).
 typedef struct { long offset, lane0, count; } swiftnn_conv_span;
 
-/// tile[r·16 + j] = Σ_p a[r·lda + p] · b[16·p + j] for r < rows (≤ 6), fused multiply-adds in p order.
-void swiftnn_conv_tile_f32(long kc, const float *a, long lda, long rows, const float *b, float *tile);
-/// c[r·ldc + j] += the tile above, for r < rows, j < cols (≤ 16).
-void swiftnn_conv_tile_accumulate_f32(long kc, const float *a, long lda, long rows, const float *b,
-                                      float *c, long ldc, long cols);
 /// Rows tap0..<tap0+taps of the (never materialised) im2col matrix over the panel's positions:
 /// 16 floats per tap at dst + t·dstStride (zeros for padding and unused lanes).
 void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
