@@ -16,9 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .systemLibrary(
-            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
-            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // zlib's inflate/deflate, resolved at run time from the system's shared libz (no headers needed to build).
+        .target(name: "CZlibLoader", path: "Sources/CZlibLoader",
+                linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         // Non-temporal stores for kernels' large outputs (Swift has no spelling for them).
         .target(name: "CKernelSupport", path: "Sources/CKernelSupport"),
         .target(name: "TensorCore", dependencies: ["CKernelSupport"], path: "Sources/TensorCore"),
@@ -26,10 +26,10 @@ let package = Package(
         .target(name: "NN", dependencies: ["TensorCore", "Autograd"], path: "Sources/NN"),
         .target(name: "Optim", dependencies: ["TensorCore", "Autograd", "NN"], path: "Sources/Optim"),
         .target(
-            name: "Data", dependencies: ["TensorCore", "CZlib"], path: "Sources/Data",
+            name: "Data", dependencies: ["TensorCore", "CZlibLoader"], path: "Sources/Data",
             exclude: ["Resources/DATA-README.md"],
             resources: [.copy("Resources/mnist-10k")]),
-        .target(name: "Checkpoint", dependencies: ["TensorCore", "Autograd", "NN", "Optim"], path: "Sources/Checkpoint"),
+        .target(name: "Checkpoint", dependencies: ["TensorCore", "Autograd", "NN", "Optim", "CZlibLoader"], path: "Sources/Checkpoint"),
         // Open MPI loaded at run time (dlopen), so nothing in the build needs MPI installed.
         .target(
             name: "CMPIShim", path: "Sources/CMPIShim",
@@ -59,11 +59,11 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd", "TestSupport"], path: "Tests/AutogradTests"),
         .testTarget(name: "NNTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/NNTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/CheckpointTests"),
-        .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport", "CZlib"], path: "Tests/DataTests"),
+        .testTarget(name: "DataTests", dependencies: ["SwiftNN", "TestSupport", "CZlibLoader"], path: "Tests/DataTests"),
         // Runs the built `swiftnn` executable and unit-tests its option handling.
         .testTarget(name: "CLITests", dependencies: ["swiftnn", "SwiftNN", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "DoctorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "TestSupport"], path: "Tests/DoctorTests"),
-        .testTarget(name: "MonitorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "SwiftNNMonitor", "TestSupport", "CZlib"], path: "Tests/MonitorTests"),
+        .testTarget(name: "MonitorTests", dependencies: ["SwiftNN", "SwiftNNDoctor", "SwiftNNMonitor", "TestSupport", "CZlibLoader"], path: "Tests/MonitorTests"),
         // Multi-rank checks: launched under mpirun by DistributedTests (test-only, not a product).
         .target(
             name: "DistributedScenarios", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/DistributedScenarios"),

@@ -8,8 +8,8 @@ public enum GradMode {
     // recording on another.
     @TaskLocal private static var enabledFlag = true
 
-    /// True unless inside ``withNoGrad(_:)``.
-    public static var isEnabled: Bool { enabledFlag }
+    /// True unless inside ``withNoGrad(_:)`` or ``inferenceMode(_:)``.
+    public static var isEnabled: Bool { enabledFlag && !InferenceFlag.enabled }
 
     /// Runs `body` with recording switched on or off, restoring the previous mode afterwards.
     public static func with<R>(enabled: Bool, _ body: () throws -> R) rethrows -> R {

@@ -391,18 +391,6 @@ public enum Safetensors {
 }
 
 extension StateDict {
-    /// Loads a safetensors file, keeping the header's tensor order and its `__metadata__`.
-    ///
-    /// ```swift
-    /// let sd = try StateDict(contentsOf: URL(fileURLWithPath: "best.safetensors"))
-    /// sd.keys; sd.metadata
-    /// ```
-    /// - Parameter convertingHalfPrecision: widen F16/BF16 tensors to float32 (otherwise they throw).
-    /// - Throws: ``SafetensorsError`` for an unreadable or malformed file.
-    public init(contentsOf url: URL, convertingHalfPrecision: Bool = false) throws(SafetensorsError) {
-        self = try Safetensors.decode(Safetensors.read(url), convertingHalfPrecision: convertingHalfPrecision)
-    }
-
     /// Decodes the bytes of a safetensors file.
     ///
     /// ```swift
@@ -419,16 +407,5 @@ extension StateDict {
     /// ```
     public func safetensorsData() throws(SafetensorsError) -> Data {
         try Safetensors.encode(self)
-    }
-
-    /// Writes this state dict as a safetensors file, atomically: the bytes go to a temporary file
-    /// in the same directory, which is flushed to disk and renamed over `url`. If anything fails,
-    /// the previous file at `url` is left intact and the temporary file is removed.
-    ///
-    /// ```swift
-    /// try model.stateDict().save(to: URL(fileURLWithPath: "best.safetensors"))
-    /// ```
-    public func save(to url: URL) throws(SafetensorsError) {
-        try Safetensors.write(self, to: url)
     }
 }

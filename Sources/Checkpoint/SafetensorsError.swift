@@ -1,6 +1,8 @@
 import Foundation
 
-/// What is wrong with a safetensors file, or why reading or writing one failed.
+/// What is wrong with a weights file, or why reading or writing one failed: a safetensors file,
+/// or (through ``torchFile(_:)``) a PyTorch `.pth` file read or written by
+/// `StateDict(contentsOf:)` / `save(to:)`.
 ///
 /// Checkpoints come from outside the program, so a bad file never traps: every reader entry point
 /// throws one of these cases, and ``description`` says what is wrong in one line.
@@ -46,6 +48,9 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
     case invalidKey(String)
     /// Reading or writing the file failed.
     case io(path: String, operation: String, message: String)
+    /// The file is a PyTorch checkpoint (`torch.save` output) and that format's reader or writer
+    /// refused it.
+    case torchFile(TorchFileError)
 
     public var description: String {
         let body: String
@@ -84,6 +89,8 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
             body = "cannot write a tensor named '\(k)'"
         case .io(let path, let op, let msg):
             body = "\(op) '\(path)' failed: \(msg)"
+        case .torchFile(let e):
+            return e.description
         }
         return "safetensors: " + body
     }

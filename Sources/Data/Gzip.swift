@@ -1,7 +1,8 @@
-import CZlib
+import CZlibLoader
 import Foundation
 
-/// gzip decompression through the system zlib, bounded by what the compressed bytes can hold.
+/// gzip decompression through the system's shared zlib (loaded at run time: building needs no zlib
+/// headers), bounded by what the compressed bytes can hold.
 ///
 /// Nothing is sized from the gzip trailer (its 4-byte length is a hint anyone can forge): output
 /// grows as data really arrives, never past ``maxExpansion`` times the compressed size (deflate's
@@ -60,7 +61,7 @@ public enum Gzip {
 final class GzipDecoder {
     private let input: Foundation.Data
     private let path: String
-    private var stream = z_stream()
+    private var stream = swiftnn_z_stream()
     private var consumed = 0
     private(set) var finished = false
     private var produced = 0
@@ -76,11 +77,15 @@ final class GzipDecoder {
         self.input = input
         self.path = path
         // windowBits 15 + 16: gzip wrapper only.
-        let rc = inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        guard rc == Z_OK else { throw .corruptGzip(path: path, reason: "inflateInit failed (\(rc))") }
+        let rc = swiftnn_inflate_init2(&stream, 15 + 16)
+        guard rc != SWIFTNN_Z_UNAVAILABLE else {
+            throw .unreadable(path: path, reason: "reading gzip data needs the system's shared zlib, which could not be loaded: "
+                              + String(cString: swiftnn_zlib_error()) + "; install zlib (Debian/Ubuntu: zlib1g) or set SWIFTNN_LIBZ to its path")
+        }
+        guard rc == SWIFTNN_Z_OK else { throw .corruptGzip(path: path, reason: "inflateInit failed (\(rc))") }
     }
 
-    deinit { inflateEnd(&stream) }
+    deinit { swiftnn_inflate_end(&stream) }
 
     /// Writes up to `count` next bytes to `out`; returns how many (0 only at the end of the data).
     func read(_ out: UnsafeMutablePointer<UInt8>, _ count: Int) throws(DataError) -> Int {
@@ -89,28 +94,28 @@ final class GzipDecoder {
             let total = input.count
             let inRoom = min(total - consumed, Int(UInt32.max)), outRoom = min(count - made, Int(UInt32.max))
             let rc: Int32 = input.withUnsafeBytes { raw in
-                stream.next_in = UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + consumed)
+                stream.next_in = raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + consumed
                 stream.avail_in = UInt32(inRoom)
                 stream.next_out = out + made
                 stream.avail_out = UInt32(outRoom)
-                return CZlib.inflate(&stream, Z_NO_FLUSH)
+                return swiftnn_inflate(&stream, SWIFTNN_Z_NO_FLUSH)
             }
             let usedIn = inRoom - Int(stream.avail_in), madeOut = outRoom - Int(stream.avail_out)
             consumed += usedIn
             made += madeOut
             produced += madeOut
             switch rc {
-            case Z_STREAM_END:
+            case SWIFTNN_Z_STREAM_END:
                 try endOfMember()
-            case Z_OK:
+            case SWIFTNN_Z_OK:
                 // zlib reports Z_BUF_ERROR, not Z_OK, when it cannot progress; guard anyway.
                 if usedIn == 0 && madeOut == 0 { throw .truncatedGzip(path: path) }
-            case Z_BUF_ERROR:
+            case SWIFTNN_Z_BUF_ERROR:
                 // No progress with output room left: the input ended inside a member.
                 throw .truncatedGzip(path: path)
-            case Z_DATA_ERROR:
+            case SWIFTNN_Z_DATA_ERROR:
                 throw .corruptGzip(path: path, reason: stream.msg.map { String(cString: $0) } ?? "invalid deflate data")
-            case Z_MEM_ERROR:
+            case SWIFTNN_Z_MEM_ERROR:
                 throw .corruptGzip(path: path, reason: "out of memory")
             default:
                 throw .corruptGzip(path: path, reason: stream.msg.map { String(cString: $0) } ?? "zlib error \(rc)")
@@ -125,7 +130,7 @@ final class GzipDecoder {
         if rest == 0 { finished = true; return }
         let next = input[(input.startIndex + consumed)...]
         if rest >= 2, next.first == 0x1f, next.dropFirst().first == 0x8b {
-            inflateReset(&stream)
+            swiftnn_inflate_reset(&stream)
             return
         }
         if next.allSatisfy({ $0 == 0 }) { finished = true; return }

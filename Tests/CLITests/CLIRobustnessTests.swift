@@ -340,5 +340,43 @@ import TestSupport
             expectOneLineError(try runSwiftNN(args), [needle], "\(args)")
         }
         #expect(!FileManager.default.fileExists(atPath: out))
+
+        // 2^62 epochs used to overflow in the cosine schedule (2·T_max); one epoch of it trains.
+        let data = try writeTinyMNIST(train: 20, test: 4)
+        defer { cleanUp(data) }
+        let huge = try runSwiftNN(["train", "--data", data.path, "--out", out, "--epochs", "4611686018427387904", "--stop-after", "1",
+                                   "--batch-size", "10", "--hidden", "4"])
+        #expect(huge.status == 0, "\(huge.stderr)")
+        #expect(huge.stdout.contains("Epoch  1/4611686018427387904 | "))
+    }
+
+    // MARK: Without the system's zlib
+
+    /// zlib is loaded at run time; without it gzip data is one clear error, and everything else —
+    /// raw IDX data, checkpoints, zip checksums of .pth files — works as before.
+    @Test func withoutZlibGzipIsAClearErrorAndTheRestWorks() throws {
+        let noZlib = ["SWIFTNN_LIBZ": "/nonexistent/libz.so.1"]
+        let out = makeTempDirectory("cli")
+        defer { cleanUp(out) }
+        // The bundled MNIST is gzipped; the error names the first file read (test or training images).
+        let gz = try runSwiftNN(["train", "--out", out.path, "--epochs", "1"], environment: noZlib)
+        expectOneLineError(gz, ["images-idx3-ubyte.gz", "needs the system's shared zlib, which could not be loaded",
+                                "SWIFTNN_LIBZ=/nonexistent/libz.so.1", "install zlib"], "no zlib")
+
+        let data = try writeTinyMNIST(train: 20, test: 4)
+        defer { cleanUp(data) }
+        let raw = try runSwiftNN(["train", "--data", data.path, "--out", out.path, "--epochs", "1", "--batch-size", "10", "--hidden", "4"],
+                                 environment: noZlib)
+        #expect(raw.status == 0, "\(raw.stderr)")
+        // A .pth is read (its CRC-32s checked) and written without zlib; torch's checksums stay right.
+        let st = out.appendingPathComponent("m.safetensors"), pth = out.appendingPathComponent("m.pth")
+        let r1 = try runSwiftNN(["convert", Fixtures.url("pth/training_checkpoint.pth").path, st.path], environment: noZlib)
+        #expect(r1.status == 0, "\(r1.stderr)")
+        let r2 = try runSwiftNN(["convert", st.path, pth.path], environment: noZlib)
+        #expect(r2.status == 0, "\(r2.stderr)")
+        let want = try StateDict(contentsOf: Fixtures.url("pth/training_checkpoint.pth"), key: "model")
+        let got = try StateDict(contentsOf: pth)
+        #expect(Set(got.keys) == Set(want.keys))
+        for k in want.keys { #expect(got[k].map { $0.scalars } == want[k].map { $0.scalars }, "\(k)") }
     }
 }

@@ -22,8 +22,9 @@ struct RunResult {
     var stderr: String
 }
 
-/// Runs `swiftnn` with `arguments` (stdout and stderr are pipes, so no progress bar is drawn).
-func runSwiftNN(_ arguments: [String]) throws -> RunResult {
+/// Runs `swiftnn` with `arguments` (stdout and stderr are pipes, so no progress bar is drawn);
+/// `environment` adds to or overrides the test's own.
+func runSwiftNN(_ arguments: [String], environment: [String: String] = [:]) throws -> RunResult {
     guard let exe = swiftnnExecutable() else {
         Issue.record("swiftnn executable not found next to the test bundle")
         return RunResult(status: -1, stdout: "", stderr: "")
@@ -35,6 +36,7 @@ func runSwiftNN(_ arguments: [String]) throws -> RunResult {
     // load and change rounding between processes; pin it so separate runs are bit-comparable.
     var env = ProcessInfo.processInfo.environment
     env["SWIFTNN_GEMM_FMA"] = "0"
+    env.merge(environment) { _, new in new }
     p.environment = env
     let out = Pipe(), err = Pipe()
     p.standardOutput = out

@@ -27,7 +27,7 @@ enum ErrorKind: String, CaseIterable {
         case .sizeMismatch: self = .sizeMismatch
         case .overlappingTensors: self = .overlappingTensors
         case .uncoveredData: self = .uncoveredData
-        case .invalidKey, .io: return nil
+        case .invalidKey, .io, .torchFile: return nil
         }
     }
 }

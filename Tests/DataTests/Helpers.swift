@@ -1,6 +1,6 @@
 import Foundation
 import SwiftNN
-import CZlib
+import CZlibLoader
 
 /// Runs `body` and returns the `DataError` it threw (nil if it did not throw one).
 func dataError(_ body: () throws -> Void) -> DataError? {
@@ -14,19 +14,18 @@ func bundledFile(_ name: String) -> URL {
 
 /// `bytes` gzip-compressed by zlib (level 9), to build test files of any size and ratio.
 func gzipCompress(_ bytes: [UInt8]) -> Data {
-    var stream = z_stream()
+    var stream = swiftnn_z_stream()
     // windowBits 15 + 16: write a gzip wrapper.
-    precondition(deflateInit2_(&stream, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK)
-    defer { deflateEnd(&stream) }
-    var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 64)
-    var input = bytes
-    let produced = input.withUnsafeMutableBufferPointer { inp in
+    precondition(swiftnn_deflate_init2(&stream, 9, 15 + 16) == SWIFTNN_Z_OK, "zlib unavailable")
+    defer { swiftnn_deflate_end(&stream) }
+    var out = [UInt8](repeating: 0, count: Int(swiftnn_deflate_bound(&stream, UInt(bytes.count))) + 64)
+    let produced = bytes.withUnsafeBufferPointer { inp in
         out.withUnsafeMutableBufferPointer { o -> Int in
             stream.next_in = inp.baseAddress
             stream.avail_in = UInt32(inp.count)
             stream.next_out = o.baseAddress
             stream.avail_out = UInt32(o.count)
-            precondition(deflate(&stream, Z_FINISH) == Z_STREAM_END)
+            precondition(swiftnn_deflate(&stream, SWIFTNN_Z_FINISH) == SWIFTNN_Z_STREAM_END)
             return o.count - Int(stream.avail_out)
         }
     }

@@ -1,4 +1,4 @@
-import CZlib
+import CZlibLoader
 import Foundation
 
 /// A decoded 8-bit RGB or RGBA PNG (what Chromium's screenshots are), enough to look at pixels.
@@ -37,13 +37,21 @@ struct PNGImage {
         let channels = colorType == 6 ? 4 : 3
         let stride = w * channels
         var raw = [UInt8](repeating: 0, count: (stride + 1) * h)
-        var rawLength = uLongf(raw.count)
-        let rc = raw.withUnsafeMutableBufferPointer { out in
-            idat.withUnsafeBufferPointer { input in
-                uncompress(out.baseAddress, &rawLength, input.baseAddress, uLong(input.count))
+        // zlib's uncompress: one inflate of the zlib stream (windowBits 15) into the exact buffer.
+        var stream = swiftnn_z_stream()
+        guard swiftnn_inflate_init2(&stream, 15) == SWIFTNN_Z_OK else { throw DecodeError(description: "zlib unavailable") }
+        defer { swiftnn_inflate_end(&stream) }
+        let (rc, rawLength) = raw.withUnsafeMutableBufferPointer { out in
+            idat.withUnsafeBufferPointer { input -> (Int32, Int) in
+                stream.next_in = input.baseAddress
+                stream.avail_in = UInt32(input.count)
+                stream.next_out = out.baseAddress
+                stream.avail_out = UInt32(out.count)
+                let rc = swiftnn_inflate(&stream, SWIFTNN_Z_FINISH)
+                return (rc, out.count - Int(stream.avail_out))
             }
         }
-        guard rc == Z_OK, Int(rawLength) == raw.count else { throw DecodeError(description: "zlib error \(rc)") }
+        guard rc == SWIFTNN_Z_STREAM_END, rawLength == raw.count else { throw DecodeError(description: "zlib error \(rc)") }
         // Undo the per-row filters (PNG spec section 9).
         var pixels = [UInt8](repeating: 0, count: stride * h)
         for y in 0..<h {

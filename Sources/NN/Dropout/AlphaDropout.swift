@@ -10,20 +10,7 @@ import Autograd
 /// let net = Sequential { Linear(256, 256); SELU(); AlphaDropout(p: 0.1) }
 /// ```
 public final class AlphaDropout: DropoutLayer {
-    public init(p: Double = 0.5, inplace: Bool = false, generator: Generator? = nil) {
-        do {
-            try super.init(variant: .alphaDropout, validating: p, inplace: inplace, generator: generator)
-        } catch {
-            usageFailure(error)
-        }
-    }
-
-    public convenience init(_ p: Double) { self.init(p: p) }
-
-    /// Throws PyTorch's message for an invalid `p` instead of stopping.
-    public init(validating p: Double, inplace: Bool = false, generator: Generator? = nil) throws(UsageError) {
-        try super.init(variant: .alphaDropout, validating: p, inplace: inplace, generator: generator)
-    }
+    override public class var variantApplied: DropoutVariant { .alphaDropout }
 }
 
 /// Channel-wise alpha dropout, like `torch.nn.FeatureAlphaDropout`: one decision per
@@ -34,18 +21,5 @@ public final class AlphaDropout: DropoutLayer {
 /// let y = drop(Tensor.randn([8, 16, 10, 10]))
 /// ```
 public final class FeatureAlphaDropout: DropoutLayer {
-    public init(p: Double = 0.5, inplace: Bool = false, generator: Generator? = nil) {
-        do {
-            try super.init(variant: .featureAlphaDropout, validating: p, inplace: inplace, generator: generator)
-        } catch {
-            usageFailure(error)
-        }
-    }
-
-    public convenience init(_ p: Double) { self.init(p: p) }
-
-    /// Throws PyTorch's message for an invalid `p` instead of stopping.
-    public init(validating p: Double, inplace: Bool = false, generator: Generator? = nil) throws(UsageError) {
-        try super.init(variant: .featureAlphaDropout, validating: p, inplace: inplace, generator: generator)
-    }
+    override public class var variantApplied: DropoutVariant { .featureAlphaDropout }
 }

@@ -10,20 +10,7 @@ import Autograd
 /// let y = drop(Tensor.randn([8, 16, 100]))   // 8·16 decisions
 /// ```
 public final class Dropout1d: DropoutLayer {
-    public init(p: Double = 0.5, inplace: Bool = false, generator: Generator? = nil) {
-        do {
-            try super.init(variant: .dropout1d, validating: p, inplace: inplace, generator: generator)
-        } catch {
-            usageFailure(error)
-        }
-    }
-
-    public convenience init(_ p: Double) { self.init(p: p) }
-
-    /// Throws PyTorch's message for an invalid `p` instead of stopping.
-    public init(validating p: Double, inplace: Bool = false, generator: Generator? = nil) throws(UsageError) {
-        try super.init(variant: .dropout1d, validating: p, inplace: inplace, generator: generator)
-    }
+    override public class var variantApplied: DropoutVariant { .dropout1d }
 }
 
 /// Channel-wise dropout on (N, C, H, W) input, like `torch.nn.Dropout2d`: each (sample, channel)
@@ -35,20 +22,7 @@ public final class Dropout1d: DropoutLayer {
 /// let y = drop(Tensor.randn([8, 64, 32, 32]))   // 8·64 decisions
 /// ```
 public final class Dropout2d: DropoutLayer {
-    public init(p: Double = 0.5, inplace: Bool = false, generator: Generator? = nil) {
-        do {
-            try super.init(variant: .dropout2d, validating: p, inplace: inplace, generator: generator)
-        } catch {
-            usageFailure(error)
-        }
-    }
-
-    public convenience init(_ p: Double) { self.init(p: p) }
-
-    /// Throws PyTorch's message for an invalid `p` instead of stopping.
-    public init(validating p: Double, inplace: Bool = false, generator: Generator? = nil) throws(UsageError) {
-        try super.init(variant: .dropout2d, validating: p, inplace: inplace, generator: generator)
-    }
+    override public class var variantApplied: DropoutVariant { .dropout2d }
 }
 
 /// Channel-wise dropout on (N, C, D, H, W) or unbatched (C, D, H, W) input, like
@@ -59,18 +33,5 @@ public final class Dropout2d: DropoutLayer {
 /// let y = drop(Tensor.randn([2, 4, 8, 8, 8]))   // 2·4 decisions
 /// ```
 public final class Dropout3d: DropoutLayer {
-    public init(p: Double = 0.5, inplace: Bool = false, generator: Generator? = nil) {
-        do {
-            try super.init(variant: .dropout3d, validating: p, inplace: inplace, generator: generator)
-        } catch {
-            usageFailure(error)
-        }
-    }
-
-    public convenience init(_ p: Double) { self.init(p: p) }
-
-    /// Throws PyTorch's message for an invalid `p` instead of stopping.
-    public init(validating p: Double, inplace: Bool = false, generator: Generator? = nil) throws(UsageError) {
-        try super.init(variant: .dropout3d, validating: p, inplace: inplace, generator: generator)
-    }
+    override public class var variantApplied: DropoutVariant { .dropout3d }
 }

@@ -14,6 +14,16 @@ import Autograd
 /// try drop.setP(1.5)           // throws: dropout probability has to be between 0 and 1, but got 1.5
 /// ```
 open class DropoutLayer: Module {
+    /// The member of the family a class applies; each dropout class overrides it and inherits the
+    /// initializers below, so all six are made the same way:
+    ///
+    /// ```swift
+    /// Dropout2d(p: 0.1)                      // stops with PyTorch's message on an invalid p
+    /// Dropout2d(0.1)                         // PyTorch's positional form
+    /// try Dropout2d(validating: userValue)   // throws it instead
+    /// ```
+    open class var variantApplied: DropoutVariant { .dropout }
+
     /// Which member of the family this module applies.
     public let variant: DropoutVariant
     /// Writes the result into the input's storage (PyTorch's `inplace=True`).
@@ -23,7 +33,8 @@ open class DropoutLayer: Module {
     private var probability: Double
 
     /// Refuses an invalid `p` with PyTorch's message.
-    public init(variant: DropoutVariant, validating p: Double, inplace: Bool, generator: Generator?) throws(UsageError) {
+    public required init(validating p: Double, inplace: Bool = false, generator: Generator? = nil) throws(UsageError) {
+        let variant = Self.variantApplied
         try variant.validate(p: p, source: variant.moduleName)
         self.variant = variant
         self.probability = p
@@ -33,13 +44,16 @@ open class DropoutLayer: Module {
     }
 
     /// Stops with PyTorch's message on an invalid `p`.
-    public convenience init(variant: DropoutVariant, p: Double, inplace: Bool, generator: Generator?) {
+    public required convenience init(p: Double = 0.5, inplace: Bool = false, generator: Generator? = nil) {
         do {
-            try self.init(variant: variant, validating: p, inplace: inplace, generator: generator)
+            try self.init(validating: p, inplace: inplace, generator: generator)
         } catch {
             usageFailure(error)
         }
     }
+
+    /// `Dropout(0.5)`, PyTorch's positional form.
+    public required convenience init(_ p: Double) { self.init(p: p) }
 
     /// The probability of an element (or channel) being dropped, in [0, 1]. Setting an invalid
     /// value stops with PyTorch's message; ``setP(_:)`` throws it instead.
@@ -94,19 +108,5 @@ open class DropoutLayer: Module {
 /// let mine = Dropout(p: 0.1, generator: Generator(seed: 7))   // its own stream of masks
 /// ```
 public final class Dropout: DropoutLayer {
-    public init(p: Double = 0.5, inplace: Bool = false, generator: Generator? = nil) {
-        do {
-            try super.init(variant: .dropout, validating: p, inplace: inplace, generator: generator)
-        } catch {
-            usageFailure(error)
-        }
-    }
-
-    /// `Dropout(0.5)`, PyTorch's positional form.
-    public convenience init(_ p: Double) { self.init(p: p) }
-
-    /// Throws PyTorch's message for an invalid `p` instead of stopping.
-    public init(validating p: Double, inplace: Bool = false, generator: Generator? = nil) throws(UsageError) {
-        try super.init(variant: .dropout, validating: p, inplace: inplace, generator: generator)
-    }
+    override public class var variantApplied: DropoutVariant { .dropout }
 }

@@ -3,15 +3,24 @@ import Autograd
 
 // The activation functions as modules (no parameters), so they can be stages of a Sequential.
 
-/// max(0, x), like `nn.ReLU`.
+/// max(0, x), like `nn.ReLU`; `inplace: true` overwrites the input where autograd allows it
+/// (see ``Tensor/relu_()``: always when no gradient is recorded, never on a leaf that requires
+/// grad).
 ///
 /// ```swift
 /// let net = Sequential { Linear(4, 8); ReLU(); Linear(8, 2) }
+/// let block = Sequential { Conv2d(3, 64, 3, padding: 1); BatchNorm2d(64); ReLU(inplace: true) }
 /// ```
 public final class ReLU: Module {
-    override public init() { super.init() }
-    override public func forward(_ x: Tensor) -> Tensor { x.relu() }
+    /// Whether the result is written into the input's storage (PyTorch's `inplace=True`).
+    public let inplace: Bool
+    public init(inplace: Bool = false) {
+        self.inplace = inplace
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor { inplace ? x.relu_() : x.relu() }
     override public var isElementwise: Bool { true }
+    override public var extraDescription: String { inplace ? "inplace=True" : "" }
 }
 
 /// Gaussian error linear unit, like `nn.GELU(approximate=…)`: exact (erf) by default, or the

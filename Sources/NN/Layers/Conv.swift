@@ -82,30 +82,44 @@ public class ConvNd: Module {
     }
 }
 
+// Constructor labels follow one rule, PyTorch's positional habit: the required arguments
+// (in_channels, out_channels, kernel_size) are unlabelled, everything else is labelled with its
+// PyTorch keyword; `kernelSize:` spelled out works too.
+
 /// 1-d convolution over `[N, C, L]` (or `[C, L]`), like `nn.Conv1d`.
 ///
 /// ```swift
-/// let conv = Conv1d(16, 33, kernelSize: 3, stride: 2)
+/// let conv = Conv1d(16, 33, 3, stride: 2)       // nn.Conv1d(16, 33, 3, stride=2)
 /// let y = conv(Tensor.randn([20, 16, 50]))     // [20, 33, 24]
 /// ```
 public final class Conv1d: ConvNd {
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+    public init(_ inChannels: Int, _ outChannels: Int, _ kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, groups: Int = 1, bias: Bool = true, dtype: DType = .float32, generator: Generator? = nil) {
         super.init(spatialDims: 1, inChannels, outChannels, kernelSize: [kernelSize], stride: [stride], padding: [padding],
                    dilation: [dilation], groups: groups, bias: bias, dtype: dtype, generator: generator)
     }
+
+    /// The same with the kernel size labelled: `Conv1d(16, 33, kernelSize: 3)`.
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                            dilation: Int = 1, groups: Int = 1, bias: Bool = true, dtype: DType = .float32,
+                            generator: Generator? = nil) {
+        self.init(inChannels, outChannels, kernelSize, stride: stride, padding: padding, dilation: dilation,
+                  groups: groups, bias: bias, dtype: dtype, generator: generator)
+    }
 }
 
-/// 2-d convolution over `[N, C, H, W]` (or `[C, H, W]`), like `nn.Conv2d`. Per-axis sizes go
-/// through the array form.
+/// 2-d convolution over `[N, C, H, W]` (or `[C, H, W]`), like `nn.Conv2d`. Per-axis sizes are
+/// pairs, as in PyTorch, or arrays.
 ///
 /// ```swift
-/// let conv = Conv2d(3, 64, kernelSize: 3, stride: 1, padding: 1, bias: false)
-/// conv.description   // "Conv2d(3, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)"
-/// let wide = Conv2d(16, 33, kernelSize: [3, 5], stride: [2, 1], padding: [4, 2])
+/// let conv = Conv2d(3, 64, 3, padding: 1)                 // nn.Conv2d(3, 64, 3, padding=1)
+/// let same = Conv2d(3, 64, kernelSize: 3, stride: 1, padding: 1, bias: false)
+/// same.description   // "Conv2d(3, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)"
+/// let wide = Conv2d(16, 33, (3, 5), stride: (2, 1), padding: (4, 2))
+/// let alsoWide = Conv2d(16, 33, kernelSize: [3, 5], stride: [2, 1], padding: [4, 2])
 /// ```
 public final class Conv2d: ConvNd {
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+    public init(_ inChannels: Int, _ outChannels: Int, _ kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, groups: Int = 1, bias: Bool = true, dtype: DType = .float32, generator: Generator? = nil) {
         super.init(spatialDims: 2, inChannels, outChannels, kernelSize: [kernelSize], stride: [stride], padding: [padding],
                    dilation: [dilation], groups: groups, bias: bias, dtype: dtype, generator: generator)
@@ -116,16 +130,33 @@ public final class Conv2d: ConvNd {
         super.init(spatialDims: 2, inChannels, outChannels, kernelSize: kernelSize, stride: stride, padding: padding,
                    dilation: dilation, groups: groups, bias: bias, dtype: dtype, generator: generator)
     }
+
+    /// The same with the kernel size labelled: `Conv2d(3, 64, kernelSize: 3)`.
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                            dilation: Int = 1, groups: Int = 1, bias: Bool = true, dtype: DType = .float32,
+                            generator: Generator? = nil) {
+        self.init(inChannels, outChannels, kernelSize, stride: stride, padding: padding, dilation: dilation,
+                  groups: groups, bias: bias, dtype: dtype, generator: generator)
+    }
+
+    /// Per-axis sizes as pairs, PyTorch's tuples: `Conv2d(16, 33, (3, 5), stride: (2, 1))`.
+    public convenience init(_ inChannels: Int, _ outChannels: Int, _ kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
+                            padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
+                            dtype: DType = .float32, generator: Generator? = nil) {
+        self.init(inChannels, outChannels, kernelSize: [kernelSize.0, kernelSize.1], stride: [stride.0, stride.1],
+                  padding: [padding.0, padding.1], dilation: [dilation.0, dilation.1], groups: groups, bias: bias,
+                  dtype: dtype, generator: generator)
+    }
 }
 
 /// 3-d convolution over `[N, C, D, H, W]` (or `[C, D, H, W]`), like `nn.Conv3d`.
 ///
 /// ```swift
-/// let conv = Conv3d(4, 8, kernelSize: 3, padding: 1)
+/// let conv = Conv3d(4, 8, 3, padding: 1)         // nn.Conv3d(4, 8, 3, padding=1)
 /// let y = conv(Tensor.randn([2, 4, 8, 8, 8]))   // [2, 8, 8, 8, 8]
 /// ```
 public final class Conv3d: ConvNd {
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+    public init(_ inChannels: Int, _ outChannels: Int, _ kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, groups: Int = 1, bias: Bool = true, dtype: DType = .float32, generator: Generator? = nil) {
         super.init(spatialDims: 3, inChannels, outChannels, kernelSize: [kernelSize], stride: [stride], padding: [padding],
                    dilation: [dilation], groups: groups, bias: bias, dtype: dtype, generator: generator)
@@ -135,5 +166,23 @@ public final class Conv3d: ConvNd {
                 dilation: [Int] = [1], groups: Int = 1, bias: Bool = true, dtype: DType = .float32, generator: Generator? = nil) {
         super.init(spatialDims: 3, inChannels, outChannels, kernelSize: kernelSize, stride: stride, padding: padding,
                    dilation: dilation, groups: groups, bias: bias, dtype: dtype, generator: generator)
+    }
+
+    /// The same with the kernel size labelled: `Conv3d(4, 8, kernelSize: 3)`.
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                            dilation: Int = 1, groups: Int = 1, bias: Bool = true, dtype: DType = .float32,
+                            generator: Generator? = nil) {
+        self.init(inChannels, outChannels, kernelSize, stride: stride, padding: padding, dilation: dilation,
+                  groups: groups, bias: bias, dtype: dtype, generator: generator)
+    }
+
+    /// Per-axis sizes as triples, PyTorch's tuples: `Conv3d(4, 8, (3, 3, 1), padding: (1, 1, 0))`.
+    public convenience init(_ inChannels: Int, _ outChannels: Int, _ kernelSize: (Int, Int, Int),
+                            stride: (Int, Int, Int) = (1, 1, 1), padding: (Int, Int, Int) = (0, 0, 0),
+                            dilation: (Int, Int, Int) = (1, 1, 1), groups: Int = 1, bias: Bool = true,
+                            dtype: DType = .float32, generator: Generator? = nil) {
+        self.init(inChannels, outChannels, kernelSize: [kernelSize.0, kernelSize.1, kernelSize.2],
+                  stride: [stride.0, stride.1, stride.2], padding: [padding.0, padding.1, padding.2],
+                  dilation: [dilation.0, dilation.1, dilation.2], groups: groups, bias: bias, dtype: dtype, generator: generator)
     }
 }

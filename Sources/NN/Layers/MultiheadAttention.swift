@@ -51,6 +51,13 @@ public final class MultiheadAttention: Module {
         if let b = outProj.bias { Init.zeros(b) }
     }
 
+    /// PyTorch's positional form, `MultiheadAttention(512, 8, batchFirst: true)`.
+    public convenience init(_ embedDim: Int, _ numHeads: Int, dropout: Double = 0, bias: Bool = true,
+                            batchFirst: Bool = false, dtype: DType = .float32, generator: Generator? = nil) {
+        self.init(embedDim: embedDim, numHeads: numHeads, dropout: dropout, bias: bias, batchFirst: batchFirst,
+                  dtype: dtype, generator: generator)
+    }
+
     /// Checks shapes: query `(L, N, E)` / `(N, L, E)` / `(L, E)`, key and value alike with the same
     /// batch and source length, masks `(L, S)` or `(N·H, L, S)` and `(N, S)`.
     public func validate(_ query: Tensor, _ key: Tensor, _ value: Tensor,
@@ -201,10 +208,7 @@ public final class MultiheadAttention: Module {
 
     private func additive(_ m: Tensor, dtype: DType) -> Tensor {
         if m.dtype == .bool {
-            let out = Tensor.zeros(m.shape, dtype: dtype)
-            let p = m.pointer(as: Bool.self)
-            for i in 0..<m.count where p[i] { out.setValue(-.infinity, at: i) }
-            return out
+            return Kernels.where(m, Tensor.full([], -.infinity, dtype: dtype), Tensor.zeros([], dtype: dtype))
         }
         return m.dtype == dtype ? m : m.to(dtype)
     }

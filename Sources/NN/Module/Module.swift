@@ -105,9 +105,9 @@ open class Module: CustomStringConvertible {
     /// This module's direct parameters, buffers and children, found by reflecting over stored
     /// properties. Override to add members reflection cannot see (call `super` first).
     ///
-    /// The result is cached (see ``members``): an override that derives members from anything
-    /// other than stored properties of member type must call ``invalidateReflectedMembers()``
-    /// when that source changes.
+    /// The result is cached per module and recomputed only after a stored property that can hold
+    /// a member is reassigned: an override that derives members from anything else must call
+    /// ``invalidateReflectedMembers()`` when that source changes.
     open func reflectedMembers() -> ModuleMembers {
         var mirrors: [Mirror] = []
         var current: Mirror? = Mirror(reflecting: self)
@@ -135,7 +135,7 @@ open class Module: CustomStringConvertible {
 
     /// This module's direct members: ``reflectedMembers()``, computed once and again only after
     /// a stored property holding a member was reassigned.
-    public final var members: ModuleMembers {
+    final var members: ModuleMembers {
         let layout = ModuleLayout.of(type(of: self))
         if let cache = memberCache, layout.matches(cache.snapshot, of: self) { return cache.members }
         let fresh = reflectedMembers()

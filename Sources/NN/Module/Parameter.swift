@@ -25,4 +25,7 @@ public final class Parameter: Tensor, @unchecked Sendable {
 
     /// Number of elements that train (0 when frozen).
     public var trainableCount: Int { requiresGrad ? count : 0 }
+
+    /// PyTorch's repr of a parameter: `Parameter containing:` above the tensor's repr.
+    override public var description: String { "Parameter containing:\n" + super.description }
 }
