@@ -5,7 +5,8 @@ a missing test or an equivalent program; REPORT.md accounts for every survivor.
 
     scripts/mutation/run.sh list   --target nn [--file Conv]            # the candidate mutants
     scripts/mutation/run.sh run    --target nn --sample 40 --seed 1     # a deterministic sample
-    scripts/mutation/run.sh run    --target nn --ids 3fa2c1d0,...       # rerun chosen mutants
+    scripts/mutation/run.sh run    --target tensorcore,nn --sample 10   # 10 of each, one baseline
+    scripts/mutation/run.sh run    --ids 3fa2c1d0,...                   # rerun chosen mutants
     scripts/mutation/run.sh run    --spec scripts/mutation/audit.json  # hand-written mutations
     scripts/mutation/run.sh report scripts/mutation/results/*.jsonl     # score tables
     scripts/mutation/run.sh restore                                     # put the checkout back
@@ -126,6 +127,23 @@ SYMMETRIC = {"max", "min", "Swift.max", "Swift.min", "Swift.abs"}
 CALLEE_KEYWORDS = {"if", "for", "while", "switch", "guard", "return", "case", "catch", "init", "super.init", "self.init"}
 
 
+_copies = {}
+
+
+def line_copy(text, line_start):
+    """How many earlier lines of `text` are identical to the line starting at `line_start`."""
+    key = id(text)
+    if key not in _copies or _copies[key][0] is not text:
+        seen, table, pos = {}, {}, 0
+        for line in text.split("\n"):
+            table[pos] = seen.get(line, 0)
+            seen[line] = table[pos] + 1
+            pos += len(line) + 1
+        _copies.clear()
+        _copies[key] = (text, table)
+    return _copies[key][1][line_start]
+
+
 class Mutant:
     def __init__(self, path, offset, length, replacement, kind, text):
         self.path, self.offset, self.length, self.replacement, self.kind = path, offset, length, replacement, kind
@@ -137,7 +155,7 @@ class Mutant:
         # The id names the mutation by its line's text (and which copy of that line it is) and
         # its column, not by the file offset, so edits elsewhere in the file keep it stable.
         column = offset - line_start
-        copy = text[:line_start].split("\n").count(text[line_start:line_end if line_end >= 0 else len(text)])
+        copy = line_copy(text, line_start)
         key = f"{path}:{self.source_line}:{copy}:{column}:{length}:{kind}:{replacement}"
         self.id = hashlib.sha1(key.encode()).hexdigest()[:8]
 
@@ -364,7 +382,8 @@ def union_filter(targets):
 
 
 def run_mutants(mutants, args, out_file, head):
-    """`mutants` is a list of (Mutant, target)."""
+    """`mutants` is a list of (Mutant, target); `out_file(target)` names the results file;
+    `args.sample` bounds the compiled mutants per target."""
     backup_dir().mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     targets = sorted({t for _, t in mutants})
@@ -379,10 +398,10 @@ def run_mutants(mutants, args, out_file, head):
         sys.exit(f"the unmutated sources fail their tests ({failing}); fix that first")
     timeout = args.timeout or max(240, 5 * baseline)
     print(f"baseline tests: {baseline:.0f} s; mutant timeout {timeout:.0f} s", flush=True)
-    done = 0
+    done = {}
     for m, target in mutants:
-        if args.sample and done >= args.sample:
-            break
+        if args.sample and done.get(target, 0) >= args.sample:
+            continue
         path = WORK / m.path
         original = path.read_text()
         if original[m.offset:m.offset + m.length] != m.original:
@@ -403,14 +422,14 @@ def run_mutants(mutants, args, out_file, head):
             path.write_text(original)
             backup.unlink()
         if status != "uncompilable":
-            done += 1
+            done[target] = done.get(target, 0) + 1
         rec = {**m.record(), "target": target, "status": status, "stage": stage, "failing": failing, "crashed": crashed,
                "seconds": round(time.time() - start, 1), "commit": head}
         if getattr(m, "name", None):
             rec["name"] = m.name
-        with open(out_file, "a") as f:
+        with open(out_file(target), "a") as f:
             f.write(json.dumps(rec) + "\n")
-        print(f"[{done}] {m.id} {status:12s} {m.path}:{m.line} {m.describe()}", flush=True)
+        print(f"[{target} {done.get(target, 0)}] {m.id} {status:12s} {m.path}:{m.line} {m.describe()}", flush=True)
     # Leave the checkout's build matching its sources (the next run's baseline is then cheap).
     build()
 
@@ -506,7 +525,7 @@ def main():
     lp.add_argument("--rev", default="HEAD", help="commit to mutate (default HEAD)")
     rp = sub.add_parser("run")
     rp.add_argument("--rev", default="HEAD", help="commit to mutate (default HEAD; uncommitted changes are not seen)")
-    rp.add_argument("--target", choices=TARGETS)
+    rp.add_argument("--target", help=f"comma-separated, from {', '.join(TARGETS)} (with --ids: default all)")
     rp.add_argument("--file", help="regex on the source path")
     rp.add_argument("--sample", type=int, default=0, help="stop after this many compiled mutants (0: all)")
     rp.add_argument("--seed", type=int, default=1)
@@ -554,24 +573,36 @@ def main():
         mutants = [(SpecMutant(s), s["target"]) for s in specs]
         out = args.out or str(RESULTS / f"{Path(args.spec).stem}.jsonl")
         print(f"{len(mutants)} hand-written mutants of {head}; results -> {out}", flush=True)
-        run_mutants(mutants, argparse.Namespace(sample=0, timeout=args.timeout), out, head)
+        run_mutants(mutants, argparse.Namespace(sample=0, timeout=args.timeout), lambda _: out, head)
         return
-    if not args.target:
-        sys.exit("--target is required (or --spec)")
+    if not args.target and not args.ids:
+        sys.exit("--target is required (or --spec, or --ids)")
+    # Several targets share one baseline: --target tensorcore,nn --sample 10 runs 10 of each.
+    targets = args.target.split(",") if args.target else list(TARGETS)
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        sys.exit(f"unknown target(s) {unknown}; choose from {list(TARGETS)}")
     kinds = set(args.kinds.split(","))
-    pool = [m for m in candidates(args.target, args.file) if m.kind in kinds]
+    pool = []
+    for target in targets:
+        ms = [m for m in candidates(target, args.file) if m.kind in kinds]
+        if args.ids:
+            wanted = set(args.ids.split(","))
+            ms = [m for m in ms if m.id in wanted]
+        else:
+            ms.sort(key=lambda m: (m.path, m.offset, m.kind, m.replacement))
+            random.Random(args.seed).shuffle(ms)
+        pool += [(m, target) for m in ms]
     if args.ids:
-        wanted = set(args.ids.split(","))
-        pool = [m for m in pool if m.id in wanted]
-        missing = wanted - {m.id for m in pool}
+        missing = set(args.ids.split(",")) - {m.id for m, _ in pool}
         if missing:
             print(f"not found (source changed?): {sorted(missing)}")
-    else:
-        pool.sort(key=lambda m: (m.path, m.offset, m.kind, m.replacement))
-        random.Random(args.seed).shuffle(pool)
-    out = args.out or str(RESULTS / f"{args.target}-seed{args.seed}.jsonl")
-    print(f"{len(pool)} candidate mutants of {head}; results -> {out}", flush=True)
-    run_mutants([(m, args.target) for m in pool], args, out, head)
+
+    def out(target):
+        return args.out or str(RESULTS / f"{target}-seed{args.seed}.jsonl")
+    print(f"{len(pool)} candidate mutants of {head} in {', '.join(targets)}; results -> "
+          f"{', '.join(sorted({out(t) for _, t in pool}))}", flush=True)
+    run_mutants(pool, args, out, head)
 
 
 if __name__ == "__main__":
