@@ -400,7 +400,8 @@ def run_mutants(mutants, args, out_file, head):
     print(f"baseline tests: {baseline:.0f} s; mutant timeout {timeout:.0f} s", flush=True)
     done = {}
     for m, target in mutants:
-        if args.sample and done.get(target, 0) >= args.sample:
+        rerun = m.id in getattr(args, "also_ids", "").split(",")
+        if args.sample and not rerun and done.get(target, 0) >= args.sample:
             continue
         path = WORK / m.path
         original = path.read_text()
@@ -421,7 +422,7 @@ def run_mutants(mutants, args, out_file, head):
         finally:
             path.write_text(original)
             backup.unlink()
-        if status != "uncompilable":
+        if status != "uncompilable" and not rerun:
             done[target] = done.get(target, 0) + 1
         rec = {**m.record(), "target": target, "status": status, "stage": stage, "failing": failing, "crashed": crashed,
                "seconds": round(time.time() - start, 1), "commit": head}
@@ -531,6 +532,7 @@ def main():
     rp.add_argument("--seed", type=int, default=1)
     rp.add_argument("--kinds", default="operator,constant,drop,swap")
     rp.add_argument("--ids", help="comma-separated mutant ids to run (from list or a results file)")
+    rp.add_argument("--also-ids", default="", help="mutant ids (any target) to rerun first, besides the sample")
     rp.add_argument("--spec", help="JSON file of hand-written mutations: [{name, file, find, replace, target}]")
     rp.add_argument("--timeout", type=float, default=0, help="seconds per test run (default: 5 x baseline, >= 240)")
     rp.add_argument("--out", help="results file (JSON lines); default scripts/mutation/results/<target>-seed<seed>.jsonl")
@@ -593,6 +595,14 @@ def main():
             ms.sort(key=lambda m: (m.path, m.offset, m.kind, m.replacement))
             random.Random(args.seed).shuffle(ms)
         pool += [(m, target) for m in ms]
+    if args.also_ids:
+        wanted = args.also_ids.split(",")
+        extra = [(m, t) for t in TARGETS for m in candidates(t) if m.id in wanted]
+        missing = set(wanted) - {m.id for m, _ in extra}
+        if missing:
+            print(f"not found (source changed?): {sorted(missing)}")
+        # Reruns do not count towards the sample.
+        pool = extra + [(m, t) for m, t in pool if m.id not in wanted]
     if args.ids:
         missing = set(args.ids.split(",")) - {m.id for m, _ in pool}
         if missing:
