@@ -512,7 +512,7 @@ def report(files, equivalent_file):
             else:
                 verdict = "**survives**"
             mutation = r["mutation"].replace("|", "¦")
-            print(f"| {r['id']} | {r['file']}:{r['line']} | {mutation} | {verdict} |")
+            print(f"| {r['id']} | {r['file']}:{r['line']} (at {r['commit']}) | {mutation} | {verdict} |")
 
 
 def main():

@@ -13,6 +13,6 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     if [[ "${args[i]}" == --workdir ]] && ((i + 1 < ${#args[@]})); then workdir=(--workdir "${args[i + 1]}"); fi
     if [[ "${args[i]}" == --workdir=* ]]; then workdir=("${args[i]}"); fi
 done
-trap '"$py" "$here/mutate.py" "${workdir[@]}" restore >/dev/null' EXIT
+trap '"$py" "$here/mutate.py" "${workdir[@]}" restore >/dev/null 2>&1' EXIT
 trap 'exit 130' INT TERM HUP
 "$py" "$here/mutate.py" "$@"
