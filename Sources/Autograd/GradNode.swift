@@ -185,22 +185,11 @@ enum GradientMath {
 
     static func addInPlace(_ a: Tensor, _ b: Tensor) {
         precondition(a.count == b.count, "autograd: gradient shapes \(shapeString(a.shape)) and \(shapeString(b.shape)) differ")
-        let n = a.count
-        switch (a.dtype, b.dtype) {
-        case (.float32, .float32):
-            let pa = a.pointer(as: Float.self), pb = b.pointer(as: Float.self)
-            Parallel.forRange(0..<n, grain: 1 << 17) { r in for i in r { pa[i] += pb[i] } }
-        case (.float64, .float64):
-            let pa = a.pointer(as: Double.self), pb = b.pointer(as: Double.self)
-            Parallel.forRange(0..<n, grain: 1 << 16) { r in for i in r { pa[i] += pb[i] } }
-        default:
-            for i in 0..<n { a.setValue(a.doubleValue(at: i) + b.doubleValue(at: i), at: i) }
-        }
+        Kernels.accumulate(b, into: a)
     }
 
+    /// A copy of `t` in `dtype` (a different one: a fresh tensor).
     static func converted(_ t: Tensor, to dtype: DType) -> Tensor {
-        let out = Tensor(uninitializedShape: t.shape, dtype: dtype)
-        for i in 0..<t.count { out.setValue(t.doubleValue(at: i), at: i) }
-        return out
+        Kernels.cast(t, to: dtype)
     }
 }

@@ -105,12 +105,7 @@ enum StridedGather {
 
     /// `-x` in place (the lazy negation bit some saved views carry).
     static func negate(_ t: Tensor) {
-        switch t.dtype {
-        case .float32: let p = t.pointer(as: Float.self); for i in 0..<t.count { p[i] = -p[i] }
-        case .float64: let p = t.pointer(as: Double.self); for i in 0..<t.count { p[i] = -p[i] }
-        case .int64: let p = t.pointer(as: Int64.self); for i in 0..<t.count { p[i] = 0 &- p[i] }
-        case .uint8: let p = t.pointer(as: UInt8.self); for i in 0..<t.count { p[i] = 0 &- p[i] }
-        case .bool: break
-        }
+        // Integers wrap (uint8: 256 − x), as PyTorch's neg does; bool has no negation bit.
+        if t.dtype != .bool { t.copyData(from: Kernels.unary(.neg, t)) }
     }
 }

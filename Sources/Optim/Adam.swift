@@ -1,5 +1,4 @@
 import Foundation
-import CKernelSupport
 import TensorCore
 import Autograd
 import NN
@@ -96,27 +95,17 @@ public class Adam: Optimizer {
                     s["max_exp_avg_sq"] = Tensor.zeros(p.shape, dtype: p.dtype)
                     setState(s, for: p)
                 }
+                // PyTorch's step is a float32 0-d tensor: counted in float32.
                 let stepTensor = s["step"]!
-                let stepF = stepTensor.pointer(as: Float.self)
-                stepF[0] += 1
-                let step = Double(stepF[0])
-                let h = AdamHyper(
+                stepTensor.fill(Double(Float(stepTensor.itemDouble()) + 1))
+                let step = stepTensor.itemDouble()
+                let h = AdamStep(
                     lr: lr, beta1: beta1, beta2: beta2, eps: eps, weightDecay: wd,
                     decoupled: decoupledWeightDecay, maximize: maximize,
                     biasCorrection1: 1 - Foundation.pow(beta1, step),
                     biasCorrection2Sqrt: (1 - Foundation.pow(beta2, step)).squareRoot())
-                let m = s["exp_avg"]!, v = s["exp_avg_sq"]!, vmax = amsgrad ? s["max_exp_avg_sq"] : nil
-                if p.dtype == .float32 && vmax == nil && !maximize && Float(1 - beta1) < 0.5 {
-                    adamKernelSIMD(p.pointer(as: Float.self), grad.pointer(as: Float.self), m.pointer(as: Float.self),
-                                   v.pointer(as: Float.self), count: p.count, h)
-                } else if p.dtype == .float32 {
-                    adamKernel(p.pointer(as: Float.self), grad.pointer(as: Float.self), m.pointer(as: Float.self),
-                               v.pointer(as: Float.self), vmax?.pointer(as: Float.self), count: p.count, h)
-                } else {
-                    adamKernel(p.pointer(as: Double.self), grad.pointer(as: Double.self), m.pointer(as: Double.self),
-                               v.pointer(as: Double.self), vmax?.pointer(as: Double.self), count: p.count, h)
-                }
-                withExtendedLifetime((p, grad, m, v, vmax, stepTensor)) {}
+                Kernels.adamStep(p, grad: grad, expAvg: s["exp_avg"]!, expAvgSq: s["exp_avg_sq"]!,
+                                 maxExpAvgSq: amsgrad ? s["max_exp_avg_sq"] : nil, h)
             }
         }
     }
@@ -141,91 +130,5 @@ public final class AdamW: Adam {
                 eps: Double = 1e-8, weightDecay: Double = 1e-2, amsgrad: Bool = false, maximize: Bool = false) {
         super.init(groups, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, amsgrad: amsgrad,
                    maximize: maximize, decoupled: true)
-    }
-}
-
-struct AdamHyper {
-    let lr, beta1, beta2, eps, weightDecay: Double
-    let decoupled, maximize: Bool
-    let biasCorrection1, biasCorrection2Sqrt: Double
-}
-
-/// One Adam/AdamW update on raw memory, with PyTorch's operation order; the scalars are rounded to
-/// the element type as PyTorch's CPU kernels do.
-@inline(__always)
-func adamKernel<T: BinaryFloatingPoint>(_ p: UnsafeMutablePointer<T>, _ grad: UnsafeMutablePointer<T>,
-                                        _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>,
-                                        _ vmax: UnsafeMutablePointer<T>?, count: Int, _ h: AdamHyper) {
-    let wd = T(h.weightDecay), decay = T(1 - h.lr * h.weightDecay)
-    let useWD = h.weightDecay != 0
-    let w1 = T(1 - h.beta1), b1 = 1 - w1, smallWeight = w1 < 0.5, b2 = T(h.beta2), w2 = T(1 - h.beta2)
-    let bc2Sqrt = T(h.biasCorrection2Sqrt), eps = T(h.eps)
-    let negStepSize = T(-(h.lr / h.biasCorrection1))
-    Parallel.forRange(0..<count, grain: 1 << 14) { r in
-        for i in r {
-            var g = h.maximize ? -grad[i] : grad[i]
-            if useWD {
-                if h.decoupled { p[i] = p[i] * decay } else { g = g + wd * p[i] }
-            }
-            // exp_avg.lerp_(grad, 1 − β1), with lerp's two forms for small and large weights
-            let mi = smallWeight ? m[i] + w1 * (g - m[i]) : g - (g - m[i]) * b1
-            m[i] = mi
-            let vi = v[i] * b2 + w2 * g * g             // exp_avg_sq.mul_(β2).addcmul_(grad, grad, 1 − β2)
-            v[i] = vi
-            var second = vi
-            if let vmax {
-                second = max(vmax[i], vi)
-                vmax[i] = second
-            }
-            let denom = second.squareRoot() / bc2Sqrt + eps
-            p[i] = p[i] + negStepSize * mi / denom     // param.addcdiv_(exp_avg, denom, −step_size)
-        }
-    }
-}
-
-/// The common float32 case (no amsgrad, no maximize, β1 > 0.5) 16 lanes at a time (one vector
-/// square root per block): the same operations in the same order as ``adamKernel``, so results
-/// are identical. Weight decay is
-/// folded in exactly: `p·1 = p` and `g + 0·p = g` for finite values.
-@inline(__always)
-func adamKernelSIMD(_ p: UnsafeMutablePointer<Float>, _ grad: UnsafeMutablePointer<Float>,
-                    _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int, _ h: AdamHyper) {
-    typealias V = SIMD16<Float>
-    let useWD = h.weightDecay != 0
-    let coupledWD: Float = useWD && !h.decoupled ? Float(h.weightDecay) : 0
-    let decay: Float = useWD && h.decoupled ? Float(1 - h.lr * h.weightDecay) : 1
-    let w1 = Float(1 - h.beta1), b2 = Float(h.beta2), w2 = Float(1 - h.beta2)
-    let bc2Sqrt = Float(h.biasCorrection2Sqrt), eps = Float(h.eps)
-    let negStepSize = Float(-(h.lr / h.biasCorrection1))
-    @inline(__always) func load(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> V {
-        UnsafeRawPointer(q + i).loadUnaligned(as: V.self)
-    }
-    @inline(__always) func store(_ x: V, _ q: UnsafeMutablePointer<Float>, _ i: Int) {
-        UnsafeMutableRawPointer(q + i).storeBytes(of: x, as: V.self)
-    }
-    Parallel.forRange(0..<count, grain: 1 << 15) { r in
-        var i = r.lowerBound
-        while i + 16 <= r.upperBound {
-            let p0 = load(p, i), mi = load(m, i)
-            let g = load(grad, i) + coupledWD * p0
-            let mNew = mi + w1 * (g - mi)
-            let vNew = load(v, i) * b2 + w2 * g * g
-            let denom = swiftnn_sqrt16(vNew) / bc2Sqrt + eps
-            store(mNew, m, i)
-            store(vNew, v, i)
-            store(p0 * decay + negStepSize * mNew / denom, p, i)
-            i += 16
-        }
-        while i < r.upperBound {
-            let p0 = p[i], mi = m[i]
-            let g = grad[i] + coupledWD * p0
-            let mNew = mi + w1 * (g - mi)
-            let vNew = v[i] * b2 + w2 * g * g
-            let denom = vNew.squareRoot() / bc2Sqrt + eps
-            m[i] = mNew
-            v[i] = vNew
-            p[i] = p0 * decay + negStepSize * mNew / denom
-            i += 1
-        }
     }
 }

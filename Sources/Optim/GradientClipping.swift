@@ -16,27 +16,11 @@ import NN
 public func clipGradNorm(_ parameters: [Tensor], maxNorm: Double, normType: Double = 2) -> Tensor {
     usageCheck(normType > 0, "clip_grad_norm_", "norm_type must be positive, got \(normType)")
     let grads = parameters.compactMap(\.grad)
-    // Each gradient's norm, then the norm of those norms (PyTorch's order), rounded to float32.
-    func norm(_ values: [Double]) -> Double {
-        if normType.isInfinite { return values.reduce(0) { max($0, $1) } }
-        return Foundation.pow(values.reduce(0) { $0 + Foundation.pow($1, normType) }, 1 / normType)
-    }
-    let perTensor: [Double] = grads.map { g in
-        var values = [Double](repeating: 0, count: g.count)
-        for i in 0..<g.count { values[i] = abs(g.doubleValue(at: i)) }
-        return Double(Float(norm(values)))
-    }
-    let total = Float(norm(perTensor))
+    // Each gradient's norm rounded to float32, then the norm of those norms (PyTorch's order).
+    let perTensor = grads.map { Double(Float(Kernels.norm($0, p: normType))) }
+    let total = Float(Kernels.norm(Tensor(perTensor), p: normType))
     let coef = min(Float(maxNorm) / (total + 1e-6), 1)
-    for g in grads {
-        switch g.dtype {
-        case .float32:
-            let p = g.pointer(as: Float.self)
-            for i in 0..<g.count { p[i] *= coef }
-        default:
-            for i in 0..<g.count { g.setValue(g.doubleValue(at: i) * Double(coef), at: i) }
-        }
-    }
+    for g in grads { Kernels.unary(.scale(Double(coef)), g, into: g) }
     return Tensor(scalar: total)
 }
 
@@ -47,7 +31,5 @@ public func clipGradNorm(_ parameters: [Tensor], maxNorm: Double, normType: Doub
 /// clipGradValue(model.parameters(), clipValue: 0.5)
 /// ```
 public func clipGradValue(_ parameters: [Tensor], clipValue: Double) {
-    for g in parameters.compactMap(\.grad) {
-        for i in 0..<g.count { g.setValue(min(max(g.doubleValue(at: i), -clipValue), clipValue), at: i) }
-    }
+    for g in parameters.compactMap(\.grad) { Kernels.unary(.clamp(min: -clipValue, max: clipValue), g, into: g) }
 }

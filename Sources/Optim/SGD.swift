@@ -62,43 +62,11 @@ public final class SGD: Optimizer {
                 var buffer = s["momentum_buffer"]
                 let first = buffer == nil && momentum != 0
                 if first { buffer = Tensor(uninitializedShape: p.shape, dtype: p.dtype) }
-                let h = SGDHyper(lr: lr, momentum: momentum, dampening: dampening, weightDecay: wd,
-                                 nesterov: nesterov, maximize: maximize, firstStep: first)
-                if p.dtype == .float32 {
-                    sgdKernel(p.pointer(as: Float.self), grad.pointer(as: Float.self),
-                              buffer?.pointer(as: Float.self), count: p.count, h)
-                } else {
-                    sgdKernel(p.pointer(as: Double.self), grad.pointer(as: Double.self),
-                              buffer?.pointer(as: Double.self), count: p.count, h)
-                }
-                withExtendedLifetime((p, grad, buffer)) {}
+                Kernels.sgdStep(p, grad: grad, momentumBuffer: buffer,
+                                SGDStep(lr: lr, momentum: momentum, dampening: dampening, weightDecay: wd,
+                                        nesterov: nesterov, maximize: maximize, firstStep: first))
                 if let buffer, first { s["momentum_buffer"] = buffer; setState(s, for: p) }
             }
-        }
-    }
-}
-
-struct SGDHyper {
-    let lr, momentum, dampening, weightDecay: Double
-    let nesterov, maximize, firstStep: Bool
-}
-
-/// One SGD update on raw memory; scalars are rounded to the element type as PyTorch's kernels do.
-@inline(__always)
-func sgdKernel<T: BinaryFloatingPoint>(_ p: UnsafeMutablePointer<T>, _ grad: UnsafeMutablePointer<T>,
-                                       _ buf: UnsafeMutablePointer<T>?, count: Int, _ h: SGDHyper) {
-    let wd = T(h.weightDecay), mom = T(h.momentum), damp = T(1 - h.dampening), negLR = T(-h.lr)
-    let useWD = h.weightDecay != 0, useMomentum = h.momentum != 0
-    Parallel.forRange(0..<count, grain: 1 << 15) { r in
-        for i in r {
-            var g = h.maximize ? -grad[i] : grad[i]
-            if useWD { g = g + wd * p[i] }
-            if useMomentum, let buf {
-                let b = h.firstStep ? g : buf[i] * mom + damp * g
-                buf[i] = b
-                g = h.nesterov ? g + mom * b : b
-            }
-            p[i] = p[i] + negLR * g
         }
     }
 }

@@ -1,9 +1,9 @@
 import TensorCore
 import NN
 
-/// Running-statistics and batch-size mistakes.
+/// Running-statistics, parameter and batch-size mistakes.
 enum StatisticsChecks {
-    static func run(_ modules: [(String, Module)], purpose: Doctor.Purpose, batchSize: Int?) -> [Diagnosis] {
+    static func run(_ modules: [(String, Module)], purpose: Doctor.Purpose, batchSize: Int?, valuesPerChannel: [ObjectIdentifier: Int]) -> [Diagnosis] {
         var out: [Diagnosis] = []
         for (path, m) in modules {
             guard let bn = m as? BatchNormBase else { continue }
@@ -13,7 +13,10 @@ enum StatisticsChecks {
                                      fix: "use momentum: \(PyRepr.float(1 - momentum)) (PyTorch's and SwiftNN's momentum is the weight of the new batch; the default is 0.1)."))
             }
             if let batchSize, purpose != .evaluation {
-                if batchSize == 1 {
+                // Values each channel's statistics come from: the batch times the positions per
+                // example (known once the data was followed; 1 for [N, C] inputs).
+                let perExample = valuesPerChannel[ObjectIdentifier(bn)] ?? 1
+                if batchSize * perExample == 1 {
                     out.append(Diagnosis(.batchOfOne, .error, path: path,
                                          "\(bn.typeName) cannot train on batches of one: the variance of one value is 0 (PyTorch raises 'Expected more than 1 value per channel when training').",
                                          fix: "use a larger batch, drop the last partial batch (dropLast), or use GroupNorm/LayerNorm."))

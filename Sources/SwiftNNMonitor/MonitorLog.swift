@@ -32,11 +32,14 @@ public struct MonitorLog: Codable, Equatable, Sendable {
         do { data = try Data(contentsOf: url) } catch { throw MonitorLogError(path: url.path, reason: "cannot read (\(error.localizedDescription))") }
         // A run folder's files come from outside: bound what is parsed.
         guard data.count <= 256 << 20 else { throw MonitorLogError(path: url.path, reason: "\(data.count) bytes is too large for a monitor log") }
+        // Which file this is first, so another kind or version is named as such.
+        struct Header: Decodable { var format: String?; var version: Int? }
+        let header = try? MonitorLog.decoder.decode(Header.self, from: data)
+        if let h = header, h.format != MonitorLog.formatName || h.version != 1 {
+            throw MonitorLogError(path: url.path, reason: "format \(h.format ?? "?") version \(h.version.map(String.init) ?? "?") is not \(MonitorLog.formatName) version 1")
+        }
         do { self = try MonitorLog.decoder.decode(MonitorLog.self, from: data) } catch {
             throw MonitorLogError(path: url.path, reason: "not a monitor log (\(error))")
-        }
-        guard format == MonitorLog.formatName, version == 1 else {
-            throw MonitorLogError(path: url.path, reason: "format \(format) version \(version) is not \(MonitorLog.formatName) version 1")
         }
     }
 
@@ -86,6 +89,22 @@ public struct EpochRecord: Codable, Equatable, Sendable {
         self.valAccuracy = valAccuracy
         self.learningRate = learningRate
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss, trainAccuracy, valLoss, valAccuracy, learningRate
+    }
+
+    /// A missing or null number (how `metrics.json` writes a non-finite one) reads as NaN.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func number(_ k: CodingKeys) throws -> Double { try c.decodeIfPresent(Double.self, forKey: k) ?? .nan }
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        trainLoss = try number(.trainLoss)
+        trainAccuracy = try number(.trainAccuracy)
+        valLoss = try number(.valLoss)
+        valAccuracy = try number(.valAccuracy)
+        learningRate = try number(.learningRate)
+    }
 }
 
 /// The 15th, 50th and 85th percentiles of a set of values (the bands of Ioffe & Szegedy's Figure 1).
@@ -125,12 +144,29 @@ public struct BatchNormTrace: Codable, Equatable, Sendable {
     /// The ReLU that takes this layer's output (directly or through pointwise layers), if any.
     public var reluPath: String?
     public var samples: [BatchNormSample] = []
+    /// How far the running statistics moved during each epoch.
+    public var epochDrift: [RunningStatisticsDrift] = []
 
     public init(path: String, kind: String, features: Int, reluPath: String? = nil) {
         self.path = path
         self.kind = kind
         self.features = features
         self.reluPath = reluPath
+    }
+}
+
+/// How far a BatchNorm layer's running statistics moved during one epoch: the mean over channels
+/// of |Δ running mean| in running standard deviations (at the epoch's start), and of
+/// |log(running var after / before)|.
+public struct RunningStatisticsDrift: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var meanShift: Double
+    public var logVarianceChange: Double
+
+    public init(epoch: Int, meanShift: Double, logVarianceChange: Double) {
+        self.epoch = epoch
+        self.meanShift = meanShift
+        self.logVarianceChange = logVarianceChange
     }
 }
 

@@ -195,7 +195,7 @@ func buildNote() -> String {
     #else
     let mode = "release build"
     #endif
-    let fma = Kernels.gemmUsesFMA ? "yes" : "no (build with -Xswiftc -target-cpu -Xswiftc native)"
+    let fma = CPUBackend.gemmUsesFMA ? "yes" : "no (build with -Xswiftc -target-cpu -Xswiftc native)"
     return "\(mode), \(Parallel.maxThreadCount) cores, GEMM FMA micro-kernel: \(fma)"
 }
 

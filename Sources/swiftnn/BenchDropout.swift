@@ -112,7 +112,7 @@ struct BenchDropout: ParsableCommand {
             let d = DropoutDecisions(stream: gen.nextStream(), p: 0.5)
             let words = Self.packBits(d, count: n)
             let fromBits = words.withUnsafeBufferPointer { Self.backwardFromBits(g, $0.baseAddress!, scale: 2) }
-            precondition(fromBits.scalars == DropoutKernels.backward(g, decisions: d, kind: .inverted).scalars,
+            precondition(fromBits.scalars == Kernels.dropoutBackward(g, decisions: d, kind: .inverted).scalars,
                          "bench dropout: the stored-bits backward disagrees with the regenerated mask")
             let xg = x.clonedData()
             xg.requiresGrad = true
@@ -120,7 +120,7 @@ struct BenchDropout: ParsableCommand {
                 ("copy (memcpy)", { _ = Self.copy(x) }),
                 ("copy (SIMD16 loop)", { _ = Self.simdCopy(x) }),
                 ("Dropout(0.5) train forward", { _ = drop(x) }),
-                ("Dropout(0.5) backward (mask regenerated)", { _ = DropoutKernels.backward(g, decisions: d, kind: .inverted) }),
+                ("Dropout(0.5) backward (mask regenerated)", { _ = Kernels.dropoutBackward(g, decisions: d, kind: .inverted) }),
                 ("Dropout(0.5) backward (stored bit mask)", {
                     _ = words.withUnsafeBufferPointer { Self.backwardFromBits(g, $0.baseAddress!, scale: 2) }
                 }),

@@ -23,11 +23,12 @@ func loadCheckpointModel(_ url: URL, requireFinite: Bool = false) throws -> (spe
 }
 
 /// ``loadCheckpointModel(_:requireFinite:)`` on a file's bytes (`path` labels errors); the
-/// fuzz target `FuzzCheckpointModel` feeds it crafted files.
-func loadCheckpointModel(bytes: Foundation.Data, path: String, requireFinite: Bool = false) throws -> (spec: ModelSpec, model: Module) {
+/// fuzz target `FuzzCheckpointModel` feeds it crafted files. `spec` replaces the file's
+/// architecture metadata (weights saved elsewhere, see `loadZooCheckpoint`).
+func loadCheckpointModel(bytes: Foundation.Data, path: String, requireFinite: Bool = false, spec given: ModelSpec? = nil) throws -> (spec: ModelSpec, model: Module) {
     let header: SafetensorsHeader
     do { header = try Safetensors.header(of: bytes) } catch { throw CLIError("\(path): \(error)") }
-    let spec = try ModelSpec(metadata: header.metadata, source: path)
+    let spec = try given ?? ModelSpec(metadata: header.metadata, source: path)
     let isTraining = header.metadata["format"] == "swiftnn.training_checkpoint"
     var fileShapes: [String: [Int]] = [:]
     for e in header.entries {

@@ -18,7 +18,7 @@ struct SwiftNNCommand: ParsableCommand {
             Bench.self,
             DoctorCommand.self,
             TrainCommand.self, EvaluateCommand.self,
-            ExperimentCommand.self,
+            ExperimentCommand.self, ReportCommand.self,
             ConvertCommand.self,
         ]
     )

@@ -12,7 +12,10 @@ struct TrainCommand: ParsableCommand {
         AdamW (lr 1e-3, weight decay 1e-4), cosine annealing over the epochs, cross entropy with label \
         smoothing 0.1, batch 128, 15 epochs, on the bundled MNIST subset (10,000 training images; the \
         2,000 test images serve as validation). Writes best.safetensors, last.safetensors (full training \
-        state for --resume), metrics.csv and metrics.json to --out.
+        state for --resume), metrics.csv and metrics.json to --out. Unless --no-monitor: the doctor \
+        examines the model first, a training monitor watches the run (BatchNorm statistics, train/val \
+        gap, non-finite values) and prints its diagnosis at the end, and the run folder gets \
+        monitor.json, a self-contained report.html and TensorBoard event files (tensorboard/).
         """)
 
     /// The recipe's values, which the options below show as their defaults.
@@ -66,6 +69,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("MLP hidden widths, comma-separated.", visibility: .hidden))
     var hidden: String = recipe.hiddenDims.map(String.init).joined(separator: ",")
 
+    @Flag(inversion: .prefixedNo, help: "The doctor before training and the training monitor during it (monitor.json, report.html in the run folder).")
+    var monitor = true
+
+    @Option(help: ArgumentHelp("TensorBoard event files go here (default: <out>/tensorboard).", valueName: "dir"))
+    var tensorboard: String?
+
+    @Flag(help: "Write no TensorBoard event files.")
+    var noTensorboard = false
+
     func run() throws {
         do {
             if let t = threads {
@@ -94,6 +106,15 @@ struct TrainCommand: ParsableCommand {
             o.stopAfter = stopAfter
             o.dropout = dropout
             o.trainLimit = limit
+            o.monitor = monitor
+            if tensorboard != nil && (noTensorboard || !monitor) {
+                throw CLIError("--tensorboard \(tensorboard!) contradicts \(noTensorboard ? "--no-tensorboard" : "--no-monitor") (TensorBoard events come from the monitor)")
+            }
+            o.tensorBoard = monitor && !noTensorboard
+            if let dir = tensorboard {
+                guard !dir.trimmingCharacters(in: .whitespaces).isEmpty else { throw CLIError("--tensorboard must name a folder, got an empty path") }
+                o.tensorBoardDirectory = URL(fileURLWithPath: dir)
+            }
             // Empty items are kept (and refused): "1,,2" is a typo, not [1, 2].
             let widths = hidden.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else { throw CLIError("--hidden must be positive integers separated by commas, got '\(hidden)'") }

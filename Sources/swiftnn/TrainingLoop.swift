@@ -32,6 +32,11 @@ struct TrainOptions {
     var interactive: Bool? = nil
     /// Print nothing (tests).
     var quiet = false
+    /// The doctor before training and the training monitor during it (monitor.json, report.html).
+    var monitor = true
+    /// TensorBoard event files: into this folder, by default `<out>/tensorboard`; nil with `tensorBoard` false.
+    var tensorBoard = true
+    var tensorBoardDirectory: URL? = nil
 
     func validate() throws {
         guard epochs >= 1 else { throw CLIError("--epochs must be at least 1, got \(epochs)") }
@@ -180,6 +185,8 @@ final class Trainer {
     private(set) var startEpoch = 1
     /// What `--resume` changed (learning rate, weight decay), for the log.
     private(set) var resumeNote = ""
+    /// The doctor, the training monitor, TensorBoard and the report (unless `--no-monitor`).
+    private(set) var observer: RunObserver?
 
     var bestURL: URL { options.outDirectory.appendingPathComponent("best.safetensors") }
     var lastURL: URL { options.outDirectory.appendingPathComponent("last.safetensors") }
@@ -234,6 +241,15 @@ final class Trainer {
         } else {
             log("Resuming \(spec.pytorchName) from \(lastURL.path) at epoch \(startEpoch)/\(options.epochs)\(resumeNote)")
         }
+        if options.monitor {
+            observer = try RunObserver(model: model, description: spec.pytorchName, runDirectory: options.outDirectory,
+                                       tensorBoard: options.tensorBoard ? (options.tensorBoardDirectory ?? options.outDirectory.appendingPathComponent("tensorboard")) : nil,
+                                       completedEpochs: startEpoch - 1, completedSteps: (startEpoch - 1) * trainLoader.count,
+                                       say: { [options] line in if !options.quiet { say(line) } })
+            if startEpoch == 1 {
+                observer?.examine(model, inputShape: spec.model.flattensInput ? [spec.inputSize] : spec.inputShape, batchSize: options.batchSize)
+            }
+        }
         let runStart = DispatchTime.now()
         let lastEpoch = min(options.epochs, options.stopAfter ?? options.epochs)
         if startEpoch > lastEpoch { log("Nothing to do: the run already finished \(startEpoch - 1) epochs") }
@@ -241,8 +257,10 @@ final class Trainer {
         while epoch <= lastEpoch {
             let m: EpochMetrics
             do { m = try trainEpoch(epoch) } catch {
-                // The metrics files then hold the completed epochs (valid JSON, even if none).
+                // The metrics files then hold the completed epochs (valid JSON, even if none), the
+                // report what the monitor saw up to the failure.
                 try? writeMetrics()
+                try? observer?.finish(printing: false)
                 throw error
             }
             history.append(m)
@@ -253,6 +271,7 @@ final class Trainer {
             }
             try writeMetrics()
             try saveTrainingCheckpoint(epoch: epoch)
+            try observer?.endEpoch(m)
             epoch += 1
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - runStart.uptimeNanoseconds) / 1e9
@@ -260,6 +279,7 @@ final class Trainer {
             log("Best val accuracy \(String(format: "%.2f", bestAccuracy))% | final val accuracy \(String(format: "%.2f", last.valAccuracy))%"
                 + " | \(String(format: "%.1f", seconds)) s | saved \(bestURL.path)")
         }
+        try observer?.finish()
         return history
     }
 
@@ -279,6 +299,7 @@ final class Trainer {
             let out = model(x)
             let loss = criterion(out, targets: y)
             let value = Double(loss.item())
+            observer?.step(loss: value, input: x, epoch: epoch)
             // Checked before the update: a non-finite loss would spread NaN into every weight.
             guard value.isFinite else {
                 bar.clear()

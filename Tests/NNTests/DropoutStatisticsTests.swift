@@ -47,7 +47,7 @@ func fitsBinomial(_ hits: Int, of n: Int, p: Double) -> Bool {
     @Test(arguments: [0.1, 0.5, 0.9])
     func pairedDecisionsAreIndependent(p: Double) {
         let n = 2 * Self.n
-        let m = DropoutKernels.mask(count: n, decisions: DropoutDecisions(stream: Generator(seed: 3).nextStream(), p: p)).scalars
+        let m = Kernels.dropoutMask(count: n, decisions: DropoutDecisions(stream: Generator(seed: 3).nextStream(), p: p)).scalars
         var bothHalves = 0, halfPairs = 0
         var block = 0
         while block + 32 <= n {
@@ -69,7 +69,7 @@ func fitsBinomial(_ hits: Int, of n: Int, p: Double) -> Bool {
             let d = DropoutDecisions(stream: Generator(seed: 5).nextStream(), p: p)
             #expect(!d.usesFastPath)
             #expect(abs(d.effectiveDropProbability - p) < 1e-9)
-            let m = DropoutKernels.mask(count: Self.n, decisions: d).scalars
+            let m = Kernels.dropoutMask(count: Self.n, decisions: d).scalars
             #expect(fitsBinomial(m.count { $0 == 0 }, of: Self.n, p: p), "p = \(p)")
         }
         for p in [0.1, 0.123457, 0.5, 0.9, 0.99] {

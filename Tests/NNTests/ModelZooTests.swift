@@ -117,7 +117,7 @@ struct ModelZooTests {
             MLPClassifier(
               (net): Sequential(
                 (0): Linear(in_features=784, out_features=512, bias=True)
-                (1): BatchNorm1d(512, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+                (1): BatchNorm1d(512, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
                 (2): ReLU()
                 (3): Dropout(p=0.4, inplace=False)
                 (4): Linear(in_features=512, out_features=10, bias=True)
@@ -217,8 +217,8 @@ struct ModelZooTests {
                 (1): GELU(approximate='none')
                 (2): Linear(in_features=32, out_features=16, bias=True)
               )
-              (norm1): LayerNorm((16,), eps=1e-05, elementwise_affine=True)
-              (norm2): LayerNorm((16,), eps=1e-05, elementwise_affine=True)
+              (norm1): LayerNorm((16,), eps=1e-05, elementwise_affine=True, bias=True)
+              (norm2): LayerNorm((16,), eps=1e-05, elementwise_affine=True, bias=True)
               (drop): Dropout(p=0.1, inplace=False)
             )
             """)

@@ -11,7 +11,7 @@ struct NormalizationFixtureTests {
 
     @Test("every layer fixture is present")
     func fixturesPresent() {
-        #expect(Self.files.count == 44)
+        #expect(Self.files.count == 49)
     }
 
     @Test("PyTorch reference case", arguments: Self.files.map(\.lastPathComponent))

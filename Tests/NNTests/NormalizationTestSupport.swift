@@ -20,21 +20,23 @@ enum NormTest {
         case "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d":
             let n = int("num_features"), eps = double("eps", 1e-5)
             let isBN = name.hasPrefix("Batch")
-            let affine = bool("affine", isBN), track = bool("track_running_stats", isBN)
+            let affine = bool("affine", isBN), track = bool("track_running_stats", isBN), bias = bool("bias", true)
             switch name {
-            case "BatchNorm1d": return BatchNorm1d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track)
-            case "BatchNorm2d": return BatchNorm2d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track)
-            case "BatchNorm3d": return BatchNorm3d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track)
-            case "InstanceNorm1d": return InstanceNorm1d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track)
-            case "InstanceNorm2d": return InstanceNorm2d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track)
-            default: return InstanceNorm3d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track)
+            case "BatchNorm1d": return BatchNorm1d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track, bias: bias)
+            case "BatchNorm2d": return BatchNorm2d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track, bias: bias)
+            case "BatchNorm3d": return BatchNorm3d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track, bias: bias)
+            case "InstanceNorm1d":
+                return InstanceNorm1d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track, bias: bias)
+            case "InstanceNorm2d":
+                return InstanceNorm2d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track, bias: bias)
+            default: return InstanceNorm3d(n, eps: eps, momentum: momentum, affine: affine, trackRunningStats: track, bias: bias)
             }
         case "LayerNorm":
             return LayerNorm(shape("normalized_shape"), eps: double("eps", 1e-5),
                              elementwiseAffine: bool("elementwise_affine", true), bias: bool("bias", true))
         case "GroupNorm":
             return GroupNorm(numGroups: int("num_groups"), numChannels: int("num_channels"),
-                             eps: double("eps", 1e-5), affine: bool("affine", true))
+                             eps: double("eps", 1e-5), affine: bool("affine", true), bias: bool("bias", true))
         case "RMSNorm":
             return RMSNorm(shape("normalized_shape"), eps: (kw["eps"] as? NSNumber)?.doubleValue,
                            elementwiseAffine: bool("elementwise_affine", true))

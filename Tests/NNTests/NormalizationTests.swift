@@ -77,15 +77,42 @@ struct NormalizationTests {
 
     @Test("description prints like PyTorch's repr")
     func descriptions() {
-        #expect(BatchNorm2d(64).description == "BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)")
+        #expect(BatchNorm2d(64).description == "BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)")
         #expect(BatchNorm1d(8, eps: 0.001, momentum: nil, affine: false, trackRunningStats: false).description
-                == "BatchNorm1d(8, eps=0.001, momentum=None, affine=False, track_running_stats=False)")
-        #expect(LayerNorm(512).description == "LayerNorm((512,), eps=1e-05, elementwise_affine=True)")
-        #expect(LayerNorm([3, 4], elementwiseAffine: false).description == "LayerNorm((3, 4), eps=1e-05, elementwise_affine=False)")
-        #expect(GroupNorm(numGroups: 32, numChannels: 256).description == "GroupNorm(32, 256, eps=1e-05, affine=True)")
-        #expect(InstanceNorm2d(64).description == "InstanceNorm2d(64, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)")
+                == "BatchNorm1d(8, eps=0.001, momentum=None, affine=False, bias=False, track_running_stats=False)")
+        #expect(LayerNorm(512).description == "LayerNorm((512,), eps=1e-05, elementwise_affine=True, bias=True)")
+        #expect(LayerNorm([3, 4], elementwiseAffine: false).description == "LayerNorm((3, 4), eps=1e-05, elementwise_affine=False, bias=False)")
+        #expect(GroupNorm(numGroups: 32, numChannels: 256).description == "GroupNorm(32, 256, eps=1e-05, affine=True, bias=True)")
+        #expect(InstanceNorm2d(64).description == "InstanceNorm2d(64, eps=1e-05, momentum=0.1, affine=False, bias=False, track_running_stats=False)")
         #expect(RMSNorm([512]).description == "RMSNorm((512,), eps=None, elementwise_affine=True)")
         #expect(RMSNorm(8, eps: 1e-6).description == "RMSNorm((8,), eps=1e-06, elementwise_affine=True)")
+    }
+
+    /// reprs/norm_reprs.json: repr and state-dict keys printed by PyTorch 2.13 for constructor
+    /// arguments including `bias=False` (scripts/reference/make_norm_bias_fixtures.py).
+    nonisolated(unsafe) static let reprCases: [[String: Any]] = {
+        let data = try! Data(contentsOf: Fixtures.url("reprs/norm_reprs.json"))
+        let root = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+        return root["cases"] as! [[String: Any]]
+    }()
+
+    @Test("repr and state-dict keys match PyTorch's, bias=False included", arguments: 0..<14)
+    func pytorchRepr(_ i: Int) throws {
+        try #require(Self.reprCases.count == 14)
+        let row = Self.reprCases[i]
+        let m = NormTest.makeModule(row["module"] as! String, row["kwargs"] as! [String: Any])
+        #expect(m.description == row["repr"] as! String)
+        #expect(m.stateDict().keys == row["state_dict_keys"] as! [String])
+    }
+
+    @Test("bias: false in the positional and labelled forms: weight only, and the layer still trains")
+    func noBias() {
+        #expect(GroupNorm(2, 4, bias: false).stateDict().keys == ["weight"])
+        let bn = BatchNorm2d(3, bias: false)
+        #expect(bn.bias == nil && bn.parameters().count == 1)
+        let y = bn(Tensor.randn([2, 3, 4, 4], requiresGrad: true))
+        y.sum().backward()
+        #expect(bn.weight?.grad != nil)
     }
 
     // MARK: state

@@ -44,14 +44,14 @@ private func mismatches(double: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, 
     if double {
         got = c
         got.withUnsafeMutableBufferPointer { pc in
-            Kernels.dgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+            CPUBackend.dgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                           b: b, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
         }
     } else {
         let af = a.map { Float($0) }, bf = b.map { Float($0) }
         var cf = c.map { Float($0) }
         cf.withUnsafeMutableBufferPointer { pc in
-            Kernels.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha), a: af, lda: lda,
+            CPUBackend.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha), a: af, lda: lda,
                           b: bf, ldb: ldb, beta: Float(beta), c: pc.baseAddress!, ldc: ldc)
         }
         got = cf.map { Double($0) }

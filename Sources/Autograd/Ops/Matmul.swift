@@ -83,51 +83,16 @@ struct MatmulPlan {
     }
 }
 
-/// Runs one GEMM per batch entry: `c[cIdx] (+)= op(a[aIdx]) · op(b[bIdx])`. When several entries
-/// write the same output matrix (a broadcast operand's gradient) they accumulate serially;
-/// otherwise small matrices are spread over threads by batch entry.
+/// One GEMM per batch entry, `c[cIndex] (+)= op(a[aIndex]) · op(b[bIndex])`, where each operand
+/// is a stack of matrices of `aRows × aCols` (`bRows × bCols`) elements.
 private func batchedGEMM(
     _ a: Tensor, aIndex: [Int], aRows: Int, aCols: Int, transA: Bool,
     _ b: Tensor, bIndex: [Int], bRows: Int, bCols: Int, transB: Bool,
     into c: Tensor, cIndex: [Int], cDistinct: Bool
 ) {
-    let m = transA ? aCols : aRows, k = transA ? aRows : aCols
-    let n = transB ? bRows : bCols
-    let count = cIndex.count
-    let aSize = aRows * aCols, bSize = bRows * bCols, cSize = m * n
-    func run<T>(_ type: T.Type, _ entries: Range<Int>, accumulate: Bool,
-                _ gemm: (Bool, Bool, Int, Int, Int, T, UnsafePointer<T>, Int, UnsafePointer<T>, Int, T, UnsafeMutablePointer<T>, Int) -> Void)
-    where T: TensorScalar & FloatingPoint {
-        let pa = a.pointer(as: T.self), pb = b.pointer(as: T.self), pc = c.pointer(as: T.self)
-        for e in entries {
-            gemm(transA, transB, m, n, k, 1, pa + aIndex[e] * aSize, aCols, pb + bIndex[e] * bSize, bCols,
-                 accumulate ? 1 : 0, pc + cIndex[e] * cSize, n)
-        }
-    }
-    withExtendedLifetime((a, b, c)) {
-        let perEntry = m * n * max(k, 1)
-        let parallel = cDistinct && count > 1 && perEntry < (1 << 21) && perEntry * count >= (1 << 17)
-        if !cDistinct { c.fill(0) }
-        let grain = max(1, (1 << 17) / max(perEntry, 1))
-        switch a.dtype {
-        case .float32:
-            let body = { (r: Range<Int>) in
-                run(Float.self, r, accumulate: !cDistinct) {
-                    Kernels.sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12)
-                }
-            }
-            if parallel { Parallel.forRange(0..<count, grain: grain, body) } else { body(0..<count) }
-        case .float64:
-            let body = { (r: Range<Int>) in
-                run(Double.self, r, accumulate: !cDistinct) {
-                    Kernels.dgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12)
-                }
-            }
-            if parallel { Parallel.forRange(0..<count, grain: grain, body) } else { body(0..<count) }
-        default:
-            usageFailure(UsageError("matmul", "\"addmm\" not implemented for '\(a.dtype)'"))
-        }
-    }
+    Kernels.batchedGEMM(a, b, into: c, m: transA ? aCols : aRows, n: transB ? bRows : bCols, k: transA ? aRows : aCols,
+                        transA: transA, transB: transB, aIndex: aIndex, bIndex: bIndex, cIndex: cIndex,
+                        outputsDistinct: cDistinct)
 }
 
 extension Tensor {

@@ -127,24 +127,24 @@ public enum DropoutVariant: String, Sendable, CaseIterable {
                                      : (kind == .alpha ? "alpha_dropout" : "dropout")
         if p == 1 {
             // PyTorch: input * 0 for every variant (so NaN stays NaN, negatives give -0.0).
-            let z = DropoutKernels.timesZero(input)
+            let z = Kernels.timesZero(input)
             if inplace { out.copyData(from: z) }
             let result = inplace ? out : z
-            return Autograd.record(nodeName, output: result, inputs: [input]) { g in [DropoutKernels.timesZero(g)] }
+            return Autograd.record(nodeName, output: result, inputs: [input]) { g in [Kernels.timesZero(g)] }
         }
         let decisions = DropoutDecisions(stream: (generator ?? .default).nextStream(), p: p)
         let kind = self.kind
         if isChannelwise {
             let bs = batchedShape(input.shape)
             let rowLength = bs[2...].reduce(1, *)
-            DropoutKernels.channelForward(input, into: out, rowLength: rowLength, decisions: decisions, kind: kind)
+            Kernels.channelDropout(input, into: out, rowLength: rowLength, decisions: decisions, kind: kind)
             return Autograd.record(nodeName, output: out, inputs: [input]) { g in
-                [DropoutKernels.channelBackward(g, rowLength: rowLength, decisions: decisions, kind: kind)]
+                [Kernels.channelDropoutBackward(g, rowLength: rowLength, decisions: decisions, kind: kind)]
             }
         }
-        DropoutKernels.forward(input, into: out, decisions: decisions, kind: kind)
+        Kernels.dropout(input, into: out, decisions: decisions, kind: kind)
         return Autograd.record(nodeName, output: out, inputs: [input]) { g in
-            [DropoutKernels.backward(g, decisions: decisions, kind: kind)]
+            [Kernels.dropoutBackward(g, decisions: decisions, kind: kind)]
         }
     }
 }

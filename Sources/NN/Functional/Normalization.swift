@@ -8,25 +8,6 @@ import Autograd
 
 // MARK: - Helpers
 
-@inline(__always)
-private func ptr<T: TensorScalar>(_ t: Tensor?, _: T.Type) -> UnsafePointer<T>? {
-    t.map { UnsafePointer($0.pointer(as: T.self)) }
-}
-
-/// A tensor of `shape` and `dtype` holding `values`.
-private func tensor(_ values: [Double], shape: [Int], dtype: DType) -> Tensor {
-    let t = Tensor(uninitializedShape: shape, dtype: dtype)
-    switch dtype {
-    case .float64: t.pointer(as: Double.self).update(from: values, count: values.count)
-    default: for (i, v) in values.enumerated() { t.setValue(v, at: i) }
-    }
-    return t
-}
-
-private func values(_ t: Tensor) -> [Double] {
-    (0..<t.count).map { t.doubleValue(at: $0) }
-}
-
 /// Checks that every given tensor is floating point with `x`'s dtype.
 private func checkDTypes(_ op: String, _ x: Tensor, _ others: [Tensor?]) throws(UsageError) {
     guard x.dtype.isFloatingPoint else {
@@ -37,25 +18,28 @@ private func checkDTypes(_ op: String, _ x: Tensor, _ others: [Tensor?]) throws(
     }
 }
 
-/// `running ← (1 − m)·running + m·value`, elementwise, in Double.
-private func updateRunning(_ running: Tensor, _ batch: [Double], momentum: Double) {
-    for i in 0..<running.count {
-        running.setValue((1 - momentum) * running.doubleValue(at: i) + momentum * batch[i], at: i)
-    }
+/// [dx, dweight?, dbias?] in the order the inputs were recorded, parameter gradients shaped like
+/// the parameters.
+private func affineGradients(_ dx: Tensor?, _ weight: Tensor?, _ bias: Tensor?, _ gw: Tensor?, _ gb: Tensor?) -> [Tensor?] {
+    var out: [Tensor?] = [dx]
+    if let weight { out.append(gw?.viewData(weight.shape)) }
+    if let bias { out.append(gb?.viewData(bias.shape)) }
+    return out
 }
 
-/// (n, c, s) view of a (N, C, *) tensor.
-@inline(__always)
-private func ncs(_ x: Tensor) -> (Int, Int, Int) {
-    (x.shape[0], x.shape[1], x.shape.dropFirst(2).reduce(1, *))
-}
+/// Whether the parameters need gradients.
+private func needsGradient(_ ts: Tensor?...) -> Bool { ts.contains { $0?.requiresGrad ?? false } }
 
 // MARK: - Batch normalization
 
 /// Checks the arguments of ``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:)``
 /// with PyTorch's messages.
+///
+/// `checkBatchSize` false skips the "more than 1 value per channel" rule, for a part of a batch
+/// whose statistics are combined with others (the combined count is checked instead).
 public func validateBatchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
-                              bias: Tensor?, training: Bool, source: String = "batch_norm") throws(UsageError) {
+                              bias: Tensor?, training: Bool, checkBatchSize: Bool = true,
+                              source: String = "batch_norm") throws(UsageError) {
     guard x.rank >= 2 else {
         throw UsageError(source, "expected at least 2D input (got \(x.rank)D input)")
     }
@@ -64,7 +48,7 @@ public func validateBatchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Ten
         throw UsageError(source, "running_mean must be defined in evaluation mode")
     }
     // PyTorch checks the batch size first (in Python), then the shapes (in the native op).
-    if training || runningMean == nil || runningVar == nil {
+    if checkBatchSize && (training || runningMean == nil || runningVar == nil) {
         if x.shape[0] * x.shape.dropFirst(2).reduce(1, *) == 1 {
             throw UsageError(source, "Expected more than 1 value per channel when training, got input size \(shapeString(x.shape))")
         }
@@ -89,6 +73,32 @@ private func checkChannelCounts(_ source: String, _ c: Int, runningMean: Tensor?
     }
 }
 
+/// Combines batch normalization's per-channel reductions with those of other processes or
+/// micro-batches: the seam SyncBatchNorm is built on.
+///
+/// With a reducer, training-mode batch normalization runs in split form: the forward reduces
+/// this part's statistics, asks ``combine(_:)-(ChannelStatistics)`` for the statistics of the
+/// whole batch (e.g. an all-gather and Chan merge across processes), and normalizes with those;
+/// the backward reduces Σdy and Σdy·x̂, asks ``combine(_:)-(ChannelGradientSums)`` for the whole
+/// batch's sums (an all-reduce) and computes the input gradient from them. Weight and bias
+/// gradients stay this part's own, as in PyTorch's SyncBatchNorm (data-parallel training
+/// averages parameter gradients afterwards). Every part must call both, in the same order.
+///
+/// ```swift
+/// final class TwoMicroBatches: BatchNormReducer {
+///     let other: ChannelStatistics
+///     init(other: ChannelStatistics) { self.other = other }
+///     func combine(_ local: ChannelStatistics) -> ChannelStatistics { local.merged(with: other) }
+///     func combine(_ local: ChannelGradientSums) -> ChannelGradientSums { local }
+/// }
+/// ```
+public protocol BatchNormReducer: AnyObject {
+    /// The statistics of the whole batch, given this part's.
+    func combine(_ local: ChannelStatistics) -> ChannelStatistics
+    /// The gradient sums of the whole batch, given this part's.
+    func combine(_ local: ChannelGradientSums) -> ChannelGradientSums
+}
+
 /// Batch normalization over (N, C, *) input, like `torch.nn.functional.batch_norm`:
 ///
 ///     y = (x − E[x]) / sqrt(Var[x] + eps) · weight + bias
@@ -97,7 +107,8 @@ private func checkChannelCounts(_ source: String, _ c: Int, runningMean: Tensor?
 /// running statistics are given) the batch's statistics are used (biased variance) and, when
 /// running statistics are given, they are updated in place: `running = (1 − momentum)·running +
 /// momentum·batch`, with the unbiased variance for `runningVar`. Otherwise the running statistics
-/// normalize. Gradients flow to `x`, `weight` and `bias`.
+/// normalize. Gradients flow to `x`, `weight` and `bias`. A `reducer` combines the statistics
+/// with other processes' or micro-batches' (see ``BatchNormReducer``).
 ///
 /// ```swift
 /// let mean = Tensor.zeros([3]), variance = Tensor.ones([3])
@@ -106,89 +117,72 @@ private func checkChannelCounts(_ source: String, _ c: Int, runningMean: Tensor?
 /// ```
 public func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil,
                       bias: Tensor? = nil, training: Bool = false, momentum: Double = 0.1,
-                      eps: Double = 1e-5) -> Tensor {
+                      eps: Double = 1e-5, reducer: (any BatchNormReducer)? = nil) -> Tensor {
+    let batchStatistics = training || runningMean == nil || runningVar == nil
     do {
-        try validateBatchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, training: training)
+        try validateBatchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                              training: training, checkBatchSize: reducer == nil || !batchStatistics)
     } catch { usageFailure(error) }
-    return batchNormCore(x, dims: ncs(x), runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                         training: training, momentum: momentum, eps: eps)
+    var running: RunningStatistics? = nil
+    if let runningMean, let runningVar {
+        running = RunningStatistics(mean: runningMean, variance: runningVar, batchesTracked: nil, momentum: momentum)
+    }
+    return batchNormCore(x, running: running, weight: weight, bias: bias, training: training, eps: eps, reducer: reducer)
 }
 
-/// Batch normalization of `x` viewed as (n, c, s), arguments already checked.
-func batchNormCore(_ x: Tensor, dims: (Int, Int, Int), runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
-                   bias: Tensor?, training: Bool, momentum: Double, eps: Double) -> Tensor {
-    let (n, c, s) = dims
-    let batchStats = training || runningMean == nil || runningVar == nil
-    let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-    var mean: [Double], invstd: [Double]
-    var applied = false
-    if batchStats {
-        let variance: [Double]
-        switch x.dtype {
-        case .float64: (mean, variance) = Kernels.batchNormStatistics(ptr(x, Double.self)!, n: n, c: c, s: s)
-        default:
+/// Batch normalization with arguments already checked. In training with `running`, the running
+/// statistics take the batch's (``RunningStatistics/update(with:)``); in evaluation they
+/// normalize. Without running statistics the batch's always normalize.
+func batchNormCore(_ x: Tensor, running: RunningStatistics?, weight: Tensor?, bias: Tensor?, training: Bool,
+                   eps: Double, reducer: (any BatchNormReducer)?, source: String = "batch_norm") -> Tensor {
+    let batchStatistics = training || running == nil
+    let y: Tensor, mean: [Double], invstd: [Double]
+    if batchStatistics {
+        let stats: ChannelStatistics
+        if let reducer {
+            // Split form: reduce here, combine with the other parts, normalize with the whole.
+            stats = reducer.combine(Kernels.batchNormStatistics(x))
+            if stats.count <= 1 {
+                usageFailure(UsageError(source, "Expected more than 1 value per channel when training, got input size \(shapeString(x.shape)) and \(stats.count) values per channel in all parts"))
+            }
+            mean = stats.mean
+            invstd = stats.invstd(eps: eps)
+            y = Kernels.batchNormApply(x, mean: mean, invstd: invstd, weight: weight, bias: bias)
+        } else {
             // Statistics and normalization fused per cached channel block.
-            (mean, variance) = Kernels.batchNormTrainingForward(ptr(x, Float.self)!, y.pointer(as: Float.self), n: n, c: c, s: s,
-                                                                weight: ptr(weight, Float.self), bias: ptr(bias, Float.self), eps: eps)
-            applied = true
+            (y, stats) = Kernels.batchNormTrainingForward(x, weight: weight, bias: bias, eps: eps)
+            mean = stats.mean
+            invstd = stats.invstd(eps: eps)
         }
-        invstd = variance.map { 1 / ($0 + eps).squareRoot() }
-        // An empty batch has no statistics: the running ones stay as they are (PyTorch still
-        // counts the batch, which the module does).
-        if training, n * s > 0, let runningMean, let runningVar {
-            let m = Double(n * s)
-            updateRunning(runningMean, mean, momentum: momentum)
-            updateRunning(runningVar, variance.map { $0 * m / max(m - 1, 1) }, momentum: momentum)
-        }
+        if training { running?.update(with: stats) }
     } else {
-        mean = values(runningMean!)
-        invstd = values(runningVar!).map { 1 / ($0 + eps).squareRoot() }
-    }
-    switch x.dtype {
-    case _ where applied: break
-    case .float64:
-        Kernels.batchNormApply(ptr(x, Double.self)!, y.pointer(as: Double.self), n: n, c: c, s: s, mean: mean,
-                               invstd: invstd, weight: ptr(weight, Double.self), bias: ptr(bias, Double.self))
-    default:
-        Kernels.batchNormApply(ptr(x, Float.self)!, y.pointer(as: Float.self), n: n, c: c, s: s, mean: mean,
-                               invstd: invstd, weight: ptr(weight, Float.self), bias: ptr(bias, Float.self))
+        mean = running!.mean.doubleScalars
+        invstd = running!.variance.doubleScalars.map { 1 / ($0 + eps).squareRoot() }
+        y = Kernels.batchNormApply(x, mean: mean, invstd: invstd, weight: weight, bias: bias)
     }
     let inputs = [x] + [weight, bias].compactMap { $0 }
     guard Autograd.isRecording(inputs) else { return y }
-    return Autograd.record("batch_norm", output: y, inputs: inputs) { gy in
-        let needX = x.requiresGrad
-        let needW = (weight?.requiresGrad ?? false) || (bias?.requiresGrad ?? false)
-        let dx = needX ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
-        let g: (gradWeight: [Double], gradBias: [Double])
-        switch x.dtype {
-        case .float64:
-            g = Kernels.batchNormBackward(x: ptr(x, Double.self)!, gradOutput: ptr(gy, Double.self)!,
-                                          gradInput: dx?.pointer(as: Double.self), n: n, c: c, s: s, mean: mean,
-                                          invstd: invstd, weight: ptr(weight, Double.self),
-                                          batchStatistics: batchStats, weightGradients: needW)
-        default:
-            g = Kernels.batchNormBackward(x: ptr(x, Float.self)!, gradOutput: ptr(gy, Float.self)!,
-                                          gradInput: dx?.pointer(as: Float.self), n: n, c: c, s: s, mean: mean,
-                                          invstd: invstd, weight: ptr(weight, Float.self),
-                                          batchStatistics: batchStats, weightGradients: needW)
+    return Autograd.record(source, output: y, inputs: inputs) { gy in
+        let needW = needsGradient(weight, bias)
+        if batchStatistics, let reducer {
+            let local = Kernels.batchNormBackwardReduce(x, gradOutput: gy, mean: mean, invstd: invstd)
+            let whole = reducer.combine(local)
+            let dx = x.requiresGrad
+                ? Kernels.batchNormBackwardApply(x, gradOutput: gy, mean: mean, invstd: invstd, weight: weight, sums: whole) : nil
+            return parameterGradients(dx, weight, bias, needW ? local : nil)
         }
-        return affineGradients(dx, weight, bias, g)
+        let g = Kernels.batchNormBackward(x, gradOutput: gy, mean: mean, invstd: invstd, weight: weight,
+                                          batchStatistics: batchStatistics, needInput: x.requiresGrad, needSums: needW)
+        return parameterGradients(g.input, weight, bias, needW ? g.sums : nil)
     }
 }
 
-/// [dx, dweight?, dbias?] in the order the inputs were recorded.
-private func affineGradients(_ dx: Tensor?, _ weight: Tensor?, _ bias: Tensor?,
-                             _ g: (gradWeight: [Double], gradBias: [Double])) -> [Tensor?] {
-    var out: [Tensor?] = [dx]
-    if let weight { out.append(g.gradWeight.isEmpty ? nil : tensor(g.gradWeight, shape: weight.shape, dtype: weight.dtype)) }
-    if let bias { out.append(g.gradBias.isEmpty ? nil : tensor(g.gradBias, shape: bias.shape, dtype: bias.dtype)) }
-    return out
-}
-
-extension Autograd {
-    fileprivate static func isRecording(_ inputs: [Tensor]) -> Bool {
-        GradMode.isEnabled && inputs.contains { $0.requiresGrad }
-    }
+/// [dx, dweight?, dbias?] from batch normalization's per-channel sums (Σdy·x̂ is the weight
+/// gradient, Σdy the bias gradient).
+private func parameterGradients(_ dx: Tensor?, _ weight: Tensor?, _ bias: Tensor?, _ sums: ChannelGradientSums?) -> [Tensor?] {
+    let gw = weight.flatMap { w in sums.map { Tensor(converting: $0.sumDyXhat, shape: w.shape, dtype: w.dtype) } }
+    let gb = bias.flatMap { b in sums.map { Tensor(converting: $0.sumDy, shape: b.shape, dtype: b.dtype) } }
+    return affineGradients(dx, weight, bias, gw, gb)
 }
 
 // MARK: - Instance normalization
@@ -232,32 +226,24 @@ public func instanceNorm(_ x: Tensor, runningMean: Tensor? = nil, runningVar: Te
         try validateInstanceNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
                                  useInputStats: useInputStats)
     } catch { usageFailure(error) }
-    return instanceNormCore(x, dims: ncs(x), runningMean: runningMean, runningVar: runningVar, weight: weight,
-                            bias: bias, useInputStats: useInputStats, momentum: momentum, eps: eps)
+    var running: RunningStatistics? = nil
+    if let runningMean, let runningVar {
+        running = RunningStatistics(mean: runningMean, variance: runningVar, batchesTracked: nil, momentum: momentum)
+    }
+    return instanceNormCore(x, running: running, weight: weight, bias: bias, useInputStats: useInputStats, eps: eps)
 }
 
-/// Instance normalization of `x` viewed as (n, c, s), arguments already checked.
-func instanceNormCore(_ x: Tensor, dims: (Int, Int, Int), runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
-                      bias: Tensor?, useInputStats: Bool, momentum: Double, eps: Double) -> Tensor {
-    guard useInputStats || runningMean == nil || runningVar == nil else {
+/// Instance normalization of (N, C, *) input with arguments already checked.
+func instanceNormCore(_ x: Tensor, running: RunningStatistics?, weight: Tensor?, bias: Tensor?, useInputStats: Bool,
+                      eps: Double) -> Tensor {
+    guard useInputStats || running == nil else {
         // Running statistics: the same per-channel affine map as batch norm in evaluation.
-        return batchNormCore(x, dims: dims, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                             training: false, momentum: momentum, eps: eps)
+        return batchNormCore(x, running: running, weight: weight, bias: bias, training: false, eps: eps, reducer: nil,
+                             source: "instance_norm")
     }
-    let (n, c, s) = dims
-    let stats = groupNormCore(x, dims: dims, groups: c, weight: weight, bias: bias, eps: eps, name: "instance_norm")
-    if let runningMean, let runningVar {
-        var m = [Double](repeating: 0, count: c), v = [Double](repeating: 0, count: c)
-        let unbias = Double(s) / Double(max(s - 1, 1))
-        for i in 0..<n {
-            for ch in 0..<c {
-                m[ch] += stats.mean[i * c + ch] / Double(n)
-                v[ch] += stats.variance[i * c + ch] * unbias / Double(n)
-            }
-        }
-        updateRunning(runningMean, m, momentum: momentum)
-        updateRunning(runningVar, v, momentum: momentum)
-    }
+    let (n, c) = (x.shape[0], x.shape[1])
+    let stats = groupNormCore(x, groups: c, weight: weight, bias: bias, eps: eps, name: "instance_norm")
+    running?.update(instances: stats.statistics, samples: n, channels: c, elements: x.shape.dropFirst(2).reduce(1, *))
     return stats.output
 }
 
@@ -294,42 +280,20 @@ public func validateGroupNorm(_ x: Tensor, numGroups: Int, weight: Tensor?, bias
 public func groupNorm(_ x: Tensor, numGroups: Int, weight: Tensor? = nil, bias: Tensor? = nil,
                       eps: Double = 1e-5) -> Tensor {
     do { try validateGroupNorm(x, numGroups: numGroups, weight: weight, bias: bias) } catch { usageFailure(error) }
-    return groupNormCore(x, dims: ncs(x), groups: numGroups, weight: weight, bias: bias, eps: eps, name: "group_norm").output
+    return groupNormCore(x, groups: numGroups, weight: weight, bias: bias, eps: eps, name: "group_norm").output
 }
 
-private func groupNormCore(_ x: Tensor, dims: (Int, Int, Int), groups: Int, weight: Tensor?, bias: Tensor?,
-                           eps: Double, name: String) -> (output: Tensor, mean: [Double], variance: [Double]) {
-    let (n, c, s) = dims
-    let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-    let r: (mean: [Double], variance: [Double], invstd: [Double])
-    switch x.dtype {
-    case .float64:
-        r = Kernels.groupNormForward(ptr(x, Double.self)!, y.pointer(as: Double.self), n: n, c: c, s: s, groups: groups,
-                                     weight: ptr(weight, Double.self), bias: ptr(bias, Double.self), eps: eps)
-    default:
-        r = Kernels.groupNormForward(ptr(x, Float.self)!, y.pointer(as: Float.self), n: n, c: c, s: s, groups: groups,
-                                     weight: ptr(weight, Float.self), bias: ptr(bias, Float.self), eps: eps)
-    }
+private func groupNormCore(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Double,
+                           name: String) -> (output: Tensor, statistics: RowStatistics) {
+    let (y, stats) = Kernels.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps)
     let inputs = [x] + [weight, bias].compactMap { $0 }
-    guard Autograd.isRecording(inputs) else { return (y, r.mean, r.variance) }
-    let (mean, invstd) = (r.mean, r.invstd)
-    Autograd.record(name, output: y, inputs: inputs) { gy in
-        let needW = (weight?.requiresGrad ?? false) || (bias?.requiresGrad ?? false)
-        let dx = x.requiresGrad ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
-        let g: (gradWeight: [Double], gradBias: [Double])
-        switch x.dtype {
-        case .float64:
-            g = Kernels.groupNormBackward(x: ptr(x, Double.self)!, gradOutput: ptr(gy, Double.self)!,
-                                          gradInput: dx?.pointer(as: Double.self), n: n, c: c, s: s, groups: groups,
-                                          mean: mean, invstd: invstd, weight: ptr(weight, Double.self), weightGradients: needW)
-        default:
-            g = Kernels.groupNormBackward(x: ptr(x, Float.self)!, gradOutput: ptr(gy, Float.self)!,
-                                          gradInput: dx?.pointer(as: Float.self), n: n, c: c, s: s, groups: groups,
-                                          mean: mean, invstd: invstd, weight: ptr(weight, Float.self), weightGradients: needW)
-        }
-        return affineGradients(dx, weight, bias, g)
+    guard Autograd.isRecording(inputs) else { return (y, stats) }
+    let out = Autograd.record(name, output: y, inputs: inputs) { gy in
+        let g = Kernels.groupNormBackward(x, gradOutput: gy, groups: groups, statistics: stats, weight: weight,
+                                          needInput: x.requiresGrad, needAffine: needsGradient(weight, bias))
+        return affineGradients(g.input, weight, bias, g.weight, g.bias)
     }
-    return (y, r.mean, r.variance)
+    return (out, stats)
 }
 
 // MARK: - Layer and RMS normalization
@@ -365,34 +329,13 @@ public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor? = nil
                       eps: Double = 1e-5) -> Tensor {
     do { try validateLayerNorm(x, normalizedShape: normalizedShape, weight: weight, bias: bias) } catch { usageFailure(error) }
     let d = normalizedShape.reduce(1, *)
-    let rows = d == 0 ? 0 : x.count / d
-    let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-    let r: (mean: [Double], invstd: [Double])
-    switch x.dtype {
-    case .float64:
-        r = Kernels.layerNormForward(ptr(x, Double.self)!, y.pointer(as: Double.self), rows: rows, d: d,
-                                     weight: ptr(weight, Double.self), bias: ptr(bias, Double.self), eps: eps)
-    default:
-        r = Kernels.layerNormForward(ptr(x, Float.self)!, y.pointer(as: Float.self), rows: rows, d: d,
-                                     weight: ptr(weight, Float.self), bias: ptr(bias, Float.self), eps: eps)
-    }
+    let (y, stats) = Kernels.layerNorm(x, d: d, weight: weight, bias: bias, eps: eps)
     let inputs = [x] + [weight, bias].compactMap { $0 }
     guard Autograd.isRecording(inputs) else { return y }
     return Autograd.record("layer_norm", output: y, inputs: inputs) { gy in
-        let needW = (weight?.requiresGrad ?? false) || (bias?.requiresGrad ?? false)
-        let dx = x.requiresGrad ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
-        let g: (gradWeight: [Double], gradBias: [Double])
-        switch x.dtype {
-        case .float64:
-            g = Kernels.layerNormBackward(x: ptr(x, Double.self)!, gradOutput: ptr(gy, Double.self)!,
-                                          gradInput: dx?.pointer(as: Double.self), rows: rows, d: d, mean: r.mean,
-                                          invstd: r.invstd, weight: ptr(weight, Double.self), weightGradients: needW)
-        default:
-            g = Kernels.layerNormBackward(x: ptr(x, Float.self)!, gradOutput: ptr(gy, Float.self)!,
-                                          gradInput: dx?.pointer(as: Float.self), rows: rows, d: d, mean: r.mean,
-                                          invstd: r.invstd, weight: ptr(weight, Float.self), weightGradients: needW)
-        }
-        return affineGradients(dx, weight, bias, g)
+        let g = Kernels.layerNormBackward(x, gradOutput: gy, d: d, statistics: stats, weight: weight,
+                                          needInput: x.requiresGrad, needAffine: needsGradient(weight, bias))
+        return affineGradients(g.input, weight, bias, g.weight, g.bias)
     }
 }
 
@@ -410,33 +353,12 @@ public func rmsNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor? = nil, 
     do { try validateLayerNorm(x, normalizedShape: normalizedShape, weight: weight, bias: nil, source: "rms_norm") } catch { usageFailure(error) }
     let eps = eps ?? (x.dtype == .float64 ? Double.ulpOfOne : Double(Float.ulpOfOne))
     let d = normalizedShape.reduce(1, *)
-    let rows = d == 0 ? 0 : x.count / d
-    let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-    let invstd: [Double]
-    switch x.dtype {
-    case .float64:
-        invstd = Kernels.rmsNormForward(ptr(x, Double.self)!, y.pointer(as: Double.self), rows: rows, d: d,
-                                        weight: ptr(weight, Double.self), eps: eps)
-    default:
-        invstd = Kernels.rmsNormForward(ptr(x, Float.self)!, y.pointer(as: Float.self), rows: rows, d: d,
-                                        weight: ptr(weight, Float.self), eps: eps)
-    }
+    let (y, stats) = Kernels.rmsNorm(x, d: d, weight: weight, eps: eps)
     let inputs = [x] + [weight].compactMap { $0 }
     guard Autograd.isRecording(inputs) else { return y }
     return Autograd.record("rms_norm", output: y, inputs: inputs) { gy in
-        let needW = weight?.requiresGrad ?? false
-        let dx = x.requiresGrad ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
-        let gw: [Double]
-        switch x.dtype {
-        case .float64:
-            gw = Kernels.rmsNormBackward(x: ptr(x, Double.self)!, gradOutput: ptr(gy, Double.self)!,
-                                         gradInput: dx?.pointer(as: Double.self), rows: rows, d: d, invstd: invstd,
-                                         weight: ptr(weight, Double.self), weightGradients: needW)
-        default:
-            gw = Kernels.rmsNormBackward(x: ptr(x, Float.self)!, gradOutput: ptr(gy, Float.self)!,
-                                         gradInput: dx?.pointer(as: Float.self), rows: rows, d: d, invstd: invstd,
-                                         weight: ptr(weight, Float.self), weightGradients: needW)
-        }
-        return affineGradients(dx, weight, nil, (gw, []))
+        let g = Kernels.rmsNormBackward(x, gradOutput: gy, d: d, statistics: stats, weight: weight,
+                                        needInput: x.requiresGrad, needWeight: needsGradient(weight))
+        return affineGradients(g.input, weight, nil, g.weight, nil)
     }
 }

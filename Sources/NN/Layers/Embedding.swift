@@ -31,7 +31,8 @@ public final class Embedding: Module {
         self.paddingIdx = pad
         weight = Parameter(Tensor.randn([numEmbeddings, embeddingDim], dtype: dtype, generator: generator))
         if let p = pad {
-            for j in 0..<embeddingDim { weight.setValue(0, at: p * embeddingDim + j) }
+            // The padding row, viewed in place.
+            Tensor(storage: weight.storage, shape: [embeddingDim], dtype: dtype, offset: p * embeddingDim).fill(0)
         }
         super.init()
     }
@@ -41,43 +42,21 @@ public final class Embedding: Module {
         guard input.dtype == .int64 else {
             throw UsageError("Embedding", "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; but got \(input.dtype) instead")
         }
-        let p = input.pointer(as: Int64.self)
-        for i in 0..<input.count where p[i] < 0 || p[i] >= Int64(numEmbeddings) {
-            throw UsageError("Embedding", "index out of range in self (index \(p[i]), num_embeddings \(numEmbeddings))")
+        if let bad = Kernels.firstIndexOutOfRange(input, bound: numEmbeddings) {
+            throw UsageError("Embedding", "index out of range in self (index \(bad), num_embeddings \(numEmbeddings))")
         }
     }
 
     override public func forward(_ input: Tensor) -> Tensor {
         do { try validate(input) } catch { usageFailure(error) }
-        let w = weight, d = embeddingDim, n = input.count, bytes = d * w.dtype.byteSize
-        let out = Tensor(uninitializedShape: input.shape + [d], dtype: w.dtype)
-        let idx = input.pointer(as: Int64.self)
-        let src = w.rawPointer, dst = out.rawPointer
-        for i in 0..<n { (dst + i * bytes).copyMemory(from: src + Int(idx[i]) * bytes, byteCount: bytes) }
+        let w = weight, d = embeddingDim
+        let out = Kernels.indexSelect(w, dim: 0, index: input.viewData([input.count])).viewData(input.shape + [d])
         guard Autograd.isRecording(w) else { return out }
-        let indices = input.clonedData()   // the caller may reuse its index tensor
-        let pad = paddingIdx
+        let indices = input.clonedData().viewData([input.count])   // the caller may reuse its index tensor
+        let pad = paddingIdx.map(Int64.init)
         return Autograd.record("embedding", output: out, inputs: [w]) { g in
-            // Scatter-add every output row's gradient into its table row.
-            let gw = Tensor.zeros(w.shape, dtype: w.dtype)
-            let ix = indices.pointer(as: Int64.self)
-            withExtendedLifetime((g, gw, indices)) {
-                switch w.dtype {
-                case .float32:
-                    let pg = g.pointer(as: Float.self), pw = gw.pointer(as: Float.self)
-                    for i in 0..<n where Int(ix[i]) != pad {
-                        let row = pw + Int(ix[i]) * d, gr = pg + i * d
-                        for j in 0..<d { row[j] += gr[j] }
-                    }
-                default:
-                    let pg = g.pointer(as: Double.self), pw = gw.pointer(as: Double.self)
-                    for i in 0..<n where Int(ix[i]) != pad {
-                        let row = pw + Int(ix[i]) * d, gr = pg + i * d
-                        for j in 0..<d { row[j] += gr[j] }
-                    }
-                }
-            }
-            return [gw]
+            // Every output row's gradient added into its table row; the padding row gets none.
+            [Kernels.indexAdd(shape: w.shape, dim: 0, index: indices, source: g.viewData([indices.count, d]), skipping: pad)]
         }
     }
 

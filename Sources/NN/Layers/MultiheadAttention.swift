@@ -208,10 +208,7 @@ public final class MultiheadAttention: Module {
 
     private func additive(_ m: Tensor, dtype: DType) -> Tensor {
         if m.dtype == .bool {
-            let out = Tensor.zeros(m.shape, dtype: dtype)
-            let p = m.pointer(as: Bool.self)
-            for i in 0..<m.count where p[i] { out.setValue(-.infinity, at: i) }
-            return out
+            return Kernels.where(m, Tensor.full([], -.infinity, dtype: dtype), Tensor.zeros([], dtype: dtype))
         }
         return m.dtype == dtype ? m : m.to(dtype)
     }

@@ -10,14 +10,15 @@ open class NormBase: Module {
     public var eps: Double
     /// Weight of the newest batch in the running statistics; nil = cumulative average.
     public var momentum: Double?
-    /// Whether the layer has a learnable per-channel weight and bias.
+    /// Whether the layer has a learnable per-channel weight (and bias, unless built with
+    /// `bias: false`).
     public let affine: Bool
     /// Whether the layer keeps running statistics.
     public let trackRunningStats: Bool
 
     /// Per-channel scale γ (initialised to 1), nil when `affine` is false.
     public var weight: Parameter?
-    /// Per-channel shift β (initialised to 0), nil when `affine` is false.
+    /// Per-channel shift β (initialised to 0), nil when `affine` or `bias` is false.
     public var bias: Parameter?
     /// Running mean (starts at 0), nil when `trackRunningStats` is false. A tensor assigned here
     /// becomes the buffer (its storage is shared, not copied).
@@ -37,14 +38,25 @@ open class NormBase: Module {
 
     /// Training-mode forward passes counted so far (nil when `trackRunningStats` is false).
     public var numBatchesTracked: Int? {
-        get { _numBatchesTracked.map { Int($0.pointer(as: Int64.self)[0]) } }
+        get { _numBatchesTracked.map { Int($0.itemDouble()) } }
         set {
             guard let t = _numBatchesTracked, let newValue else { return }
-            t.pointer(as: Int64.self)[0] = Int64(newValue)
+            t.fill(Double(newValue))
         }
     }
 
-    public init(numFeatures: Int, eps: Double, momentum: Double?, affine: Bool, trackRunningStats: Bool) {
+    /// Whether updates count batches in `num_batches_tracked` (BatchNorm yes, InstanceNorm no).
+    var countsBatches: Bool { true }
+
+    /// The running statistics with this layer's update rule (momentum, counter), nil when they
+    /// are not tracked.
+    public var runningStatistics: RunningStatistics? {
+        guard let runningMean, let runningVar else { return nil }
+        return RunningStatistics(mean: runningMean, variance: runningVar,
+                                 batchesTracked: countsBatches ? _numBatchesTracked : nil, momentum: momentum)
+    }
+
+    public init(numFeatures: Int, eps: Double, momentum: Double?, affine: Bool, trackRunningStats: Bool, bias: Bool = true) {
         self.numFeatures = numFeatures
         self.eps = eps
         self.momentum = momentum
@@ -52,7 +64,7 @@ open class NormBase: Module {
         self.trackRunningStats = trackRunningStats
         if affine {
             weight = Parameter(Tensor.ones([numFeatures]))
-            bias = Parameter(Tensor.zeros([numFeatures]))
+            if bias { self.bias = Parameter(Tensor.zeros([numFeatures])) }
         }
         if trackRunningStats {
             _runningMean = Buffer(Tensor.zeros([numFeatures]))
@@ -84,7 +96,8 @@ open class NormBase: Module {
 
     override open var extraDescription: String {
         "\(numFeatures), eps=\(PyRepr.float(eps)), momentum=\(momentum.map(PyRepr.float) ?? "None"), "
-            + "affine=\(PyRepr.bool(affine)), track_running_stats=\(PyRepr.bool(trackRunningStats))"
+            + "affine=\(PyRepr.bool(affine)), bias=\(PyRepr.bool(bias != nil)), "
+            + "track_running_stats=\(PyRepr.bool(trackRunningStats))"
     }
 }
 
@@ -111,17 +124,21 @@ open class BatchNormBase: NormBase {
     /// Running stats are read (eval) or updated (training) when they are tracked.
     private var usesRunningStats: Bool { !isTraining || trackRunningStats }
 
-    override open func forward(_ x: Tensor) -> Tensor {
-        do { try validate(x) } catch { usageFailure(error) }
-        var factor = momentum ?? 0
-        if isTraining && trackRunningStats, let n = numBatchesTracked {
-            numBatchesTracked = n + 1
-            factor = momentum ?? 1 / Double(n + 1)
-        }
-        return batchNormCore(x, dims: (x.shape[0], x.shape[1], x.shape.dropFirst(2).reduce(1, *)),
-                             runningMean: usesRunningStats ? runningMean : nil,
-                             runningVar: usesRunningStats ? runningVar : nil,
-                             weight: weight, bias: bias, training: batchStatisticsMode, momentum: factor, eps: eps)
+    override open func forward(_ x: Tensor) -> Tensor { forward(x, reducer: nil) }
+
+    /// The forward pass with batch statistics combined across processes or micro-batches by
+    /// `reducer` in training (see ``BatchNormReducer``); SyncBatchNorm is this with a reducer
+    /// that talks to the other processes. Evaluation ignores the reducer.
+    public func forward(_ x: Tensor, reducer: (any BatchNormReducer)?) -> Tensor {
+        let reducer = isTraining ? reducer : nil
+        do {
+            try checkInputDim(x)
+            try validateBatchNorm(x, runningMean: usesRunningStats ? runningMean : nil,
+                                  runningVar: usesRunningStats ? runningVar : nil, weight: weight, bias: bias,
+                                  training: batchStatisticsMode, checkBatchSize: reducer == nil, source: typeName)
+        } catch { usageFailure(error) }
+        return batchNormCore(x, running: usesRunningStats ? runningStatistics : nil, weight: weight, bias: bias,
+                             training: batchStatisticsMode, eps: eps, reducer: reducer, source: typeName)
     }
 }
 
@@ -143,8 +160,9 @@ open class BatchNormBase: NormBase {
 /// ```
 public final class BatchNorm1d: BatchNormBase {
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
-                trackRunningStats: Bool = true) {
-        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+                trackRunningStats: Bool = true, bias: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats,
+                   bias: bias)
     }
 
     override public func checkInputDim(_ input: Tensor) throws(UsageError) {
@@ -164,12 +182,14 @@ public final class BatchNorm1d: BatchNormBase {
 /// ```swift
 /// let bn = BatchNorm2d(64, momentum: 0.01)
 /// let y = bn(Tensor.randn([8, 64, 32, 32]))
-/// bn.description   // BatchNorm2d(64, eps=1e-05, momentum=0.01, affine=True, track_running_stats=True)
+/// bn.description   // BatchNorm2d(64, eps=1e-05, momentum=0.01, affine=True, bias=True, track_running_stats=True)
+/// BatchNorm2d(64, bias: false)   // before a layer with its own shift: weight only, no `bias` key
 /// ```
 public final class BatchNorm2d: BatchNormBase {
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
-                trackRunningStats: Bool = true) {
-        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+                trackRunningStats: Bool = true, bias: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats,
+                   bias: bias)
     }
 
     override public func checkInputDim(_ input: Tensor) throws(UsageError) {
@@ -192,8 +212,9 @@ public final class BatchNorm2d: BatchNormBase {
 /// ```
 public final class BatchNorm3d: BatchNormBase {
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
-                trackRunningStats: Bool = true) {
-        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+                trackRunningStats: Bool = true, bias: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats,
+                   bias: bias)
     }
 
     override public func checkInputDim(_ input: Tensor) throws(UsageError) {

@@ -13,7 +13,7 @@ import Autograd
 /// let gn = GroupNorm(32, 256)                     // nn.GroupNorm(32, 256)
 /// let same = GroupNorm(numGroups: 32, numChannels: 256)
 /// let y = gn(Tensor.randn([4, 256, 56, 56]))
-/// gn.description   // GroupNorm(32, 256, eps=1e-05, affine=True)
+/// gn.description   // GroupNorm(32, 256, eps=1e-05, affine=True, bias=True)
 /// ```
 public final class GroupNorm: Module {
     public let numGroups: Int
@@ -22,12 +22,12 @@ public final class GroupNorm: Module {
     public let affine: Bool
     /// Per-channel scale γ (1), nil when `affine` is false.
     public var weight: Parameter?
-    /// Per-channel shift β (0), nil when `affine` is false.
+    /// Per-channel shift β (0), nil when `affine` or `bias` is false.
     public var bias: Parameter?
 
     /// Stops with PyTorch's message when `numChannels` is not divisible by `numGroups`
     /// (``validateArguments(numGroups:numChannels:)`` is the throwing check).
-    public init(numGroups: Int, numChannels: Int, eps: Double = 1e-5, affine: Bool = true) {
+    public init(numGroups: Int, numChannels: Int, eps: Double = 1e-5, affine: Bool = true, bias: Bool = true) {
         do { try GroupNorm.validateArguments(numGroups: numGroups, numChannels: numChannels) } catch { usageFailure(error) }
         self.numGroups = numGroups
         self.numChannels = numChannels
@@ -35,14 +35,14 @@ public final class GroupNorm: Module {
         self.affine = affine
         if affine {
             weight = Parameter(Tensor.ones([numChannels]))
-            bias = Parameter(Tensor.zeros([numChannels]))
+            if bias { self.bias = Parameter(Tensor.zeros([numChannels])) }
         }
         super.init()
     }
 
     /// PyTorch's positional form, `GroupNorm(32, 256)`.
-    public convenience init(_ numGroups: Int, _ numChannels: Int, eps: Double = 1e-5, affine: Bool = true) {
-        self.init(numGroups: numGroups, numChannels: numChannels, eps: eps, affine: affine)
+    public convenience init(_ numGroups: Int, _ numChannels: Int, eps: Double = 1e-5, affine: Bool = true, bias: Bool = true) {
+        self.init(numGroups: numGroups, numChannels: numChannels, eps: eps, affine: affine, bias: bias)
     }
 
     /// The constructor's check: `num_channels (8) must be divisible by num_groups (3)`.
@@ -63,6 +63,6 @@ public final class GroupNorm: Module {
     }
 
     override public var extraDescription: String {
-        "\(numGroups), \(numChannels), eps=\(PyRepr.float(eps)), affine=\(PyRepr.bool(affine))"
+        "\(numGroups), \(numChannels), eps=\(PyRepr.float(eps)), affine=\(PyRepr.bool(affine)), bias=\(PyRepr.bool(bias != nil))"
     }
 }

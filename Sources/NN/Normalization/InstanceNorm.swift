@@ -44,12 +44,16 @@ open class InstanceNormBase: NormBase {
             warnedChannelMismatch = true
             FileHandle.standardError.write(Data("UserWarning: \(typeName): input's size at dim=\(x.rank - unbatchedRank) does not match num_features. You can silence this warning by not passing in num_features, which is not used because affine=False\n".utf8))
         }
-        // PyTorch quirks: the running stats update never counts batches, and momentum nil
-        // means a factor of 0 (the running stats stay frozen).
-        return instanceNormCore(x, dims: (shape[0], shape[1], shape.dropFirst(2).reduce(1, *)),
-                                runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                                useInputStats: useInputStats, momentum: momentum ?? 0, eps: eps)
+        // Unbatched input runs as a batch of one.
+        let batched = shape == x.shape ? x : x.reshaped(shape)
+        let y = instanceNormCore(batched, running: runningStatistics, weight: weight, bias: bias,
+                                 useInputStats: useInputStats, eps: eps)
+        return shape == x.shape ? y : y.reshaped(x.shape)
     }
+
+    /// PyTorch quirk: instance norm never counts batches (and momentum nil freezes the running
+    /// statistics).
+    override var countsBatches: Bool { false }
 }
 
 /// Instance normalization over (N, C, L) or unbatched (C, L) input, like `torch.nn.InstanceNorm1d`:
@@ -65,8 +69,9 @@ open class InstanceNormBase: NormBase {
 /// ```
 public final class InstanceNorm1d: InstanceNormBase {
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
-                trackRunningStats: Bool = false) {
-        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+                trackRunningStats: Bool = false, bias: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats,
+                   bias: bias)
     }
     override public var unbatchedRank: Int { 2 }
 }
@@ -85,8 +90,9 @@ public final class InstanceNorm1d: InstanceNormBase {
 /// ```
 public final class InstanceNorm2d: InstanceNormBase {
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
-                trackRunningStats: Bool = false) {
-        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+                trackRunningStats: Bool = false, bias: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats,
+                   bias: bias)
     }
     override public var unbatchedRank: Int { 3 }
 }
@@ -104,8 +110,9 @@ public final class InstanceNorm2d: InstanceNormBase {
 /// ```
 public final class InstanceNorm3d: InstanceNormBase {
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
-                trackRunningStats: Bool = false) {
-        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats)
+                trackRunningStats: Bool = false, bias: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine, trackRunningStats: trackRunningStats,
+                   bias: bias)
     }
     override public var unbatchedRank: Int { 4 }
 }

@@ -13,7 +13,7 @@ import Autograd
 /// ```swift
 /// let ln = LayerNorm(512)
 /// let y = ln(Tensor.randn([32, 128, 512]))
-/// ln.description   // LayerNorm((512,), eps=1e-05, elementwise_affine=True)
+/// ln.description   // LayerNorm((512,), eps=1e-05, elementwise_affine=True, bias=True)
 /// LayerNorm([64, 28, 28], eps: 1e-5, elementwiseAffine: true, bias: false)
 /// ```
 public final class LayerNorm: Module {
@@ -51,6 +51,7 @@ public final class LayerNorm: Module {
     }
 
     override public var extraDescription: String {
-        "\(PyRepr.tuple(normalizedShape)), eps=\(PyRepr.float(eps)), elementwise_affine=\(PyRepr.bool(elementwiseAffine))"
+        "\(PyRepr.tuple(normalizedShape)), eps=\(PyRepr.float(eps)), elementwise_affine=\(PyRepr.bool(elementwiseAffine)), "
+            + "bias=\(PyRepr.bool(bias != nil))"
     }
 }

@@ -98,14 +98,6 @@ extension Module {
     }
 
     private static func copyConverting(_ src: Tensor, into dst: Tensor) {
-        if src.dtype == dst.dtype {
-            dst.copyData(from: src)
-        } else if src.dtype == .float64 && dst.dtype == .float32 {
-            let s = src.pointer(as: Double.self), d = dst.pointer(as: Float.self)
-            for i in 0..<dst.count { d[i] = Float(s[i]) }
-        } else {
-            for i in 0..<dst.count { dst.setValue(src.doubleValue(at: i), at: i) }
-        }
-        withExtendedLifetime(src) {}
+        dst.copyData(from: Kernels.cast(src, to: dst.dtype))
     }
 }

@@ -48,10 +48,10 @@ open class Tensor: CustomStringConvertible, @unchecked Sendable {
         self.requiresGrad = requiresGrad
     }
 
-    /// A new tensor of uninitialised memory.
-    public convenience init(uninitializedShape shape: [Int], dtype: DType = .float32) {
+    /// A new tensor of uninitialised memory on `device`.
+    public convenience init(uninitializedShape shape: [Int], dtype: DType = .float32, device: Device = .cpu) {
         let n = shape.reduce(1, *)
-        self.init(storage: TensorStorage(byteCount: n * dtype.byteSize), shape: shape, dtype: dtype)
+        self.init(storage: TensorStorage(byteCount: n * dtype.byteSize, device: device), shape: shape, dtype: dtype)
     }
 
     /// Number of dimensions.
@@ -84,6 +84,9 @@ open class Tensor: CustomStringConvertible, @unchecked Sendable {
         case .bool: return toArray(of: Bool.self).map { $0 ? 1 : 0 }
         }
     }
+
+    /// The elements converted to Double, in row-major order.
+    public final var doubleScalars: [Double] { Kernels.cast(self, to: .float64).toArray(of: Double.self) }
 
     /// Element `i` (row-major) converted to Double, for any dtype.
     public final func doubleValue(at i: Int) -> Double {
@@ -133,6 +136,17 @@ extension Tensor {
         self.init(storage: storage, shape: shape, dtype: T.dtype, requiresGrad: requiresGrad)
     }
 
+    /// A tensor of `dtype` holding `values` converted to it (rounded to float32, truncated toward
+    /// zero for integers), as ``Kernels/cast(_:to:)`` converts.
+    ///
+    /// ```swift
+    /// let g = Tensor(converting: [0.5, 1.25], shape: [2], dtype: .float32)
+    /// ```
+    public convenience init(converting values: [Double], shape: [Int], dtype: DType) {
+        let t = Kernels.cast(Tensor(values, shape: shape), to: dtype)
+        self.init(storage: t.storage, shape: shape, dtype: dtype, offset: t.storageOffset)
+    }
+
     /// A one-dimensional tensor holding `values`.
     public convenience init<T: TensorScalar>(_ values: [T], requiresGrad: Bool = false) {
         self.init(values, shape: [values.count], requiresGrad: requiresGrad)
@@ -144,17 +158,20 @@ extension Tensor {
     }
 
     /// A tensor of `shape` filled with `value`.
-    public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32, requiresGrad: Bool = false) -> Tensor {
-        let t = Tensor(uninitializedShape: shape, dtype: dtype)
+    public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32, device: Device = .cpu,
+                            requiresGrad: Bool = false) -> Tensor {
+        let t = Tensor(uninitializedShape: shape, dtype: dtype, device: device)
         t.fill(value)
         t.requiresGrad = requiresGrad
         return t
     }
 
     /// A tensor of zeros.
-    public static func zeros(_ shape: [Int], dtype: DType = .float32, requiresGrad: Bool = false) -> Tensor {
+    public static func zeros(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu,
+                             requiresGrad: Bool = false) -> Tensor {
         let n = shape.reduce(1, *)
-        return Tensor(storage: TensorStorage(byteCount: n * dtype.byteSize, zeroed: true), shape: shape, dtype: dtype, requiresGrad: requiresGrad)
+        return Tensor(storage: TensorStorage(byteCount: n * dtype.byteSize, zeroed: true, device: device), shape: shape,
+                      dtype: dtype, requiresGrad: requiresGrad)
     }
 
     /// A tensor of ones.
@@ -189,27 +206,14 @@ extension Tensor {
     }
 
     /// Sets every element to `value`, in place.
-    public final func fill(_ value: Double) {
-        switch dtype {
-        case .float32: pointer(as: Float.self).update(repeating: Float(value), count: count)
-        case .float64: pointer(as: Double.self).update(repeating: value, count: count)
-        case .int64: pointer(as: Int64.self).update(repeating: Int64(value), count: count)
-        case .uint8: pointer(as: UInt8.self).update(repeating: UInt8(clamping: Int(value)), count: count)
-        case .bool: pointer(as: Bool.self).update(repeating: value != 0, count: count)
-        }
-    }
+    public final func fill(_ value: Double) { Kernels.fill(self, value) }
 
     /// Copies the elements of `source` (same count and dtype) into this tensor, in place.
-    public final func copyData(from source: Tensor) {
-        usageCheck(source.count == count && source.dtype == dtype, "copy",
-                   "cannot copy \(source.dtype) \(shapeString(source.shape)) into \(dtype) \(shapeString(shape))")
-        if source.rawPointer == rawPointer { return }
-        rawPointer.copyMemory(from: source.rawPointer, byteCount: count * dtype.byteSize)
-    }
+    public final func copyData(from source: Tensor) { Kernels.copy(source, into: self) }
 
     /// A new tensor with its own copy of the data (no autograd history).
     public final func clonedData() -> Tensor {
-        let t = Tensor(uninitializedShape: shape, dtype: dtype)
+        let t = Tensor(uninitializedShape: shape, dtype: dtype, device: device)
         t.copyData(from: self)
         return t
     }

@@ -6,9 +6,10 @@ import Glibc
 import Darwin
 #endif
 
-/// A reference-counted, 64-byte-aligned block of memory that one or more tensors view.
+/// A reference-counted, 64-byte-aligned block of memory that one or more tensors view, on one
+/// ``Device``; its backend allocates and frees it.
 ///
-/// Large blocks are recycled through a small cache: a freshly mapped buffer costs a page fault per
+/// On the CPU, large blocks are recycled through a small cache: a freshly mapped buffer costs a page fault per
 /// 4 KiB on first touch (about one extra pass over the data), and glibc hands blocks above 32 MiB
 /// back to the kernel on `free`, so a training loop that allocates the same shapes every step
 /// would otherwise pay that cost on every call.
@@ -17,18 +18,20 @@ public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutableRawPointer
     /// Size of the block in bytes.
     public let byteCount: Int
+    /// The device the block lives on.
+    public let device: Device
 
-    /// Allocates `byteCount` bytes; `zeroed` fills them with zero bytes.
-    public init(byteCount: Int, zeroed: Bool = false) {
+    /// Allocates `byteCount` bytes on `device`; `zeroed` fills them with zero bytes.
+    public init(byteCount: Int, zeroed: Bool = false, device: Device = .cpu) {
         self.byteCount = byteCount
-        self.pointer = StorageCache.shared.allocate(byteCount: byteCount)
-        if zeroed { memset(pointer, 0, byteCount) }
+        self.device = device
+        self.pointer = device.backend.allocate(byteCount: byteCount, zeroed: zeroed)
     }
 
-    deinit { StorageCache.shared.release(pointer, byteCount: byteCount) }
+    deinit { device.backend.deallocate(pointer, byteCount: byteCount) }
 }
 
-/// Keeps recently freed large blocks, keyed by exact size, up to a byte budget.
+/// The CPU backend's allocator: keeps recently freed large blocks, keyed by exact size, up to a byte budget.
 final class StorageCache: @unchecked Sendable {
     static let shared = StorageCache()
     /// Blocks below this size go straight to malloc/free: the allocator serves them well.

@@ -1,0 +1,468 @@
+import CKernelSupport
+
+// Batch normalization on x viewed as (n, c, s): statistics per channel over the batch and the
+// spatial positions. Every sweep walks memory contiguously, one (batch, channel) segment of `s`
+// floats after another, split over threads by ranges of segments; per-segment sums are merged
+// per channel in Double. When s == 1 (BatchNorm1d on (N, C)) the channel is the fastest dimension
+// and the sweeps vectorize across channels instead.
+
+extension CPUBackend {
+    /// Per-channel mean and biased variance of `x` viewed as (n, c, s).
+    ///
+    /// Shifted one-pass statistics: each channel's values are offset by the channel's first element
+    /// before summing, so a channel with mean 1e4 and unit spread keeps ~1e-7 relative precision.
+    static func batchNormStatistics(_ x: UnsafePointer<Float>, n: Int, c: Int, s: Int)
+        -> (mean: [Double], variance: [Double]) {
+        let m = Double(n * s)
+        guard n * s > 0, c > 0 else {
+            return ([Double](repeating: .nan, count: c), [Double](repeating: .nan, count: c))
+        }
+        let shift = NormScratch<Float>(c, 0)
+        defer { shift.free() }
+        for ch in 0..<c { shift[ch] = x[ch * s] }
+        let sum = NormScratch<Double>(c, 0), sq = NormScratch<Double>(c, 0)
+        defer { sum.free(); sq.free() }
+        if s == 1 {
+            columnMoments(x, rows: n, c: c, shift: shift.p, sum: sum.p, sq: sq.p)
+        } else {
+            let segs = n * c
+            let segS = NormScratch<Double>(segs, 0), segQ = NormScratch<Double>(segs, 0)
+            defer { segS.free(); segQ.free() }
+            Parallel.forRange(0..<segs, grain: max(1, normParallelGrain / s)) { r in
+                for seg in r {
+                    let (a, b) = segmentMoments(x + seg * s, s, shift[seg % c])
+                    segS[seg] = a
+                    segQ[seg] = b
+                }
+            }
+            for seg in 0..<segs {
+                sum[seg % c] += segS[seg]
+                sq[seg % c] += segQ[seg]
+            }
+        }
+        var mean = [Double](repeating: 0, count: c), variance = [Double](repeating: 0, count: c)
+        for ch in 0..<c {
+            let mu = sum[ch] / m
+            mean[ch] = Double(shift[ch]) + mu
+            variance[ch] = max(0, sq[ch] / m - mu * mu)
+        }
+        return (mean, variance)
+    }
+
+    /// Training-mode forward in one call: per-channel batch statistics, then
+    /// y = (x − mean)/sqrt(var + eps)·weight + bias.
+    ///
+    /// Works on blocks of channels small enough (≈ 2 MB of x) that the normalizing pass re-reads
+    /// the block from cache right after the statistics pass: x comes from memory once. Blocks
+    /// are spread over threads. Falls back to two whole-tensor sweeps when there are too few
+    /// blocks to keep every thread busy, and to channel-vectorized sweeps when s == 1.
+    /// - Returns: per-channel mean and biased variance.
+    static func batchNormTrainingForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                                n: Int, c: Int, s: Int,
+                                                weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                                                eps: Double) -> (mean: [Double], variance: [Double]) {
+        guard let plan = ChannelBlocks(n: n, c: c, s: s) else {
+            let (mean, variance) = batchNormStatistics(x, n: n, c: c, s: s)
+            batchNormApply(x, y, n: n, c: c, s: s, mean: mean, invstd: variance.map { 1 / ($0 + eps).squareRoot() },
+                           weight: weight, bias: bias)
+            return (mean, variance)
+        }
+        let mean = NormScratch<Double>(c, 0), variance = NormScratch<Double>(c, 0)
+        defer { mean.free(); variance.free() }
+        let m = Double(n * s)
+        let stream = shouldStream(elements: n * c * s, run: s)
+        plan.run { c0, c1 in
+            var sum = [Double](repeating: 0, count: c1 - c0), sq = sum
+            var shift = [Float](repeating: 0, count: c1 - c0)
+            for ch in c0..<c1 { shift[ch - c0] = x[ch * s] }
+            for i in 0..<n {
+                for ch in c0..<c1 {
+                    let (a, b) = segmentMoments(x + (i * c + ch) * s, s, shift[ch - c0])
+                    sum[ch - c0] += a
+                    sq[ch - c0] += b
+                }
+            }
+            var sh2 = shift, scale = shift, offset = shift
+            for ch in c0..<c1 {
+                let k = ch - c0
+                let mu = sum[k] / m
+                let v = max(0, sq[k] / m - mu * mu)
+                let mn = Double(shift[k]) + mu
+                mean[ch] = mn
+                variance[ch] = v
+                let sc = Double(weight?[ch] ?? 1) / (v + eps).squareRoot()
+                sh2[k] = Float(mn)
+                scale[k] = Float(sc)
+                offset[k] = Float(Double(bias?[ch] ?? 0) - (mn - Double(sh2[k])) * sc)
+            }
+            // Newest data first: the end of the block is the most likely to still be cached.
+            for i in (0..<n).reversed() {
+                for ch in (c0..<c1).reversed() {
+                    let off = (i * c + ch) * s
+                    segmentAffine(x + off, y + off, s, sh2[ch - c0], scale[ch - c0], offset[ch - c0], stream: stream)
+                }
+            }
+            streamFence(stream)
+        }
+        return (mean.array, variance.array)
+    }
+
+    /// y = (x − mean)·invstd·weight + bias per channel, for `x` viewed as (n, c, s).
+    /// Used with batch statistics (training) and with running statistics (evaluation).
+    static func batchNormApply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                      n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
+                                      weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?) {
+        // Per channel: y = (x − shift)·scale + offset with shift = Float(mean), so x − shift is
+        // exact for data near the mean and the residual mean − shift is folded into the offset.
+        let shift = NormScratch<Float>(c, 0), scale = NormScratch<Float>(c, 0), offset = NormScratch<Float>(c, 0)
+        defer { shift.free(); scale.free(); offset.free() }
+        for ch in 0..<c {
+            let sh = Float(mean[ch])
+            let sc = Double(weight?[ch] ?? 1) * invstd[ch]
+            shift[ch] = sh
+            scale[ch] = Float(sc)
+            offset[ch] = Float(Double(bias?[ch] ?? 0) - (mean[ch] - Double(sh)) * sc)
+        }
+        if s == 1 {
+            columnAffine(x, y, rows: n, c: c, shift: shift.p, scale: scale.p, offset: offset.p)
+            return
+        }
+        let stream = shouldStream(elements: n * c * s, run: s)
+        Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
+            // Reverse order: the segments read last by the statistics pass are still in cache.
+            for seg in r.reversed() {
+                let ch = seg % c
+                segmentAffine(x + seg * s, y + seg * s, s, shift[ch], scale[ch], offset[ch], stream: stream)
+            }
+            streamFence(stream)
+        }
+    }
+
+    /// Per-channel Σdy and Σdy·x̂ (x̂ = (x − mean)·invstd) for `x` viewed as (n, c, s): the
+    /// reduce half of the backward. Sums are taken on x shifted by Float(mean), then corrected in
+    /// Double for the residual mean − shift.
+    static func batchNormGradientSums(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
+                                      n: Int, c: Int, s: Int, mean: [Double], invstd: [Double]) -> (sumDy: [Double], sumDyXhat: [Double]) {
+        let shift = NormScratch<Float>(c, 0)
+        let sd = NormScratch<Double>(c, 0), sx = NormScratch<Double>(c, 0)
+        defer { shift.free(); sd.free(); sx.free() }
+        for ch in 0..<c { shift[ch] = Float(mean[ch]) }
+        if s == 1 {
+            columnGradMoments(x, dy, rows: n, c: c, shift: shift.p, sumDy: sd.p, sumDyX: sx.p)
+        } else if n * c * s > 0 {
+            let segs = n * c
+            let segD = NormScratch<Double>(segs, 0), segX = NormScratch<Double>(segs, 0)
+            defer { segD.free(); segX.free() }
+            Parallel.forRange(0..<segs, grain: max(1, normParallelGrain / s)) { r in
+                for seg in r {
+                    let (a, b) = segmentGradMoments(x + seg * s, dy + seg * s, s, shift[seg % c])
+                    segD[seg] = a
+                    segX[seg] = b
+                }
+            }
+            for seg in 0..<segs {
+                sd[seg % c] += segD[seg]
+                sx[seg % c] += segX[seg]
+            }
+        }
+        let sumDy = sd.array
+        let sumDyXhat = (0..<c).map { ch in invstd[ch] * (sx[ch] - (mean[ch] - Double(shift[ch])) * sumDy[ch]) }
+        return (sumDy, sumDyXhat)
+    }
+
+    /// The input gradient of batch normalization for `x` viewed as (n, c, s), the apply half of
+    /// the backward: with `sums` (over `count` elements per channel, possibly from several
+    /// processes) dx = w·invstd·(dy − Σdy/count − x̂·Σdy·x̂/count); without, dx = w·invstd·dy.
+    static func batchNormGradInput(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
+                                   n: Int, c: Int, s: Int, mean: [Double], invstd: [Double], weight: UnsafePointer<Float>?,
+                                   sums: (count: Int, sumDy: [Double], sumDyXhat: [Double])?) {
+        let shift = NormScratch<Float>(c, 0)
+        let ca = NormScratch<Float>(c, 0), cb = NormScratch<Float>(c, 0), cc = NormScratch<Float>(c, 0)
+        defer { shift.free(); ca.free(); cb.free(); cc.free() }
+        for ch in 0..<c {
+            shift[ch] = Float(mean[ch])
+            let r = invstd[ch]
+            let a = Double(weight?[ch] ?? 1) * r
+            ca[ch] = Float(a)
+            if let sums {
+                let m = Double(sums.count)
+                let b = a * r * sums.sumDyXhat[ch] / m
+                cb[ch] = Float(b)
+                cc[ch] = Float(b * (mean[ch] - Double(shift[ch])) - a * sums.sumDy[ch] / m)
+            }
+        }
+        if s == 1 {
+            columnBackwardApply(x, dy, dx, rows: n, c: c, shift: shift.p, a: ca.p, b: cb.p, cc: cc.p)
+        } else if n * c * s > 0 {
+            let stream = shouldStream(elements: n * c * s, run: s)
+            Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
+                for seg in r.reversed() {
+                    let ch = seg % c
+                    segmentBackwardApply(x + seg * s, dy + seg * s, dx + seg * s, s, shift[ch], ca[ch], cb[ch], cc[ch],
+                                         stream: stream)
+                }
+                streamFence(stream)
+            }
+        }
+    }
+
+    /// Gradients of batch normalization for `x` viewed as (n, c, s), reduce and apply fused per
+    /// cache-sized channel block when the layout allows it.
+    ///
+    /// With `batchStatistics` (training, or evaluation without running stats) the mean and
+    /// variance depend on x: dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)). Otherwise (evaluation
+    /// with running stats) dx = w·invstd·dy. `gradInput` nil skips dx; `needSums` false skips the
+    /// reduction pass when dx does not need it.
+    /// - Returns: per channel Σdy·x̂ (weight gradient) and Σdy (bias gradient), empty when skipped.
+    static func batchNormBackward(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
+                                  gradInput dx: UnsafeMutablePointer<Float>?,
+                                  n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
+                                  weight: UnsafePointer<Float>?, batchStatistics: Bool,
+                                  weightGradients: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
+        if let plan = ChannelBlocks(n: n, c: c, s: s, tensors: 2) {
+            return blockedBackward(plan, x, dy, dx, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight,
+                                   batchStatistics: batchStatistics, weightGradients: weightGradients)
+        }
+        var sums: (count: Int, sumDy: [Double], sumDyXhat: [Double])? = nil
+        if batchStatistics || weightGradients {
+            let r = batchNormGradientSums(x: x, gradOutput: dy, n: n, c: c, s: s, mean: mean, invstd: invstd)
+            sums = (n * s, r.sumDy, r.sumDyXhat)
+        }
+        if let dx {
+            batchNormGradInput(x: x, gradOutput: dy, gradInput: dx, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight,
+                               sums: batchStatistics ? sums : nil)
+        }
+        guard weightGradients, let sums else { return ([], []) }
+        return (sums.sumDyXhat, sums.sumDy)
+    }
+}
+
+// MARK: - Channel blocks
+
+/// A split of the channels into blocks whose data (all n samples) fits in cache, so a second
+/// sweep over a block right after the first one reads from cache instead of memory.
+struct ChannelBlocks {
+    let n: Int, c: Int, s: Int
+    let block: Int
+    let count: Int
+
+    /// Nil when the layout is better served by whole-tensor sweeps: s == 1 (channel-vectorized
+    /// path), or too few blocks to give every thread work on a tensor worth splitting.
+    init?(n: Int, c: Int, s: Int, tensors: Int = 1) {
+        guard s > 1, n * c * s > 0 else { return nil }
+        let perChannel = n * s * MemoryLayout<Float>.stride * tensors
+        let block = max(1, min(c, (2 << 20) / perChannel))
+        let count = (c + block - 1) / block
+        let threads = Parallel.chunkCount(total: n * c * s, grain: normParallelGrain)
+        if count < threads { return nil }
+        self.n = n; self.c = c; self.s = s
+        self.block = block
+        self.count = count
+    }
+
+    /// Runs `body(c0, c1)` for every block, blocks spread over threads.
+    func run(_ body: (Int, Int) -> Void) {
+        let perBlock = block * n * s
+        Parallel.forRange(0..<count, grain: max(1, normParallelGrain / perBlock)) { r in
+            for b in r { body(b * block, min(c, (b + 1) * block)) }
+        }
+    }
+}
+
+/// Batch-norm backward one channel block at a time: the block's sums over the batch, then its
+/// input gradient while x and dy are still cached.
+private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                             _ dx: UnsafeMutablePointer<Float>?, n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
+                             weight: UnsafePointer<Float>?, batchStatistics: Bool,
+                             weightGradients: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
+    let m = Double(n * s)
+    let gw = NormScratch<Double>(c, 0), gb = NormScratch<Double>(c, 0)
+    let meanS = NormScratch<Double>(mean), invS = NormScratch<Double>(invstd)
+    defer { gw.free(); gb.free(); meanS.free(); invS.free() }
+    let needSums = batchStatistics || weightGradients
+    let stream = shouldStream(elements: n * c * s, run: s)
+    plan.run { c0, c1 in
+        var shift = [Float](repeating: 0, count: c1 - c0)
+        for ch in c0..<c1 { shift[ch - c0] = Float(meanS[ch]) }
+        var sd = [Double](repeating: 0, count: c1 - c0), sx = sd
+        if needSums {
+            for i in 0..<n {
+                for ch in c0..<c1 {
+                    let off = (i * c + ch) * s
+                    let (a, b) = segmentGradMoments(x + off, dy + off, s, shift[ch - c0])
+                    sd[ch - c0] += a
+                    sx[ch - c0] += b
+                }
+            }
+            for ch in c0..<c1 {
+                let k = ch - c0
+                gw[ch] = invS[ch] * (sx[k] - (meanS[ch] - Double(shift[k])) * sd[k])
+                gb[ch] = sd[k]
+            }
+        }
+        guard let dx else { return }
+        var ca = shift, cb = shift, cc = shift
+        for ch in c0..<c1 {
+            let k = ch - c0, r = invS[ch]
+            let a = Double(weight?[ch] ?? 1) * r
+            ca[k] = Float(a)
+            if batchStatistics {
+                let b = a * r * gw[ch] / m
+                cb[k] = Float(b)
+                cc[k] = Float(b * (meanS[ch] - Double(shift[k])) - a * sd[k] / m)
+            } else {
+                cb[k] = 0
+                cc[k] = 0
+            }
+        }
+        for i in (0..<n).reversed() {
+            for ch in (c0..<c1).reversed() {
+                let off = (i * c + ch) * s
+                segmentBackwardApply(x + off, dy + off, dx + off, s, shift[ch - c0], ca[ch - c0], cb[ch - c0], cc[ch - c0],
+                                     stream: stream)
+            }
+        }
+        streamFence(stream)
+    }
+    return (weightGradients ? gw.array : [], weightGradients ? gb.array : [])
+}
+
+// MARK: - (rows, c) layout: vectorized across channels
+
+/// Rows accumulated in float lanes before flushing into Double.
+private let columnFlushRows = 64
+
+/// Per-column Σ(x − shift) and Σ(x − shift)² of a (rows, c) matrix, added into `sum` / `sq`.
+func columnMoments(_ x: UnsafePointer<Float>, rows: Int, c: Int, shift: UnsafePointer<Float>,
+                   sum: UnsafeMutablePointer<Double>, sq: UnsafeMutablePointer<Double>) {
+    let chunks = Parallel.chunkCount(total: rows * c, grain: normParallelGrain)
+    let part = NormScratch<Double>(2 * c * chunks, 0)
+    defer { part.free() }
+    Parallel.run(tasks: chunks) { k in
+        let r0 = rows * k / chunks, r1 = rows * (k + 1) / chunks
+        let accS = NormScratch<Float>(c, 0), accQ = NormScratch<Float>(c, 0)
+        defer { accS.free(); accQ.free() }
+        let ps = part.p + 2 * c * k, pq = ps + c
+        var row = r0
+        while row < r1 {
+            let end = min(r1, row + columnFlushRows)
+            accS.p.update(repeating: 0, count: c)
+            accQ.p.update(repeating: 0, count: c)
+            while row < end {
+                let xr = x + row * c
+                var j = 0
+                while j + 16 <= c {
+                    let d = nload(xr + j) - nload(shift + j)
+                    nstore(accS.p + j, nload(accS.p + j) + d)
+                    nstore(accQ.p + j, nload(accQ.p + j) + d * d)
+                    j += 16
+                }
+                while j < c {
+                    let d = xr[j] - shift[j]
+                    accS[j] += d
+                    accQ[j] += d * d
+                    j += 1
+                }
+                row += 1
+            }
+            for j in 0..<c {
+                ps[j] += Double(accS[j])
+                pq[j] += Double(accQ[j])
+            }
+        }
+    }
+    for k in 0..<chunks {
+        for j in 0..<c {
+            sum[j] += part[2 * c * k + j]
+            sq[j] += part[2 * c * k + c + j]
+        }
+    }
+}
+
+/// Per-column Σdy and Σdy·(x − shift) of (rows, c) matrices, added into `sumDy` / `sumDyX`.
+func columnGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, c: Int,
+                       shift: UnsafePointer<Float>,
+                       sumDy: UnsafeMutablePointer<Double>, sumDyX: UnsafeMutablePointer<Double>) {
+    let chunks = Parallel.chunkCount(total: rows * c, grain: normParallelGrain)
+    let part = NormScratch<Double>(2 * c * chunks, 0)
+    defer { part.free() }
+    Parallel.run(tasks: chunks) { k in
+        let r0 = rows * k / chunks, r1 = rows * (k + 1) / chunks
+        let accS = NormScratch<Float>(c, 0), accQ = NormScratch<Float>(c, 0)
+        defer { accS.free(); accQ.free() }
+        let ps = part.p + 2 * c * k, pq = ps + c
+        var row = r0
+        while row < r1 {
+            let end = min(r1, row + columnFlushRows)
+            accS.p.update(repeating: 0, count: c)
+            accQ.p.update(repeating: 0, count: c)
+            while row < end {
+                let xr = x + row * c, gr = dy + row * c
+                var j = 0
+                while j + 16 <= c {
+                    let g = nload(gr + j)
+                    nstore(accS.p + j, nload(accS.p + j) + g)
+                    nstore(accQ.p + j, nload(accQ.p + j) + g * (nload(xr + j) - nload(shift + j)))
+                    j += 16
+                }
+                while j < c {
+                    let g = gr[j]
+                    accS[j] += g
+                    accQ[j] += g * (xr[j] - shift[j])
+                    j += 1
+                }
+                row += 1
+            }
+            for j in 0..<c {
+                ps[j] += Double(accS[j])
+                pq[j] += Double(accQ[j])
+            }
+        }
+    }
+    for k in 0..<chunks {
+        for j in 0..<c {
+            sumDy[j] += part[2 * c * k + j]
+            sumDyX[j] += part[2 * c * k + c + j]
+        }
+    }
+}
+
+/// y[r, j] = (x[r, j] − shift[j])·scale[j] + offset[j].
+func columnAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, c: Int,
+                  shift: UnsafePointer<Float>, scale: UnsafePointer<Float>, offset: UnsafePointer<Float>) {
+    Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / max(c, 1))) { r in
+        for row in r {
+            let xr = x + row * c, yr = y + row * c
+            var j = 0
+            while j + 16 <= c {
+                nstore(yr + j, (nload(xr + j) - nload(shift + j)) * nload(scale + j) + nload(offset + j))
+                j += 16
+            }
+            while j < c {
+                yr[j] = (xr[j] - shift[j]) * scale[j] + offset[j]
+                j += 1
+            }
+        }
+    }
+}
+
+/// dx[r, j] = a[j]·dy[r, j] − b[j]·(x[r, j] − shift[j]) + cc[j].
+func columnBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                         rows: Int, c: Int, shift: UnsafePointer<Float>,
+                         a: UnsafePointer<Float>, b: UnsafePointer<Float>, cc: UnsafePointer<Float>) {
+    Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / max(c, 1))) { r in
+        for row in r {
+            let xr = x + row * c, gr = dy + row * c, dr = dx + row * c
+            var j = 0
+            while j + 16 <= c {
+                let d = nload(xr + j) - nload(shift + j)
+                nstore(dr + j, nload(a + j) * nload(gr + j) - nload(b + j) * d + nload(cc + j))
+                j += 16
+            }
+            while j < c {
+                dr[j] = a[j] * gr[j] - b[j] * (xr[j] - shift[j]) + cc[j]
+                j += 1
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+// Shared building blocks of the normalization kernels: contiguous float sweeps with SIMD16 lanes
+// and several accumulators. Every statistic is accumulated on values shifted by a constant close
+// to the data (the first element of the channel or row), so data with a large offset keeps its
+// precision, and float lanes are flushed into Double every `flushBlock` elements.
+
+import CKernelSupport
+
+@usableFromInline typealias NormV16 = SIMD16<Float>
+
+/// Whether a kernel writing `elements` floats in contiguous runs of `run` should stream its output
+/// (``Kernels/normalizationStreamingBytes``): outputs that large do not fit in cache anyway, and a
+/// normal store would first read each destination line (read-for-ownership), one extra memory pass.
+///
+/// Whether a kernel writing `elements` floats in contiguous runs of `run` should stream its output.
+@inline(__always) func shouldStream(elements: Int, run: Int) -> Bool {
+    elements * MemoryLayout<Float>.stride >= Kernels.normalizationStreamingBytes && run >= 64
+}
+
+/// Makes a chunk's non-temporal stores visible before the pool reports the chunk done.
+@inline(__always) func streamFence(_ stream: Bool) {
+    if stream { swiftnn_store_fence() }
+}
+
+/// Elements to store normally before `y` reaches a 64-byte boundary (non-temporal stores of
+/// 16 floats need it).
+@inline(__always) func headToAlign(_ y: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+    let mis = Int(UInt(bitPattern: y) & 63) / MemoryLayout<Float>.stride
+    return min(n, mis == 0 ? 0 : 16 - mis)
+}
+
+/// Elements accumulated in float lanes before they are added to Double sums (each lane then holds
+/// at most 64 values: float rounding stays near 1e-7 relative).
+@usableFromInline let flushBlock = 2048
+
+@inline(__always) func nload(_ p: UnsafePointer<Float>) -> NormV16 {
+    UnsafeRawPointer(p).loadUnaligned(as: NormV16.self)
+}
+
+@inline(__always) func nstore(_ p: UnsafeMutablePointer<Float>, _ v: NormV16) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: NormV16.self)
+}
+
+/// Tree horizontal sum: shorter dependency chain than `SIMD16.sum()`'s 15 sequential adds.
+@inline(__always) func nhsum(_ v: NormV16) -> Double {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    let c = b.lowHalf + b.highHalf
+    return Double(c[0]) + Double(c[1])
+}
+
+/// Σ(x − shift) and Σ(x − shift)² over `n` contiguous floats.
+@inline(__always)
+func segmentMoments(_ p: UnsafePointer<Float>, _ n: Int, _ shift: Float) -> (Double, Double) {
+    let sh = NormV16(repeating: shift)
+    var s = 0.0, q = 0.0
+    var i = 0
+    while i + 16 <= n {
+        let end = min(n, i + flushBlock)
+        var s0 = NormV16(), s1 = NormV16(), q0 = NormV16(), q1 = NormV16()
+        while i + 32 <= end {
+            let a = nload(p + i) - sh, b = nload(p + i + 16) - sh
+            s0 += a; q0 += a * a
+            s1 += b; q1 += b * b
+            i += 32
+        }
+        if i + 16 <= end {
+            let a = nload(p + i) - sh
+            s0 += a; q0 += a * a
+            i += 16
+        }
+        s += nhsum(s0 + s1)
+        q += nhsum(q0 + q1)
+    }
+    while i < n {
+        let d = Double(p[i] - shift)
+        s += d; q += d * d
+        i += 1
+    }
+    return (s, q)
+}
+
+/// Σdy and Σdy·(x − shift) over `n` contiguous floats.
+@inline(__always)
+func segmentGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ n: Int, _ shift: Float) -> (Double, Double) {
+    let sh = NormV16(repeating: shift)
+    var s = 0.0, q = 0.0
+    var i = 0
+    while i + 16 <= n {
+        let end = min(n, i + flushBlock)
+        var s0 = NormV16(), s1 = NormV16(), q0 = NormV16(), q1 = NormV16()
+        while i + 32 <= end {
+            let g0 = nload(dy + i), g1 = nload(dy + i + 16)
+            s0 += g0; q0 += g0 * (nload(x + i) - sh)
+            s1 += g1; q1 += g1 * (nload(x + i + 16) - sh)
+            i += 32
+        }
+        if i + 16 <= end {
+            let g0 = nload(dy + i)
+            s0 += g0; q0 += g0 * (nload(x + i) - sh)
+            i += 16
+        }
+        s += nhsum(s0 + s1)
+        q += nhsum(q0 + q1)
+    }
+    while i < n {
+        let g = Double(dy[i])
+        s += g; q += g * Double(x[i] - shift)
+        i += 1
+    }
+    return (s, q)
+}
+
+/// y = (x − shift)·scale + bias over `n` contiguous floats (x − shift is exact for data near shift).
+@inline(__always)
+func segmentAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                   _ shift: Float, _ scale: Float, _ bias: Float, stream: Bool = false) {
+    let sh = NormV16(repeating: shift), sc = NormV16(repeating: scale), bi = NormV16(repeating: bias)
+    var i = 0
+    if stream {
+        let head = headToAlign(y, n)
+        while i < head { y[i] = (x[i] - shift) * scale + bias; i += 1 }
+        while i + 16 <= n {
+            swiftnn_stream16(y + i, (nload(x + i) - sh) * sc + bi)
+            i += 16
+        }
+    }
+    while i + 32 <= n {
+        let a = nload(x + i), b = nload(x + i + 16)
+        nstore(y + i, (a - sh) * sc + bi)
+        nstore(y + i + 16, (b - sh) * sc + bi)
+        i += 32
+    }
+    if i + 16 <= n {
+        nstore(y + i, (nload(x + i) - sh) * sc + bi)
+        i += 16
+    }
+    while i < n {
+        y[i] = (x[i] - shift) * scale + bias
+        i += 1
+    }
+}
+
+/// dx = a·dy − b·(x − shift) + c over `n` contiguous floats: every normalization's input gradient
+/// has this form once its per-channel or per-row sums are known.
+@inline(__always)
+func segmentBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                          _ n: Int, _ shift: Float, _ a: Float, _ b: Float, _ c: Float, stream: Bool = false) {
+    let sh = NormV16(repeating: shift), va = NormV16(repeating: a)
+    let vb = NormV16(repeating: b), vc = NormV16(repeating: c)
+    var i = 0
+    if stream {
+        let head = headToAlign(dx, n)
+        while i < head { dx[i] = a * dy[i] - b * (x[i] - shift) + c; i += 1 }
+        while i + 16 <= n {
+            swiftnn_stream16(dx + i, va * nload(dy + i) - vb * (nload(x + i) - sh) + vc)
+            i += 16
+        }
+    }
+    while i + 32 <= n {
+        let x0 = nload(x + i) - sh, x1 = nload(x + i + 16) - sh
+        let g0 = nload(dy + i), g1 = nload(dy + i + 16)
+        nstore(dx + i, va * g0 - vb * x0 + vc)
+        nstore(dx + i + 16, va * g1 - vb * x1 + vc)
+        i += 32
+    }
+    if i + 16 <= n {
+        nstore(dx + i, va * nload(dy + i) - vb * (nload(x + i) - sh) + vc)
+        i += 16
+    }
+    while i < n {
+        dx[i] = a * dy[i] - b * (x[i] - shift) + c
+        i += 1
+    }
+}
+
+/// Elements per parallel chunk below which a sweep stays on the calling thread (≈ 50 µs of work).
+@usableFromInline let normParallelGrain = 1 << 17

@@ -1,0 +1,156 @@
+import Foundation
+import CKernelSupport
+
+// CPU optimizer updates: one pass over parameter, gradient and state, split over threads, in
+// PyTorch's order of float operations.
+
+extension CPUBackend: OptimizerOps {
+    public func sgdStep(_ param: Tensor, grad: Tensor, momentumBuffer buffer: Tensor?, _ h: SGDStep) {
+        withExtendedLifetime((param, grad, buffer)) {
+            if param.dtype == .float32 {
+                sgdKernel(param.pointer(as: Float.self), grad.pointer(as: Float.self), buffer?.pointer(as: Float.self),
+                          count: param.count, h)
+            } else {
+                sgdKernel(param.pointer(as: Double.self), grad.pointer(as: Double.self), buffer?.pointer(as: Double.self),
+                          count: param.count, h)
+            }
+        }
+    }
+
+    public func adamStep(_ p: Tensor, grad: Tensor, expAvg m: Tensor, expAvgSq v: Tensor, maxExpAvgSq vmax: Tensor?, _ h: AdamStep) {
+        withExtendedLifetime((p, grad, m, v, vmax)) {
+            if p.dtype == .float32 && vmax == nil && !h.maximize && Float(1 - h.beta1) < 0.5 {
+                adamKernelSIMD(p.pointer(as: Float.self), grad.pointer(as: Float.self), m.pointer(as: Float.self),
+                               v.pointer(as: Float.self), count: p.count, h)
+            } else if p.dtype == .float32 {
+                adamKernel(p.pointer(as: Float.self), grad.pointer(as: Float.self), m.pointer(as: Float.self),
+                           v.pointer(as: Float.self), vmax?.pointer(as: Float.self), count: p.count, h)
+            } else {
+                adamKernel(p.pointer(as: Double.self), grad.pointer(as: Double.self), m.pointer(as: Double.self),
+                           v.pointer(as: Double.self), vmax?.pointer(as: Double.self), count: p.count, h)
+            }
+        }
+    }
+
+    public func norm(_ t: Tensor, p: Double) -> Double {
+        withExtendedLifetime(t) {
+            t.dtype == .float32 ? pNorm(t.pointer(as: Float.self), t.count, p) : pNorm(t.pointer(as: Double.self), t.count, p)
+        }
+    }
+}
+
+/// `(Σ|x|^p)^(1/p)` in Double, element by element in order (`p = ∞`: the largest magnitude).
+private func pNorm<T: BinaryFloatingPoint>(_ x: UnsafeMutablePointer<T>, _ n: Int, _ p: Double) -> Double {
+    if p.isInfinite {
+        var m = 0.0
+        for i in 0..<n { m = max(m, abs(Double(x[i]))) }
+        return m
+    }
+    var s = 0.0
+    if p == 2 {
+        for i in 0..<n { let v = Double(x[i]); s += v * v }
+    } else {
+        for i in 0..<n { s += Foundation.pow(abs(Double(x[i])), p) }
+    }
+    return Foundation.pow(s, 1 / p)
+}
+
+/// One SGD update on raw memory; scalars are rounded to the element type as PyTorch's kernels do.
+@inline(__always)
+func sgdKernel<T: BinaryFloatingPoint>(_ p: UnsafeMutablePointer<T>, _ grad: UnsafeMutablePointer<T>,
+                                       _ buf: UnsafeMutablePointer<T>?, count: Int, _ h: SGDStep) {
+    let wd = T(h.weightDecay), mom = T(h.momentum), damp = T(1 - h.dampening), negLR = T(-h.lr)
+    let useWD = h.weightDecay != 0, useMomentum = h.momentum != 0
+    Parallel.forRange(0..<count, grain: 1 << 15) { r in
+        for i in r {
+            var g = h.maximize ? -grad[i] : grad[i]
+            if useWD { g = g + wd * p[i] }
+            if useMomentum, let buf {
+                let b = h.firstStep ? g : buf[i] * mom + damp * g
+                buf[i] = b
+                g = h.nesterov ? g + mom * b : b
+            }
+            p[i] = p[i] + negLR * g
+        }
+    }
+}
+
+/// One Adam/AdamW update on raw memory, with PyTorch's operation order; the scalars are rounded to
+/// the element type as PyTorch's CPU kernels do.
+@inline(__always)
+func adamKernel<T: BinaryFloatingPoint>(_ p: UnsafeMutablePointer<T>, _ grad: UnsafeMutablePointer<T>,
+                                        _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>,
+                                        _ vmax: UnsafeMutablePointer<T>?, count: Int, _ h: AdamStep) {
+    let wd = T(h.weightDecay), decay = T(1 - h.lr * h.weightDecay)
+    let useWD = h.weightDecay != 0
+    let w1 = T(1 - h.beta1), b1 = 1 - w1, smallWeight = w1 < 0.5, b2 = T(h.beta2), w2 = T(1 - h.beta2)
+    let bc2Sqrt = T(h.biasCorrection2Sqrt), eps = T(h.eps)
+    let negStepSize = T(-(h.lr / h.biasCorrection1))
+    Parallel.forRange(0..<count, grain: 1 << 14) { r in
+        for i in r {
+            var g = h.maximize ? -grad[i] : grad[i]
+            if useWD {
+                if h.decoupled { p[i] = p[i] * decay } else { g = g + wd * p[i] }
+            }
+            // exp_avg.lerp_(grad, 1 − β1), with lerp's two forms for small and large weights
+            let mi = smallWeight ? m[i] + w1 * (g - m[i]) : g - (g - m[i]) * b1
+            m[i] = mi
+            let vi = v[i] * b2 + w2 * g * g             // exp_avg_sq.mul_(β2).addcmul_(grad, grad, 1 − β2)
+            v[i] = vi
+            var second = vi
+            if let vmax {
+                second = max(vmax[i], vi)
+                vmax[i] = second
+            }
+            let denom = second.squareRoot() / bc2Sqrt + eps
+            p[i] = p[i] + negStepSize * mi / denom     // param.addcdiv_(exp_avg, denom, −step_size)
+        }
+    }
+}
+
+/// The common float32 case (no amsgrad, no maximize, β1 > 0.5) 16 lanes at a time (one vector
+/// square root per block): the same operations in the same order as ``adamKernel``, so results
+/// are identical. Weight decay is
+/// folded in exactly: `p·1 = p` and `g + 0·p = g` for finite values.
+@inline(__always)
+func adamKernelSIMD(_ p: UnsafeMutablePointer<Float>, _ grad: UnsafeMutablePointer<Float>,
+                    _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int, _ h: AdamStep) {
+    typealias V = SIMD16<Float>
+    let useWD = h.weightDecay != 0
+    let coupledWD: Float = useWD && !h.decoupled ? Float(h.weightDecay) : 0
+    let decay: Float = useWD && h.decoupled ? Float(1 - h.lr * h.weightDecay) : 1
+    let w1 = Float(1 - h.beta1), b2 = Float(h.beta2), w2 = Float(1 - h.beta2)
+    let bc2Sqrt = Float(h.biasCorrection2Sqrt), eps = Float(h.eps)
+    let negStepSize = Float(-(h.lr / h.biasCorrection1))
+    @inline(__always) func load(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> V {
+        UnsafeRawPointer(q + i).loadUnaligned(as: V.self)
+    }
+    @inline(__always) func store(_ x: V, _ q: UnsafeMutablePointer<Float>, _ i: Int) {
+        UnsafeMutableRawPointer(q + i).storeBytes(of: x, as: V.self)
+    }
+    Parallel.forRange(0..<count, grain: 1 << 15) { r in
+        var i = r.lowerBound
+        while i + 16 <= r.upperBound {
+            let p0 = load(p, i), mi = load(m, i)
+            let g = load(grad, i) + coupledWD * p0
+            let mNew = mi + w1 * (g - mi)
+            let vNew = load(v, i) * b2 + w2 * g * g
+            let denom = swiftnn_sqrt16(vNew) / bc2Sqrt + eps
+            store(mNew, m, i)
+            store(vNew, v, i)
+            store(p0 * decay + negStepSize * mNew / denom, p, i)
+            i += 16
+        }
+        while i < r.upperBound {
+            let p0 = p[i], mi = m[i]
+            let g = grad[i] + coupledWD * p0
+            let mNew = mi + w1 * (g - mi)
+            let vNew = v[i] * b2 + w2 * g * g
+            let denom = vNew.squareRoot() / bc2Sqrt + eps
+            m[i] = mNew
+            v[i] = vNew
+            p[i] = p0 * decay + negStepSize * mNew / denom
+            i += 1
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+
+/// Elements per parallel chunk for libm-speed elementwise work.
+let transcendentalGrain = 1 << 13
+
+extension CPUBackend {
+    public func unary(_ op: UnaryOp, _ t: Tensor) -> Tensor { Self.unary(op, t) }
+    public func unary(_ op: UnaryOp, _ t: Tensor, into out: Tensor) {
+        withExtendedLifetime(t) {
+            if t.dtype == .float32 {
+                Self.floatUnary(op, t.pointer(as: Float.self), out.pointer(as: Float.self), t.count)
+            } else {
+                Self.floatUnary(op, t.pointer(as: Double.self), out.pointer(as: Double.self), t.count)
+            }
+        }
+    }
+    public func unaryBackward(_ op: UnaryOp, grad: Tensor, input: Tensor, output: Tensor?) -> Tensor {
+        Self.unaryBackward(op, grad: grad, input: input, output: output)
+    }
+}
+
+extension CPUBackend {
+    static func unary(_ op: UnaryOp, _ t: Tensor) -> Tensor {
+        switch t.dtype {
+        case .float32:
+            let out = Tensor(uninitializedShape: t.shape, dtype: .float32)
+            withExtendedLifetime(t) { floatUnary(op, t.pointer(as: Float.self), out.pointer(as: Float.self), t.count) }
+            return out
+        case .float64:
+            let out = Tensor(uninitializedShape: t.shape, dtype: .float64)
+            withExtendedLifetime(t) { floatUnary(op, t.pointer(as: Double.self), out.pointer(as: Double.self), t.count) }
+            return out
+        case .int64, .uint8, .bool:
+            let integral: Bool
+            switch op {
+            case .neg, .abs, .relu: integral = true
+            case .clamp(let lo, let hi): integral = (lo.map { $0.rounded() == $0 } ?? true) && (hi.map { $0.rounded() == $0 } ?? true)
+            case .scale(let c): integral = c.rounded() == c
+            default: integral = false
+            }
+            if !integral { return unary(op, cast(t, to: .float32)) }
+            let src = cast(t, to: t.dtype == .bool ? .int64 : t.dtype)
+            if src.dtype == .uint8 { return cast(unary(op, cast(src, to: .int64)), to: .uint8) }
+            let out = Tensor(uninitializedShape: t.shape, dtype: .int64)
+            let ps = src.pointer(as: Int64.self), po = out.pointer(as: Int64.self)
+            let n = t.count
+            withExtendedLifetime(src) {
+                func map(_ f: (Int64) -> Int64) {
+                    Parallel.forRange(0..<n, grain: elementwiseGrain) { r in for i in r { po[i] = f(ps[i]) } }
+                }
+                switch op {
+                case .neg: map { 0 &- $0 }
+                case .abs: map { $0 < 0 ? 0 &- $0 : $0 }
+                case .relu: map { $0 > 0 ? $0 : 0 }
+                case .clamp(let lo, let hi):
+                    let l = lo.map { Int64($0) } ?? Int64.min, h = hi.map { Int64($0) } ?? Int64.max
+                    map { Swift.min(Swift.max($0, l), h) }
+                case .scale(let c): let k = Int64(c); map { $0 &* k }
+                default: fatalError("unreachable")
+                }
+            }
+            return out
+        }
+    }
+
+    static func floatUnary<T: KFloat>(_ op: UnaryOp, _ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int) {
+        if T.self == Float.self, let loop = floatLoop(op) {
+            let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
+            let y = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
+            Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
+                loop(x + r.lowerBound, y + r.lowerBound, r.count)
+            }
+            return
+        }
+        switch op {
+        case .neg: simdMap(px, po, n, { -$0 }, { -$0 })
+        // Plain select loops: LLVM vectorises them, while SIMD mask operations are scalarised.
+        case .abs: cheapMap(px, po, n) { Swift.abs($0) }
+        case .relu: cheapMap(px, po, n) { $0 < 0 ? 0 : $0 }     // NaN stays NaN, like PyTorch
+        case .scale(let c):
+            let k = T(c), kv = SIMD16<T>(repeating: k)
+            simdMap(px, po, n, { $0 * kv }, { $0 * k })
+        case .clamp(let lo, let hi):
+            let l = lo.map { T($0) } ?? -T.infinity, h = hi.map { T($0) } ?? T.infinity
+            // NaN fails both compares and passes through, like PyTorch's clamp.
+            cheapMap(px, po, n) { v in
+                let a = v < l ? l : v
+                return a > h ? h : a
+            }
+        case .sqrt: simdMap(px, po, n, { $0.squareRoot() }, { $0.squareRoot() })
+        case .rsqrt: simdMap(px, po, n, { 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
+        case .exp: cheapMap(px, po, n) { T.kexpFast($0) }
+        case .log: scalarMap(px, po, n) { T.klog($0) }
+        case .tanh: scalarMap(px, po, n) { T.ktanh($0) }
+        case .sigmoid:
+            // e^-x overflows to +inf for very negative x, giving exactly 0; no branch, so it vectorises.
+            cheapMap(px, po, n) { x in 1 / (1 + T.kexpFast(-x)) }
+        case .gelu:
+            let r = T(1 / 2.0.squareRoot())
+            scalarMap(px, po, n) { x in x * T(0.5) * (1 + T.kerf(x * r)) }
+        case .geluTanh:
+            let k = T((2 / Double.pi).squareRoot()), c = T(0.044715)
+            scalarMap(px, po, n) { x in T(0.5) * x * (1 + T.ktanh(k * (x + c * x * x * x))) }
+        case .elu(let alpha):
+            let a = T(alpha)
+            scalarMap(px, po, n) { x in x > 0 ? x : a * T.kexpm1(x) }
+        case .selu:
+            let a = T(SELUConstants.alpha), s = T(SELUConstants.scale)
+            scalarMap(px, po, n) { x in x > 0 ? s * x : s * a * T.kexpm1(x) }
+        case .pow(let e):
+            if e == 2 { simdMap(px, po, n, { $0 * $0 }, { $0 * $0 }); return }
+            if e == 1 { simdMap(px, po, n, { $0 }, { $0 }); return }
+            if e == 0.5 { simdMap(px, po, n, { $0.squareRoot() }, { $0.squareRoot() }); return }
+            let te = T(e)
+            scalarMap(px, po, n) { T.kpow($0, te) }
+        }
+    }
+
+    /// The vectorised float32 loop for `op`, when there is one.
+    static func floatLoop(_ op: UnaryOp) -> ((UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void)? {
+        switch op {
+        case .exp: expLoopF
+        case .sigmoid: sigmoidLoopF
+        case .tanh: tanhLoopF
+        case .gelu: geluLoopF
+        case .geluTanh: geluTanhLoopF
+        default: nil
+        }
+    }
+
+    @inline(__always)
+    static func simdMap<T: KFloat>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int,
+                                   _ v: (SIMD16<T>) -> SIMD16<T>, _ s: (T) -> T) {
+        Parallel.forRange(0..<n, grain: elementwiseGrain, alignment: 64) { r in
+            var i = r.lowerBound
+            while i + 16 <= r.upperBound { store16(v(load16(px + i)), po + i); i += 16 }
+            while i < r.upperBound { po[i] = s(px[i]); i += 1 }
+        }
+    }
+
+    @inline(__always)
+    static func cheapMap<T>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int, _ f: (T) -> T) {
+        Parallel.forRange(0..<n, grain: elementwiseGrain) { r in for i in r { po[i] = f(px[i]) } }
+    }
+
+    @inline(__always)
+    static func scalarMap<T>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int, _ f: (T) -> T) {
+        Parallel.forRange(0..<n, grain: transcendentalGrain) { r in for i in r { po[i] = f(px[i]) } }
+    }
+
+    static func unaryBackward(_ op: UnaryOp, grad: Tensor, input: Tensor, output: Tensor?) -> Tensor {
+        let dt = input.dtype
+        let g = cast(grad, to: dt)
+        let y = output.map { cast($0, to: dt) } ?? input
+        let out = Tensor(uninitializedShape: input.shape, dtype: dt)
+        withExtendedLifetime((g, input, y)) {
+            if dt == .float32 {
+                floatUnaryBackward(op, g.pointer(as: Float.self), input.pointer(as: Float.self), y.pointer(as: Float.self), out.pointer(as: Float.self), input.count)
+            } else {
+                floatUnaryBackward(op, g.pointer(as: Double.self), input.pointer(as: Double.self), y.pointer(as: Double.self), out.pointer(as: Double.self), input.count)
+            }
+        }
+        return out
+    }
+
+    static func floatUnaryBackward<T: KFloat>(_ op: UnaryOp, _ pg: UnsafeMutablePointer<T>, _ px: UnsafeMutablePointer<T>,
+                                              _ py: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int) {
+        if T.self == Float.self, op == .gelu || op == .geluTanh {
+            let g = UnsafeRawPointer(pg).assumingMemoryBound(to: Float.self)
+            let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
+            let d = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
+            let loop = op == .gelu ? geluBackwardLoopF : geluTanhBackwardLoopF
+            Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
+                loop(g + r.lowerBound, x + r.lowerBound, d + r.lowerBound, r.count)
+            }
+            return
+        }
+        @inline(__always) func zip(_ grain: Int, _ f: (T, T, T) -> T) {
+            Parallel.forRange(0..<n, grain: grain) { r in for i in r { po[i] = f(pg[i], px[i], py[i]) } }
+        }
+        let cheap = elementwiseGrain, costly = transcendentalGrain
+        switch op {
+        case .neg: zip(cheap) { g, _, _ in -g }
+        case .abs: zip(cheap) { g, x, _ in x > 0 ? g : (x < 0 ? -g : 0) }
+        case .relu: zip(cheap) { g, x, _ in x > 0 ? g : 0 }
+        case .scale(let c): let k = T(c); zip(cheap) { g, _, _ in g * k }
+        case .clamp(let lo, let hi):
+            let l = lo.map { T($0) } ?? -T.infinity, h = hi.map { T($0) } ?? T.infinity
+            zip(cheap) { g, x, _ in x >= l && x <= h ? g : 0 }
+        case .exp: zip(cheap) { g, _, y in g * y }
+        case .log: zip(cheap) { g, x, _ in g / x }
+        case .sqrt: zip(cheap) { g, _, y in g / (2 * y) }
+        case .rsqrt: zip(cheap) { g, _, y in T(-0.5) * g * y * y * y }
+        case .sigmoid: zip(cheap) { g, _, y in g * y * (1 - y) }
+        case .tanh: zip(cheap) { g, _, y in g * (1 - y * y) }
+        case .gelu:
+            let r = T(1 / 2.0.squareRoot()), c = T(1 / (2 * Double.pi).squareRoot())
+            zip(costly) { g, x, _ in
+                g * (T(0.5) * (1 + T.kerf(x * r)) + x * c * T.kexp(-T(0.5) * x * x))
+            }
+        case .geluTanh:
+            let k = T((2 / Double.pi).squareRoot()), c = T(0.044715)
+            zip(costly) { g, x, _ in
+                let t = T.ktanh(k * (x + c * x * x * x))
+                return g * (T(0.5) * (1 + t) + T(0.5) * x * (1 - t * t) * k * (1 + 3 * c * x * x))
+            }
+        case .elu(let alpha):
+            let a = T(alpha)
+            zip(costly) { g, x, _ in x > 0 ? g : g * a * T.kexp(x) }
+        case .selu:
+            let a = T(SELUConstants.alpha), s = T(SELUConstants.scale)
+            zip(costly) { g, x, _ in x > 0 ? g * s : g * s * a * T.kexp(x) }
+        case .pow(let e):
+            let te = T(e)
+            if e == 0 { zip(cheap) { _, _, _ in 0 }; return }
+            if e == 1 { zip(cheap) { g, _, _ in g }; return }
+            if e == 2 { zip(cheap) { g, x, _ in 2 * g * x }; return }
+            zip(costly) { g, x, _ in g * te * T.kpow(x, te - 1) }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+import Foundation
+import Testing
+import TestSupport
+import SwiftNN
+import SwiftNNDoctor
+@testable import SwiftNNMonitor
+
+// Models written as users write them: custom Module subclasses, nested containers, functional
+// activations. Every row of the tutorial's diagnosis table is produced by a real training loop
+// (or, for the curve-shaped rows, by the epoch results a loop reports) and must be caught.
+
+/// Linear → BatchNorm → ReLU (functional) → Dropout, as a custom block.
+private final class Block: Module {
+    var fc: Linear
+    var bn: BatchNorm1d
+    var drop: Dropout
+    init(_ i: Int, _ o: Int, p: Double) {
+        fc = Linear(i, o, bias: false)
+        bn = BatchNorm1d(o)
+        drop = Dropout(p: p)
+        super.init()
+    }
+    override func forward(_ x: Tensor) -> Tensor { drop(bn(fc(x)).relu()) }
+}
+
+/// Blocks in a Sequential, a head outside it.
+private final class Net: Module {
+    var blocks: Sequential
+    var head: Linear
+    init(widths: [Int] = [8, 48, 16], p: [Double] = [0.4, 0.2], classes: Int = 3) {
+        blocks = Sequential((0..<(widths.count - 1)).map { Block(widths[$0], widths[$0 + 1], p: p[$0]) })
+        head = Linear(widths.last!, classes)
+        super.init()
+    }
+    override func forward(_ x: Tensor) -> Tensor { head(blocks(x)) }
+}
+
+/// BatchNorm followed by a ReLU module inside a Sequential, behind a custom wrapper.
+private final class ReLUNet: Module {
+    var body = Sequential { Linear(8, 12, bias: false); BatchNorm1d(12); ReLU(); Linear(12, 3) }
+    override func forward(_ x: Tensor) -> Tensor { body(x) }
+}
+
+/// Takes the logarithm of its input: NaN for negative values (a layer that blows up).
+private final class LogLayer: Module {
+    override func forward(_ x: Tensor) -> Tensor { x.log() }
+}
+
+private func batch(_ n: Int, _ features: Int = 8, classes: Int = 3, seed: UInt64) -> (Tensor, Tensor) {
+    let g = Generator(seed: seed)
+    let x = Tensor.randn([n, features], generator: g)
+    let y = Tensor((0..<n).map { Int64($0 % classes) }, shape: [n])
+    return (x, y)
+}
+
+/// A few real training steps with the monitor attached, as any loop would call it.
+private func train(_ model: Module, _ monitor: TrainingMonitor, steps: Int, epoch: Int = 1, batchSize: Int = 16, seed: UInt64 = 1) {
+    let opt = SGD(model.parameters().filter(\.requiresGrad), lr: 0.05)
+    let criterion = CrossEntropyLoss()
+    model.train()
+    for s in 0..<steps {
+        let (x, y) = batch(batchSize, seed: seed &+ UInt64(s))
+        let loss = criterion(model(x), targets: y)
+        monitor.recordStep(loss: Double(loss.item()), input: x, epoch: epoch)
+        opt.zeroGrad()
+        loss.backward()
+        opt.step()
+    }
+}
+
+private func epochs(_ rows: [(train: Double, val: Double, valLoss: Double)]) -> [EpochRecord] {
+    rows.enumerated().map { i, r in
+        EpochRecord(epoch: i + 1, trainLoss: 0.5, trainAccuracy: r.train, valLoss: r.valLoss, valAccuracy: r.val, learningRate: 1e-3)
+    }
+}
+
+@Suite struct TrainingMonitorTests {
+    func finding(_ fs: [MonitorFinding], _ check: String) -> MonitorFinding? { fs.first { $0.check == check } }
+
+    /// Row "train/val accuracy gap": train ≫ val after the last epoch → raise Dropout p in the
+    /// widest Dropout, named by its path, towards the next step of the table.
+    @Test func overfittingGapNamesTheWidestDropout() {
+        Generator.withDefault(Generator(seed: 3)) {
+            let model = Net()
+            let monitor = TrainingMonitor(model: model)
+            train(model, monitor, steps: 3)
+            for e in epochs([(90, 89, 0.40), (97, 94, 0.30), (99.8, 95.2, 0.31)]) { monitor.endEpoch(e) }
+            let f = finding(monitor.finish(), "train-val-gap")
+            #expect(f?.path == "blocks.0.drop")
+            #expect(f?.message == "train 99.8 % vs val 95.2 % after epoch 3: the model overfits")
+            #expect(f?.advice == "raise Dropout p in `blocks.0.drop` from 0.4 towards 0.5")
+            #expect(f?.description == "warning [train-val-gap] blocks.0.drop: train 99.8 % vs val 95.2 % after epoch 3: the model overfits → raise Dropout p in `blocks.0.drop` from 0.4 towards 0.5")
+            // A gap that is closing while validation loss still falls is not called overfitting.
+            let calm = TrainingMonitor(model: model)
+            for e in epochs([(99, 93, 0.40), (99, 95, 0.30), (99, 95.5, 0.29)]) { calm.endEpoch(e) }
+            #expect(finding(calm.finish(), "train-val-gap") == nil)
+        }
+    }
+
+    /// Row "train/val gap" the other way: training accuracy (with Dropout on) far below
+    /// validation → Dropout p too large for its width.
+    @Test func tooMuchDropoutIsCalledOut() {
+        Generator.withDefault(Generator(seed: 4)) {
+            let model = Net(p: [0.7, 0.2])
+            let monitor = TrainingMonitor(model: model)
+            train(model, monitor, steps: 2)
+            for e in epochs([(60, 80, 0.6), (70, 88, 0.5)]) { monitor.endEpoch(e) }
+            let f = finding(monitor.finish(), "dropout-too-strong")
+            #expect(f?.path == "blocks.0.drop")
+            #expect(f?.advice == "lower Dropout p in `blocks.0.drop` from 0.7 towards 0.2 (the tutorial's table for its width)")
+        }
+    }
+
+    /// Rows "validation loss jumping" and "unstable inference": validation run without
+    /// model.eval() — the monitor sees BatchNorm and Dropout run in training mode without gradients.
+    @Test func evaluationWithoutEvalIsCaught() {
+        Generator.withDefault(Generator(seed: 5)) {
+            let model = Net()
+            let monitor = TrainingMonitor(model: model)
+            train(model, monitor, steps: 2)
+            let (vx, _) = batch(32, seed: 99)
+            withNoGrad { _ = model(vx) }                 // forgot model.eval()
+            let now = monitor.endEpoch(epochs([(80, 70, 0.9)])[0])
+            let f = finding(now, "eval-forgotten")
+            #expect(f?.severity == "error")
+            #expect(f?.message.contains("`blocks.0.bn`") == true && f?.message.contains("`blocks.0.drop`") == true)
+            #expect(f?.advice.contains("model.eval()") == true)
+            // Reported once, and again in the end-of-run diagnosis.
+            #expect(monitor.endEpoch(epochs([(80, 70, 0.9), (85, 75, 0.7)])[1]).isEmpty)
+            #expect(finding(monitor.finish(), "eval-forgotten") != nil)
+            // With model.eval() there is nothing to report.
+            let clean = TrainingMonitor(model: model)
+            train(model, clean, steps: 1)
+            model.eval()
+            withNoGrad { _ = model(vx) }
+            #expect(finding(clean.endEpoch(epochs([(80, 70, 0.9)])[0]), "eval-forgotten") == nil)
+        }
+    }
+
+    /// Validation loss jumping up and down although evaluation is done right.
+    @Test func validationLossOscillation() {
+        let model = Net()
+        let monitor = TrainingMonitor(model: model)
+        var fresh: [MonitorFinding] = []
+        for e in epochs([(80, 78, 0.60), (85, 80, 0.45), (88, 79, 0.70), (90, 82, 0.42), (91, 80, 0.75)]) {
+            fresh += monitor.endEpoch(e)
+        }
+        let f = finding(fresh, "val-loss-oscillation")
+        // Turns at epochs 2 and 3, seen once epoch 4 is in.
+        #expect(f?.message.contains("epochs 2, 3)") == true)
+        #expect(f?.epoch == 4)
+    }
+
+    /// Row "NaN": the monitor names the first layer whose output went non-finite, inside nested
+    /// custom modules, and points at BatchNorm batches that were too small.
+    @Test func nonFiniteValuesAreTracedToTheFirstLayer() {
+        Generator.withDefault(Generator(seed: 6)) {
+            final class Blowup: Module {
+                var features = Sequential { Linear(8, 6, bias: false); BatchNorm1d(6) }
+                var odd = Sequential { LogLayer() }
+                var head = Linear(6, 3)
+                override func forward(_ x: Tensor) -> Tensor { head(odd(features(x))) }
+            }
+            let model = Blowup()
+            let monitor = TrainingMonitor(model: model)
+            let (x, y) = batch(2, seed: 1)                      // a batch of two: 2 values per channel
+            let loss = CrossEntropyLoss()(model(x), targets: y)
+            #expect(!loss.item().isFinite)
+            monitor.recordStep(loss: Double(loss.item()), input: x, epoch: 1)
+            #expect(monitor.log.nonFinite == NonFiniteRecord(epoch: 1, step: 1, layer: "odd.0", kind: "LogLayer", stage: "output"))
+            let f = finding(monitor.finish(), "non-finite")
+            #expect(f?.path == "odd.0")
+            #expect(f?.message == "non-finite values appeared at step 1, first in the output of LogLayer `odd.0`")
+            #expect(f?.advice.hasPrefix("`features.1` saw a batch with only 2 values per channel: drop the last partial batch") == true)
+            // Locating it changed no running statistic.
+            #expect((model.features[1] as! BatchNorm1d).numBatchesTracked == 1)
+        }
+    }
+
+    /// Row "poor transfer": fine-tuning with the backbone's weights frozen but its BatchNorm still
+    /// training on data of another distribution pollutes the running statistics.
+    @Test func pollutedRunningStatisticsUnderFrozenWeights() {
+        Generator.withDefault(Generator(seed: 7)) {
+            let model = ReLUNet()
+            // "Pretraining": running statistics of the original data.
+            model.train()
+            withNoGrad { for s in 0..<20 { _ = model(batch(32, seed: UInt64(s)).0) } }
+            // Fine-tuning: backbone frozen by requiresGrad only, new data shifted and scaled.
+            for p in (model.body[0] as! Linear).parameters() { p.requiresGrad = false }
+            let monitor = TrainingMonitor(model: model)
+            let opt = SGD(model.parameters().filter(\.requiresGrad), lr: 0.01)
+            for epoch in 1...2 {
+                model.train()
+                for s in 0..<10 {
+                    let (x0, y) = batch(32, seed: 100 + UInt64(s))
+                    let x = x0 * 3 + 2
+                    let loss = CrossEntropyLoss()(model(x), targets: y)
+                    monitor.recordStep(loss: Double(loss.item()), input: x, epoch: epoch)
+                    opt.zeroGrad(); loss.backward(); opt.step()
+                }
+                monitor.endEpoch(epochs([(80, 80, 0.5), (80, 80, 0.5)])[epoch - 1])
+            }
+            let f = finding(monitor.finish(), "polluted-running-statistics")
+            #expect(f?.path == "body.1")
+            #expect(f?.message.contains("while `body.0` feeding it is frozen") == true)
+            #expect(f?.advice.contains("freezeBatchNorm(model)") == true)
+            // Freezing BatchNorm too: the statistics stay, nothing to report.
+            freezeBatchNorm(model)
+            let frozen = TrainingMonitor(model: model)
+            train(model, frozen, steps: 3)
+            frozen.endEpoch(epochs([(80, 80, 0.5)])[0])
+            #expect(finding(frozen.finish(), "polluted-running-statistics") == nil)
+        }
+    }
+
+    /// Dead units: a BatchNorm whose shift drives every unit of the following ReLU below zero.
+    @Test func deadReLUAfterBatchNorm() {
+        Generator.withDefault(Generator(seed: 8)) {
+            let model = ReLUNet()
+            let bn = model.body[1] as! BatchNorm1d
+            Init.constant(bn.bias!, -10)
+            let monitor = TrainingMonitor(model: model)
+            train(model, monitor, steps: 1)
+            monitor.endEpoch(epochs([(50, 50, 1.0)])[0])
+            #expect(monitor.log.batchNorms[0].reluPath == "body.2")
+            #expect(monitor.log.batchNorms[0].samples.first?.deadReLU == 1)
+            let f = finding(monitor.finish(), "dead-relu")
+            #expect(f?.path == "body.2")
+            #expect(f?.message == "100 % of the units of `body.2` after `body.1` were zero for a whole batch")
+        }
+    }
+
+    /// What the BatchNorm probes record is the layer's real input and state, computed independently.
+    @Test func batchNormSamplesHoldTheLayersStatistics() throws {
+        try Generator.withDefault(Generator(seed: 9)) {
+            let model = Net()
+            var config = TrainingMonitor.Configuration()
+            config.sampleEvery = 2
+            let monitor = TrainingMonitor(model: model, configuration: config)
+            var seen: [Tensor] = []
+            let block = model.blocks[0] as! Block
+            let h = block.bn.registerForwardPreHook { _, input in if GradMode.isEnabled { seen.append(input.clonedData()) } }
+            train(model, monitor, steps: 4)
+            h.remove()
+            let trace = try #require(monitor.log.batchNorms.first { $0.path == "blocks.0.bn" })
+            #expect(trace.samples.map(\.step) == [1, 2, 4])
+            #expect(trace.reluPath == nil)          // the ReLU is functional: no module to watch
+            // Step 2's sample: percentiles of channel 0 and moments of the input seen at step 2.
+            let s = trace.samples[1], x = seen[1]
+            let n = x.shape[0], c = x.shape[1]
+            let unit = (0..<n).map { x.doubleValue(at: $0 * c) }
+            let want = try #require(Percentiles(of: unit))
+            #expect(abs(s.unit.p15 - want.p15) < 1e-9 && abs(s.unit.p50 - want.p50) < 1e-9 && abs(s.unit.p85 - want.p85) < 1e-9)
+            let means = (0..<c).map { ch in (0..<n).map { x.doubleValue(at: $0 * c + ch) }.reduce(0, +) / Double(n) }
+            #expect(abs(s.batchMean - means.reduce(0, +) / Double(c)) < 1e-9)
+            // numpy's percentile (linear interpolation) on a known list.
+            let p = try #require(Percentiles(of: [1, 2, 3, 4, 10]))
+            #expect(abs(p.p15 - 1.6) < 1e-12 && p.p50 == 3 && abs(p.p85 - 6.4) < 1e-12)
+        }
+    }
+
+    /// Attaching the monitor does not change training: the same seed gives bit-identical weights.
+    @Test func monitoringLeavesTrainingUnchanged() {
+        func run(monitored: Bool) -> [Float] {
+            Generator.withDefault(Generator(seed: 10)) {
+                let model = Net()
+                let monitor = monitored ? TrainingMonitor(model: model) : nil
+                let opt = SGD(model.parameters(), lr: 0.05)
+                model.train()
+                for s in 0..<6 {
+                    let (x, y) = batch(16, seed: UInt64(s))
+                    let loss = CrossEntropyLoss()(model(x), targets: y)
+                    monitor?.recordStep(loss: Double(loss.item()), input: x, epoch: 1)
+                    opt.zeroGrad(); loss.backward(); opt.step()
+                }
+                monitor?.detach()
+                return model.stateDict().entries.flatMap { $0.value.dtype == .float32 ? $0.value.scalars : [] }
+            }
+        }
+        #expect(run(monitored: true) == run(monitored: false))
+    }
+
+    /// The monitor's TensorBoard output frames and decodes; its log survives a write and read.
+    @Test func tensorBoardAndLogFiles() throws {
+        let dir = makeTempDirectory("monitor")
+        defer { cleanUp(dir) }
+        try Generator.withDefault(Generator(seed: 11)) {
+            let model = ReLUNet()
+            let writer = try SummaryWriter(logDir: dir.appendingPathComponent("tb"))
+            let monitor = TrainingMonitor(model: model, tensorBoard: writer)
+            train(model, monitor, steps: 2)
+            monitor.endEpoch(epochs([(80, 78, 0.6)])[0])
+            monitor.finish()
+            writer.close()
+            let records = try TFRecord.records([UInt8](Data(contentsOf: writer.fileURL)))
+            // file version + epoch scalars (6) + 2 running histograms + drift + per sample 4 scalars and 1 histogram.
+            #expect(records.count >= 1 + 6 + 3 + 5)
+            let text = String(decoding: records.flatMap { $0 }, as: UTF8.self)
+            for tag in ["loss/train", "accuracy/val", "lr", "batchnorm/body.1/input", "batchnorm/body.1/running_var", "batchnorm/body.1/dead_relu_fraction"] {
+                #expect(text.contains(tag), "missing \(tag)")
+            }
+            let url = dir.appendingPathComponent("monitor.json")
+            try monitor.log.write(to: url)
+            #expect(try MonitorLog(contentsOf: url) == monitor.log)
+        }
+        // Crafted logs are refused with a reason.
+        let bad = dir.appendingPathComponent("bad.json")
+        try Data(#"{"format":"other","version":1,"model":"x"}"#.utf8).write(to: bad)
+        #expect(throws: MonitorLogError.self) { try MonitorLog(contentsOf: bad) }
+        try Data("[1, 2".utf8).write(to: bad)
+        #expect(throws: MonitorLogError.self) { try MonitorLog(contentsOf: bad) }
+    }
+
+    /// The doctor's findings recorded before training travel with the log into the report.
+    @Test func doctorFindingsReachTheReport() {
+        let model = Sequential { Linear(8, 4); BatchNorm1d(4); ReLU(); Linear(4, 2) }
+        let monitor = TrainingMonitor(model: model)
+        monitor.recordDoctor(Doctor.examine(model, purpose: .training, batchSize: 32))
+        #expect(monitor.log.doctor.map(\.check) == ["bias-before-batchnorm"])
+        let page = TrainingReport.page(log: monitor.log)
+        #expect(page.sections[0].findings.contains { $0.source == "doctor" && $0.text.contains("bias of Linear") })
+    }
+}
