@@ -17,14 +17,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
-LIMIT="${FUZZ_LIMIT:--runs=1000000}"
+# One or more libFuzzer flags, e.g. "-runs=1000000 -max_total_time=600" (whichever comes first).
+read -r -a LIMIT <<< "${FUZZ_LIMIT:--runs=1000000}"
 CONFIG="${FUZZ_CONFIG:-debug}"
 SANITIZE="${FUZZ_SANITIZE:-fuzzer,address}"
 SCRATCH="${FUZZ_SCRATCH:-Fuzz/.build}"
 TARGETS=(FuzzSafetensors FuzzTrainingCheckpoint FuzzIDX FuzzGzip FuzzCIFAR FuzzCheckpointModel FuzzTorchFile)
 if [ $# -gt 0 ]; then TARGETS=("$@"); fi
 FLAGS=(-c "$CONFIG" --package-path Fuzz --scratch-path "$SCRATCH" -Xswiftc "-sanitize=$SANITIZE")
-swift build "${FLAGS[@]}" >&2
+# FUZZ_SKIP_BUILD=1 runs the binaries already built (e.g. to fuzz longer without a rebuild).
+if [ -z "${FUZZ_SKIP_BUILD:-}" ]; then swift build "${FLAGS[@]}" >&2; fi
 BIN="$(swift build "${FLAGS[@]}" --show-bin-path)"
 mkdir -p Fuzz/.build/artifacts
 status=0
@@ -35,7 +37,7 @@ for t in "${TARGETS[@]}"; do
   # (a zip of pickle + storages) go up to 23 KiB.
   maxlen=16384
   [ "$t" = FuzzTorchFile ] && maxlen=32768
-  echo "== $t ($LIMIT, -c $CONFIG -sanitize=$SANITIZE)" >&2
+  echo "== $t (${LIMIT[*]}, -c $CONFIG -sanitize=$SANITIZE)" >&2
   log="Fuzz/.build/$t.$CONFIG-${SANITIZE//,/-}.log"
   start=$(date +%s)
   set +e
@@ -44,12 +46,12 @@ for t in "${TARGETS[@]}"; do
   # process needs ~130 MB of it, so any single allocation much over 1 GiB fails, and Swift
   # stops on a failed allocation (a crash libFuzzer reports). -rss_limit_mb works either way.
   if [[ "$SANITIZE" != *address* ]]; then ulimit -v $(( (1024 + 384) * 1024 )); fi
-  exec "$BIN/$t" "$work" "Fuzz/Corpus/$t" "$LIMIT" -rss_limit_mb=1024 -malloc_limit_mb=1024 -timeout=10 \
+  exec "$BIN/$t" "$work" "Fuzz/Corpus/$t" "${LIMIT[@]}" -rss_limit_mb=1024 -malloc_limit_mb=1024 -timeout=10 \
       -max_len=$maxlen -print_final_stats=1 -artifact_prefix="Fuzz/.build/artifacts/$t-" >"$log" 2>&1
   )
   rc=$?
   set -e
-  grep -E "^(#[0-9]+ +(DONE|INITED)|stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|==[0-9]+==ERROR|SUMMARY)" "$log" >&2 || true
+  grep -E "^(#[0-9]+[[:space:]]+(DONE|INITED)|Done [0-9]+ runs|stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|==[0-9]+==ERROR|SUMMARY)" "$log" >&2 || true
   echo "wall time: $(( $(date +%s) - start )) s; work corpus: $(ls "$work" | wc -l) files" >&2
   if [ $rc -ne 0 ]; then echo "FAILED: $t (exit $rc, see $log)" >&2; status=1; fi
 done
