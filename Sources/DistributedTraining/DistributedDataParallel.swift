@@ -37,7 +37,9 @@ public final class DistributedDataParallel: Module {
     /// The wrapped model.
     public let module: Module
     /// Communicates for this wrapper.
-    public let processGroup: any ProcessGroup
+    public var processGroup: any ProcessGroup { groupBox.group }
+    /// A class reference, so that Module's member cache watches one word instead of an existential.
+    private let groupBox: GroupBox
     /// Bucket size for gradient all-reduces, in MiB.
     public let bucketCapMB: Double
     /// Whether rank 0's buffers are copied to all ranks before each training forward pass.
@@ -56,7 +58,7 @@ public final class DistributedDataParallel: Module {
                    "DistributedDataParallel is not needed when a module doesn't have any parameter that requires a gradient.")
         usageCheck(bucketCapMB > 0, "DistributedDataParallel", "bucket_cap_mb must be positive, got \(bucketCapMB)")
         self.module = module
-        self.processGroup = group
+        groupBox = GroupBox(group)
         self.bucketCapMB = bucketCapMB
         self.broadcastBuffers = broadcastBuffers
         self.overlapCommunication = overlapCommunication
@@ -127,6 +129,12 @@ public final class DistributedDataParallel: Module {
                 + "every rank must build the same model")
         }
     }
+}
+
+/// Holds a process group in one class reference.
+final class GroupBox {
+    let group: any ProcessGroup
+    init(_ group: any ProcessGroup) { self.group = group }
 }
 
 /// Copies rank 0's values of `tensors` to every rank, one broadcast per dtype.

@@ -90,10 +90,33 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     public static var isLaunchedByMPI: Bool { MPIRuntime.isLaunched }
 
     func serialized<R>(_ body: () throws(DistributedError) -> R) throws(DistributedError) -> R {
+        let start = DispatchTime.now().uptimeNanoseconds
         let result: Result<R, DistributedError> = lock.withLock { _ in
             do throws(DistributedError) { return .success(try body()) } catch { return .failure(error) }
         }
+        MPIProcessGroup.nanosecondsInMPI.add(DispatchTime.now().uptimeNanoseconds - start, ordering: .relaxed)
         return try result.get()
+    }
+
+    private static let nanosecondsInMPI = Atomic<UInt64>(0)
+
+    /// Seconds this process has spent inside MPI calls (all groups): transfers, and waiting for
+    /// the other ranks to reach the same collective. Measures the share of communication.
+    public static var secondsInCommunication: Double {
+        Double(nanosecondsInMPI.load(ordering: .relaxed)) / 1e9
+    }
+
+    /// The rank the launcher gave this process (from its environment), before MPI is started:
+    /// lets a program print a message once instead of once per rank. Nil outside a launcher.
+    public static var launcherRank: Int? {
+        let env = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"].lazy.compactMap { env[$0].flatMap { Int($0) } }.first
+    }
+
+    /// Number of ranks the launcher started on this machine (OMPI_COMM_WORLD_LOCAL_SIZE), nil
+    /// outside a launcher: how many processes share the cores.
+    public static var launcherLocalSize: Int? {
+        ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) }
     }
 
     // MARK: Collectives

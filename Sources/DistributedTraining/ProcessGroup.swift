@@ -93,6 +93,7 @@ extension ProcessGroup {
     /// ```swift
     /// group.abortingOnError { try trainer.run() }
     /// ```
+    @discardableResult
     public func abortingOnError<R>(exitCode: Int32 = 1, _ body: () throws -> R) -> R {
         do { return try body() } catch { abort("\(error)", exitCode: exitCode) }
     }

@@ -57,8 +57,17 @@ struct TrainCommand: ParsableCommand {
                                + ModelKind.allCases.map { "\($0.defaultDropout) for \($0.rawValue)" }.joined(separator: ", ") + ")."))
     var dropout: Double?
 
-    @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Worker threads (default: all cores; with --distributed, the cores divided among the processes).")
     var threads: Int?
+
+    @Flag(help: ArgumentHelp("Data-parallel training over the processes mpirun started: mpirun -np 2 swiftnn train --distributed. --batch-size is per process (global batch = batch size × processes); rank 0 prints and writes the files."))
+    var distributed = false
+
+    @Flag(name: .customLong("no-sync-bn"), help: "With --distributed: keep per-process BatchNorm statistics instead of SyncBatchNorm's global-batch statistics.")
+    var noSyncBatchNorm = false
+
+    @Flag(name: .customLong("no-overlap"), help: ArgumentHelp("With --distributed: average gradients after the backward pass instead of during it.", visibility: .hidden))
+    var noOverlap = false
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Stop after this epoch, as if interrupted (resume later with --resume).", visibility: .hidden))
     var stopAfter: Int?
@@ -80,6 +89,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         do {
+            if distributed { try DistributedLaunch.prepare(threads: threads) }
             if let t = threads {
                 guard t >= 1 else { throw CLIError("--threads must be at least 1, got \(t)") }
                 Parallel.threadCount = min(t, ProcessInfo.processInfo.activeProcessorCount)
@@ -119,9 +129,20 @@ struct TrainCommand: ParsableCommand {
             let widths = hidden.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !widths.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else { throw CLIError("--hidden must be positive integers separated by commas, got '\(hidden)'") }
             o.hiddenDims = widths.map { $0! }
-            try Trainer(options: o).run()
+            o.distributed = distributed
+            o.syncBatchNorm = !noSyncBatchNorm
+            o.overlapCommunication = !noOverlap
+            guard distributed else {
+                try Trainer(options: o).run()
+                return
+            }
+            try o.validate()
+            let group = try initProcessGroup(backend: .mpi)
+            // From here a failure on any rank ends every rank, with its message.
+            group.abortingOnError { try Trainer(options: o, group: group).run() }
+            try destroyProcessGroup()
         } catch {
-            printError(error)
+            if DistributedLaunch.reportsEarlyErrors(distributed: distributed) { printError(error) }
             throw ExitCode.failure
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftNN
+import SwiftNNDoctor
 
 /// Everything `swiftnn train` can be told. Defaults are the tutorial's recipe.
 struct TrainOptions {
@@ -32,6 +33,13 @@ struct TrainOptions {
     var interactive: Bool? = nil
     /// Print nothing (tests).
     var quiet = false
+    /// Data-parallel training over the processes mpirun started (`--distributed`): `batchSize`
+    /// is per process.
+    var distributed = false
+    /// With `distributed`: BatchNorm statistics over the global batch (SyncBatchNorm).
+    var syncBatchNorm = true
+    /// With `distributed`: gradient all-reduces overlap the backward pass.
+    var overlapCommunication = true
     /// The doctor before training and the training monitor during it (monitor.json, report.html).
     var monitor = true
     /// TensorBoard event files: into this folder, by default `<out>/tensorboard`; nil with `tensorBoard` false.
@@ -46,6 +54,7 @@ struct TrainOptions {
         guard (0..<1).contains(labelSmoothing) else { throw CLIError("--label-smoothing must be in [0, 1), got \(labelSmoothing)") }
         if let k = stopAfter, k < 1 { throw CLIError("--stop-after must be at least 1, got \(k)") }
         if let p = dropout, !(0..<1).contains(p) { throw CLIError("--dropout must be in [0, 1), got \(p)") }
+        if !distributed && !syncBatchNorm { throw CLIError("--no-sync-bn only applies to --distributed training") }
     }
 
     static let defaultLearningRate = 1e-3
@@ -178,8 +187,19 @@ final class Trainer {
     private(set) var scheduler: CosineAnnealingLR
     let trainLoader: DataLoader
     let testLoader: DataLoader
-    /// Held from construction to the end of the process: the run folder is this run's.
-    let lock: RunLock
+    /// Held from construction to the end of the process: the run folder is this run's (rank 0's
+    /// in a distributed run, the only one that writes).
+    let lock: RunLock?
+    /// The processes training together (`--distributed`), nil for a plain run.
+    let group: (any ProcessGroup)?
+    /// This process's share of the training data in a distributed run.
+    let sampler: DistributedSampler?
+    /// What runs forward in training: the model, or its DistributedDataParallel wrapper.
+    var trainModel: Module
+    /// Rank 0 (or the only process) prints, evaluates and writes files.
+    var isLeader: Bool { (group?.rank ?? 0) == 0 }
+    /// Distributed: time spent training and, of it, inside MPI (the end-of-run summary).
+    var communicationLog = CommunicationLog()
     private(set) var history: [EpochMetrics] = []
     private(set) var bestAccuracy = -1.0
     private(set) var startEpoch = 1
@@ -197,32 +217,47 @@ final class Trainer {
     var learningRate: Double { options.learningRate ?? TrainOptions.defaultLearningRate }
     var weightDecay: Double { options.weightDecay ?? TrainOptions.defaultWeightDecay }
 
-    init(options: TrainOptions) throws {
+    init(options: TrainOptions, group: (any ProcessGroup)? = nil) throws {
         try options.validate()
         self.options = options
+        self.group = group
         data = try TrainingData.load(directory: options.dataDirectory, trainLimit: options.trainLimit, testLimit: options.testLimit)
         spec = ModelSpec(model: options.model, inputShape: data.train.exampleShape, numClasses: data.train.classCount,
                          hiddenDims: options.hiddenDims, dropout: options.dropout ?? options.model.defaultDropout, mean: data.mean, std: data.std)
-        try Trainer.createOutDirectory(options.outDirectory)
-        lock = try RunLock(directory: options.outDirectory)
-        // Temporary files of checkpoint writes killed mid-way (their process is gone).
-        Safetensors.removeStaleTemporaryFiles(in: options.outDirectory)
+        if (group?.rank ?? 0) == 0 {
+            try Trainer.createOutDirectory(options.outDirectory)
+            lock = try RunLock(directory: options.outDirectory)
+            // Temporary files of checkpoint writes killed mid-way (their process is gone).
+            Safetensors.removeStaleTemporaryFiles(in: options.outDirectory)
+        } else {
+            lock = nil
+        }
         // torch.manual_seed(seed): initial weights and dropout masks come from the default generator.
         Tensor.manualSeed(options.seed)
         model = try spec.build()
+        trainModel = model
         criterion = CrossEntropyLoss(labelSmoothing: options.labelSmoothing)
         optimizer = AdamW(model.parameters(), lr: options.learningRate ?? TrainOptions.defaultLearningRate,
                           weightDecay: options.weightDecay ?? TrainOptions.defaultWeightDecay)
         scheduler = CosineAnnealingLR(optimizer, tMax: options.epochs)
-        trainLoader = DataLoader(data.train, batchSize: options.batchSize, shuffle: true,
-                                 generator: Generator(seed: options.seed &+ 0x5EED), transforms: spec.transforms)
+        if let group {
+            sampler = DistributedSampler(data.train, numReplicas: group.worldSize, rank: group.rank, seed: options.seed &+ 0x5EED)
+            trainLoader = DataLoader(data.train, batchSize: options.batchSize, generator: Generator(seed: options.seed &+ 0x5EED),
+                                     transforms: spec.transforms, sampler: sampler)
+        } else {
+            sampler = nil
+            trainLoader = DataLoader(data.train, batchSize: options.batchSize, shuffle: true,
+                                     generator: Generator(seed: options.seed &+ 0x5EED), transforms: spec.transforms)
+        }
         testLoader = DataLoader(data.test, batchSize: 1000, shuffle: false, transforms: spec.transforms, lastBatchOfOne: .keep)
+        if let group { try prepareDistributed(group) }
         if options.resume { try restore() }
+        if let group { try wrapDistributed(group) }
     }
 
     // MARK: Output
 
-    private func log(_ line: String) { if !options.quiet { say(line) } }
+    func log(_ line: String) { if !options.quiet && isLeader { say(line) } }
 
     static func epochLine(_ m: EpochMetrics, of epochs: Int) -> String {
         let e = String(format: "%2d", m.epoch)
@@ -237,18 +272,20 @@ final class Trainer {
     func run() throws -> [EpochMetrics] {
         if startEpoch == 1 {
             log("Training \(spec.pytorchName) on \(data.source): \(data.train.count) training, \(data.test.count) test examples, "
-                + "\(model.parameterCount) parameters, batch \(options.batchSize), \(options.epochs) epoch\(options.epochs == 1 ? "" : "s"), seed \(options.seed)")
+                + "\(model.parameterCount) parameters, batch \(batchDescription), \(options.epochs) epoch\(options.epochs == 1 ? "" : "s"), seed \(options.seed)")
         } else {
             log("Resuming \(spec.pytorchName) from \(lastURL.path) at epoch \(startEpoch)/\(options.epochs)\(resumeNote)")
         }
-        if options.monitor {
+        if options.monitor && isLeader {
             observer = try RunObserver(model: model, description: spec.pytorchName, runDirectory: options.outDirectory,
                                        tensorBoard: options.tensorBoard ? (options.tensorBoardDirectory ?? options.outDirectory.appendingPathComponent("tensorboard")) : nil,
                                        completedEpochs: startEpoch - 1, completedSteps: (startEpoch - 1) * trainLoader.count,
                                        say: { [options] line in if !options.quiet { say(line) } })
-            if startEpoch == 1 {
-                observer?.examine(model, inputShape: spec.model.flattensInput ? [spec.inputSize] : spec.inputShape, batchSize: options.batchSize)
-            }
+            if startEpoch == 1 { observer?.examine(model, inputShape: doctorInputShape, batchSize: batchNormBatchSize) }
+        } else if options.monitor && startEpoch == 1 && group != nil {
+            // The doctor's training-mode pass runs SyncBatchNorm's collectives on rank 0: the
+            // other ranks take part with the same pass (its findings are rank 0's to print).
+            _ = Doctor.examine(model, inputShape: doctorInputShape, purpose: .training, batchSize: batchNormBatchSize)
         }
         let runStart = DispatchTime.now()
         let lastEpoch = min(options.epochs, options.stopAfter ?? options.epochs)
@@ -258,26 +295,32 @@ final class Trainer {
             let m: EpochMetrics
             do { m = try trainEpoch(epoch) } catch {
                 // The metrics files then hold the completed epochs (valid JSON, even if none), the
-                // report what the monitor saw up to the failure.
-                try? writeMetrics()
+                // report what the monitor saw up to the failure (rank 0 alone writes).
+                if isLeader { try? writeMetrics() }
                 try? observer?.finish(printing: false)
                 throw error
             }
             history.append(m)
             log(Trainer.epochLine(m, of: options.epochs))
-            if m.valAccuracy > bestAccuracy {
-                bestAccuracy = m.valAccuracy
-                try saveBest()
+            // Every rank holds the same metrics, so every rank takes the same decisions.
+            let improved = m.valAccuracy > bestAccuracy
+            if improved { bestAccuracy = m.valAccuracy }
+            let generatorStates = try gatherGeneratorStates()
+            if isLeader {
+                if improved { try saveBest() }
+                try writeMetrics()
+                try saveTrainingCheckpoint(epoch: epoch, otherRanksGenerators: generatorStates)
             }
-            try writeMetrics()
-            try saveTrainingCheckpoint(epoch: epoch)
             try observer?.endEpoch(m)
+            // The others wait here while rank 0 writes (a failed write takes the job down).
+            try group?.barrier()
             epoch += 1
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - runStart.uptimeNanoseconds) / 1e9
         if let last = history.last, !options.quiet {
             log("Best val accuracy \(String(format: "%.2f", bestAccuracy))% | final val accuracy \(String(format: "%.2f", last.valAccuracy))%"
                 + " | \(String(format: "%.1f", seconds)) s | saved \(bestURL.path)")
+            if group != nil { log(distributedSummary(seconds: seconds)) }
         }
         try observer?.finish()
         return history
@@ -288,15 +331,19 @@ final class Trainer {
     func trainEpoch(_ epoch: Int) throws -> EpochMetrics {
         let start = DispatchTime.now()
         let lr = optimizer.paramGroups[0].lr
-        model.train()
+        trainModel.train()
+        // PyTorch's convention: epochs count from 0 for the sampler's shuffling seed.
+        sampler?.setEpoch(epoch - 1)
+        // No progress bar under mpirun (its output is forwarded, not a terminal of its own).
         let bar = ProgressBar(total: trainLoader.count, label: "Epoch \(String(format: "%2d", epoch))/\(options.epochs)",
-                              interactive: options.quiet ? false : (options.interactive ?? ProgressBar.stdoutIsTerminal))
+                              interactive: options.quiet || group != nil ? false : (options.interactive ?? ProgressBar.stdoutIsTerminal))
         var lossSum = 0.0, correct = 0, seen = 0, step = 0
         var noConfusion: [[Int]]? = nil
+        let communicationBefore = MPIProcessGroup.secondsInCommunication
         for (x, y) in trainLoader {
             step += 1
             optimizer.zeroGrad()
-            let out = model(x)
+            let out = trainModel(x)
             let loss = criterion(out, targets: y)
             let value = Double(loss.item())
             observer?.step(loss: value, input: x, epoch: epoch)
@@ -315,15 +362,20 @@ final class Trainer {
         }
         let trainSeconds = bar.elapsed
         bar.clear()
+        communicationLog.add(training: trainSeconds, communication: MPIProcessGroup.secondsInCommunication - communicationBefore)
         // The last step's update is not followed by a loss that would show it.
         if let (key, v) = firstNonFiniteState(model) {
             throw divergence(epoch: epoch, step: step, what: "the update made \(key) \(describeValue(Double(v)))", batch: nil)
         }
         scheduler.step()
+        // Distributed: the epoch's totals over all ranks.
+        (lossSum, correct, seen) = try globalTotals(lossSum, correct, seen)
         // Plain cross-entropy, as `swiftnn evaluate` reports it: label smoothing is part of the
         // training objective, not of the measure, and a checkpoint must evaluate to the numbers
-        // its epoch logged.
-        let val = evaluate(model, loader: testLoader, criterion: CrossEntropyLoss(), classes: spec.numClasses, dataClasses: data.test.classCount)
+        // its epoch logged. Distributed: rank 0 evaluates and tells the others.
+        let val = try sharedValidation {
+            evaluate(model, loader: testLoader, criterion: CrossEntropyLoss(), classes: spec.numClasses, dataClasses: data.test.classCount)
+        }
         guard val.loss.isFinite else {
             throw divergence(epoch: epoch, step: step, what: "the validation loss is \(describeValue(val.loss))", batch: testLoader.collate(Array(0..<min(data.test.count, 1000))).inputs, training: false)
         }
@@ -370,12 +422,13 @@ final class Trainer {
     }
 
     /// Generators whose state the run depends on: dropout masks (default) and shuffling (loader).
-    var generators: [String: Generator] { ["default": .default, "loader": trainLoader.generator] }
+    var generators: [String: Generator] { [defaultGeneratorName: .default, "loader": trainLoader.generator] }
 
     /// The full training state after `epoch`, written atomically to last.safetensors.
-    func saveTrainingCheckpoint(epoch: Int) throws {
+    func saveTrainingCheckpoint(epoch: Int, otherRanksGenerators: [String: Generator] = [:]) throws {
         let historyJSON = String(decoding: try JSONEncoder.sorted.encode(history), as: UTF8.self)
-        let ckpt = TrainingCheckpoint(model: model, optimizer: optimizer, scheduler: scheduler, generators: generators,
+        let ckpt = TrainingCheckpoint(model: model, optimizer: optimizer, scheduler: scheduler,
+                                      generators: generators.merging(otherRanksGenerators) { a, _ in a },
                                       epoch: epoch, bestMetric: bestAccuracy, architecture: spec.json,
                                       userMetadata: ["history": historyJSON, "options": optionsFingerprint])
         do { try ckpt.save(to: lastURL) } catch { throw CLIError("cannot save \(lastURL.path): \(error)") }
@@ -385,7 +438,7 @@ final class Trainer {
     /// The learning rate and weight decay may change (e.g. after a divergence): they are not in it.
     var optionsFingerprint: String {
         "model=\(options.model.rawValue) epochs=\(options.epochs) batch=\(options.batchSize) "
-            + "seed=\(options.seed) train=\(data.train.count) data=\(data.source)"
+            + "seed=\(options.seed) train=\(data.train.count) data=\(data.source)" + distributedFingerprint
     }
 
     /// Loads last.safetensors into the freshly built run, after checking the whole restored state

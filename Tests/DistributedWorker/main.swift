@@ -23,6 +23,12 @@ let scenario = arguments[1]
 let directory = URL(fileURLWithPath: arguments[2])
 let options = Array(arguments.dropFirst(3))
 
+/// `--sizes 5,0,11`: rows per rank.
+func sizes(_ options: [String]) throws -> [Int] {
+    guard let i = options.firstIndex(of: "--sizes"), i + 1 < options.count else { throw WorkerFailure(description: "missing --sizes") }
+    return options[i + 1].split(separator: ",").compactMap { Int($0) }
+}
+
 let group: any ProcessGroup
 do { group = try initProcessGroup(backend: .mpi) } catch {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -35,6 +41,8 @@ group.abortingOnError {
     case "collectives": try runCollectives(group, &report)
     case "ddp": try runDDP(group, &report, overlap: !options.contains("--no-overlap"))
     case "ddp-mismatch": try runDDPMismatch(group, &report)
+    case "syncbn": try runSyncBatchNorm(group, &report, sizes: sizes(options))
+    case "syncbn-ddp": try runSyncBatchNormDDP(group, &report, sizes: sizes(options), overlap: !options.contains("--no-overlap"))
     case "abort": try runAbort(group, trap: false)
     case "abort-trap": try runAbort(group, trap: true)
     default: throw WorkerFailure(description: "unknown scenario '\(scenario)'")

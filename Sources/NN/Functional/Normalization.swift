@@ -97,6 +97,13 @@ public protocol BatchNormReducer: AnyObject {
     func combine(_ local: ChannelStatistics) -> ChannelStatistics
     /// The gradient sums of the whole batch, given this part's.
     func combine(_ local: ChannelGradientSums) -> ChannelGradientSums
+    /// The name a BatchNorm layer using this reducer goes by (`"SyncBatchNorm"`), or nil to keep
+    /// its own.
+    var layerName: String? { get }
+}
+
+extension BatchNormReducer {
+    public var layerName: String? { nil }
 }
 
 /// Batch normalization over (N, C, *) input, like `torch.nn.functional.batch_norm`:

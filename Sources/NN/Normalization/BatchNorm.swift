@@ -124,7 +124,29 @@ open class BatchNormBase: NormBase {
     /// Running stats are read (eval) or updated (training) when they are tracked.
     private var usesRunningStats: Bool { !isTraining || trackRunningStats }
 
-    override open func forward(_ x: Tensor) -> Tensor { forward(x, reducer: nil) }
+    /// Combines this layer's training statistics with other processes' (SyncBatchNorm: set by
+    /// `SyncBatchNorm.convert`) or micro-batches'; nil for plain BatchNorm. Evaluation ignores it.
+    ///
+    /// ```swift
+    /// bn.statisticsReducer = myReducer      // every training forward now goes through it
+    /// ```
+    public var statisticsReducer: (any BatchNormReducer)? {
+        get { reducerBox?.reducer }
+        set { reducerBox = newValue.map(ReducerBox.init) }
+    }
+    /// A final class, so that the member cache watches one word (an existential property would
+    /// make the layer reflect on every access).
+    private var reducerBox: ReducerBox?
+
+    private final class ReducerBox {
+        let reducer: any BatchNormReducer
+        init(_ reducer: any BatchNormReducer) { self.reducer = reducer }
+    }
+
+    /// `SyncBatchNorm` once a synchronizing reducer is attached (as PyTorch prints a converted model).
+    override open var typeName: String { statisticsReducer?.layerName ?? super.typeName }
+
+    override open func forward(_ x: Tensor) -> Tensor { forward(x, reducer: statisticsReducer) }
 
     /// The forward pass with batch statistics combined across processes or micro-batches by
     /// `reducer` in training (see ``BatchNormReducer``); SyncBatchNorm is this with a reducer
