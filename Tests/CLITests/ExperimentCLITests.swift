@@ -93,7 +93,7 @@ import SwiftNNMonitor
         for (args, needle) in [(["--steps", "0"], "--steps must be in 1...10000000, got 0"),
                                (["--batch-size", "1"], "--batch-size must be at least 2"),
                                (["--unit", "100"], "--unit must be in 0..<100, got 100"),
-                               (["--lr", "-1"], "--lr must be a positive number"),
+                               (["--lr=-1"], "--lr must be a positive number"),
                                (["--test-limit", "0"], "--test-limit must be at least 1, got 0")] {
             let r = try runSwiftNN(["experiment", "bn-paper", "--out", "/nonexistent-unused"] + args)
             #expect(r.status == 1 && r.stderr.contains(needle), "\(args): \(r.stderr)")
