@@ -508,7 +508,9 @@ def report(files, equivalent_file):
             if r["id"] in equivalent:
                 verdict = "equivalent: " + equivalent[r["id"]]
             elif now["status"] in ("killed", "timeout"):
-                verdict = f"now {now['status']} by " + ", ".join(f"`{t}`" for t in now["failing"][:3])
+                by = ", ".join(f"`{t}`" for t in now["failing"][:3]) or (
+                    "a trap in the test process" if now.get("crashed") else "a failing test run")
+                verdict = f"now {now['status']} (at {now['commit']}) by {by}"
             else:
                 verdict = "**survives**"
             mutation = r["mutation"].replace("|", "¦")
