@@ -9,14 +9,17 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "SwiftNN", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzSafetensors", dependencies: [.product(name: "SwiftNN", package: "SwiftNN")]),
-        .executableTarget(name: "FuzzTrainingCheckpoint", dependencies: [.product(name: "SwiftNN", package: "SwiftNN")]),
-        .executableTarget(name: "FuzzIDX", dependencies: [.product(name: "SwiftNN", package: "SwiftNN")]),
-        .executableTarget(name: "FuzzGzip", dependencies: [.product(name: "SwiftNN", package: "SwiftNN")]),
-        .executableTarget(name: "FuzzCIFAR", dependencies: [.product(name: "SwiftNN", package: "SwiftNN")]),
+        // Declares libFuzzer's LLVMFuzzerRunDriver: each target's main.swift calls it.
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzSafetensors", dependencies: ["FuzzDriver", .product(name: "SwiftNN", package: "SwiftNN")]),
+        .executableTarget(name: "FuzzTrainingCheckpoint", dependencies: ["FuzzDriver", .product(name: "SwiftNN", package: "SwiftNN")]),
+        .executableTarget(name: "FuzzIDX", dependencies: ["FuzzDriver", .product(name: "SwiftNN", package: "SwiftNN")]),
+        .executableTarget(name: "FuzzGzip", dependencies: ["FuzzDriver", .product(name: "SwiftNN", package: "SwiftNN")]),
+        .executableTarget(name: "FuzzCIFAR", dependencies: ["FuzzDriver", .product(name: "SwiftNN", package: "SwiftNN")]),
+        .executableTarget(name: "FuzzTorchFile", dependencies: ["FuzzDriver", .product(name: "SwiftNN", package: "SwiftNN")]),
         // The CLI's checkpoint → architecture → model path: its source files, linked here (the CLI is
         // an executable target, which another package cannot import).
-        .executableTarget(name: "FuzzCheckpointModel", dependencies: [.product(name: "SwiftNN", package: "SwiftNN")]),
+        .executableTarget(name: "FuzzCheckpointModel", dependencies: ["FuzzDriver", .product(name: "SwiftNN", package: "SwiftNN")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -118,7 +118,14 @@ public enum Autograd {
             guard let backward = node.backward else {
                 usageFailure(UsageError("backward", "trying to backward through the graph a second time (\(node.name)); its saved tensors were freed after the first backward. Pass retainGraph: true the first time."))
             }
-            let inputGrads = backward(g)
+            let inputGrads: [Tensor?]
+            if let profile = BackwardProfile.current {
+                let t0 = ContinuousClock.now
+                inputGrads = backward(g)
+                profile.add(node.name, shape: t.shape, since: t0)
+            } else {
+                inputGrads = backward(g)
+            }
             precondition(inputGrads.count == node.inputs.count, "autograd: \(node.name) returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
             for (input, ig) in zip(node.inputs, inputGrads) {
                 guard input.requiresGrad, let ig else { settle(input); continue }

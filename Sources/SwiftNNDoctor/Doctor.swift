@@ -37,7 +37,10 @@ public enum Doctor {
     ///   - inputShape: the shape of one example (`[3, 32, 32]`); by default guessed from the first
     ///     layer that fixes one, in declaration order.
     ///   - purpose: what the model is about to do.
-    ///   - batchSize: the training batch size, if known (batch-size checks need it).
+    ///   - batchSize: the training batch size, if known (batch-size checks need it). Without one,
+    ///     a given `sample` of one example stands for the batches to come: a BatchNorm that would
+    ///     then see one value per channel is reported (PyTorch raises there, or the statistics are
+    ///     NaN).
     public static func examine(_ model: Module, sample: Tensor? = nil, inputShape: [Int]? = nil,
                                purpose: Purpose = .unspecified, batchSize: Int? = nil) -> [Diagnosis] {
         let modules = model.namedModules()
@@ -74,7 +77,9 @@ public enum Doctor {
                                    "no layer says what input the model takes, so the checks that follow the data through it (bias or Dropout before BatchNorm, Dropout rates, random operations in eval mode) did not run.",
                                    fix: "pass a sample batch: Doctor.examine(model, sample: batch) (or inputShape: [channels, height, width])."))
         }
-        found += StatisticsChecks.run(modules, purpose: purpose, batchSize: batchSize, valuesPerChannel: valuesPerChannel(trace))
+        let batch: StatisticsChecks.BatchSize? = batchSize.map { .stated($0) }
+            ?? sample.flatMap { $0.rank >= 2 && $0.shape[0] == 1 ? .sample($0.shape[0]) : nil }
+        found += StatisticsChecks.run(modules, purpose: purpose, batchSize: batch, valuesPerChannel: valuesPerChannel(trace))
         found += DropoutChecks.run(modules, trace: trace, purpose: purpose, modes: modes)
         found += WeightChecks.run(modules)
         // Stable order: severity first, then where in the model.

@@ -59,12 +59,16 @@ enum DiagnosisTable {
             let gap = last.trainAccuracy - last.valAccuracy
             let widest = o.dropouts.filter { !$0.channelwise }.max { $0.width < $1.width } ?? o.dropouts.first
             let accuracies = String(format: "train %.1f %% vs val %.1f %% after epoch %d", last.trainAccuracy, last.valAccuracy, last.epoch)
-            // Overfitting: a wide gap that is still opening, or validation loss past its minimum.
+            // Overfitting: a wide gap that is still opening, validation loss past its minimum, or a
+            // training set learnt by heart.
             let earlier = epochs.dropLast().suffix(2).first
             let opening = earlier.map { gap > $0.trainAccuracy - $0.valAccuracy } ?? true
             let bestLoss = epochs.map(\.valLoss).filter(\.isFinite).min() ?? last.valLoss
             let turnedUp = last.valLoss > bestLoss * 1.02
-            if gap >= gapThreshold && (opening || turnedUp) {
+            // Or the training set is learnt by heart: the gap can no longer close from the
+            // training side, however calm the validation curve has become.
+            let memorized = last.trainAccuracy >= 99.5
+            if gap >= gapThreshold && (opening || turnedUp || memorized) {
                 if let d = widest {
                     let target = min(max(d.p + 0.1, tableValue(d)), 0.5)
                     let advice = target > d.p + 1e-9

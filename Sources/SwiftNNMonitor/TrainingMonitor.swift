@@ -37,7 +37,8 @@ public final class TrainingMonitor {
         /// At most this many values of a layer's input are sorted for its percentiles per sample.
         public var maxValuesPerSample = 4096
         /// Train − validation accuracy (points) from which the end-of-run diagnosis calls it
-        /// overfitting (when the gap is still growing or the validation loss has turned up).
+        /// overfitting (when the gap is still growing, the validation loss has turned up, or the
+        /// training accuracy is 99.5 % or more).
         public var gapThreshold = 3.0
         public init() {}
     }

@@ -19,6 +19,7 @@ struct Bench: ParsableCommand {
             BenchOptim.self,
             BenchModule.self,
             BenchFold.self,
+            BenchTrain.self,
         ]
     )
 }

@@ -37,6 +37,8 @@ struct BNPaperCommand: ParsableCommand {
     var unit: Int = BNPaperOptions().unit
     @Option(help: "Random seed.")
     var seed: UInt64 = BNPaperOptions().seed
+    @Option(help: ArgumentHelp("Use only the first N test images.", visibility: .hidden))
+    var testLimit: Int?
     @Option(help: ArgumentHelp("Output folder.", valueName: "dir"))
     var out: String = "runs/bn-paper"
     @Option(help: "Worker threads (default: all cores).")
@@ -56,6 +58,7 @@ struct BNPaperCommand: ParsableCommand {
             o.evalEvery = evalEvery
             o.unit = unit
             o.seed = seed
+            o.testLimit = testLimit
             guard !out.isEmpty else { throw CLIError("--out must name a folder") }
             o.outDirectory = URL(fileURLWithPath: out)
             try BNPaperExperiment(options: o).run()

@@ -18,6 +18,11 @@ import TestSupport
         #expect((1 - a).scalars == [0, -1, -2])
         #expect((6 / a).scalars == [6, 3, 2])
         #expect((-a).scalars == [-1, -2, -3])
+        // Every scalar-operand form, on both sides (each has its own code).
+        #expect((a + 2).scalars == [3, 4, 5] && (2 + a).scalars == [3, 4, 5])
+        #expect((a - 2).scalars == [-1, 0, 1] && (2 - a).scalars == [1, 0, -1])
+        #expect((a * 3).scalars == [3, 6, 9] && (3 * a).scalars == [3, 6, 9])
+        #expect((a / 4).scalars == [0.25, 0.5, 0.75] && (3 / a).scalars == [3, 1.5, 1])
     }
 
     @Test func integerArithmeticAndPromotion() {
@@ -109,6 +114,9 @@ import TestSupport
         #expect(y.shape == [4, 2, 3] && Array(y.scalars.prefix(4)) == [0, 4, 8, 12])
         #expect(Tensor([1, 2, 3] as [Float], shape: [3, 1]).expanded(to: [2, 3, 2]).scalars == [1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3])
         #expect(Tensor.ones([2, 3, 4]).sumToShape([3, 1]).scalars == [8, 8, 8])
+        // -1 keeps the size of the matching (right-aligned) dim.
+        let col = Tensor([1, 2, 3] as [Float], shape: [3, 1])
+        #expect(col.expanded(to: [2, -1, 2]).shape == [2, 3, 2] && col.expanded(to: [2, -1, 2]).scalars == [1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3])
         #expect(x.to(.int64).dtype == .int64 && Tensor([1.7, -1.7] as [Float]).to(.int64).toArray(of: Int64.self) == [1, -1])
         #expect(Tensor([0, 2] as [Float]).to(.bool).toArray(of: Bool.self) == [false, true])
         #expect(Tensor([255, 3] as [UInt8]).to(.float32).scalars == [255, 3])
@@ -118,11 +126,14 @@ import TestSupport
         let x = Tensor.arange(0, 6).reshaped([2, 3])
         #expect(Tensor.concat([x, x], dim: 1).scalars == [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5])
         #expect(Tensor.stack([x, x], dim: 0).shape == [2, 2, 3])
+        #expect(Tensor.stack([x], dim: -1).shape == [2, 3, 1] && Tensor.stack([x], dim: -1).scalars == x.scalars)
         #expect(x.sliced(dim: 1, start: 1, end: 3).scalars == [1, 2, 4, 5])
         #expect(x.sliced(dim: 1, start: -1, end: 10).scalars == [2, 5])
         #expect(x[1].scalars == [3, 4, 5] && x[-2].scalars == [0, 1, 2])
         #expect(x.indexSelect(dim: 1, index: Tensor([2, 0] as [Int64])).scalars == [2, 0, 5, 3])
         #expect(x.chunked(2, dim: 1).map(\.shape) == [[2, 2], [2, 1]])
+        #expect(x.chunked(1, dim: 0).map(\.shape) == [[2, 3]] && x.chunked(1).first?.scalars == x.scalars)
+        #expect(x.chunked(5, dim: 1).map(\.shape) == [[2, 1], [2, 1], [2, 1]])
         #expect(x.masked(fill: -1, where: x.gt(3)).scalars == [0, 1, 2, 3, -1, -1])
         #expect(Tensor.where(x.lt(2), x, Tensor.full([], 9)).scalars == [0, 1, 9, 9, 9, 9])
         #expect(x.eq(x).toArray(of: Bool.self).allSatisfy { $0 })
@@ -149,6 +160,9 @@ import TestSupport
         }
         #expect(throws: UsageError("expand", "The expanded size of the tensor (4) must match the existing size (3) at non-singleton dimension 1.  Target sizes: [2, 4].  Tensor sizes: [3]")) {
             try Kernels.validateExpand([3], to: [2, 4])
+        }
+        #expect(throws: UsageError("stack", "Dimension out of range (expected to be in range of [-3, 2], but got 3)")) {
+            try Tensor.validateStack([a], dim: 3)
         }
         #expect(throws: UsageError.self) { try a.validatePermutation([0, 0]) }
         #expect(throws: UsageError.self) { try a.validateIndexSelect(dim: 0, index: Tensor([2] as [Int64])) }

@@ -40,6 +40,43 @@ import TestSupport
         #expect(try Data(contentsOf: run.appendingPathComponent("report.html")) == written)
     }
 
+    /// The whole path as a user meets it: a run that overfits (100 training images, little
+    /// Dropout) ends with the diagnosis naming the Dropout layer and the change; its report draws
+    /// in a real browser and TensorBoard (record reader, multiplexer, `tensorboard --logdir`'s HTTP
+    /// API) reads its event files — each when the tool is installed.
+    @Test func anOverfittingRunIsDiagnosedAndItsFilesAreRead() throws {
+        let data = try writeTinyMNIST(train: 100, test: 100)
+        let root = makeTempDirectory("cli-overfit")
+        defer { cleanUp(data); cleanUp(root) }
+        let run = root.appendingPathComponent("run")
+        let r = try runSwiftNN(["train", "--data", data.path, "--out", run.path, "--epochs", "6", "--batch-size", "20",
+                                "--hidden", "64", "--dropout", "0.1", "--weight-decay", "0", "--seed", "5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let diagnosis = r.stdout.split(separator: "\n").filter { $0.hasPrefix("diagnosis: ") }
+        #expect(diagnosis.contains { $0.hasPrefix("diagnosis: warning [train-val-gap] net.3: train ") && $0.hasSuffix("the model overfits → raise Dropout p in `net.3` from 0.1 towards 0.2") },
+                "\(r.stdout)")
+        let log = try MonitorLog(contentsOf: run.appendingPathComponent("monitor.json"))
+        let last = try #require(log.epochs.last)
+        #expect(last.trainAccuracy - last.valAccuracy >= 3, "\(last)")
+        #expect(log.findings.contains { $0.check == "train-val-gap" && $0.path == "net.3" })
+
+        if Chromium.isAvailable {
+            let dom = try Chromium.dumpDOM(run.appendingPathComponent("report.html"))
+            #expect(dom.stdout.contains("charts-drawn:7"), "status: \(dom.stdout.suffix(600))")
+            #expect(dom.stdout.contains(#"<ul id="report-errors"></ul>"#), "script errors: \(dom.stdout.suffix(1500))")
+            #expect(dom.stdout.contains("raise Dropout p in"))
+        }
+        if TensorBoardPython.path != nil {
+            let tb = try TensorBoardPython.verify(run.appendingPathComponent("tensorboard"), ["--serve"] + [
+                "loss/train", "loss/val", "accuracy/train", "accuracy/val", "accuracy/train_minus_val", "lr",
+                "batchnorm/net.1/input", "batchnorm/net.1/batch_mean", "batchnorm/net.1/running_mean", "batchnorm/net.1/running_var",
+                "batchnorm/net.1/dead_relu_fraction",
+            ].flatMap { ["--expect-tag", $0] })
+            #expect(tb.status == 0, "\(tb.stdout)\n\(tb.stderr.suffix(2000))")
+            #expect(tb.stdout.contains("every tag served") && tb.stdout.contains("OK: TensorBoard reads every record"), "\(tb.stdout)")
+        }
+    }
+
     @Test func noMonitorAndTensorBoardOptions() throws {
         let data = try writeTinyMNIST(train: 64, test: 20)
         let root = makeTempDirectory("cli-monitor")

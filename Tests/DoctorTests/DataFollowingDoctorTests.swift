@@ -267,3 +267,79 @@ private final class TinyTransformer: Module {
         #expect(model.isTraining && !model.stem.bn.isTraining && model.stages.isTraining)
     }
 }
+
+/// A user's MLP: a block class of their own (Linear → BatchNorm → functional ReLU → Dropout),
+/// repeated in a Sequential, with the head outside it.
+private final class UserMLP: Module {
+    final class Block: Module {
+        var fc: Linear
+        var bn: BatchNorm1d
+        var drop: Dropout
+        init(_ i: Int, _ o: Int, momentum: Double = 0.1) {
+            fc = Linear(i, o, bias: false)
+            bn = BatchNorm1d(o, momentum: momentum)
+            drop = Dropout(p: 0.2)
+            super.init()
+        }
+        override func forward(_ x: Tensor) -> Tensor { drop(bn(fc(x)).relu()) }
+    }
+    var features: Sequential
+    var classifier: Linear
+    init(momentum: Double = 0.1) {
+        features = Sequential { Block(20, 32, momentum: momentum); Block(32, 16) }
+        classifier = Linear(16, 4)
+        super.init()
+    }
+    override func forward(_ x: Tensor) -> Tensor { classifier(features(x)) }
+}
+
+@Suite struct UserModelStatisticsTests {
+    func findings(_ ds: [Diagnosis], _ check: Diagnosis.Check) -> [Diagnosis] { ds.filter { $0.check == check } }
+
+    /// Row "NaN → BatchNorm with batch one", without being told a batch size: the sample the user
+    /// passes is the batch. One example gives an [N, C] BatchNorm one value per channel.
+    @Test func batchOfOneFromTheSample() {
+        let model = UserMLP()
+        model.train()
+        let one = Tensor.randn([1, 20], generator: Generator(seed: 1))
+        let training = findings(Doctor.examine(model, sample: one, purpose: .training), .batchOfOne)
+        #expect(training.map(\.path) == ["features.0.bn", "features.1.bn"])
+        #expect(training.allSatisfy { $0.severity == .error && $0.message.contains("Expected more than 1 value per channel when training") })
+        // No purpose: what would go wrong if it trained on such batches, as advice.
+        let unspecified = findings(Doctor.examine(model, sample: one), .batchOfOne)
+        #expect(unspecified.count == 2 && unspecified.allSatisfy { $0.severity == .advice && $0.message.hasPrefix("if the model is trained on batches like the sample") })
+        // Evaluating one example at a time is fine; so is a sample of several.
+        #expect(findings(Doctor.examine(model, sample: one, purpose: .evaluation), .batchOfOne).isEmpty)
+        #expect(findings(Doctor.examine(model, sample: Tensor.randn([4, 20]), purpose: .training), .batchOfOne).isEmpty)
+        // A stated batch size wins over the sample's.
+        #expect(findings(Doctor.examine(model, sample: one, purpose: .training, batchSize: 32), .batchOfOne).isEmpty)
+        // One image still gives an image BatchNorm H·W values per channel.
+        #expect(findings(Doctor.examine(UserCNN(), sample: Tensor.randn([1, 3, 8, 8]), purpose: .training), .batchOfOne).isEmpty)
+        // The doctor's own pass with the batch of one left the model as it was.
+        #expect(model.isTraining && (model.features[0] as! UserMLP.Block).bn.numBatchesTracked == 0)
+    }
+
+    /// Keras-style momentum, untrained running statistics and NaN weights, deep inside a user's
+    /// blocks: named by their state-dict paths.
+    @Test func statisticsAndWeightMistakesInsideCustomBlocks() {
+        let keras = UserMLP(momentum: 0.99)
+        keras.train()
+        let momentum = findings(Doctor.examine(keras, purpose: .training, batchSize: 32), .kerasStyleMomentum)
+        #expect(momentum.map(\.path) == ["features.0.bn"])
+        #expect(momentum.first?.fix.contains("momentum: 0.01") == true)
+
+        let fresh = UserMLP()
+        fresh.eval()
+        #expect(findings(Doctor.examine(fresh, purpose: .evaluation), .initialRunningStatistics).map(\.path) == ["features.0.bn", "features.1.bn"])
+
+        let diverged = UserMLP()
+        diverged.train()
+        withNoGrad { _ = diverged(Tensor.randn([8, 20])) }
+        diverged.eval()
+        let block = diverged.features[1] as! UserMLP.Block
+        block.fc.weight.pointer(as: Float.self)[5] = .nan
+        let found = Doctor.examine(diverged, purpose: .evaluation)
+        #expect(findings(found, .nonFiniteWeights).map(\.path) == ["features.1.fc"])
+        #expect(findings(found, .initialRunningStatistics).isEmpty)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import SwiftNNMonitor
 
 /// A monitor log with everything the report draws: epochs with a growing gap, a NaN validation

@@ -74,6 +74,59 @@ private func epochs(_ rows: [(train: Double, val: Double, valLoss: Double)]) -> 
     }
 }
 
+
+/// A whole training run as a user writes it: shuffled mini-batches with the monitor attached,
+/// training accuracy measured on the training passes (Dropout active, as `swiftnn train` and most
+/// loops report it), validation in eval mode without gradients. Returns the epoch records it gave
+/// the monitor.
+@discardableResult
+private func fit(_ model: Module, _ monitor: TrainingMonitor, train: (x: Tensor, y: Tensor), val: (x: Tensor, y: Tensor),
+                 epochs: Int, batchSize: Int, lr: Double) -> [EpochRecord] {
+    let opt = Adam(model.parameters(), lr: lr)
+    let criterion = CrossEntropyLoss()
+    let n = train.x.shape[0]
+    var records: [EpochRecord] = []
+    func correct(_ logits: Tensor, _ y: Tensor) -> Int {
+        zip(logits.argmax(dim: 1).scalars, y.scalars).filter { $0 == $1 }.count
+    }
+    for epoch in 1...epochs {
+        model.train()
+        let order = Tensor.randperm(n).scalars.map { Int($0) }
+        var lossSum = 0.0, hits = 0
+        for start in stride(from: 0, to: n, by: batchSize) {
+            let idx = Tensor(order[start..<min(start + batchSize, n)].map(Int64.init), shape: [min(batchSize, n - start)])
+            let x = train.x.indexSelect(dim: 0, index: idx), y = train.y.indexSelect(dim: 0, index: idx)
+            let logits = model(x)
+            let loss = criterion(logits, targets: y)
+            monitor.recordStep(loss: Double(loss.item()), input: x, epoch: epoch)
+            opt.zeroGrad(); loss.backward(); opt.step()
+            lossSum += Double(loss.item()) * Double(x.shape[0])
+            hits += correct(logits, y)
+        }
+        model.eval()
+        let (valLoss, valHits) = withNoGrad { () -> (Double, Int) in
+            let logits = model(val.x)
+            return (Double(criterion(logits, targets: val.y).item()), correct(logits, val.y))
+        }
+        let r = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(n), trainAccuracy: 100 * Double(hits) / Double(n),
+                            valLoss: valLoss, valAccuracy: 100 * Double(valHits) / Double(val.x.shape[0]), learningRate: lr)
+        monitor.endEpoch(r)
+        records.append(r)
+    }
+    return records
+}
+
+/// Examples of 8 features whose class (of 3) is the largest of three fixed projections, or a
+/// random class when `randomLabels` (nothing to learn but the examples themselves).
+private func dataset(_ n: Int, seed: UInt64, randomLabels: Bool = false) -> (x: Tensor, y: Tensor) {
+    let g = Generator(seed: seed)
+    let x = Tensor.randn([n, 8], generator: g)
+    let projection = Tensor.randn([8, 3], generator: Generator(seed: 424242))
+    let y = randomLabels ? Tensor(Tensor.rand([n], generator: g).scalars.map { Int64(min($0 * 3, 2)) }, shape: [n])
+        : withNoGrad { x.matmul(projection).argmax(dim: 1) }
+    return (x, y)
+}
+
 @Suite struct TrainingMonitorTests {
     func finding(_ fs: [MonitorFinding], _ check: String) -> MonitorFinding? { fs.first { $0.check == check } }
 
@@ -94,6 +147,13 @@ private func epochs(_ rows: [(train: Double, val: Double, valLoss: Double)]) -> 
             let calm = TrainingMonitor(model: model)
             for e in epochs([(99, 93, 0.40), (99, 95, 0.30), (99, 95.5, 0.29)]) { calm.endEpoch(e) }
             #expect(finding(calm.finish(), "train-val-gap") == nil)
+            // A steady gap with the training set learnt by heart is overfitting all the same.
+            let memorized = TrainingMonitor(model: model)
+            train(model, memorized, steps: 1)
+            for e in epochs([(100, 63, 1.20), (100, 63.6, 1.18), (100, 63.2, 1.17)]) { memorized.endEpoch(e) }
+            let steady = finding(memorized.finish(), "train-val-gap")
+            #expect(steady?.message == "train 100.0 % vs val 63.2 % after epoch 3: the model overfits")
+            #expect(steady?.advice == "raise Dropout p in `blocks.0.drop` from 0.4 towards 0.5")
         }
     }
 
@@ -108,6 +168,42 @@ private func epochs(_ rows: [(train: Double, val: Double, valLoss: Double)]) -> 
             let f = finding(monitor.finish(), "dropout-too-strong")
             #expect(f?.path == "blocks.0.drop")
             #expect(f?.advice == "lower Dropout p in `blocks.0.drop` from 0.7 towards 0.2 (the tutorial's table for its width)")
+        }
+    }
+
+    /// Row "train/val accuracy gap", measured in a real run: a user's model memorizes a small
+    /// training set with random labels (training accuracy near 100 %, validation at chance) with
+    /// little Dropout; the monitor names the widest Dropout and the next value of the table.
+    @Test func overfittingMeasuredInARealRun() {
+        Generator.withDefault(Generator(seed: 21)) {
+            let model = Net(widths: [8, 128, 64], p: [0.1, 0.1])
+            let monitor = TrainingMonitor(model: model)
+            let records = fit(model, monitor, train: dataset(48, seed: 1, randomLabels: true), val: dataset(96, seed: 2, randomLabels: true),
+                              epochs: 25, batchSize: 16, lr: 0.01)
+            let last = records.last!
+            #expect(last.trainAccuracy - last.valAccuracy >= 30, "train \(last.trainAccuracy) val \(last.valAccuracy)")
+            let f = finding(monitor.finish(), "train-val-gap")
+            #expect(f?.path == "blocks.0.drop")
+            #expect(f?.message == String(format: "train %.1f %% vs val %.1f %% after epoch 25: the model overfits", last.trainAccuracy, last.valAccuracy))
+            #expect(f?.advice == "raise Dropout p in `blocks.0.drop` from 0.1 towards 0.2")
+            #expect(finding(monitor.log.findings, "dropout-too-strong") == nil)
+        }
+    }
+
+    /// Row "train/val accuracy gap" the other way, measured: Dropout p=0.9 after 64 units (the
+    /// table says 0.2) keeps the training accuracy, taken with Dropout active, far below the
+    /// validation accuracy of the same network in eval mode.
+    @Test func tooMuchDropoutMeasuredInARealRun() {
+        Generator.withDefault(Generator(seed: 22)) {
+            let model = Net(widths: [8, 64, 32], p: [0.9, 0.1])
+            let monitor = TrainingMonitor(model: model)
+            let records = fit(model, monitor, train: dataset(480, seed: 3), val: dataset(240, seed: 4), epochs: 6, batchSize: 32, lr: 0.01)
+            let last = records.last!
+            #expect(last.valAccuracy - last.trainAccuracy >= 6, "train \(last.trainAccuracy) val \(last.valAccuracy)")
+            let f = finding(monitor.finish(), "dropout-too-strong")
+            #expect(f?.path == "blocks.0.drop")
+            #expect(f?.advice == "lower Dropout p in `blocks.0.drop` from 0.9 towards 0.2 (the tutorial's table for its width)")
+            #expect(finding(monitor.log.findings, "train-val-gap") == nil)
         }
     }
 
@@ -311,6 +407,57 @@ private func epochs(_ rows: [(train: Double, val: Double, valLoss: Double)]) -> 
         #expect(throws: MonitorLogError.self) { try MonitorLog(contentsOf: bad) }
     }
 
+    /// TensorBoard itself reads what a monitored run wrote: its record reader (CRCs), its event
+    /// multiplexer (every scalar equal to what the monitor logged, a histogram of known values
+    /// with its count, min, max and sum) and the real `tensorboard --logdir` server's HTTP API.
+    @Test(.enabled(if: TensorBoardPython.path != nil, "needs Python with the tensorboard package (.ci/run installs one; or set TENSORBOARD_PYTHON)"))
+    func tensorBoardReadsTheEventFiles() throws {
+        let dir = makeTempDirectory("monitor-tensorboard")
+        defer { cleanUp(dir) }
+        let logDir = dir.appendingPathComponent("run")
+        let known: [Double] = [-2.5, -0.25, 0, 0, 1e-13, 0.5, 3, 1e6]
+        let monitor: TrainingMonitor = try Generator.withDefault(Generator(seed: 23)) {
+            let model = Net()
+            let writer = try SummaryWriter(logDir: logDir)
+            var config = TrainingMonitor.Configuration()
+            config.sampleEvery = 4
+            let monitor = TrainingMonitor(model: model, configuration: config, tensorBoard: writer)
+            fit(model, monitor, train: dataset(96, seed: 5), val: dataset(48, seed: 6), epochs: 3, batchSize: 16, lr: 0.01)
+            try writer.addHistogram("test/known", known, globalStep: 7)
+            monitor.finish()
+            writer.close()
+            return monitor
+        }
+        #expect(monitor.tensorBoardError == nil)
+        // What the monitor says it wrote.
+        var scalars: [String: [[Double]]] = [:]
+        for e in monitor.log.epochs {
+            let step = Double(e.epoch)
+            for (tag, v) in [("loss/train", e.trainLoss), ("loss/val", e.valLoss), ("accuracy/train", e.trainAccuracy),
+                             ("accuracy/val", e.valAccuracy), ("accuracy/train_minus_val", e.trainAccuracy - e.valAccuracy), ("lr", e.learningRate)] {
+                scalars[tag, default: []].append([step, Double(Float(v))])
+            }
+        }
+        for trace in monitor.log.batchNorms {
+            for s in trace.samples {
+                scalars["batchnorm/\(trace.path)/batch_mean", default: []].append([Double(s.step), Double(Float(s.batchMean))])
+                scalars["batchnorm/\(trace.path)/batch_var", default: []].append([Double(s.step), Double(Float(s.batchVar))])
+            }
+        }
+        #expect(monitor.log.batchNorms.map(\.path) == ["blocks.0.bn", "blocks.1.bn"])
+        #expect(scalars["batchnorm/blocks.0.bn/batch_mean"]?.count ?? 0 >= 4)
+        let expected: [String: Any] = ["scalars": scalars, "histograms": ["test/known": [[7, Double(known.count), known.min()!, known.max()!, known.reduce(0, +)]]]]
+        let expectURL = dir.appendingPathComponent("expected.json")
+        try JSONSerialization.data(withJSONObject: expected).write(to: expectURL)
+
+        let r = try TensorBoardPython.verify(logDir, ["--expect", expectURL.path, "--serve",
+                                                      "--expect-tag", "batchnorm/blocks.0.bn/input", "--expect-tag", "batchnorm/blocks.1.bn/running_var"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr.suffix(2000))")
+        #expect(r.stdout.contains("--expect: compared \(scalars.count) scalar and 1 histogram tags"), "\(r.stdout)")
+        #expect(r.stdout.contains("every tag served"), "\(r.stdout)")
+        #expect(r.stdout.contains("OK: TensorBoard reads every record"))
+    }
+
     /// The doctor's findings recorded before training travel with the log into the report.
     @Test func doctorFindingsReachTheReport() {
         let model = Sequential { Linear(8, 4); BatchNorm1d(4); ReLU(); Linear(4, 2) }
@@ -319,5 +466,40 @@ private func epochs(_ rows: [(train: Double, val: Double, valLoss: Double)]) -> 
         #expect(monitor.log.doctor.map(\.check) == ["bias-before-batchnorm"])
         let page = TrainingReport.page(log: monitor.log)
         #expect(page.sections[0].findings.contains { $0.source == "doctor" && $0.text.contains("bias of Linear") })
+    }
+}
+
+/// The report of a real monitored run (a user's model with two BatchNorm blocks, the doctor's
+/// findings, the end-of-run diagnosis) in a real browser: every chart draws, no script error.
+@Suite(.serialized) struct RealRunReportTests {
+    @Test(.enabled(if: Chromium.isAvailable, "needs chromium (installed by .ci/run)"))
+    func reportOfARealRunRendersInHeadlessChromium() throws {
+        let log: MonitorLog = Generator.withDefault(Generator(seed: 24)) {
+            let model = Net(widths: [8, 128, 64], p: [0.1, 0.1])
+            var config = TrainingMonitor.Configuration()
+            config.sampleEvery = 3
+            let monitor = TrainingMonitor(model: model, configuration: config, description: "Net(8 → 128 → 64 → 3)")
+            monitor.recordDoctor(Doctor.examine(model, purpose: .training, batchSize: 16))
+            fit(model, monitor, train: dataset(48, seed: 1, randomLabels: true), val: dataset(96, seed: 2, randomLabels: true),
+                epochs: 8, batchSize: 16, lr: 0.01)
+            monitor.finish()
+            return monitor.log
+        }
+        #expect(log.findings.contains { $0.check == "train-val-gap" })
+        let page = TrainingReport.page(log: log)
+        // Summary, loss/accuracy, schedule/gap, then per BatchNorm: input bands, running statistics, health.
+        #expect(page.charts.count == 4 + 2 * 3)
+        let dir = makeTempDirectory("real-report")
+        defer { cleanUp(dir) }
+        let file = dir.appendingPathComponent("report.html")
+        try ReportHTML.write(page, to: file)
+        let dom = try Chromium.dumpDOM(file)
+        #expect(dom.status == 0, "chromium: \(dom.stderr.suffix(2000))")
+        #expect(dom.stdout.contains("charts-drawn:\(page.charts.count)"), "status: \(dom.stdout.suffix(600))")
+        #expect(dom.stdout.contains(#"<ul id="report-errors"></ul>"#), "script errors: \(dom.stdout.suffix(1500))")
+        #expect(!dom.stderr.contains("Uncaught"), "console: \(dom.stderr.suffix(2000))")
+        for text in ["blocks.0.bn", "blocks.1.bn", "the model overfits", "raise Dropout p in"] {
+            #expect(dom.stdout.contains(text), "missing \(text)")
+        }
     }
 }

@@ -97,15 +97,21 @@ func fitsBinomial(_ hits: Int, of n: Int, p: Double) -> Bool {
             let xs = x.scalars, ys = y.scalars
             let channels = xs.count / length
             var dropped = 0, mixed = 0, wrongKept = 0
+            var droppedChannel = [Bool](repeating: false, count: channels)
             for c in 0..<channels {
                 let base = c * length
                 let zeros = (0..<length).count { ys[base + $0] == 0 }
-                if zeros == length { dropped += 1 } else if zeros != 0 { mixed += 1 }
+                if zeros == length { dropped += 1; droppedChannel[c] = true } else if zeros != 0 { mixed += 1 }
                 if zeros == 0 { wrongKept += (0..<length).count { ys[base + $0] != xs[base + $0] * scale } }
             }
             #expect(mixed == 0, "\(name): channels partly dropped")
             #expect(wrongKept == 0, "\(name)")
             #expect(fitsBinomial(dropped, of: channels, p: p), "\(name): dropped \(dropped) of \(channels) channels at p = \(p)")
+            // Each channel has its own decision: neighbours are both dropped with probability p²
+            // (a kernel that took two channels for one row would drop them together, p).
+            let bothDropped = stride(from: 0, to: channels - 1, by: 2).count { droppedChannel[$0] && droppedChannel[$0 + 1] }
+            #expect(fitsBinomial(bothDropped, of: channels / 2, p: p * p),
+                    "\(name): \(bothDropped) of \(channels / 2) neighbouring channel pairs both dropped at p = \(p)")
         }
     }
 

@@ -105,6 +105,16 @@ def main():
     put("FuzzCIFAR", "one.bin", rec(3))
     put("FuzzCIFAR", "three.bin", rec(0) + rec(9) + rec(5))
 
+    # .pth: the torch.save fixtures of the pth tests (zip and legacy pickle, every dtype, views,
+    # big-endian, malicious globals), all but the two large SmallCNN ones (> 32 KiB, the
+    # target's -max_len).
+    pth = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "TestSupport", "Resources", "fixtures", "pth")
+    for name in sorted(os.listdir(pth)):
+        path = os.path.join(pth, name)
+        if name.endswith(".pth") and os.path.getsize(path) <= 32768:
+            with open(path, "rb") as f:
+                put("FuzzTorchFile", name, f.read())
+
 
 if __name__ == "__main__":
     main()

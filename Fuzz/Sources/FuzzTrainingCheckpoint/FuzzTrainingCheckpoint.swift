@@ -6,7 +6,7 @@ import SwiftNN
 nonisolated(unsafe) let model = MLPClassifier(inDim: 4, hiddenDims: [3], numClasses: 2, dropout: 0.1)
 nonisolated(unsafe) let optimizer = AdamW(model.parameters(), lr: 1e-3)
 nonisolated(unsafe) let scheduler = CosineAnnealingLR(optimizer, tMax: 5)
-nonisolated(unsafe) let generators = ["default": Generator(seed: 1), "loader": Generator(seed: 2)]
+let generators = ["default": Generator(seed: 1), "loader": Generator(seed: 2)]
 
 /// Any bytes as last.safetensors for `--resume`: parse, restore into the live run (all or
 /// nothing), then train one step on what was restored — a restored state must never trap.

@@ -37,3 +37,37 @@ int swiftnn_gemm_f32_level(void);
 /// returned by `swiftnn_gemm_f32_level`; rows ≤ 6, cols ≤ 16, C row-major with row stride `ldc`.
 void swiftnn_gemm_f32_microkernel(int level, long kc, const float *a, const float *b, float *c,
                                   long ldc, long rows, long cols);
+
+// MARK: Implicit-GEMM convolution (conv_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
+
+/// One sample's 2-d convolution geometry, in elements.
+typedef struct {
+    long sampleStride;            ///< C·H·W: distance between samples of the input
+    long height, width;           ///< input plane
+    long kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW;
+} swiftnn_conv_geometry;
+
+/// Lanes lane0..<lane0+count of a 16-position panel: output positions (n, oh, ow0 + k − lane0).
+typedef struct { long n, oh, ow0, lane0, count; } swiftnn_conv_run;
+
+/// Lanes lane0..<lane0+count of a panel that are contiguous in an [N, O, OH·OW] tensor: channel
+/// row r of lane k is at r·channelStride + offset + (k − lane0).
+typedef struct { long offset, lane0, count; } swiftnn_conv_span;
+
+/// Rows tap0..<tap0+taps of the (never materialised) im2col matrix over the panel's positions:
+/// 16 floats per tap at dst + t·dstStride (zeros for padding and unused lanes).
+void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
+                             long tap0, long taps, float *dst, long dstStride);
+/// Adds tile rows (taps tap0..<tap0+rows) back onto the input positions they were gathered from.
+void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
+                                  const swiftnn_conv_run *runs, long nruns);
+/// dst[r·dstStride + k] = y[r·channelStride + position of lane k] (0 for lanes in no span), r < rows.
+void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
+                                long rows, float *dst, long dstStride);
+/// Writes (or adds, when accumulate ≠ 0) tile rows to the lanes' positions; bias[r] is added when
+/// given and not accumulating.
+void swiftnn_conv_store_rows_f32(const float *tile, long rows, float *y, long channelStride, const swiftnn_conv_span *spans,
+                                 long nspans, int accumulate, const float *bias);
+/// Transposed panels: for each block of 16 channels q, dst[q·panelStride + 16·p + i] = channel 16q+i at lane p.
+void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long channels, const swiftnn_conv_span *spans,
+                                      long nspans, long positions, float *dst, long panelStride);

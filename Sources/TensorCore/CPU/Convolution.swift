@@ -278,6 +278,9 @@ extension CPUBackend {
         let out = Tensor(uninitializedShape: [geo.batch, geo.outChannels] + geo.outputSize, dtype: input.dtype)
         withExtendedLifetime((input, weight, bias, out)) {
             switch input.dtype {
+            case .float32 where ImplicitConvolution.applies(geo, .float32):
+                ImplicitConvolution.forward(input.pointer(as: Float.self), weight.pointer(as: Float.self),
+                                            bias.map { UnsafePointer($0.pointer(as: Float.self)) }, out.pointer(as: Float.self), geo)
             case .float32:
                 convForward(input.pointer(as: Float.self), weight.pointer(as: Float.self),
                             bias.map { UnsafePointer($0.pointer(as: Float.self)) }, out.pointer(as: Float.self), geo)
@@ -301,6 +304,19 @@ extension CPUBackend {
         let gb = needBias ? Tensor(uninitializedShape: [geo.outChannels], dtype: dtype) : nil
         withExtendedLifetime((gradOut, input, weight, gx, gw, gb)) {
             switch dtype {
+            case .float32 where ImplicitConvolution.applies(geo, .float32):
+                if let gb {
+                    convBackward(gradOut.pointer(as: Float.self), input.pointer(as: Float.self), weight.pointer(as: Float.self),
+                                 nil, nil, gb.pointer(as: Float.self), geo)
+                }
+                if let gw {
+                    ImplicitConvolution.weightGradient(gradOut.pointer(as: Float.self), input.pointer(as: Float.self),
+                                                       gw.pointer(as: Float.self), geo)
+                }
+                if let gx {
+                    ImplicitConvolution.inputGradient(gradOut.pointer(as: Float.self), weight.pointer(as: Float.self),
+                                                      gx.pointer(as: Float.self), geo)
+                }
             case .float32:
                 convBackward(gradOut.pointer(as: Float.self), input.pointer(as: Float.self), weight.pointer(as: Float.self),
                              gx?.pointer(as: Float.self), gw?.pointer(as: Float.self), gb?.pointer(as: Float.self), geo)

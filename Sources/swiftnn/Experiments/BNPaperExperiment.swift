@@ -20,6 +20,8 @@ struct BNPaperOptions {
     var seed: UInt64 = 1
     /// The "typical activation" of the last hidden layer whose sigmoid input is followed.
     var unit = 0
+    /// Use only the first N test images (quick checks; the figure uses all bundled ones).
+    var testLimit: Int?
     var outDirectory = URL(fileURLWithPath: "runs/bn-paper")
     var quiet = false
 
@@ -29,6 +31,7 @@ struct BNPaperOptions {
         guard learningRate > 0, learningRate.isFinite else { throw CLIError("--lr must be a positive number, got \(learningRate)") }
         guard initStd > 0, initStd.isFinite else { throw CLIError("--init-std must be a positive number, got \(initStd)") }
         guard evalEvery >= 1 else { throw CLIError("--eval-every must be at least 1, got \(evalEvery)") }
+        if let testLimit, testLimit < 1 { throw CLIError("--test-limit must be at least 1, got \(testLimit)") }
         guard (0..<BNPaperExperiment.width).contains(unit) else { throw CLIError("--unit must be in 0..<\(BNPaperExperiment.width), got \(unit)") }
     }
 }
@@ -60,7 +63,8 @@ final class BNPaperExperiment {
         try options.validate()
         self.options = options
         train = try MNIST.bundled(train: true).storage
-        test = try MNIST.bundled(train: false).storage
+        let allTest = try MNIST.bundled(train: false).storage
+        test = options.testLimit.map { allTest.prefix(min($0, allTest.count)) } ?? allTest
     }
 
     private func log(_ s: String) { if !options.quiet { say(s) } }

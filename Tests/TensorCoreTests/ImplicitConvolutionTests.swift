@@ -1,0 +1,115 @@
+import Testing
+@testable import TensorCore
+
+/// The implicit-GEMM float32 convolution (AVX-512) against the im2col path run in float64, over
+/// the shapes that reach its edge cases: padding on every side, strides 1, 2 and 3 (the vector
+/// gathers of stride 1 and 2, the scalar one of 3), dilation, panels that straddle samples and
+/// output rows, tap counts not a multiple of six, output channels not a multiple of six, and more
+/// than 256 taps (the forward pass's tap chunks).
+@Suite struct ImplicitConvolutionTests {
+    static let runs = GEMMCKernelProbe.cpuLevel >= 2
+
+    private func values(_ n: Int, seed: UInt32) -> [Double] {
+        var s = seed
+        return (0..<n).map { _ in
+            s = s &* 1_664_525 &+ 1_013_904_223
+            return Double(s >> 8) / Double(1 << 24) - 0.5
+        }
+    }
+
+    struct Case: CustomStringConvertible {
+        var n: Int, c: Int, o: Int, h: Int, w: Int, k: (Int, Int), s: (Int, Int), p: (Int, Int), d: (Int, Int)
+        var description: String { "N\(n) C\(c)→\(o) \(h)×\(w) k\(k) s\(s) p\(p) d\(d)" }
+        var geo: ConvGeometry {
+            ConvGeometry(batch: n, inChannels: c, outChannels: o, groups: 1, inputSize: [h, w], kernelSize: [k.0, k.1],
+                         stride: [s.0, s.1], padding: [p.0, p.1], dilation: [d.0, d.1])
+        }
+    }
+
+    static let cases: [Case] = [
+        Case(n: 3, c: 2, o: 7, h: 9, w: 11, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+        Case(n: 2, c: 3, o: 13, h: 10, w: 9, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        Case(n: 2, c: 2, o: 5, h: 8, w: 13, k: (3, 2), s: (3, 3), p: (2, 1), d: (1, 1)),
+        Case(n: 4, c: 1, o: 6, h: 7, w: 7, k: (3, 3), s: (1, 2), p: (0, 2), d: (2, 1)),
+        Case(n: 5, c: 4, o: 17, h: 4, w: 4, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        Case(n: 2, c: 3, o: 4, h: 5, w: 40, k: (1, 5), s: (1, 1), p: (0, 2), d: (1, 1)),
+        Case(n: 2, c: 8, o: 9, h: 6, w: 6, k: (1, 1), s: (1, 1), p: (0, 0), d: (1, 1)),
+        Case(n: 3, c: 33, o: 20, h: 5, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+    ]
+
+    /// The implicit path itself (whatever `SWIFTNN_CONV` says): output, input and weight gradients.
+    private func implicit(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ gy: Tensor, _ geo: ConvGeometry) -> (Tensor, Tensor, Tensor) {
+        let y = Tensor(uninitializedShape: gy.shape), gx = Tensor(uninitializedShape: x.shape)
+        let gw = Tensor(uninitializedShape: w.shape)
+        withExtendedLifetime((x, w, b, gy, y, gx, gw)) {
+            ImplicitConvolution.forward(x.pointer(as: Float.self), w.pointer(as: Float.self),
+                                        b.map { UnsafePointer($0.pointer(as: Float.self)) }, y.pointer(as: Float.self), geo)
+            ImplicitConvolution.inputGradient(gy.pointer(as: Float.self), w.pointer(as: Float.self), gx.pointer(as: Float.self), geo)
+            ImplicitConvolution.weightGradient(gy.pointer(as: Float.self), x.pointer(as: Float.self), gw.pointer(as: Float.self), geo)
+        }
+        return (y, gx, gw)
+    }
+
+    private func close(_ got: [Float], _ want: [Double], _ label: String) {
+        #expect(got.count == want.count)
+        var bad = 0
+        for (g, w) in zip(got, want) where abs(Double(g) - w) > 1e-5 + 1e-4 * abs(w) { bad += 1 }
+        #expect(bad == 0, "\(label): \(bad) of \(want.count) elements off")
+    }
+
+    @Test("forward and both gradients equal the float64 im2col path", .enabled(if: runs, "this CPU lacks AVX-512F"),
+          arguments: cases)
+    func matchesIm2col(_ c: Case) {
+        let geo = c.geo
+        let xs = values(c.n * c.c * c.h * c.w, seed: 1), ws = values(c.o * c.c * c.k.0 * c.k.1, seed: 2)
+        let bs = values(c.o, seed: 3)
+        let outShape = [c.n, c.o] + geo.outputSize
+        let gys = values(outShape.reduce(1, *), seed: 4)
+        let x32 = Tensor(converting: xs, shape: [c.n, c.c, c.h, c.w], dtype: .float32)
+        let w32 = Tensor(converting: ws, shape: [c.o, c.c, c.k.0, c.k.1], dtype: .float32)
+        let b32 = Tensor(converting: bs, shape: [c.o], dtype: .float32)
+        let gy32 = Tensor(converting: gys, shape: outShape, dtype: .float32)
+        // The reference sees the float32 values exactly, in float64 and through im2col.
+        let x64 = Kernels.cast(x32, to: .float64), w64 = Kernels.cast(w32, to: .float64)
+        let b64 = Kernels.cast(b32, to: .float64), gy64 = Kernels.cast(gy32, to: .float64)
+        let want = Kernels.convolution(x64, w64, b64, geo).doubleScalars
+        let wantGrads = Kernels.convolutionBackward(gy64, x64, w64, geo, needInput: true, needWeight: true, needBias: true)
+        let (y, gx, gw) = implicit(x32, w32, b32, gy32, geo)
+        close(y.scalars, want, "forward \(c)")
+        close(implicit(x32, w32, nil, gy32, geo).0.scalars, Kernels.convolution(x64, w64, nil, geo).doubleScalars,
+              "forward without bias \(c)")
+        close(gx.scalars, wantGrads.input!.doubleScalars, "input gradient \(c)")
+        close(gw.scalars, wantGrads.weight!.doubleScalars, "weight gradient \(c)")
+        // Through the backend (the path taken by default on this CPU), bias gradient included.
+        let grads = Kernels.convolutionBackward(gy32, x32, w32, geo, needInput: true, needWeight: true, needBias: true)
+        close(Kernels.convolution(x32, w32, b32, geo).scalars, want, "backend forward \(c)")
+        close(grads.input!.scalars, wantGrads.input!.doubleScalars, "backend input gradient \(c)")
+        close(grads.weight!.scalars, wantGrads.weight!.doubleScalars, "backend weight gradient \(c)")
+        close(grads.bias!.scalars, wantGrads.bias!.doubleScalars, "bias gradient \(c)")
+        let inputOnly = Kernels.convolutionBackward(gy32, x32, w32, geo, needInput: true, needWeight: false, needBias: false)
+        #expect(inputOnly.input!.scalars.map(\.bitPattern) == grads.input!.scalars.map(\.bitPattern))
+        #expect(inputOnly.weight == nil && inputOnly.bias == nil)
+    }
+
+    @Test("forward and both gradients are bit-identical for every thread count", .enabled(if: runs, "this CPU lacks AVX-512F"))
+    func threadCountIndependent() {
+        let c = Case(n: 7, c: 5, o: 11, h: 9, w: 7, k: (3, 3), s: (2, 1), p: (1, 1), d: (1, 1))
+        let geo = c.geo
+        let x = Tensor(converting: values(c.n * c.c * c.h * c.w, seed: 5), shape: [c.n, c.c, c.h, c.w], dtype: .float32)
+        let w = Tensor(converting: values(c.o * c.c * 9, seed: 6), shape: [c.o, c.c, 3, 3], dtype: .float32)
+        let outShape = [c.n, c.o] + geo.outputSize
+        let gy = Tensor(converting: values(outShape.reduce(1, *), seed: 7), shape: outShape, dtype: .float32)
+        func run() -> ([UInt32], [UInt32], [UInt32]) {
+            let (y, gx, gw) = implicit(x, w, nil, gy, geo)
+            return (y.scalars.map(\.bitPattern), gx.scalars.map(\.bitPattern), gw.scalars.map(\.bitPattern))
+        }
+        let one = Parallel.withThreadCount(1) { run() }
+        // Tiny work threshold: every product splits over all threads.
+        var small = GEMMBlocking.Sizes()
+        small.parallelWork = 1
+        let many = GEMMBlocking.$sizes.withValue(small) { Parallel.withThreadCount(Parallel.maxThreadCount) { run() } }
+        #expect(one.0 == many.0)
+        #expect(one.1 == many.1)
+        #expect(one.2 == many.2)
+    }
+}
