@@ -13,7 +13,7 @@ import TestSupport
 /// epoch (so the run makes progress and finishes). What is asserted does not
 /// depend on where a kill lands.
 @Suite(.serialized) struct KillTests {
-    static let args = ["--epochs", "3", "--batch-size", "16", "--hidden", "8", "--seed", "11"]
+    static let args = ["--epochs", "20", "--batch-size", "16", "--hidden", "8", "--seed", "11"]
 
     /// Starts `swiftnn train` with stretched writes; stdout/stderr are discarded.
     func start(_ arguments: [String]) throws -> Process {
@@ -78,7 +78,7 @@ import TestSupport
                 let before = inode(lastURL)
                 let deadline = Date().addingTimeInterval(20)
                 while p.isRunning, inode(lastURL) == before, Date() < deadline { usleep(1000) }
-                usleep(UInt32(rng.next() % 300_000))
+                usleep(UInt32(rng.next() % 100_000))
             }
             guard p.isRunning else {
                 // The run finished before the kill: done.
