@@ -38,6 +38,10 @@ int swiftnn_gemm_f32_level(void);
 void swiftnn_gemm_f32_microkernel(int level, long kc, const float *a, const float *b, float *c,
                                   long ldc, long rows, long cols);
 
+/// tile[6][16] = Apanel(6×kc) · Bpanel(kc×16), the AVX-512 micro-kernel's sums written rather than
+/// added (no zeroing pass for a scratch tile). AVX-512F only (level 2).
+void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *tile);
+
 // MARK: Implicit-GEMM convolution (conv_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 
 /// One sample's 2-d convolution geometry, in elements.

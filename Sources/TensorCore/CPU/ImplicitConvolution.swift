@@ -150,8 +150,7 @@ enum ImplicitConvolution {
                         let kc = min(kcMax, K - k0)
                         for j in 0..<nb {
                             for ob in 0..<oBlocks {
-                                tp.update(repeating: 0, count: 96)
-                                kernel(kc, wp + (ob * K + k0) * 6, bpack + (j * K + k0) * 16, tp, 16, 6, 16)
+                                swiftnn_gemm_f32_6x16_tile(kc, wp + (ob * K + k0) * 6, bpack + (j * K + k0) * 16, tp)
                                 swiftnn_conv_store_rows_f32(tp, min(6, O - 6 * ob), out + 6 * ob * L, L, sp + 16 * j, cp[j].1,
                                                             k0 > 0 ? 1 : 0, k0 == 0 ? bias.map { $0 + 6 * ob } : nil)
                             }
@@ -212,8 +211,7 @@ enum ImplicitConvolution {
                         for j in 0..<(b1 - b0) {
                             let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, cp[j].0, pl)
                             for tb in group..<groupEnd {
-                                tp.update(repeating: 0, count: 96)
-                                kernel(O, wt + tb * O * 6, bpack + j * O * 16, tp, 16, 6, 16)
+                                swiftnn_gemm_f32_6x16_tile(O, wt + tb * O * 6, bpack + j * O * 16, tp)
                                 swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base)
                             }
                         }
