@@ -85,6 +85,25 @@ void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, con
 }
 
 SWIFTNN_AVX512
+void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
+                                 long base, long tap0, long taps, float *dst, long blockStride) {
+    long kk = g->kernelH * g->kernelW, planeSize = g->height * g->width;
+    long c = tap0 / kk, q = tap0 % kk;
+    const float *plane = x + base + c * planeSize;
+    // Lane k of tap 6b + i goes to dst[b·blockStride + 6k + i].
+    const __m512i six = _mm512_setr_epi32(0, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60, 66, 72, 78, 84, 90);
+    long t = 0;
+    for (; t < taps; t++) {
+        const swiftnn_conv_tap_lanes *e = plan + q;
+        __m512i index = _mm512_loadu_si512((const void *)e->index);
+        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e->mask, index, plane, 4);
+        _mm512_i32scatter_ps(dst + (t / 6) * blockStride + t % 6, six, v, 4);
+        if (++q == kk) { q = 0; c++; plane += planeSize; }
+    }
+    for (; t % 6 != 0; t++) _mm512_i32scatter_ps(dst + (t / 6) * blockStride + t % 6, six, _mm512_setzero_ps(), 4);
+}
+
+SWIFTNN_AVX512
 void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
                                   const swiftnn_conv_tap_lanes *plan, long base) {
     long kk = g->kernelH * g->kernelW, planeSize = g->height * g->width;
@@ -198,6 +217,10 @@ long swiftnn_conv_plan_panel(const swiftnn_conv_geometry *g, const swiftnn_conv_
 void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
                              long base, long tap0, long taps, float *dst, long dstStride) {
     (void)x; (void)g; (void)plan; (void)base; (void)tap0; (void)taps; (void)dst; (void)dstStride;
+}
+void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
+                                 long base, long tap0, long taps, float *dst, long blockStride) {
+    (void)x; (void)g; (void)plan; (void)base; (void)tap0; (void)taps; (void)dst; (void)blockStride;
 }
 void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
                                   const swiftnn_conv_tap_lanes *plan, long base) {

@@ -72,6 +72,10 @@ long swiftnn_conv_plan_panel(const swiftnn_conv_geometry *g, const swiftnn_conv_
 /// 16 floats per tap at dst + t·dstStride (zeros for padding and unused lanes).
 void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
                              long base, long tap0, long taps, float *dst, long dstStride);
+/// The same taps in the micro-kernel's A layout, six taps interleaved: lane k of tap tap0 + 6b + i at
+/// dst[b·blockStride + 6k + i]; a last partial block of six is padded with zero rows.
+void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
+                                 long base, long tap0, long taps, float *dst, long blockStride);
 /// Adds tile rows (taps tap0..<tap0+rows) back onto the input positions they were gathered from.
 void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
                                   const swiftnn_conv_tap_lanes *plan, long base);

@@ -258,13 +258,13 @@ enum ImplicitConvolution {
         let chunk = 256, tapBlock = 48
         let rowBlocks = (K + 5) / 6
         let tasks = tasks(work: geo.work, units: rowBlocks)
-        let scratch = gemmScratch(bytes: 2 * tasks * tapBlock * chunk * 4)
+        let scratch = gemmScratch(bytes: tasks * tapBlock * chunk * 4)
         Parallel.run(tasks: tasks) { t in
             var g = geometry
             let k0 = rowBlocks * t / tasks * 6, k1 = min(K, rowBlocks * (t + 1) / tasks * 6)
             if k0 >= k1 { return }
-            let a = scratch.pointer.assumingMemoryBound(to: Float.self) + 2 * t * tapBlock * chunk
-            let ap = a + tapBlock * chunk
+            // Gathered rows of cols, already in the micro-kernel's six-row layout.
+            let ap = scratch.pointer.assumingMemoryBound(to: Float.self) + t * tapBlock * chunk
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: chunk) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: chunk) { spans in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: chunk / 16) { counts in
@@ -285,9 +285,8 @@ enum ImplicitConvolution {
                     while tb < k1 {
                         let taps = min(tapBlock, k1 - tb)
                         for j in 0..<chunkPanels {
-                            swiftnn_conv_gather_f32(x, &g, pl + KK * j, bp[j], tb, taps, a + 16 * j, chunk)
+                            swiftnn_conv_gather_six_f32(x, &g, pl + KK * j, bp[j], tb, taps, ap + 96 * j, chunk * 6)
                         }
-                        packSixRows(a, rows: taps, cols: kc, rowStride: chunk, colStride: 1, ap, blockStride: chunk * 6)
                         for q in 0..<channelPanels {
                             let cols = min(16, O - 16 * q)
                             var r = 0
