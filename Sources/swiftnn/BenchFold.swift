@@ -55,6 +55,9 @@ struct BenchFold: ParsableCommand {
         // (above 1× means SwiftNN is slower).
         var table = BenchTable(["case", "threads", "unfolded", "folded", "speed-up", "PyTorch", "PyTorch fused", "PyTorch speed-up",
                                 "folded / PyTorch fused"])
+        // The same runs' process CPU time (all threads): on a shared machine wall time includes
+        // waiting for a core, CPU time does not.
+        var cpuTable = BenchTable(["CPU time per forward", "threads", "unfolded", "folded", "speed-up", "PyTorch", "PyTorch fused", "PyTorch speed-up"])
         for threads in options.threadCounts {
             let unfused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { model(x) } } }
             let fused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { folded(x) } } }
@@ -64,8 +67,15 @@ struct BenchFold: ParsableCommand {
                        tu.map(formatTime) ?? "-", tf.map(formatTime) ?? "-",
                        tu.flatMap { u in tf.map { String(format: "%.2f×", u / $0) } } ?? "-",
                        tf.map { String(format: "%.2f×", fused.median / $0) } ?? "-"])
+            let cu = torch["unfused_cpu_\(threads)"], cf = torch["fused_cpu_\(threads)"]
+            cpuTable.add(["eval forward", "\(threads)", formatTime(unfused.cpu), formatTime(fused.cpu),
+                          String(format: "%.2f×", unfused.cpu / fused.cpu),
+                          cu.map(formatTime) ?? "-", cf.map(formatTime) ?? "-",
+                          cu.flatMap { u in cf.map { String(format: "%.2f×", u / $0) } } ?? "-"])
         }
         table.print()
+        print("")
+        cpuTable.print()
         print("load average: \(Self.loadAverage())")
     }
 
