@@ -20,7 +20,7 @@ private func checkDTypes(_ op: String, _ x: Tensor, _ others: [Tensor?]) throws(
 
 /// [dx, dweight?, dbias?] in the order the inputs were recorded, parameter gradients shaped like
 /// the parameters.
-private func affineGradients(_ dx: Tensor?, _ weight: Tensor?, _ bias: Tensor?, _ gw: Tensor?, _ gb: Tensor?) -> [Tensor?] {
+func affineGradients(_ dx: Tensor?, _ weight: Tensor?, _ bias: Tensor?, _ gw: Tensor?, _ gb: Tensor?) -> [Tensor?] {
     var out: [Tensor?] = [dx]
     if let weight { out.append(gw?.viewData(weight.shape)) }
     if let bias { out.append(gb?.viewData(bias.shape)) }
@@ -186,7 +186,7 @@ func batchNormCore(_ x: Tensor, running: RunningStatistics?, weight: Tensor?, bi
 
 /// [dx, dweight?, dbias?] from batch normalization's per-channel sums (Σdy·x̂ is the weight
 /// gradient, Σdy the bias gradient).
-private func parameterGradients(_ dx: Tensor?, _ weight: Tensor?, _ bias: Tensor?, _ sums: ChannelGradientSums?) -> [Tensor?] {
+func parameterGradients(_ dx: Tensor?, _ weight: Tensor?, _ bias: Tensor?, _ sums: ChannelGradientSums?) -> [Tensor?] {
     let gw = weight.flatMap { w in sums.map { Tensor(converting: $0.sumDyXhat, shape: w.shape, dtype: w.dtype) } }
     let gb = bias.flatMap { b in sums.map { Tensor(converting: $0.sumDy, shape: b.shape, dtype: b.dtype) } }
     return affineGradients(dx, weight, bias, gw, gb)

@@ -48,9 +48,22 @@ public final class Sequential: Module, Sequence {
         return m
     }
 
+    /// Runs the layers in order. A `Conv2d → BatchNorm2d → ReLU` run goes through
+    /// ``convBatchNormReLU(_:conv:batchNorm:)``'s fused batch norm + ReLU whenever that gives
+    /// exactly what the three layers give (no hooks on them, float32, …).
     override public func forward(_ x: Tensor) -> Tensor {
         var h = x
-        for layer in layers { h = layer(h) }
+        var i = 0
+        while i < layers.count {
+            if i + 2 < layers.count, let conv = layers[i] as? Conv2d, let bn = layers[i + 1] as? BatchNorm2d,
+               let relu = layers[i + 2] as? ReLU, let y = fusedConvBatchNormReLU(h, conv, bn, relu) {
+                h = y
+                i += 3
+                continue
+            }
+            h = layers[i](h)
+            i += 1
+        }
         return h
     }
 

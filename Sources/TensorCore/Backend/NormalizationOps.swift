@@ -94,6 +94,32 @@ public struct ChannelStatistics: Sendable, Equatable {
 /// let s = Kernels.batchNormBackwardReduce(x, gradOutput: gy, mean: mean, invstd: invstd)
 /// let dx = Kernels.batchNormBackwardApply(x, gradOutput: gy, mean: mean, invstd: invstd, weight: w, sums: s)
 /// ```
+/// The per-channel map a fused batch-norm + ReLU forward applied, `y = max(0, (x − shift)·scale +
+/// offset)`: its backward recomputes the ReLU mask from x with it, bit for bit the forward's,
+/// instead of keeping the output. For float32 the values are the very Floats the kernel used.
+///
+/// ```swift
+/// let (y, stats, map) = Kernels.batchNormReLUTrainingForward(x, weight: w, bias: b, eps: 1e-5)
+/// let g = Kernels.batchNormReLUBackward(x, gradOutput: gy, map: map, mean: stats.mean,
+///                                       invstd: stats.invstd(eps: 1e-5), weight: w, batchStatistics: true)
+/// ```
+public struct ChannelAffineMap: Sendable, Equatable {
+    public var shift: [Double]
+    public var scale: [Double]
+    public var offset: [Double]
+
+    public init(shift: [Double], scale: [Double], offset: [Double]) {
+        precondition(shift.count == scale.count && scale.count == offset.count,
+                     "ChannelAffineMap: \(shift.count), \(scale.count) and \(offset.count) channels")
+        self.shift = shift
+        self.scale = scale
+        self.offset = offset
+    }
+
+    /// Number of channels.
+    public var channels: Int { shift.count }
+}
+
 public struct ChannelGradientSums: Sendable, Equatable {
     /// Elements per channel the sums cover.
     public var count: Int
@@ -172,6 +198,18 @@ public protocol NormalizationOps {
     /// `needInput`) and the sums (when `needSums`, or always when `batchStatistics`).
     func batchNormBackward(_ x: Tensor, gradOutput: Tensor, mean: [Double], invstd: [Double], weight: Tensor?,
                            batchStatistics: Bool, needInput: Bool, needSums: Bool) -> (input: Tensor?, sums: ChannelGradientSums?)
+    /// Batch normalization followed by ReLU in training: statistics, then
+    /// `max(0, normalized·weight + bias)` written in the same sweep (no separate normalized tensor).
+    func batchNormReLUTrainingForward(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Double)
+        -> (output: Tensor, statistics: ChannelStatistics, map: ChannelAffineMap)
+    /// `max(0, (x − mean)·invstd·weight + bias)` per channel in one sweep (evaluation).
+    func batchNormReLUApply(_ x: Tensor, mean: [Double], invstd: [Double], weight: Tensor?, bias: Tensor?)
+        -> (output: Tensor, map: ChannelAffineMap)
+    /// The backward of batch normalization followed by ReLU: dy gated by the ReLU mask (recomputed
+    /// from x and `map`) inside the reduce and apply sweeps, as ``batchNormBackward(_:gradOutput:mean:invstd:weight:batchStatistics:needInput:needSums:)``.
+    func batchNormReLUBackward(_ x: Tensor, gradOutput: Tensor, map: ChannelAffineMap, mean: [Double], invstd: [Double],
+                               weight: Tensor?, batchStatistics: Bool, needInput: Bool, needSums: Bool)
+        -> (input: Tensor?, sums: ChannelGradientSums?)
     /// `running ← (1 − factor)·running + factor·batch` elementwise, computed in Double.
     func updateRunningStatistic(_ running: Tensor, with batch: [Double], factor: Double)
     /// Group normalization (instance normalization is `groups == c`): statistics per (sample, group).
@@ -268,6 +306,56 @@ extension Kernels {
         return backend(x, gradOutput, weight).batchNormBackward(x, gradOutput: gradOutput, mean: mean, invstd: invstd, weight: weight,
                                                                  batchStatistics: batchStatistics, needInput: needInput,
                                                                  needSums: needSums)
+    }
+
+    /// Training-mode batch normalization fused with the ReLU after it, on `x` (N, C, *): the same
+    /// statistics as ``batchNormTrainingForward(_:weight:bias:eps:)`` and, in the sweep that
+    /// normalizes, `y = max(0, …)` — the values `relu(batchNorm(x))` gives, without the
+    /// intermediate tensor. `map` is what ``batchNormReLUBackward(_:gradOutput:map:mean:invstd:weight:batchStatistics:needInput:needSums:)``
+    /// needs to recompute the ReLU mask.
+    ///
+    /// ```swift
+    /// let (y, stats, map) = Kernels.batchNormReLUTrainingForward(x, weight: w, bias: b, eps: 1e-5)
+    /// ```
+    public static func batchNormReLUTrainingForward(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Double)
+        -> (output: Tensor, statistics: ChannelStatistics, map: ChannelAffineMap) {
+        checkNormInput(x, "batch_norm_relu", rank: 2)
+        checkAffine(x, weight, bias, count: x.shape[1])
+        return backend(x, weight, bias).batchNormReLUTrainingForward(x, weight: weight, bias: bias, eps: eps)
+    }
+
+    /// `max(0, (x − mean)·invstd·weight + bias)` per channel of `x` (N, C, *) in one sweep: batch
+    /// normalization with given (running) statistics fused with the ReLU after it.
+    ///
+    /// ```swift
+    /// let (y, map) = Kernels.batchNormReLUApply(x, mean: runningMean, invstd: invstd, weight: w, bias: b)
+    /// ```
+    public static func batchNormReLUApply(_ x: Tensor, mean: [Double], invstd: [Double], weight: Tensor?, bias: Tensor?)
+        -> (output: Tensor, map: ChannelAffineMap) {
+        checkNormInput(x, "batch_norm_relu", rank: 2)
+        checkChannels(x.shape[1], mean, invstd)
+        checkAffine(x, weight, bias, count: x.shape[1])
+        return backend(x, weight, bias).batchNormReLUApply(x, mean: mean, invstd: invstd, weight: weight, bias: bias)
+    }
+
+    /// Gradients of batch normalization followed by ReLU, in two sweeps (per cache-sized channel
+    /// block when the layout allows): the per-channel sums of the gated gradient, then the input
+    /// gradient. The ReLU mask is recomputed from x with `map` (the forward's), so neither the
+    /// forward's output nor the ReLU's input gradient is kept. `mean` must be the statistics the
+    /// forward normalized with; `batchStatistics`, `needInput` and `needSums` as in
+    /// ``batchNormBackward(_:gradOutput:mean:invstd:weight:batchStatistics:needInput:needSums:)``.
+    public static func batchNormReLUBackward(_ x: Tensor, gradOutput: Tensor, map: ChannelAffineMap, mean: [Double],
+                                             invstd: [Double], weight: Tensor?, batchStatistics: Bool,
+                                             needInput: Bool = true, needSums: Bool = true)
+        -> (input: Tensor?, sums: ChannelGradientSums?) {
+        checkNormInput(x, "batch_norm_relu", rank: 2)
+        checkGradient(x, gradOutput)
+        checkChannels(x.shape[1], mean, invstd)
+        checkAffine(x, weight, nil, count: x.shape[1])
+        precondition(map.channels == x.shape[1], "batch_norm_relu: a map of \(map.channels) channels for \(x.shape[1])")
+        return backend(x, gradOutput, weight).batchNormReLUBackward(x, gradOutput: gradOutput, map: map, mean: mean, invstd: invstd,
+                                                                     weight: weight, batchStatistics: batchStatistics,
+                                                                     needInput: needInput, needSums: needSums)
     }
 
     /// `running ← (1 − factor)·running + factor·batch` elementwise in Double, in place: the one

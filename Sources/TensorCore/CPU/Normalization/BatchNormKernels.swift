@@ -56,15 +56,20 @@ extension CPUBackend {
     /// the block from cache right after the statistics pass: x comes from memory once. Blocks
     /// are spread over threads. Falls back to two whole-tensor sweeps when there are too few
     /// blocks to keep every thread busy, and to channel-vectorized sweeps when s == 1.
+    ///
+    /// With `relu`, y = max(0, …) in the same sweep (batch norm fused with the ReLU after it), and
+    /// `constants` (3·c floats, when given) receives the per-channel shift, scale and offset the
+    /// sweep applied as y = (x − shift)·scale + offset, for the fused backward's ReLU mask.
     /// - Returns: per-channel mean and biased variance.
     static func batchNormTrainingForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                                 n: Int, c: Int, s: Int,
                                                 weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
-                                                eps: Double) -> (mean: [Double], variance: [Double]) {
+                                                eps: Double, relu: Bool = false,
+                                                constants: UnsafeMutablePointer<Float>? = nil) -> (mean: [Double], variance: [Double]) {
         guard let plan = ChannelBlocks(n: n, c: c, s: s) else {
             let (mean, variance) = batchNormStatistics(x, n: n, c: c, s: s)
             batchNormApply(x, y, n: n, c: c, s: s, mean: mean, invstd: variance.map { 1 / ($0 + eps).squareRoot() },
-                           weight: weight, bias: bias)
+                           weight: weight, bias: bias, relu: relu, constants: constants)
             return (mean, variance)
         }
         let mean = NormScratch<Double>(c, 0), variance = NormScratch<Double>(c, 0)
@@ -90,16 +95,24 @@ extension CPUBackend {
                 let mn = Double(shift[k]) + mu
                 mean[ch] = mn
                 variance[ch] = v
-                let sc = Double(weight?[ch] ?? 1) / (v + eps).squareRoot()
+                // The same product as batchNormApply (weight · invstd), so that the output does not
+                // depend on which path the thread count picks.
+                let sc = Double(weight?[ch] ?? 1) * (1 / (v + eps).squareRoot())
                 sh2[k] = Float(mn)
                 scale[k] = Float(sc)
                 offset[k] = Float(Double(bias?[ch] ?? 0) - (mn - Double(sh2[k])) * sc)
+                if let constants {
+                    constants[ch] = sh2[k]
+                    constants[c + ch] = scale[k]
+                    constants[2 * c + ch] = offset[k]
+                }
             }
             // Newest data first: the end of the block is the most likely to still be cached.
             for i in (0..<n).reversed() {
                 for ch in (c0..<c1).reversed() {
                     let off = (i * c + ch) * s
-                    segmentAffine(x + off, y + off, s, sh2[ch - c0], scale[ch - c0], offset[ch - c0], stream: stream)
+                    segmentAffine(x + off, y + off, s, sh2[ch - c0], scale[ch - c0], offset[ch - c0], stream: stream,
+                                  relu: relu)
                 }
             }
             streamFence(stream)
@@ -108,10 +121,12 @@ extension CPUBackend {
     }
 
     /// y = (x − mean)·invstd·weight + bias per channel, for `x` viewed as (n, c, s).
-    /// Used with batch statistics (training) and with running statistics (evaluation).
+    /// Used with batch statistics (training) and with running statistics (evaluation). `relu` and
+    /// `constants` as in ``batchNormTrainingForward(_:_:n:c:s:weight:bias:eps:relu:constants:)``.
     static func batchNormApply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                       n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
-                                      weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?) {
+                                      weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                                      relu: Bool = false, constants: UnsafeMutablePointer<Float>? = nil) {
         // Per channel: y = (x − shift)·scale + offset with shift = Float(mean), so x − shift is
         // exact for data near the mean and the residual mean − shift is folded into the offset.
         let shift = NormScratch<Float>(c, 0), scale = NormScratch<Float>(c, 0), offset = NormScratch<Float>(c, 0)
@@ -123,8 +138,13 @@ extension CPUBackend {
             scale[ch] = Float(sc)
             offset[ch] = Float(Double(bias?[ch] ?? 0) - (mean[ch] - Double(sh)) * sc)
         }
+        if let constants {
+            constants.update(from: shift.p, count: c)
+            (constants + c).update(from: scale.p, count: c)
+            (constants + 2 * c).update(from: offset.p, count: c)
+        }
         if s == 1 {
-            columnAffine(x, y, rows: n, c: c, shift: shift.p, scale: scale.p, offset: offset.p)
+            columnAffine(x, y, rows: n, c: c, shift: shift.p, scale: scale.p, offset: offset.p, relu: relu)
             return
         }
         let stream = shouldStream(elements: n * c * s, run: s)
@@ -132,7 +152,7 @@ extension CPUBackend {
             // Reverse order: the segments read last by the statistics pass are still in cache.
             for seg in r.reversed() {
                 let ch = seg % c
-                segmentAffine(x + seg * s, y + seg * s, s, shift[ch], scale[ch], offset[ch], stream: stream)
+                segmentAffine(x + seg * s, y + seg * s, s, shift[ch], scale[ch], offset[ch], stream: stream, relu: relu)
             }
             streamFence(stream)
         }
@@ -140,22 +160,27 @@ extension CPUBackend {
 
     /// Per-channel Σdy and Σdy·x̂ (x̂ = (x − mean)·invstd) for `x` viewed as (n, c, s): the
     /// reduce half of the backward. Sums are taken on x shifted by Float(mean), then corrected in
-    /// Double for the residual mean − shift.
+    /// Double for the residual mean − shift. With `gate` (the forward's 3·c constants, see
+    /// ``batchNormTrainingForward(_:_:n:c:s:weight:bias:eps:relu:constants:)``) dy is first
+    /// gated by the fused ReLU.
     static func batchNormGradientSums(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
-                                      n: Int, c: Int, s: Int, mean: [Double], invstd: [Double]) -> (sumDy: [Double], sumDyXhat: [Double]) {
+                                      n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
+                                      gate: UnsafePointer<Float>? = nil) -> (sumDy: [Double], sumDyXhat: [Double]) {
         let shift = NormScratch<Float>(c, 0)
         let sd = NormScratch<Double>(c, 0), sx = NormScratch<Double>(c, 0)
         defer { shift.free(); sd.free(); sx.free() }
         for ch in 0..<c { shift[ch] = Float(mean[ch]) }
         if s == 1 {
-            columnGradMoments(x, dy, rows: n, c: c, shift: shift.p, sumDy: sd.p, sumDyX: sx.p)
+            columnGradMoments(x, dy, rows: n, c: c, shift: shift.p, sumDy: sd.p, sumDyX: sx.p, gate: gate.map { ($0 + c, $0 + 2 * c) })
         } else if n * c * s > 0 {
             let segs = n * c
             let segD = NormScratch<Double>(segs, 0), segX = NormScratch<Double>(segs, 0)
             defer { segD.free(); segX.free() }
             Parallel.forRange(0..<segs, grain: max(1, normParallelGrain / s)) { r in
                 for seg in r {
-                    let (a, b) = segmentGradMoments(x + seg * s, dy + seg * s, s, shift[seg % c])
+                    let ch = seg % c
+                    let (a, b) = gate.map { segmentGatedGradMoments(x + seg * s, dy + seg * s, s, shift[ch], ReLUGate($0, c, ch)) }
+                        ?? segmentGradMoments(x + seg * s, dy + seg * s, s, shift[ch])
                     segD[seg] = a
                     segX[seg] = b
                 }
@@ -175,7 +200,8 @@ extension CPUBackend {
     /// processes) dx = w·invstd·(dy − Σdy/count − x̂·Σdy·x̂/count); without, dx = w·invstd·dy.
     static func batchNormGradInput(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
                                    n: Int, c: Int, s: Int, mean: [Double], invstd: [Double], weight: UnsafePointer<Float>?,
-                                   sums: (count: Int, sumDy: [Double], sumDyXhat: [Double])?) {
+                                   sums: (count: Int, sumDy: [Double], sumDyXhat: [Double])?,
+                                   gate: UnsafePointer<Float>? = nil) {
         let shift = NormScratch<Float>(c, 0)
         let ca = NormScratch<Float>(c, 0), cb = NormScratch<Float>(c, 0), cc = NormScratch<Float>(c, 0)
         defer { shift.free(); ca.free(); cb.free(); cc.free() }
@@ -192,14 +218,20 @@ extension CPUBackend {
             }
         }
         if s == 1 {
-            columnBackwardApply(x, dy, dx, rows: n, c: c, shift: shift.p, a: ca.p, b: cb.p, cc: cc.p)
+            columnBackwardApply(x, dy, dx, rows: n, c: c, shift: shift.p, a: ca.p, b: cb.p, cc: cc.p,
+                                gate: gate.map { ($0 + c, $0 + 2 * c) })
         } else if n * c * s > 0 {
             let stream = shouldStream(elements: n * c * s, run: s)
             Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
                 for seg in r.reversed() {
                     let ch = seg % c
-                    segmentBackwardApply(x + seg * s, dy + seg * s, dx + seg * s, s, shift[ch], ca[ch], cb[ch], cc[ch],
-                                         stream: stream)
+                    if let gate {
+                        segmentGatedBackwardApply(x + seg * s, dy + seg * s, dx + seg * s, s, shift[ch], ca[ch], cb[ch], cc[ch],
+                                                  ReLUGate(gate, c, ch), stream: stream)
+                    } else {
+                        segmentBackwardApply(x + seg * s, dy + seg * s, dx + seg * s, s, shift[ch], ca[ch], cb[ch], cc[ch],
+                                             stream: stream)
+                    }
                 }
                 streamFence(stream)
             }
@@ -213,27 +245,37 @@ extension CPUBackend {
     /// variance depend on x: dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)). Otherwise (evaluation
     /// with running stats) dx = w·invstd·dy. `gradInput` nil skips dx; `needSums` false skips the
     /// reduction pass when dx does not need it.
+    /// With `gate` (the 3·c constants the fused forward applied), this is the backward of batch
+    /// normalization followed by ReLU: dy is gated by the ReLU mask recomputed from x, inside
+    /// both sweeps, so neither the ReLU's input gradient nor the forward's output is needed.
     /// - Returns: per channel Σdy·x̂ (weight gradient) and Σdy (bias gradient), empty when skipped.
     static func batchNormBackward(x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>,
                                   gradInput dx: UnsafeMutablePointer<Float>?,
                                   n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
                                   weight: UnsafePointer<Float>?, batchStatistics: Bool,
-                                  weightGradients: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
+                                  weightGradients: Bool, gate: UnsafePointer<Float>? = nil) -> (gradWeight: [Double], gradBias: [Double]) {
         if let plan = ChannelBlocks(n: n, c: c, s: s, tensors: 2) {
             return blockedBackward(plan, x, dy, dx, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight,
-                                   batchStatistics: batchStatistics, weightGradients: weightGradients)
+                                   batchStatistics: batchStatistics, weightGradients: weightGradients, gate: gate)
         }
         var sums: (count: Int, sumDy: [Double], sumDyXhat: [Double])? = nil
         if batchStatistics || weightGradients {
-            let r = batchNormGradientSums(x: x, gradOutput: dy, n: n, c: c, s: s, mean: mean, invstd: invstd)
+            let r = batchNormGradientSums(x: x, gradOutput: dy, n: n, c: c, s: s, mean: mean, invstd: invstd, gate: gate)
             sums = (n * s, r.sumDy, r.sumDyXhat)
         }
         if let dx {
             batchNormGradInput(x: x, gradOutput: dy, gradInput: dx, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight,
-                               sums: batchStatistics ? sums : nil)
+                               sums: batchStatistics ? sums : nil, gate: gate)
         }
         guard weightGradients, let sums else { return ([], []) }
         return (sums.sumDyXhat, sums.sumDy)
+    }
+}
+
+extension ReLUGate {
+    /// Channel `ch`'s gate from the forward's 3·c constants (shift, scale, offset).
+    @inline(__always) init(_ constants: UnsafePointer<Float>, _ c: Int, _ ch: Int) {
+        self.init(scale: constants[c + ch], offset: constants[2 * c + ch])
     }
 }
 
@@ -274,7 +316,7 @@ struct ChannelBlocks {
 private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                              _ dx: UnsafeMutablePointer<Float>?, n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
                              weight: UnsafePointer<Float>?, batchStatistics: Bool,
-                             weightGradients: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
+                             weightGradients: Bool, gate: UnsafePointer<Float>?) -> (gradWeight: [Double], gradBias: [Double]) {
     let m = Double(n * s)
     let gw = NormScratch<Double>(c, 0), gb = NormScratch<Double>(c, 0)
     let meanS = NormScratch<Double>(mean), invS = NormScratch<Double>(invstd)
@@ -289,7 +331,8 @@ private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _
             for i in 0..<n {
                 for ch in c0..<c1 {
                     let off = (i * c + ch) * s
-                    let (a, b) = segmentGradMoments(x + off, dy + off, s, shift[ch - c0])
+                    let (a, b) = gate.map { segmentGatedGradMoments(x + off, dy + off, s, shift[ch - c0], ReLUGate($0, c, ch)) }
+                        ?? segmentGradMoments(x + off, dy + off, s, shift[ch - c0])
                     sd[ch - c0] += a
                     sx[ch - c0] += b
                 }
@@ -318,8 +361,13 @@ private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _
         for i in (0..<n).reversed() {
             for ch in (c0..<c1).reversed() {
                 let off = (i * c + ch) * s
-                segmentBackwardApply(x + off, dy + off, dx + off, s, shift[ch - c0], ca[ch - c0], cb[ch - c0], cc[ch - c0],
-                                     stream: stream)
+                if let gate {
+                    segmentGatedBackwardApply(x + off, dy + off, dx + off, s, shift[ch - c0], ca[ch - c0], cb[ch - c0],
+                                              cc[ch - c0], ReLUGate(gate, c, ch), stream: stream)
+                } else {
+                    segmentBackwardApply(x + off, dy + off, dx + off, s, shift[ch - c0], ca[ch - c0], cb[ch - c0], cc[ch - c0],
+                                         stream: stream)
+                }
             }
         }
         streamFence(stream)
@@ -332,10 +380,17 @@ private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _
 /// Rows accumulated in float lanes before flushing into Double.
 private let columnFlushRows = 64
 
+/// How many row ranges the column reductions split into: fixed by the size alone, never by the
+/// thread count, so that the per-range partial sums (and their rounding) are the same on 1 thread
+/// and on 2 — a resumed run stays bit-exact whatever threads it gets.
+private func columnChunks(rows: Int, c: Int) -> Int {
+    max(1, min(16, rows, rows * c / normParallelGrain))
+}
+
 /// Per-column Σ(x − shift) and Σ(x − shift)² of a (rows, c) matrix, added into `sum` / `sq`.
 func columnMoments(_ x: UnsafePointer<Float>, rows: Int, c: Int, shift: UnsafePointer<Float>,
                    sum: UnsafeMutablePointer<Double>, sq: UnsafeMutablePointer<Double>) {
-    let chunks = Parallel.chunkCount(total: rows * c, grain: normParallelGrain)
+    let chunks = columnChunks(rows: rows, c: c)
     let part = NormScratch<Double>(2 * c * chunks, 0)
     defer { part.free() }
     Parallel.run(tasks: chunks) { k in
@@ -380,10 +435,12 @@ func columnMoments(_ x: UnsafePointer<Float>, rows: Int, c: Int, shift: UnsafePo
 }
 
 /// Per-column Σdy and Σdy·(x − shift) of (rows, c) matrices, added into `sumDy` / `sumDyX`.
+/// With `gate` (per-column ReLU scale and offset), dy is gated by the fused ReLU's mask first.
 func columnGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, c: Int,
                        shift: UnsafePointer<Float>,
-                       sumDy: UnsafeMutablePointer<Double>, sumDyX: UnsafeMutablePointer<Double>) {
-    let chunks = Parallel.chunkCount(total: rows * c, grain: normParallelGrain)
+                       sumDy: UnsafeMutablePointer<Double>, sumDyX: UnsafeMutablePointer<Double>,
+                       gate: (scale: UnsafePointer<Float>, offset: UnsafePointer<Float>)? = nil) {
+    let chunks = columnChunks(rows: rows, c: c)
     let part = NormScratch<Double>(2 * c * chunks, 0)
     defer { part.free() }
     Parallel.run(tasks: chunks) { k in
@@ -400,15 +457,21 @@ func columnGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, ro
                 let xr = x + row * c, gr = dy + row * c
                 var j = 0
                 while j + 16 <= c {
-                    let g = nload(gr + j)
+                    let d = nload(xr + j) - nload(shift + j)
+                    var g = nload(gr + j)
+                    if let gate {
+                        g = NormV16(repeating: 0).replacing(with: g, where: d * nload(gate.scale + j) + nload(gate.offset + j) .> 0)
+                    }
                     nstore(accS.p + j, nload(accS.p + j) + g)
-                    nstore(accQ.p + j, nload(accQ.p + j) + g * (nload(xr + j) - nload(shift + j)))
+                    nstore(accQ.p + j, nload(accQ.p + j) + g * d)
                     j += 16
                 }
                 while j < c {
-                    let g = gr[j]
+                    let d = xr[j] - shift[j]
+                    var g = gr[j]
+                    if let gate, !(d * gate.scale[j] + gate.offset[j] > 0) { g = 0 }
                     accS[j] += g
-                    accQ[j] += g * (xr[j] - shift[j])
+                    accQ[j] += g * d
                     j += 1
                 }
                 row += 1
@@ -428,39 +491,52 @@ func columnGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, ro
 }
 
 /// y[r, j] = (x[r, j] − shift[j])·scale[j] + offset[j].
+/// With `relu`, y = max(0, …) (batch norm fused with the ReLU after it).
 func columnAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, c: Int,
-                  shift: UnsafePointer<Float>, scale: UnsafePointer<Float>, offset: UnsafePointer<Float>) {
+                  shift: UnsafePointer<Float>, scale: UnsafePointer<Float>, offset: UnsafePointer<Float>,
+                  relu: Bool = false) {
     Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / max(c, 1))) { r in
         for row in r {
             let xr = x + row * c, yr = y + row * c
             var j = 0
             while j + 16 <= c {
-                nstore(yr + j, (nload(xr + j) - nload(shift + j)) * nload(scale + j) + nload(offset + j))
+                let v = (nload(xr + j) - nload(shift + j)) * nload(scale + j) + nload(offset + j)
+                nstore(yr + j, relu ? nrelu(v) : v)
                 j += 16
             }
             while j < c {
-                yr[j] = (xr[j] - shift[j]) * scale[j] + offset[j]
+                let v = (xr[j] - shift[j]) * scale[j] + offset[j]
+                yr[j] = relu ? nrelu(v) : v
                 j += 1
             }
         }
     }
 }
 
-/// dx[r, j] = a[j]·dy[r, j] − b[j]·(x[r, j] − shift[j]) + cc[j].
+/// dx[r, j] = a[j]·dy[r, j] − b[j]·(x[r, j] − shift[j]) + cc[j], dy gated by the fused ReLU's
+/// mask when `gate` is given.
 func columnBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                          rows: Int, c: Int, shift: UnsafePointer<Float>,
-                         a: UnsafePointer<Float>, b: UnsafePointer<Float>, cc: UnsafePointer<Float>) {
+                         a: UnsafePointer<Float>, b: UnsafePointer<Float>, cc: UnsafePointer<Float>,
+                         gate: (scale: UnsafePointer<Float>, offset: UnsafePointer<Float>)? = nil) {
     Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / max(c, 1))) { r in
         for row in r {
             let xr = x + row * c, gr = dy + row * c, dr = dx + row * c
             var j = 0
             while j + 16 <= c {
                 let d = nload(xr + j) - nload(shift + j)
-                nstore(dr + j, nload(a + j) * nload(gr + j) - nload(b + j) * d + nload(cc + j))
+                var g = nload(gr + j)
+                if let gate {
+                    g = NormV16(repeating: 0).replacing(with: g, where: d * nload(gate.scale + j) + nload(gate.offset + j) .> 0)
+                }
+                nstore(dr + j, nload(a + j) * g - nload(b + j) * d + nload(cc + j))
                 j += 16
             }
             while j < c {
-                dr[j] = a[j] * gr[j] - b[j] * (xr[j] - shift[j]) + cc[j]
+                let d = xr[j] - shift[j]
+                var g = gr[j]
+                if let gate, !(d * gate.scale[j] + gate.offset[j] > 0) { g = 0 }
+                dr[j] = a[j] * g - b[j] * d + cc[j]
                 j += 1
             }
         }

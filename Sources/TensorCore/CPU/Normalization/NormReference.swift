@@ -74,6 +74,40 @@ enum NormReference {
     }
 }
 
+extension NormReference {
+    /// float64 batch norm + ReLU: the map y = max(0, (x − mean)·(invstd·weight) + bias).
+    static func reluMap(c: Int, mean: [Double], invstd: [Double], weight: UnsafePointer<Double>?,
+                        bias: UnsafePointer<Double>?) -> ChannelAffineMap {
+        ChannelAffineMap(shift: mean, scale: (0..<c).map { invstd[$0] * (weight?[$0] ?? 1) },
+                         offset: (0..<c).map { bias?[$0] ?? 0 })
+    }
+
+    static func reluApply(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, n: Int, c: Int, s: Int,
+                          map: ChannelAffineMap) {
+        for i in 0..<(n * c * s) {
+            let ch = (i / s) % c
+            let v = (x[i] - map.shift[ch]) * map.scale[ch] + map.offset[ch]
+            y[i] = v < 0 ? 0 : v
+        }
+    }
+
+    /// float64 batch norm + ReLU backward: dy gated by the mask recomputed with `map`, then the
+    /// plain batch-norm backward.
+    static func reluBackward(x: UnsafePointer<Double>, gradOutput dy: UnsafePointer<Double>, gradInput dx: UnsafeMutablePointer<Double>?,
+                             n: Int, c: Int, s: Int, map: ChannelAffineMap, mean: [Double], invstd: [Double],
+                             weight: UnsafePointer<Double>?, batchStatistics: Bool) -> (gradWeight: [Double], gradBias: [Double]) {
+        let count = n * c * s
+        let gated = UnsafeMutablePointer<Double>.allocate(capacity: max(count, 1))
+        defer { gated.deallocate() }
+        for i in 0..<count {
+            let ch = (i / s) % c
+            gated[i] = (x[i] - map.shift[ch]) * map.scale[ch] + map.offset[ch] > 0 ? dy[i] : 0
+        }
+        return backward(x, gated, dx, .batch(n: n, c: c, s: s), mean: mean, invstd: invstd, weight: weight,
+                        batchStatistics: batchStatistics, centered: true)
+    }
+}
+
 extension CPUBackend {
     /// float64 version of ``batchNormStatistics(_:n:c:s:)-(UnsafePointer<Float>,_,_,_)``.
     static func batchNormStatistics(_ x: UnsafePointer<Double>, n: Int, c: Int, s: Int)

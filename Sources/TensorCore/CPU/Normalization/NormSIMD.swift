@@ -110,32 +110,134 @@ func segmentGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _
     return (s, q)
 }
 
-/// y = (x − shift)·scale + bias over `n` contiguous floats (x − shift is exact for data near shift).
+/// max(0, v) as the ReLU kernel computes it (`v < 0 ? 0 : v`): −0 and NaN pass through.
+@inline(__always) func nrelu(_ v: NormV16) -> NormV16 { v.replacing(with: 0, where: v .< 0) }
+@inline(__always) func nrelu(_ v: Float) -> Float { v < 0 ? 0 : v }
+
+/// y = (x − shift)·scale + bias over `n` contiguous floats (x − shift is exact for data near shift);
+/// with `relu`, y = max(0, …) in the same sweep (batch norm fused with the ReLU after it).
 @inline(__always)
 func segmentAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
-                   _ shift: Float, _ scale: Float, _ bias: Float, stream: Bool = false) {
+                   _ shift: Float, _ scale: Float, _ bias: Float, stream: Bool = false, relu: Bool = false) {
+    if relu {
+        segmentAffineBody(x, y, n, shift, scale, bias, stream: stream, nrelu, nrelu)
+    } else {
+        segmentAffineBody(x, y, n, shift, scale, bias, stream: stream, { $0 }, { $0 })
+    }
+}
+
+@inline(__always)
+private func segmentAffineBody(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                               _ shift: Float, _ scale: Float, _ bias: Float, stream: Bool,
+                               _ act: (NormV16) -> NormV16, _ act1: (Float) -> Float) {
     let sh = NormV16(repeating: shift), sc = NormV16(repeating: scale), bi = NormV16(repeating: bias)
     var i = 0
     if stream {
         let head = headToAlign(y, n)
-        while i < head { y[i] = (x[i] - shift) * scale + bias; i += 1 }
+        while i < head { y[i] = act1((x[i] - shift) * scale + bias); i += 1 }
         while i + 16 <= n {
-            swiftnn_stream16(y + i, (nload(x + i) - sh) * sc + bi)
+            swiftnn_stream16(y + i, act((nload(x + i) - sh) * sc + bi))
             i += 16
         }
     }
     while i + 32 <= n {
         let a = nload(x + i), b = nload(x + i + 16)
-        nstore(y + i, (a - sh) * sc + bi)
-        nstore(y + i + 16, (b - sh) * sc + bi)
+        nstore(y + i, act((a - sh) * sc + bi))
+        nstore(y + i + 16, act((b - sh) * sc + bi))
         i += 32
     }
     if i + 16 <= n {
-        nstore(y + i, (nload(x + i) - sh) * sc + bi)
+        nstore(y + i, act((nload(x + i) - sh) * sc + bi))
         i += 16
     }
     while i < n {
-        y[i] = (x[i] - shift) * scale + bias
+        y[i] = act1((x[i] - shift) * scale + bias)
+        i += 1
+    }
+}
+
+/// The ReLU after a batch normalization, seen from its backward: the gradient passes where the
+/// forward's pre-activation (x − shift)·scale + offset was > 0 (NaN and ≤ 0 stop it, as the ReLU
+/// backward's `input > 0` test). The constants are the very Floats the forward used, so the mask
+/// is the forward's bit for bit without keeping its output.
+struct ReLUGate {
+    let scale: Float, offset: Float
+
+    @inline(__always) func pass(_ g: NormV16, _ d: NormV16) -> NormV16 {
+        NormV16(repeating: 0).replacing(with: g, where: d * NormV16(repeating: scale) + NormV16(repeating: offset) .> 0)
+    }
+
+    @inline(__always) func pass(_ g: Float, _ d: Float) -> Float { d * scale + offset > 0 ? g : 0 }
+}
+
+/// Σg and Σg·(x − shift) over `n` contiguous floats, g = dy gated by `gate`: the reduce half of
+/// the fused batch-norm + ReLU backward, without materialising the ReLU's input gradient.
+@inline(__always)
+func segmentGatedGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ n: Int, _ shift: Float,
+                             _ gate: ReLUGate) -> (Double, Double) {
+    let sh = NormV16(repeating: shift)
+    var s = 0.0, q = 0.0
+    var i = 0
+    while i + 16 <= n {
+        let end = min(n, i + flushBlock)
+        var s0 = NormV16(), s1 = NormV16(), q0 = NormV16(), q1 = NormV16()
+        while i + 32 <= end {
+            let d0 = nload(x + i) - sh, d1 = nload(x + i + 16) - sh
+            let g0 = gate.pass(nload(dy + i), d0), g1 = gate.pass(nload(dy + i + 16), d1)
+            s0 += g0; q0 += g0 * d0
+            s1 += g1; q1 += g1 * d1
+            i += 32
+        }
+        if i + 16 <= end {
+            let d0 = nload(x + i) - sh
+            let g0 = gate.pass(nload(dy + i), d0)
+            s0 += g0; q0 += g0 * d0
+            i += 16
+        }
+        s += nhsum(s0 + s1)
+        q += nhsum(q0 + q1)
+    }
+    while i < n {
+        let d = x[i] - shift
+        let g = Double(gate.pass(dy[i], d))
+        s += g; q += g * Double(d)
+        i += 1
+    }
+    return (s, q)
+}
+
+/// dx = a·g − b·(x − shift) + c over `n` contiguous floats, g = dy gated by `gate`.
+@inline(__always)
+func segmentGatedBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                               _ n: Int, _ shift: Float, _ a: Float, _ b: Float, _ c: Float, _ gate: ReLUGate,
+                               stream: Bool = false) {
+    let sh = NormV16(repeating: shift), va = NormV16(repeating: a)
+    let vb = NormV16(repeating: b), vc = NormV16(repeating: c)
+    var i = 0
+    if stream {
+        let head = headToAlign(dx, n)
+        while i < head { let d = x[i] - shift; dx[i] = a * gate.pass(dy[i], d) - b * d + c; i += 1 }
+        while i + 16 <= n {
+            let d = nload(x + i) - sh
+            swiftnn_stream16(dx + i, va * gate.pass(nload(dy + i), d) - vb * d + vc)
+            i += 16
+        }
+    }
+    while i + 32 <= n {
+        let d0 = nload(x + i) - sh, d1 = nload(x + i + 16) - sh
+        let g0 = gate.pass(nload(dy + i), d0), g1 = gate.pass(nload(dy + i + 16), d1)
+        nstore(dx + i, va * g0 - vb * d0 + vc)
+        nstore(dx + i + 16, va * g1 - vb * d1 + vc)
+        i += 32
+    }
+    if i + 16 <= n {
+        let d = nload(x + i) - sh
+        nstore(dx + i, va * gate.pass(nload(dy + i), d) - vb * d + vc)
+        i += 16
+    }
+    while i < n {
+        let d = x[i] - shift
+        dx[i] = a * gate.pass(dy[i], d) - b * d + c
         i += 1
     }
 }

@@ -106,6 +106,82 @@ extension CPUBackend: NormalizationOps {
         return (dx, sums)
     }
 
+    public func batchNormReLUTrainingForward(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Double)
+        -> (output: Tensor, statistics: ChannelStatistics, map: ChannelAffineMap) {
+        let (n, c, s) = ncs(x)
+        guard x.dtype == .float32 else {
+            let stats = batchNormStatistics(x)
+            let (y, map) = batchNormReLUApply(x, mean: stats.mean, invstd: stats.invstd(eps: eps), weight: weight, bias: bias)
+            return (y, stats, map)
+        }
+        let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        let constants = NormScratch<Float>(3 * c, 0)
+        defer { constants.free() }
+        let r = withExtendedLifetime((x, weight, bias)) {
+            Self.batchNormTrainingForward(floats(x)!, y.pointer(as: Float.self), n: n, c: c, s: s,
+                                          weight: floats(weight), bias: floats(bias), eps: eps, relu: true, constants: constants.p)
+        }
+        let map = Self.affineMap(constants, c)
+        guard n * s > 0 else { return (y, .empty(channels: c), map) }
+        return (y, ChannelStatistics(count: n * s, mean: r.mean, m2: r.variance.map { $0 * Double(n * s) }), map)
+    }
+
+    public func batchNormReLUApply(_ x: Tensor, mean: [Double], invstd: [Double], weight: Tensor?, bias: Tensor?)
+        -> (output: Tensor, map: ChannelAffineMap) {
+        let (n, c, s) = ncs(x)
+        let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        if x.dtype == .float64 {
+            let map = withExtendedLifetime((weight, bias)) {
+                NormReference.reluMap(c: c, mean: mean, invstd: invstd, weight: doubles(weight), bias: doubles(bias))
+            }
+            withExtendedLifetime(x) { NormReference.reluApply(doubles(x)!, y.pointer(as: Double.self), n: n, c: c, s: s, map: map) }
+            return (y, map)
+        }
+        let constants = NormScratch<Float>(3 * c, 0)
+        defer { constants.free() }
+        withExtendedLifetime((x, weight, bias)) {
+            Self.batchNormApply(floats(x)!, y.pointer(as: Float.self), n: n, c: c, s: s, mean: mean, invstd: invstd,
+                                weight: floats(weight), bias: floats(bias), relu: true, constants: constants.p)
+        }
+        return (y, Self.affineMap(constants, c))
+    }
+
+    public func batchNormReLUBackward(_ x: Tensor, gradOutput: Tensor, map: ChannelAffineMap, mean: [Double], invstd: [Double],
+                                      weight: Tensor?, batchStatistics: Bool, needInput: Bool, needSums: Bool)
+        -> (input: Tensor?, sums: ChannelGradientSums?) {
+        let (n, c, s) = ncs(x)
+        let dx = needInput ? Tensor(uninitializedShape: x.shape, dtype: x.dtype) : nil
+        let wantSums = needSums || batchStatistics
+        let g: (gradWeight: [Double], gradBias: [Double])
+        if x.dtype == .float64 {
+            g = withExtendedLifetime((x, gradOutput, weight)) {
+                NormReference.reluBackward(x: doubles(x)!, gradOutput: doubles(gradOutput)!, gradInput: dx?.pointer(as: Double.self),
+                                           n: n, c: c, s: s, map: map, mean: mean, invstd: invstd, weight: doubles(weight),
+                                           batchStatistics: batchStatistics)
+            }
+        } else {
+            // The float32 gate subtracts Float(mean), the shift the forward subtracted: they must agree.
+            for ch in 0..<c where n * s > 0 && !mean[ch].isNaN {
+                precondition(Float(mean[ch]) == Float(map.shift[ch]), "batch_norm_relu: the map was not made with these statistics")
+            }
+            let gate = NormScratch<Float>(map.shift.map(Float.init) + map.scale.map(Float.init) + map.offset.map(Float.init))
+            defer { gate.free() }
+            g = withExtendedLifetime((x, gradOutput, weight)) {
+                Self.batchNormBackward(x: floats(x)!, gradOutput: floats(gradOutput)!, gradInput: dx?.pointer(as: Float.self),
+                                       n: n, c: c, s: s, mean: mean, invstd: invstd, weight: floats(weight),
+                                       batchStatistics: batchStatistics, weightGradients: wantSums, gate: UnsafePointer(gate.p))
+            }
+        }
+        let sums = wantSums ? ChannelGradientSums(count: n * s, sumDy: g.gradBias, sumDyXhat: g.gradWeight) : nil
+        return (dx, sums)
+    }
+
+    /// The map from a float32 kernel's 3·c constants (shift, scale, offset).
+    private static func affineMap(_ k: NormScratch<Float>, _ c: Int) -> ChannelAffineMap {
+        ChannelAffineMap(shift: (0..<c).map { Double(k[$0]) }, scale: (0..<c).map { Double(k[c + $0]) },
+                         offset: (0..<c).map { Double(k[2 * c + $0]) })
+    }
+
     public func updateRunningStatistic(_ running: Tensor, with batch: [Double], factor: Double) {
         withExtendedLifetime(running) {
             if running.dtype == .float64 {

@@ -1,0 +1,60 @@
+import TensorCore
+import Autograd
+
+/// `relu(batchNorm(conv(x)))` for a ``Conv2d`` and the ``BatchNorm2d`` after it, with batch
+/// normalization and the ReLU fused into one pass (see ``batchNormReLU(_:runningMean:runningVar:weight:bias:training:momentum:eps:)``)
+/// whenever that cannot be told apart from calling the two layers and `relu()`: the output, the
+/// gradients (input, convolution weight and bias, batch-norm weight and bias), the running
+/// statistics, `numBatchesTracked`, `momentum: nil` (cumulative average) and evaluation mode are
+/// the unfused layers'. Otherwise — a hook on either layer, a folded or synchronized BatchNorm,
+/// one without running statistics, channel counts that do not match, unbatched or non-float32
+/// input — it simply calls the layers, so their hooks and error messages are unchanged.
+///
+/// `Sequential` (and so ``ConvBNBlock``-style blocks) applies this to every
+/// `Conv2d → BatchNorm2d → ReLU` run of its layers by itself; call it from custom modules.
+///
+/// ```swift
+/// final class Stem: Module {
+///     var conv = Conv2d(3, 32, 3, padding: 1, bias: false)
+///     var bn = BatchNorm2d(32)
+///     override func forward(_ x: Tensor) -> Tensor { convBatchNormReLU(x, conv: conv, batchNorm: bn) }
+/// }
+/// ```
+public func convBatchNormReLU(_ input: Tensor, conv: Conv2d, batchNorm: BatchNorm2d) -> Tensor {
+    fusedConvBatchNormReLU(input, conv, batchNorm, nil) ?? batchNorm(conv(input)).relu()
+}
+
+/// The fused `relu(bn(conv(x)))`, or nil (before doing anything) when fusing could change what
+/// the layers observably do; `relu` is the ReLU module of a `Sequential` run, nil for the
+/// functional ``convBatchNormReLU(_:conv:batchNorm:)``.
+func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?) -> Tensor? {
+    guard canFuse(x, conv, bn, relu), let runningMean = bn.runningMean, let runningVar = bn.runningVar else { return nil }
+    let z = conv(x)
+    // BatchNorm2d's own checks (its rank rule holds: a batched 2-d convolution gives 4-d output).
+    do {
+        try validateBatchNorm(z, runningMean: runningMean, runningVar: runningVar, weight: bn.weight, bias: bn.bias,
+                              training: bn.isTraining, source: bn.typeName)
+    } catch { usageFailure(error) }
+    return batchNormReLUCore(z, running: bn.runningStatistics, weight: bn.weight, bias: bn.bias, training: bn.isTraining,
+                             eps: bn.eps)
+}
+
+/// Whether the fused path gives exactly what the three layers give, observers included.
+private func canFuse(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?) -> Bool {
+    // Hooks see (and may replace) the intermediate tensors, which the fused path never makes.
+    if conv.hasHooks || bn.hasHooks || (relu?.hasHooks ?? false) { return false }
+    // ReLU(inplace: true) keeps its own semantics (overwriting its input outside autograd).
+    if relu?.inplace ?? false { return false }
+    // The tuned kernels are float32; other dtypes (and mixed ones, which the layers reject with
+    // their own messages) go through the layers. Unbatched input makes a 3-d output BatchNorm2d
+    // refuses.
+    let float32: (Tensor?) -> Bool = { ($0?.dtype ?? .float32) == .float32 }
+    guard x.rank == 4, x.dtype == .float32, float32(conv.weight), float32(conv.bias), float32(bn.weight), float32(bn.bias)
+    else { return false }
+    // Folded (identity), synchronized (its reducer combines statistics across processes) or
+    // without running statistics (batch statistics in evaluation): the layer's own path.
+    guard !bn.isFolded, bn.statisticsReducer == nil, bn.trackRunningStats,
+          let rm = bn.runningMean, let rv = bn.runningVar, float32(rm), float32(rv) else { return false }
+    // A channel mismatch is BatchNorm2d's error to report.
+    return bn.numFeatures == conv.outChannels && rm.count == conv.outChannels && rv.count == conv.outChannels
+}

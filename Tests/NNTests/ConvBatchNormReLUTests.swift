@@ -1,0 +1,324 @@
+import Foundation
+import Testing
+@testable import TensorCore
+import SwiftNN
+import TestSupport
+
+/// A `Conv2d → BatchNorm2d → ReLU` stack, and an identical copy, so that one runs fused (inside a
+/// `Sequential`) and the other through the three layers called one by one.
+private struct ConvBNReLUPair {
+    let fused: Sequential
+    let plain: Sequential
+    var conv: Conv2d { fused[0, as: Conv2d.self] }
+    var bn: BatchNorm2d { fused[1, as: BatchNorm2d.self] }
+
+    init(_ inC: Int, _ outC: Int, kernel: Int, stride: Int, padding: Int, convBias: Bool, momentum: Double?, seed: UInt64) throws {
+        func make() -> Sequential {
+            Sequential {
+                Conv2d(inC, outC, kernel, stride: stride, padding: padding, bias: convBias, generator: Generator(seed: seed))
+                BatchNorm2d(outC, momentum: momentum)
+                ReLU()
+            }
+        }
+        fused = make()
+        plain = make()
+        // Non-trivial affine parameters and running statistics (the same in both).
+        let g = Generator(seed: seed + 1)
+        let bn = fused[1, as: BatchNorm2d.self], pbn = plain[1, as: BatchNorm2d.self]
+        bn.weight!.copyData(from: Tensor.randn([outC], mean: 1, std: 0.5, generator: g))
+        bn.bias!.copyData(from: Tensor.randn([outC], std: 0.5, generator: g))
+        bn.runningMean!.copyData(from: Tensor.randn([outC], std: 0.1, generator: g))
+        bn.runningVar!.copyData(from: Tensor.rand([outC], generator: g) + 0.5)
+        _ = try plain.loadStateDict(fused.stateDict())
+        _ = pbn
+    }
+
+    /// The three layers one after another: never fused.
+    func runPlain(_ x: Tensor) -> Tensor { plain[2](plain[1](plain[0](x))) }
+
+    /// Every parameter's gradient and every buffer of both stacks agree.
+    func expectSameState(_ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for ((k, a), (_, b)) in zip(fused.namedParameters(), plain.namedParameters()) {
+            if let ga = a.grad, let gb = b.grad {
+                let bad = NormTest.mismatches(ga, gb)
+                #expect(bad.isEmpty, "\(context) grad \(k): \(bad)", sourceLocation: sourceLocation)
+            } else {
+                #expect(a.grad == nil && b.grad == nil, "\(context) grad \(k) missing on one side", sourceLocation: sourceLocation)
+            }
+        }
+        for ((k, a), (_, b)) in zip(fused.namedBuffers(), plain.namedBuffers()) {
+            let bad = NormTest.mismatches(a, b)
+            #expect(bad.isEmpty, "\(context) buffer \(k): \(bad)", sourceLocation: sourceLocation)
+        }
+        #expect(fused[1, as: BatchNorm2d.self].numBatchesTracked == plain[1, as: BatchNorm2d.self].numBatchesTracked,
+                "\(context) num_batches_tracked", sourceLocation: sourceLocation)
+    }
+
+    func zeroGrad() {
+        for p in fused.parameters() + plain.parameters() { p.grad = nil }
+    }
+}
+
+/// One shape the fused path is compared on.
+struct FusionShape: CustomTestStringConvertible, Sendable {
+    var input: [Int], outC: Int, kernel: Int, stride: Int, padding: Int, convBias: Bool, momentum: Double?
+    var testDescription: String {
+        "\(input)→\(outC) k\(kernel) s\(stride) p\(padding)\(convBias ? " bias" : "") momentum \(momentum.map { "\($0)" } ?? "nil")"
+    }
+
+    static let all: [FusionShape] = [
+        FusionShape(input: [4, 3, 8, 8], outC: 8, kernel: 3, stride: 1, padding: 1, convBias: false, momentum: 0.1),
+        FusionShape(input: [1, 3, 7, 9], outC: 5, kernel: 3, stride: 1, padding: 1, convBias: true, momentum: nil),   // batch 1, spatial > 1
+        FusionShape(input: [3, 5, 9, 9], outC: 7, kernel: 3, stride: 2, padding: 1, convBias: false, momentum: nil),  // odd channels, stride 2
+        FusionShape(input: [5, 2, 3, 3], outC: 3, kernel: 3, stride: 1, padding: 0, convBias: true, momentum: 0.2),   // 1×1 output: (N, C) kernels
+        // 327,680 outputs: the forward takes whole-tensor sweeps on 2 threads and one channel
+        // block on 1; the backward splits into two channel blocks.
+        FusionShape(input: [8, 4, 32, 32], outC: 40, kernel: 3, stride: 1, padding: 1, convBias: false, momentum: 0.1),
+    ]
+}
+
+@Suite("Fused Conv2d → BatchNorm2d → ReLU")
+struct ConvBatchNormReLUTests {
+    @Test("fused matches the three layers: training steps, running stats, eval, 1 and 2 threads",
+          arguments: FusionShape.all, [1, 2])
+    func fusedMatchesLayers(_ shape: FusionShape, _ threads: Int) throws {
+        let pair = try ConvBNReLUPair(shape.input[1], shape.outC, kernel: shape.kernel, stride: shape.stride, padding: shape.padding,
+                                      convBias: shape.convBias, momentum: shape.momentum, seed: 7)
+        let g = Generator(seed: 11)
+        try Parallel.withThreadCount(threads) {
+            for step in 1...3 {
+                pair.zeroGrad()
+                let x = Tensor.randn(shape.input, mean: 0.3, std: 1.5, generator: g)
+                let xa = x.clonedData(), xb = x.clonedData()
+                xa.requiresGrad = true
+                xb.requiresGrad = true
+                let ya = pair.fused(xa), yb = pair.runPlain(xb)
+                #expect(ya.gradFunctionName == "batch_norm_relu", "the Sequential took the fused path")
+                #expect(yb.gradFunctionName == "relu")
+                #expect(NormTest.mismatches(ya, yb).isEmpty, "step \(step) output: \(NormTest.mismatches(ya, yb))")
+                let gy = Tensor.randn(ya.shape, generator: g)
+                ya.backward(gy)
+                yb.backward(gy)
+                #expect(NormTest.mismatches(xa.grad, xb.grad!).isEmpty, "step \(step) grad input")
+                pair.expectSameState("step \(step)")
+            }
+            #expect(pair.bn.numBatchesTracked == 3)
+            // Evaluation: running statistics normalize; gradients still flow (fine-tuning a frozen BN).
+            pair.fused.eval(); pair.plain.eval()
+            pair.zeroGrad()
+            let x = Tensor.randn(shape.input, generator: g)
+            let xa = x.clonedData(), xb = x.clonedData()
+            xa.requiresGrad = true
+            xb.requiresGrad = true
+            let ya = pair.fused(xa), yb = pair.runPlain(xb)
+            #expect(ya.gradFunctionName == "batch_norm_relu")
+            #expect(NormTest.mismatches(ya, yb).isEmpty, "eval output")
+            let gy = Tensor.randn(ya.shape, generator: g)
+            ya.backward(gy)
+            yb.backward(gy)
+            #expect(NormTest.mismatches(xa.grad, xb.grad!).isEmpty, "eval grad input")
+            pair.expectSameState("eval")
+            #expect(pair.bn.numBatchesTracked == 3, "evaluation does not count batches")
+            // No gradient recorded: values only.
+            let za = withNoGrad { pair.fused(x) }, zb = withNoGrad { pair.runPlain(x) }
+            #expect(za.gradFunctionName == nil)
+            #expect(NormTest.mismatches(za, zb).isEmpty, "eval without grad")
+        }
+    }
+
+    @Test("the fused forward and backward give the same bits on 1 and 2 threads")
+    func threadCountIndependent() throws {
+        for shape in FusionShape.all {
+            var outputs: [[Float]] = [], grads: [[Float]] = [], stats: [[Float]] = []
+            for threads in [1, 2] {
+                let pair = try ConvBNReLUPair(shape.input[1], shape.outC, kernel: shape.kernel, stride: shape.stride,
+                                              padding: shape.padding, convBias: shape.convBias, momentum: shape.momentum, seed: 3)
+                let g = Generator(seed: 5)
+                let x = Tensor.randn(shape.input, generator: g)
+                x.requiresGrad = true
+                let y = Parallel.withThreadCount(threads) { pair.fused(x) }
+                Parallel.withThreadCount(threads) { y.backward(Tensor.randn(y.shape, generator: g)) }
+                outputs.append(y.scalars)
+                grads.append(try #require(pair.bn.weight?.grad).scalars + (try #require(pair.bn.bias?.grad)).scalars)
+                stats.append(pair.bn.runningMean!.scalars + pair.bn.runningVar!.scalars)
+            }
+            #expect(outputs[0] == outputs[1], "\(shape.testDescription): output")
+            #expect(grads[0] == grads[1], "\(shape.testDescription): BN parameter gradients")
+            #expect(stats[0] == stats[1], "\(shape.testDescription): running statistics")
+        }
+    }
+
+    @Test("hooks, inplace ReLU, no running statistics, folded BatchNorm: the layers run unfused")
+    func fallbacks() throws {
+        typealias Setup = (Sequential) -> Void
+        var seen = 0
+        let cases: [(String, Setup)] = [
+            ("forward hook on BatchNorm2d", { s in s[1].registerForwardHook { _, _, _ in seen += 1 } }),
+            ("forward pre-hook on Conv2d", { s in s[0].registerForwardPreHook { _, _ in seen += 1 } }),
+            ("forward hook on ReLU", { s in s[2].registerForwardHook { _, _, _ in seen += 1 } }),
+            ("backward hook on BatchNorm2d", { s in s[1].registerFullBackwardHook { _, _, _ in seen += 1 } }),
+            ("ReLU(inplace: true)", { s in s[2] = ReLU(inplace: true) }),
+            ("track_running_stats false", { s in s[1] = BatchNorm2d(4, trackRunningStats: false) }),
+            ("track_running_stats false, eval", { s in s[1] = BatchNorm2d(4, trackRunningStats: false); s.eval() }),
+        ]
+        for (name, setup) in cases {
+            seen = 0
+            let model = Sequential { Conv2d(3, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+            setup(model)
+            let x = Tensor.randn([2, 3, 5, 5], generator: Generator(seed: 1))
+            x.requiresGrad = true
+            let y = model(x)
+            #expect(y.gradFunctionName == "relu", "\(name): unfused")
+            if name.contains("hook") {
+                y.backward(Tensor.ones(y.shape))
+                #expect(seen >= 1, "\(name): the hook ran")
+            }
+        }
+        // The hooked module sees the real intermediate tensor: BatchNorm2d's output, before ReLU.
+        let model = Sequential { Conv2d(3, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+        var bnOut: Tensor?
+        model[1].registerForwardHook { _, _, out in bnOut = out }
+        _ = model(Tensor.randn([2, 3, 5, 5], generator: Generator(seed: 2)))
+        #expect(try #require(bnOut).scalars.contains { $0 < 0 }, "the hook saw negative values: no ReLU applied before it")
+        // Removing the hook brings the fused path back.
+        let hooked = Sequential { Conv2d(3, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+        let h = hooked[1].registerForwardHook { _, _, _ in }
+        let x = Tensor.randn([2, 3, 5, 5])
+        x.requiresGrad = true
+        #expect(hooked(x).gradFunctionName == "relu")
+        h.remove()
+        #expect(hooked(x).gradFunctionName == "batch_norm_relu")
+        // A BatchNorm folded into the convolution is a pass-through: conv then ReLU, unfused.
+        hooked.eval()
+        let before = hooked(x)
+        #expect(before.gradFunctionName == "batch_norm_relu", "eval with running statistics fuses")
+        fuseBatchNorm(hooked)
+        let after = hooked(x)
+        #expect(after.gradFunctionName == "relu")
+        #expect(NormTest.mismatches(after, before).isEmpty, "folded output")
+    }
+
+    @Test("convBatchNormReLU and ConvBNBlock fuse; SmallCNN trains identically fused and unfused")
+    func blocksAndModels() throws {
+        let conv = Conv2d(3, 6, 3, padding: 1, bias: false), bn = BatchNorm2d(6, momentum: nil)
+        let x = Tensor.randn([2, 3, 6, 6])
+        x.requiresGrad = true
+        let y = convBatchNormReLU(x, conv: conv, batchNorm: bn)
+        #expect(y.gradFunctionName == "batch_norm_relu")
+        #expect(bn.numBatchesTracked == 1)
+
+        // SmallCNN: every ConvBNBlock fused vs the same model with a do-nothing hook on each BatchNorm.
+        let a = SmallCNN(inChannels: 3, numClasses: 10, dropout: 0), b = SmallCNN(inChannels: 3, numClasses: 10, dropout: 0)
+        _ = try b.loadStateDict(a.stateDict())
+        for m in b.modules() where m is BatchNorm2d { m.registerForwardHook { _, _, _ in } }
+        let g = Generator(seed: 9)
+        for step in 1...2 {
+            for p in a.parameters() + b.parameters() { p.grad = nil }
+            let input = Tensor.randn([3, 3, 16, 16], generator: g)
+            let ya = a(input), yb = b(input)
+            #expect(NormTest.mismatches(ya, yb).isEmpty, "SmallCNN step \(step) output")
+            let gy = Tensor.randn(ya.shape, generator: g)
+            ya.backward(gy)
+            yb.backward(gy)
+            for ((k, pa), (_, pb)) in zip(a.namedParameters(), b.namedParameters()) {
+                #expect(NormTest.mismatches(pa.grad, pb.grad!).isEmpty, "SmallCNN step \(step) \(k)")
+            }
+            for ((k, ba), (_, bb)) in zip(a.namedBuffers(), b.namedBuffers()) {
+                #expect(NormTest.mismatches(ba, bb).isEmpty, "SmallCNN step \(step) \(k)")
+            }
+        }
+    }
+
+    @Test("functional batchNormReLU equals batchNorm(…).relu(), (N, C) and (N, C, H, W), train and eval")
+    func functional() {
+        for shape in [[6, 5], [2, 3, 4, 5], [1, 4, 3, 3]] {
+            let c = shape[1]
+            let g = Generator(seed: UInt64(shape.count))
+            let x = Tensor.randn(shape, generator: g), w = Tensor.randn([c], generator: g), b = Tensor.randn([c], generator: g)
+            for training in [true, false] {
+                let rm1 = Tensor.randn([c], generator: Generator(seed: 1)), rv1 = Tensor.rand([c], generator: Generator(seed: 2)) + 0.5
+                let rm2 = rm1.clonedData(), rv2 = rv1.clonedData()
+                let xa = x.clonedData(), xb = x.clonedData(), wa = w.clonedData(), wb = w.clonedData()
+                for t in [xa, xb, wa, wb] { t.requiresGrad = true }
+                let ya = batchNormReLU(xa, runningMean: rm1, runningVar: rv1, weight: wa, bias: b, training: training, momentum: 0.3)
+                let yb = batchNorm(xb, runningMean: rm2, runningVar: rv2, weight: wb, bias: b, training: training, momentum: 0.3).relu()
+                #expect(NormTest.mismatches(ya, yb).isEmpty, "\(shape) training \(training) output")
+                let gy = Tensor.randn(ya.shape, generator: g)
+                ya.backward(gy)
+                yb.backward(gy)
+                #expect(NormTest.mismatches(xa.grad, xb.grad!).isEmpty, "\(shape) training \(training) dx")
+                #expect(NormTest.mismatches(wa.grad, wb.grad!).isEmpty, "\(shape) training \(training) dw")
+                #expect(NormTest.mismatches(rm1, rm2).isEmpty && NormTest.mismatches(rv1, rv2).isEmpty, "\(shape) running")
+            }
+        }
+    }
+
+    @Test("gradcheck: batchNormReLU in training and evaluation (float64)")
+    func gradcheckFused() {
+        for (i, shape) in [[4, 3], [2, 3, 3, 2], [1, 2, 3, 3]].enumerated() {
+            let c = shape[1]
+            let x = Tensor(NormTest.values(shape.reduce(1, *), seed: UInt64(40 + i)).map { $0 * 2 + 0.3 }, shape: shape, requiresGrad: true)
+            let w = Tensor(NormTest.values(c, seed: 50).map { $0 + 1 }, shape: [c], requiresGrad: true)
+            let b = Tensor(NormTest.values(c, seed: 51).map { $0 * 0.5 }, shape: [c], requiresGrad: true)
+            #expect(gradcheck({ batchNormReLU($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true) },
+                              inputs: [x, w, b]), "train \(shape)")
+            let rm = Tensor(NormTest.values(c, seed: 52), shape: [c])
+            let rv = Tensor(NormTest.values(c, seed: 53).map { 1.5 + $0 }, shape: [c])
+            #expect(gradcheck({ batchNormReLU($0[0], runningMean: rm, runningVar: rv, weight: $0[1], bias: $0[2], training: false) },
+                              inputs: [x, w, b]), "eval \(shape)")
+            #expect(gradcheck({ batchNormReLU($0[0], runningMean: nil, runningVar: nil, training: true) }, inputs: [x]),
+                    "no affine \(shape)")
+        }
+    }
+
+    @Test("PyTorch: Conv2d → BatchNorm2d → ReLU, two training steps, running statistics, eval", arguments: Self.fixtureNames, [1, 2])
+    func pytorchReference(_ name: String, _ threads: Int) throws {
+        let sd = try StateDict(contentsOf: Fixtures.url("convbnrelu/" + name))
+        let json = try #require(sd.metadata["case"])
+        let c = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        func int(_ k: String) throws -> Int { try #require(c[k] as? NSNumber).intValue }
+        let convBias = try #require(c["conv_bias"] as? Bool)
+        let momentum = (c["momentum"] as? NSNumber)?.doubleValue
+        let eps = try #require(c["eps"] as? NSNumber).doubleValue
+        let (inC, outC, k, stride, padding) = (try int("in"), try int("out"), try int("kernel"), try int("stride"), try int("padding"))
+        let model = Sequential {
+            Conv2d(inC, outC, k, stride: stride, padding: padding, bias: convBias)
+            BatchNorm2d(outC, eps: eps, momentum: momentum)
+            ReLU()
+        }
+        let keys = model.stateDict().keys
+        _ = try model.loadStateDict(StateDict(keys.map { ($0, sd[$0]!.clonedData()) }))
+        func check(_ got: Tensor?, _ key: String) {
+            guard let want = sd[key] else { Issue.record("\(name): fixture lacks \(key)"); return }
+            let bad = NormTest.mismatches(got, want)
+            #expect(bad.isEmpty, "\(name) \(threads) thread(s) \(key): \(bad)")
+        }
+        try Parallel.withThreadCount(threads) {
+            for step in ["1", "2", "eval"] {
+                if step == "eval" { model.eval() }
+                for p in model.parameters() { p.grad = nil }
+                let x = try #require(sd["input_" + step]).clonedData()
+                x.requiresGrad = true
+                let y = model(x)
+                #expect(y.gradFunctionName == "batch_norm_relu", "\(name): fused")
+                check(y, "output_" + step)
+                y.backward(try #require(sd["grad_output_" + step]))
+                check(x.grad, "grad_input_" + step)
+                for (k, p) in model.namedParameters() { check(p.grad, "grad_\(k)_" + step) }
+                if step != "eval" {
+                    let bn = model[1, as: BatchNorm2d.self]
+                    check(bn.runningMean, "running_mean_" + step)
+                    check(bn.runningVar, "running_var_" + step)
+                    #expect(Double(bn.numBatchesTracked ?? -1) == sd["num_batches_tracked_" + step]?.itemDouble(), "\(name) counter")
+                }
+            }
+        }
+    }
+
+    static let fixtureNames = Fixtures.files(in: "convbnrelu").map(\.lastPathComponent)
+
+    @Test("every Conv2d → BatchNorm2d → ReLU fixture is present")
+    func fixturesPresent() {
+        #expect(Self.fixtureNames.count == 4)
+    }
+}
