@@ -6,7 +6,8 @@ import SwiftNN
 /// eval forward pass of a full-size ResNet-18 as built (20 BatchNorms) and after
 /// ``fuseBatchNorm(_:)``, next to PyTorch's times for the same model unfused and fused with
 /// `torch.fx.experimental.optimization.fuse` when `--python` names an interpreter with torch
-/// (scripts/bench/fold_batchnorm.py), in the same run.
+/// (scripts/bench/fold_batchnorm.py), in the same run — and the 20 BatchNorms' eval pass timed
+/// alone on their inputs, the most that folding can save.
 struct BenchFold: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fold",
@@ -50,6 +51,16 @@ struct BenchFold: ParsableCommand {
         print("ResNet-18, input [\(batch), 3, \(size), \(size)]: \(foldedCount - remaining) of \(foldedCount) BatchNorms folded, "
               + "max |folded − unfolded| = \(difference)")
 
+        // Each BatchNorm's input in this forward pass: timing the 20 layers alone on them gives what
+        // folding can save at most (convolutions dominate the forward).
+        var batchNormInputs: [(BatchNormBase, Tensor)] = []
+        let hooks = model.modules().compactMap { $0 as? BatchNormBase }.map { bn in
+            bn.registerForwardPreHook { m, input in batchNormInputs.append((m as! BatchNormBase, input)) }
+        }
+        _ = inferenceMode { model(x) }
+        hooks.forEach { $0.remove() }
+        var shareTable = BenchTable(["BatchNorms alone", "threads", "eval pass", "of the unfolded forward"])
+
         let torch = try python.map { try pytorchTimes($0) } ?? [:]
         // The last column compares the two inference-ready models: SwiftNN folded against PyTorch fused
         // (above 1× means SwiftNN is slower).
@@ -61,6 +72,11 @@ struct BenchFold: ParsableCommand {
         for threads in options.threadCounts {
             let unfused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { model(x) } } }
             let fused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { folded(x) } } }
+            let alone = withThreads(threads) {
+                BenchTimer.measure(repeats: options.repeats, warmup: 1) { inferenceMode { for (bn, input) in batchNormInputs { _ = bn(input) } } }
+            }
+            shareTable.add(["\(batchNormInputs.count) layers", "\(threads)", formatTime(alone.median),
+                            String(format: "%.1f%%", 100 * alone.median / unfused.median)])
             let tu = torch["unfused_\(threads)"], tf = torch["fused_\(threads)"]
             table.add(["eval forward", "\(threads)", formatTime(unfused.median), formatTime(fused.median),
                        String(format: "%.2f×", unfused.median / fused.median),
@@ -76,6 +92,8 @@ struct BenchFold: ParsableCommand {
         table.print()
         print("")
         cpuTable.print()
+        print("")
+        shareTable.print()
         print("load average: \(Self.loadAverage())")
     }
 
