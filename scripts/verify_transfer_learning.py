@@ -7,11 +7,13 @@
 
 1. PyTorch builds torchvision's ResNet-18 (its own class from torchvision/models/resnet.py; the
    `torchvision` package itself cannot be imported in this venv), gives its BatchNorms non-default
-   running statistics and saves `resnet18.pth` with torch.save into a temporary folder.
+   running statistics and saves `resnet18.pth` with torch.save into a temporary folder, with an
+   input batch and its eval output (`pretrained_io.safetensors`).
 2. `swift test --filter TransferLearningTests` runs with SWIFTNN_TRANSFER_DIR set to that folder:
-   SwiftNN loads the file strictly, freezes the backbone (requiresGrad = false), replaces the head
-   (model.fc = Linear(512, 10)), freezes BatchNorm, fine-tunes, and saves `finetuned.pth` plus an
-   input batch with its eval output (`finetuned_io.safetensors`).
+   SwiftNN loads the file strictly and must give PyTorch's eval output; then it freezes the
+   backbone (requiresGrad = false), replaces the head (model.fc = Linear(512, 10)), freezes
+   BatchNorm, fine-tunes, and saves `finetuned.pth` plus an input batch with its eval output
+   (`finetuned_io.safetensors`).
 3. PyTorch loads `finetuned.pth` with weights_only=True into torchvision's ResNet-18 with
    `fc = nn.Linear(512, 10)` using strict=True and must give the same eval output (within
    1e-5 + 1e-4·|want|); every backbone tensor, running statistics included, must be bit-identical
@@ -25,7 +27,7 @@ import tempfile
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -47,14 +49,18 @@ def main():
     pretrained.eval()
     original = {k: v.clone() for k, v in pretrained.state_dict().items()}
     torch.save(pretrained.state_dict(), os.path.join(work, "resnet18.pth"))
+    # PyTorch's eval output of the pretrained model, which SwiftNN's strict load must reproduce.
+    x = torch.randn(2, 3, 64, 64) * 1.5 + 0.1
+    with torch.no_grad():
+        save_file({"input": x, "output": pretrained(x)}, os.path.join(work, "pretrained_io.safetensors"))
     print(f"wrote {os.path.join(work, 'resnet18.pth')} ({sum(p.numel() for p in pretrained.parameters())} parameters)")
 
     env = dict(os.environ, SWIFTNN_TRANSFER_DIR=work)
     flags = ["--skip-build"] if "--skip-build" in sys.argv else []
     run = subprocess.run(["swift", "test", *flags, "--filter", "TransferLearningTests"], cwd=ROOT, env=env,
                          capture_output=True, text=True)
-    tail = "\n".join(run.stdout.splitlines()[-4:])
-    print(tail)
+    lines = run.stdout.splitlines()
+    print("\n".join([l for l in lines if l.startswith("✔ Test ") or l.startswith("✘")] + lines[-1:]))
     if run.returncode != 0:
         print(run.stderr[-2000:])
         sys.exit("swift test failed")
@@ -70,7 +76,9 @@ def main():
     want = io["output"]
     excess = ((out - want).abs() - (1e-5 + 1e-4 * want.abs())).max().item()
     assert excess <= 0, f"eval output differs: max excess over the tolerance {excess}"
-    print(f"PyTorch strict load of finetuned.pth: eval output matches SwiftNN's (max |diff| {(out - want).abs().max().item():.3g})")
+    print(f"PyTorch strict load of finetuned.pth: eval output {tuple(out.shape)} matches SwiftNN's "
+          f"(max |diff| {(out - want).abs().max().item():.3g}, max |want| {want.abs().max().item():.3g}, "
+          f"tolerance 1e-5 + 1e-4·|want|)")
     changed = [k for k in finetuned if not k.startswith("fc.") and not torch.equal(finetuned[k], original[k])]
     assert not changed, f"backbone tensors changed: {changed[:5]}"
     assert finetuned["fc.weight"].shape == (10, 512)

@@ -10,10 +10,13 @@
 // The products themselves run on the GEMM's 6×16 micro-kernel (gemm_microkernel.c) with A packed
 // six rows interleaved.
 // Positions are handled sixteen at a time (one 512-bit vector, a "panel"); a panel's sixteen positions are
-// described by runs: lanes that share a sample and an output row (swiftnn_conv_run) — contiguous in x for
-// stride 1, every other element for stride 2 — or lanes that share a sample (swiftnn_conv_span), which are
-// contiguous in the [N, O, OH·OW] output layout. Masked loads and stores keep every access inside its row
-// (lanes outside the image are zeros on the way in and are not written on the way out).
+// described by runs: lanes that share a sample and an output row (swiftnn_conv_run), or lanes that share a
+// sample (swiftnn_conv_span), which are contiguous in the [N, O, OH·OW] output layout. Before a panel is
+// gathered, its runs are turned into a plan: for each kernel offset (kh, kw), the sixteen lanes' element
+// offsets and a mask of the lanes inside the image. Every input channel reuses that plan, so a tap costs
+// one masked hardware gather whatever the stride, padding or dilation (per-tap bounds checks and
+// divisions on the runs were a quarter of a SmallCNN training step). Masked lanes are never touched:
+// zeros on the way in, not written on the way out.
 #include "CKernelSupport.h"
 
 #if defined(__x86_64__)
@@ -29,115 +32,92 @@ static inline __mmask16 lane_range(long lo, long hi) {
     return (__mmask16)(up & ~down);
 }
 
-/// Spreads the low 8 bits of m to the even bits of a 16-bit mask (bit k → bit 2k).
-static inline __mmask16 spread_even(unsigned int m) {
-    m &= 0xFFu;
-    m = (m | (m << 4)) & 0x0F0Fu;
-    m = (m | (m << 2)) & 0x3333u;
-    m = (m | (m << 1)) & 0x5555u;
-    return (__mmask16)m;
-}
-
-/// The lanes of `run` whose input column iw0 + (k − lane0)·sw lies inside 0..<w.
-static inline __mmask16 run_valid_lanes(const swiftnn_conv_run *run, long iw0, long sw, long w) {
-    long lo = run->lane0, hi = run->lane0 + run->count;
-    if (iw0 < 0) lo = run->lane0 + (-iw0 + sw - 1) / sw;
-    long last = w - 1 - iw0;
-    if (last < 0) return 0;
-    long kmax = run->lane0 + last / sw + 1;
-    if (kmax < hi) hi = kmax;
-    return lane_range(lo, hi);
-}
-
-/// Sixteen lanes of one row of cols (one tap) over the positions of `runs`.
 SWIFTNN_AVX512
-static inline __m512 gather_tap(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
-                                long c, long kh, long kw) {
-    __m512 out = _mm512_setzero_ps();
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+long swiftnn_conv_plan_panel(const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
+                             swiftnn_conv_tap_lanes *plan) {
+    long n0 = nruns > 0 ? runs[0].n : 0;
+    // Per lane: the top-left input row and column of its receptive field and its sample's offset
+    // (all within 32 bits: the caller checks the geometry).
+    int ih0[16] = {0}, iw0[16] = {0}, sample[16] = {0};
+    unsigned int lanes = 0;
     for (long i = 0; i < nruns; i++) {
         const swiftnn_conv_run *run = runs + i;
-        long ih = run->oh * g->strideH - g->padH + kh * g->dilationH;
-        if (ih < 0 || ih >= g->height) continue;
-        const float *row = x + run->n * g->sampleStride + (c * g->height + ih) * g->width;
-        long iw0 = run->ow0 * g->strideW - g->padW + kw * g->dilationW;
-        __mmask16 mask = run_valid_lanes(run, iw0, g->strideW, g->width);
-        if (!mask) continue;
-        if (g->strideW == 1) {
-            // Lane k reads row[iw0 + k − lane0]; masked-off lanes are never touched.
-            const float *base = (const float *)((const char *)row + (iw0 - run->lane0) * (long)sizeof(float));
-            out = _mm512_mask_loadu_ps(out, mask, base);
-        } else if (g->strideW == 2) {
-            const float *base = (const float *)((const char *)row + (iw0 - 2 * run->lane0) * (long)sizeof(float));
-            __m512 lo = _mm512_maskz_loadu_ps(spread_even(mask), base);
-            __m512 hi = _mm512_maskz_loadu_ps(spread_even((unsigned int)mask >> 8), base + 16);
-            out = _mm512_mask_mov_ps(out, mask, _mm512_permutex2var_ps(lo, even, hi));
-        } else {
-            float lanes[16];
-            _mm512_storeu_ps(lanes, out);
-            for (long k = 0; k < 16; k++) {
-                if (mask & (1u << k)) lanes[k] = row[iw0 + (k - run->lane0) * g->strideW];
-            }
-            out = _mm512_loadu_ps(lanes);
+        for (long k = 0; k < run->count; k++) {
+            long l = run->lane0 + k;
+            ih0[l] = (int)(run->oh * g->strideH - g->padH);
+            iw0[l] = (int)((run->ow0 + k) * g->strideW - g->padW);
+            sample[l] = (int)((run->n - n0) * g->sampleStride);
+            lanes |= 1u << l;
         }
     }
-    return out;
+    const __m512i vih0 = _mm512_loadu_si512(ih0), viw0 = _mm512_loadu_si512(iw0), vsample = _mm512_loadu_si512(sample);
+    const __m512i height = _mm512_set1_epi32((int)g->height), width = _mm512_set1_epi32((int)g->width);
+    const __m512i zero = _mm512_setzero_si512();
+    long q = 0;
+    for (long kh = 0; kh < g->kernelH; kh++) {
+        __m512i ih = _mm512_add_epi32(vih0, _mm512_set1_epi32((int)(kh * g->dilationH)));
+        __mmask16 rows = _mm512_mask_cmpge_epi32_mask((__mmask16)lanes, ih, zero) & _mm512_cmplt_epi32_mask(ih, height);
+        __m512i rowStart = _mm512_add_epi32(vsample, _mm512_mullo_epi32(ih, width));
+        for (long kw = 0; kw < g->kernelW; kw++, q++) {
+            __m512i iw = _mm512_add_epi32(viw0, _mm512_set1_epi32((int)(kw * g->dilationW)));
+            __mmask16 mask = _mm512_mask_cmpge_epi32_mask(rows, iw, zero) & _mm512_cmplt_epi32_mask(iw, width);
+            _mm512_storeu_si512(plan[q].index, _mm512_maskz_add_epi32(mask, rowStart, iw));
+            plan[q].mask = mask;
+        }
+    }
+    return n0 * g->sampleStride;
 }
 
 SWIFTNN_AVX512
-void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
-                             long tap0, long taps, float *dst, long dstStride) {
-    long kk = g->kernelH * g->kernelW;
-    long c = tap0 / kk, rem = tap0 % kk, kh = rem / g->kernelW, kw = rem % g->kernelW;
+void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
+                             long base, long tap0, long taps, float *dst, long dstStride) {
+    long kk = g->kernelH * g->kernelW, planeSize = g->height * g->width;
+    long c = tap0 / kk, q = tap0 % kk;
+    const float *plane = x + base + c * planeSize;
     for (long t = 0; t < taps; t++) {
-        _mm512_storeu_ps(dst + t * dstStride, gather_tap(x, g, runs, nruns, c, kh, kw));
-        if (++kw == g->kernelW) {
-            kw = 0;
-            if (++kh == g->kernelH) { kh = 0; c++; }
-        }
+        const swiftnn_conv_tap_lanes *e = plan + q;
+        __m512i index = _mm512_loadu_si512((const void *)e->index);
+        // Lanes outside the image (padding) and past the panel's positions are zeros, never read.
+        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e->mask, index, plane, 4);
+        _mm512_storeu_ps(dst + t * dstStride, v);
+        if (++q == kk) { q = 0; c++; plane += planeSize; }
     }
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
+                                 long base, long tap0, long taps, float *dst, long blockStride) {
+    long kk = g->kernelH * g->kernelW, planeSize = g->height * g->width;
+    long c = tap0 / kk, q = tap0 % kk;
+    const float *plane = x + base + c * planeSize;
+    // Lane k of tap 6b + i goes to dst[b·blockStride + 6k + i].
+    const __m512i six = _mm512_setr_epi32(0, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60, 66, 72, 78, 84, 90);
+    long t = 0;
+    for (; t < taps; t++) {
+        const swiftnn_conv_tap_lanes *e = plan + q;
+        __m512i index = _mm512_loadu_si512((const void *)e->index);
+        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e->mask, index, plane, 4);
+        _mm512_i32scatter_ps(dst + (t / 6) * blockStride + t % 6, six, v, 4);
+        if (++q == kk) { q = 0; c++; plane += planeSize; }
+    }
+    for (; t % 6 != 0; t++) _mm512_i32scatter_ps(dst + (t / 6) * blockStride + t % 6, six, _mm512_setzero_ps(), 4);
 }
 
 SWIFTNN_AVX512
 void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
-                                  const swiftnn_conv_run *runs, long nruns) {
-    long kk = g->kernelH * g->kernelW;
-    long c = tap0 / kk, rem = tap0 % kk, kh = rem / g->kernelW, kw = rem % g->kernelW;
-    const __m512i lowPairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m512i highPairs = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+                                  const swiftnn_conv_tap_lanes *plan, long base) {
+    long kk = g->kernelH * g->kernelW, planeSize = g->height * g->width;
+    long c = tap0 / kk, q = tap0 % kk;
+    float *plane = dx + base + c * planeSize;
     for (long r = 0; r < rows; r++) {
-        __m512 t = _mm512_loadu_ps(tile + 16 * r);
-        for (long i = 0; i < nruns; i++) {
-            const swiftnn_conv_run *run = runs + i;
-            long ih = run->oh * g->strideH - g->padH + kh * g->dilationH;
-            if (ih < 0 || ih >= g->height) continue;
-            float *row = dx + run->n * g->sampleStride + (c * g->height + ih) * g->width;
-            long iw0 = run->ow0 * g->strideW - g->padW + kw * g->dilationW;
-            __mmask16 mask = run_valid_lanes(run, iw0, g->strideW, g->width);
-            if (!mask) continue;
-            if (g->strideW == 1) {
-                float *base = (float *)((char *)row + (iw0 - run->lane0) * (long)sizeof(float));
-                __m512 cur = _mm512_maskz_loadu_ps(mask, base);
-                _mm512_mask_storeu_ps(base, mask, _mm512_add_ps(cur, t));
-            } else if (g->strideW == 2) {
-                float *base = (float *)((char *)row + (iw0 - 2 * run->lane0) * (long)sizeof(float));
-                __mmask16 mlo = spread_even(mask), mhi = spread_even((unsigned int)mask >> 8);
-                __m512 lo = _mm512_maskz_loadu_ps(mlo, base);
-                __m512 hi = _mm512_maskz_loadu_ps(mhi, base + 16);
-                lo = _mm512_add_ps(lo, _mm512_maskz_permutexvar_ps(0x5555, lowPairs, t));
-                hi = _mm512_add_ps(hi, _mm512_maskz_permutexvar_ps(0x5555, highPairs, t));
-                _mm512_mask_storeu_ps(base, mlo, lo);
-                _mm512_mask_storeu_ps(base + 16, mhi, hi);
-            } else {
-                for (long k = 0; k < 16; k++) {
-                    if (mask & (1u << k)) row[iw0 + (k - run->lane0) * g->strideW] += tile[16 * r + k];
-                }
-            }
-        }
-        if (++kw == g->kernelW) {
-            kw = 0;
-            if (++kh == g->kernelH) { kh = 0; c++; }
-        }
+        const swiftnn_conv_tap_lanes *e = plan + q;
+        __mmask16 mask = (__mmask16)e->mask;
+        __m512i index = _mm512_loadu_si512((const void *)e->index);
+        // A tap's sixteen lanes are distinct input positions (distinct outputs, one kernel offset),
+        // so gather-add-scatter updates each element once, in the same order as a scalar loop.
+        __m512 cur = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, index, plane, 4);
+        _mm512_mask_i32scatter_ps(plane, mask, index, _mm512_add_ps(cur, _mm512_loadu_ps(tile + 16 * r)), 4);
+        if (++q == kk) { q = 0; c++; plane += planeSize; }
     }
 }
 
@@ -229,13 +209,22 @@ void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long c
 
 #else
 
-void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
-                             long tap0, long taps, float *dst, long dstStride) {
-    (void)x; (void)g; (void)runs; (void)nruns; (void)tap0; (void)taps; (void)dst; (void)dstStride;
+long swiftnn_conv_plan_panel(const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
+                             swiftnn_conv_tap_lanes *plan) {
+    (void)g; (void)runs; (void)nruns; (void)plan;
+    return 0;
+}
+void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
+                             long base, long tap0, long taps, float *dst, long dstStride) {
+    (void)x; (void)g; (void)plan; (void)base; (void)tap0; (void)taps; (void)dst; (void)dstStride;
+}
+void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
+                                 long base, long tap0, long taps, float *dst, long blockStride) {
+    (void)x; (void)g; (void)plan; (void)base; (void)tap0; (void)taps; (void)dst; (void)blockStride;
 }
 void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
-                                  const swiftnn_conv_run *runs, long nruns) {
-    (void)tile; (void)rows; (void)tap0; (void)dx; (void)g; (void)runs; (void)nruns;
+                                  const swiftnn_conv_tap_lanes *plan, long base) {
+    (void)tile; (void)rows; (void)tap0; (void)dx; (void)g; (void)plan; (void)base;
 }
 void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
                                 long rows, float *dst, long dstStride) {

@@ -13,8 +13,8 @@
 #include <immintrin.h>
 
 __attribute__((target("avx512f")))
-static void swiftnn_gemm_f32_6x16_avx512(long kc, const float *a, const float *b, float *c,
-                                         long ldc, long rows, long cols) {
+static inline void swiftnn_gemm_f32_6x16_avx512_body(long kc, const float *a, const float *b, float *c,
+                                                     long ldc, long rows, long cols, int accumulate) {
     __m512 c0 = _mm512_setzero_ps(), c1 = _mm512_setzero_ps(), c2 = _mm512_setzero_ps();
     __m512 c3 = _mm512_setzero_ps(), c4 = _mm512_setzero_ps(), c5 = _mm512_setzero_ps();
     for (long p = 0; p < kc; p++) {
@@ -29,7 +29,9 @@ static void swiftnn_gemm_f32_6x16_avx512(long kc, const float *a, const float *b
         b += 16;
     }
     __m512 acc[6] = {c0, c1, c2, c3, c4, c5};
-    if (rows == 6 && cols == 16) {
+    if (!accumulate) {
+        for (int r = 0; r < 6; r++) _mm512_storeu_ps(c + r * ldc, acc[r]);
+    } else if (rows == 6 && cols == 16) {
         for (int r = 0; r < 6; r++) {
             float *row = c + r * ldc;
             _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), acc[r]));
@@ -42,6 +44,17 @@ static void swiftnn_gemm_f32_6x16_avx512(long kc, const float *a, const float *b
             _mm512_mask_storeu_ps(row, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row), acc[r]));
         }
     }
+}
+
+__attribute__((target("avx512f")))
+static void swiftnn_gemm_f32_6x16_avx512(long kc, const float *a, const float *b, float *c,
+                                         long ldc, long rows, long cols) {
+    swiftnn_gemm_f32_6x16_avx512_body(kc, a, b, c, ldc, rows, cols, 1);
+}
+
+__attribute__((target("avx512f")))
+void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *tile) {
+    swiftnn_gemm_f32_6x16_avx512_body(kc, a, b, tile, 16, 6, 16, 0);
 }
 
 __attribute__((target("avx2,fma")))
@@ -109,6 +122,10 @@ void swiftnn_gemm_f32_microkernel(int level, long kc, const float *a, const floa
 #else
 
 int swiftnn_gemm_f32_level(void) { return 0; }
+
+void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *tile) {
+    (void)kc; (void)a; (void)b; (void)tile;
+}
 
 void swiftnn_gemm_f32_microkernel(int level, long kc, const float *a, const float *b, float *c,
                                   long ldc, long rows, long cols) {

@@ -30,6 +30,7 @@ struct BenchFold: ParsableCommand {
 
     func run() throws {
         print(buildNote())
+        print("load average: \(Self.loadAverage())")
         Tensor.manualSeed(0)
         let model = resnet18()
         // Statistics other than 0 / 1, as a trained model has, so the fold has work to do.
@@ -50,7 +51,13 @@ struct BenchFold: ParsableCommand {
               + "max |folded − unfolded| = \(difference)")
 
         let torch = try python.map { try pytorchTimes($0) } ?? [:]
-        var table = BenchTable(["case", "threads", "unfolded", "folded", "speed-up", "PyTorch", "PyTorch fused", "PyTorch speed-up"])
+        // The last column compares the two inference-ready models: SwiftNN folded against PyTorch fused
+        // (above 1× means SwiftNN is slower).
+        var table = BenchTable(["case", "threads", "unfolded", "folded", "speed-up", "PyTorch", "PyTorch fused", "PyTorch speed-up",
+                                "folded / PyTorch fused"])
+        // The same runs' process CPU time (all threads): on a shared machine wall time includes
+        // waiting for a core, CPU time does not.
+        var cpuTable = BenchTable(["CPU time per forward", "threads", "unfolded", "folded", "speed-up", "PyTorch", "PyTorch fused", "PyTorch speed-up"])
         for threads in options.threadCounts {
             let unfused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { model(x) } } }
             let fused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { folded(x) } } }
@@ -58,9 +65,23 @@ struct BenchFold: ParsableCommand {
             table.add(["eval forward", "\(threads)", formatTime(unfused.median), formatTime(fused.median),
                        String(format: "%.2f×", unfused.median / fused.median),
                        tu.map(formatTime) ?? "-", tf.map(formatTime) ?? "-",
-                       tu.flatMap { u in tf.map { String(format: "%.2f×", u / $0) } } ?? "-"])
+                       tu.flatMap { u in tf.map { String(format: "%.2f×", u / $0) } } ?? "-",
+                       tf.map { String(format: "%.2f×", fused.median / $0) } ?? "-"])
+            let cu = torch["unfused_cpu_\(threads)"], cf = torch["fused_cpu_\(threads)"]
+            cpuTable.add(["eval forward", "\(threads)", formatTime(unfused.cpu), formatTime(fused.cpu),
+                          String(format: "%.2f×", unfused.cpu / fused.cpu),
+                          cu.map(formatTime) ?? "-", cf.map(formatTime) ?? "-",
+                          cu.flatMap { u in cf.map { String(format: "%.2f×", u / $0) } } ?? "-"])
         }
         table.print()
+        print("")
+        cpuTable.print()
+        print("load average: \(Self.loadAverage())")
+    }
+
+    /// The 1, 5 and 15-minute load averages: on a shared machine, timings mean little without them.
+    static func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "unknown"
     }
 
     /// Runs scripts/bench/fold_batchnorm.py and reads its `name seconds` lines.

@@ -12,6 +12,9 @@ struct ModelSpec: Codable, Equatable {
     /// MLP hidden widths.
     var hiddenDims: [Int]
     var dropout: Double
+    /// ResNet's base width: conv1's and layer1's channels, doubled at each later stage. nil is
+    /// torchvision's 64 (and keeps the metadata of such runs as it always was).
+    var width: Int?
     /// Per-channel normalisation applied to inputs in [0, 1].
     var mean: [Float]
     var std: [Float]
@@ -19,6 +22,14 @@ struct ModelSpec: Codable, Equatable {
     static let metadataKey = "architecture"
 
     var inputSize: Int { inputShape.reduce(1, *) }
+
+    /// torchvision's ResNet base width (`resnet18`'s 64 channels after the stem).
+    static let torchvisionWidth = 64
+    /// The widest base width accepted (from `--width` or metadata): 16 × torchvision's.
+    static let maxWidth = 1024
+
+    /// ResNet's four stage widths: the base width times 1, 2, 4 and 8 (torchvision: 64, 128, 256, 512).
+    var resNetWidths: [Int] { let w = width ?? ModelSpec.torchvisionWidth; return [w, 2 * w, 4 * w, 8 * w] }
 
     /// At most this many parameter and buffer elements in a model built from metadata (1 GiB of float32).
     static let maxStateElements = 1 << 28
@@ -31,7 +42,7 @@ struct ModelSpec: Codable, Equatable {
     var hasBoundedSize: Bool {
         let limit = ModelSpec.maxStateElements
         guard inputShape.allSatisfy({ $0 <= 1 << 16 }), hiddenDims.count <= 64, hiddenDims.allSatisfy({ $0 <= limit }),
-              numClasses <= 1 << 20 else { return false }
+              numClasses <= 1 << 20, (width ?? 1) <= ModelSpec.maxWidth else { return false }
         var size = 1
         for d in inputShape {
             let (p, o) = size.multipliedReportingOverflow(by: d)
@@ -71,7 +82,8 @@ struct ModelSpec: Codable, Equatable {
             out += [("classifier.1.weight", [128, 256]), ("classifier.1.bias", [128]),
                     ("classifier.4.weight", [numClasses, 128]), ("classifier.4.bias", [numClasses])]
         case .resnet18:
-            out = ResNet.stateShapes(block: .basic, layers: [2, 2, 2, 2], numClasses: numClasses, stem: resNetStem, inChannels: inputShape[0])
+            out = ResNet.stateShapes(block: .basic, layers: [2, 2, 2, 2], numClasses: numClasses, stem: resNetStem, inChannels: inputShape[0],
+                                     widths: resNetWidths)
         case .mlp:
             var prev = inputSize
             for (i, h) in hiddenDims.enumerated() {
@@ -89,7 +101,8 @@ struct ModelSpec: Codable, Equatable {
         switch model {
         case .mlp: MLPClassifier(inDim: inputSize, hiddenDims: hiddenDims, numClasses: numClasses, dropout: dropout)
         case .cnn: SmallCNN(inChannels: inputShape[0], numClasses: numClasses, dropout: dropout)
-        case .resnet18: resnet18(numClasses: numClasses, stem: resNetStem, inChannels: inputShape[0])
+        case .resnet18:
+            ResNet(block: .basic, layers: [2, 2, 2, 2], numClasses: numClasses, stem: resNetStem, inChannels: inputShape[0], widths: resNetWidths)
         }
     }
 
@@ -103,10 +116,21 @@ struct ModelSpec: Codable, Equatable {
         case .mlp: "MLPClassifier(\(inputSize), \(hiddenDims), \(numClasses), dropout=\(dropout))"
         case .cnn: "SmallCNN(in_channels=\(inputShape[0]), num_classes=\(numClasses), dropout=\(dropout))"
         case .resnet18:
-            "torchvision.models.resnet18(num_classes=\(numClasses))"
-                + (inputShape[0] != 3 ? " with conv1 taking \(inputShape[0]) channels" : "")
-                + (resNetStem == .smallImage ? (inputShape[0] != 3 ? ", " : " with ") + "a 3x3 stride-1 conv1 and no maxpool" : "")
+            // torchvision's name, then each way this model differs from it.
+            "torchvision.models.resnet18(num_classes=\(numClasses))" + resNetChanges
         }
+    }
+
+    /// `" with conv1 taking 1 channels, a 3x3 stride-1 conv1 and no maxpool"`: what sets this
+    /// ResNet-18 apart from torchvision's (empty for torchvision's own).
+    private var resNetChanges: String {
+        var changes: [String] = []
+        if inputShape[0] != 3 { changes.append("conv1 taking \(inputShape[0]) channels") }
+        if resNetStem == .smallImage { changes.append("a 3x3 stride-1 conv1 and no maxpool") }
+        if let w = width, w != ModelSpec.torchvisionWidth {
+            changes.append("stage widths \(resNetWidths.map(String.init).joined(separator: "-")) instead of 64-128-256-512")
+        }
+        return changes.isEmpty ? "" : " with " + changes.joined(separator: ", ")
     }
 
     /// Transforms that turn a collated [0, 1] batch into this model's input.
@@ -124,12 +148,14 @@ struct ModelSpec: Codable, Equatable {
     }
 
     init(model: ModelKind, inputShape: [Int], numClasses: Int, hiddenDims: [Int] = [512, 256, 128],
-         dropout: Double = 0.4, mean: [Float], std: [Float]) {
+         dropout: Double = 0.4, width: Int? = nil, mean: [Float], std: [Float]) {
         self.model = model
         self.inputShape = inputShape
         self.numClasses = numClasses
         self.hiddenDims = hiddenDims
         self.dropout = dropout
+        // torchvision's width is stored as nil, so the metadata of a default run is unchanged.
+        self.width = width == ModelSpec.torchvisionWidth ? nil : width
         self.mean = mean
         self.std = std
     }
@@ -146,7 +172,8 @@ struct ModelSpec: Codable, Equatable {
         guard spec.inputShape.count == 3, spec.inputShape.allSatisfy({ $0 > 0 }),
               spec.numClasses > 1, spec.hiddenDims.allSatisfy({ $0 > 0 }), spec.dropout >= 0, spec.dropout < 1,
               !spec.mean.isEmpty, spec.mean.count == spec.std.count, spec.std.allSatisfy({ $0 > 0 }),
-              spec.mean.count == 1 || spec.mean.count == spec.inputShape[0], spec.hasBoundedSize else {
+              spec.mean.count == 1 || spec.mean.count == spec.inputShape[0],
+              spec.width.map({ $0 >= 1 && spec.model == .resnet18 }) ?? true, spec.hasBoundedSize else {
             throw CLIError("\(source): invalid architecture metadata \(json)")
         }
         self = spec

@@ -57,6 +57,11 @@ struct TrainCommand: ParsableCommand {
                                + ModelKind.allCases.map { "\($0.defaultDropout) for \($0.rawValue)" }.joined(separator: ", ") + ")."))
     var dropout: Double?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("resnet18's base width: the channels of conv1 and layer1, doubled at each later stage "
+                                                        + "(default: \(ModelSpec.torchvisionWidth), torchvision's; the convolutions' work scales with its square). The state-dict keys stay torchvision's.",
+                                                        valueName: "channels"))
+    var width: Int?
+
     @Option(parsing: .unconditional, help: "Worker threads (default: all cores; with --distributed, the cores divided among the processes).")
     var threads: Int?
 
@@ -115,6 +120,7 @@ struct TrainCommand: ParsableCommand {
             o.weightDecay = weightDecay
             o.stopAfter = stopAfter
             o.dropout = dropout
+            o.width = width
             o.trainLimit = limit
             o.monitor = monitor
             if tensorboard != nil && (noTensorboard || !monitor) {

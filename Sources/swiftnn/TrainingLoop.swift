@@ -24,6 +24,8 @@ struct TrainOptions {
     /// nil: the model's recipe (``ModelKind/defaultDropout``).
     var dropout: Double? = nil
     var hiddenDims = [512, 256, 128]
+    /// ResNet-18's base width (`--width`); nil: torchvision's 64.
+    var width: Int? = nil
     /// Use only the first N training / test examples (quick runs, tests).
     var trainLimit: Int? = nil
     var testLimit: Int? = nil
@@ -55,6 +57,10 @@ struct TrainOptions {
         if let k = stopAfter, k < 1 { throw CLIError("--stop-after must be at least 1, got \(k)") }
         if let p = dropout, !(0..<1).contains(p) { throw CLIError("--dropout must be in [0, 1), got \(p)") }
         if dropout != nil && !model.hasDropout { throw CLIError("--dropout does not apply to \(model.rawValue), which has no dropout layers") }
+        if let w = width {
+            guard model == .resnet18 else { throw CLIError("--width does not apply to \(model.rawValue) (it sets resnet18's base width)") }
+            guard (1...ModelSpec.maxWidth).contains(w) else { throw CLIError("--width must be in 1...\(ModelSpec.maxWidth), got \(w)") }
+        }
         if !distributed && !syncBatchNorm { throw CLIError("--no-sync-bn only applies to --distributed training") }
     }
 
@@ -224,7 +230,8 @@ final class Trainer {
         self.group = group
         data = try TrainingData.load(directory: options.dataDirectory, trainLimit: options.trainLimit, testLimit: options.testLimit)
         spec = ModelSpec(model: options.model, inputShape: data.train.exampleShape, numClasses: data.train.classCount,
-                         hiddenDims: options.hiddenDims, dropout: options.dropout ?? options.model.defaultDropout, mean: data.mean, std: data.std)
+                         hiddenDims: options.hiddenDims, dropout: options.dropout ?? options.model.defaultDropout, width: options.width,
+                         mean: data.mean, std: data.std)
         if (group?.rank ?? 0) == 0 {
             try Trainer.createOutDirectory(options.outDirectory)
             lock = try RunLock(directory: options.outDirectory)

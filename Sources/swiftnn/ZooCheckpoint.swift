@@ -5,7 +5,8 @@ extension ModelSpec {
     /// The architecture of a zoo model whose weights come without `swiftnn train`'s metadata (a
     /// state dict saved from PyTorch, say), read from the shapes of its tensors: the MLP's widths
     /// from its Linear weights, SmallCNN's and ResNet-18's input channels and class count from their
-    /// first and last layers (and ResNet's stem from conv1's kernel). Dropout is not stored in weights: `dropout` or the model's default.
+    /// first and last layers (and ResNet's stem from conv1's kernel, its base width from conv1's
+    /// output channels). Dropout is not stored in weights: `dropout` or the model's default.
     init(kind: ModelKind, shapes: [String: [Int]], dropout: Double?, source: String) throws(CLIError) {
         func shape(_ key: String, rank: Int) throws(CLIError) -> [Int] {
             guard let s = shapes[key] else { throw CLIError("\(source): no tensor '\(key)', so this is not a \(kind.className) state dict") }
@@ -47,7 +48,7 @@ extension ModelSpec {
             let c = first[1], side = first[2] == 7 ? 224 : 32
             guard first[2] == 7 || first[2] == 3 else { throw CLIError("\(source): conv1.weight has shape \(first), not a ResNet stem (7x7 or 3x3)") }
             self.init(model: .resnet18, inputShape: [c, side, side], numClasses: last[0], hiddenDims: [],
-                      dropout: 0, mean: [Float](repeating: 0, count: c), std: [Float](repeating: 1, count: c))
+                      dropout: 0, width: first[0], mean: [Float](repeating: 0, count: c), std: [Float](repeating: 1, count: c))
         }
         guard numClasses > 1, (0..<1).contains(self.dropout), hasBoundedSize else {
             throw CLIError("\(source): the tensors describe an unusable \(kind.className) (\(pytorchName))")

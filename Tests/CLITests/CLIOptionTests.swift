@@ -49,4 +49,30 @@ import SwiftNN
         unknown[ModelSpec.metadataKey] = spec.json.replacingOccurrences(of: "\"cnn\"", with: "\"resnet\"")
         #expect(throws: CLIError.self) { try ModelSpec(metadata: unknown, source: "test") }
     }
+
+    /// `--width`: stored in the metadata only when it is not torchvision's 64 (so default runs'
+    /// metadata is unchanged), round-trips, builds the shapes it promises; crafted values are refused.
+    @Test func specStoresResNetWidth() throws {
+        let narrow = ModelSpec(model: .resnet18, inputShape: [1, 28, 28], numClasses: 10, hiddenDims: [], dropout: 0, width: 8, mean: [0.5], std: [0.25])
+        #expect(narrow.json.contains("\"width\":8"))
+        #expect(try ModelSpec(metadata: narrow.metadata, source: "test") == narrow)
+        for width in [8, 3] {
+            let spec = ModelSpec(model: .resnet18, inputShape: [3, 32, 32], numClasses: 4, hiddenDims: [], dropout: 0, width: width, mean: [0.5], std: [0.5])
+            let built = try spec.build().stateDict()
+            #expect(spec.expectedStateShapes.map(\.key) == built.keys)
+            #expect(spec.expectedStateShapes.map(\.shape) == built.entries.map(\.value.shape))
+            #expect(built["layer3.0.downsample.0.weight"]?.shape == [4 * width, 2 * width, 1, 1])
+        }
+        let standard = ModelSpec(model: .resnet18, inputShape: [1, 28, 28], numClasses: 10, hiddenDims: [], dropout: 0, width: 64, mean: [0.5], std: [0.25])
+        #expect(!standard.json.contains("width"))
+        #expect(standard == ModelSpec(model: .resnet18, inputShape: [1, 28, 28], numClasses: 10, hiddenDims: [], dropout: 0, mean: [0.5], std: [0.25]))
+        let cnn = ModelSpec(model: .cnn, inputShape: [1, 28, 28], numClasses: 10, mean: [0.5], std: [0.25])
+        for (spec, crafted) in [(narrow, "\"width\":0"), (narrow, "\"width\":-8"), (narrow, "\"width\":100000"),
+                                (cnn, "\"width\":8,\"model\":\"cnn\"")] {
+            var metadata = spec.metadata
+            metadata[ModelSpec.metadataKey] = spec.json.replacingOccurrences(of: spec.model == .cnn ? "\"model\":\"cnn\"" : "\"width\":8", with: crafted)
+            #expect(metadata[ModelSpec.metadataKey] != spec.json)
+            #expect(throws: CLIError.self, "\(crafted)") { try ModelSpec(metadata: metadata, source: "test") }
+        }
+    }
 }

@@ -29,6 +29,31 @@ import TestSupport
         return (model, 40)
     }
 
+    /// An input batch with the pretrained model's eval output as PyTorch computed it: the one
+    /// `scripts/verify_transfer_learning.py` wrote next to the full-size file, or the narrow
+    /// fixture's reference.
+    static func pretrainedReference() throws -> (input: Tensor, output: Tensor) {
+        let url: URL
+        if let dir = exportDirectory, FileManager.default.fileExists(atPath: dir.appendingPathComponent("pretrained_io.safetensors").path) {
+            url = dir.appendingPathComponent("pretrained_io.safetensors")
+        } else {
+            url = Fixtures.url("resnet/resnet18_narrow.reference.safetensors")
+        }
+        let ref = try StateDict(contentsOf: url)
+        return (try #require(ref["input"]), try #require(ref["output"]))
+    }
+
+    /// The `.pth` file PyTorch wrote loads strictly and gives PyTorch's eval output, before any
+    /// fine-tuning.
+    @Test func pretrainedFileGivesPyTorchsEvalOutput() throws {
+        let (model, _) = try Self.pretrained()
+        let (input, want) = try Self.pretrainedReference()
+        model.eval()
+        let got = withNoGrad { model(input) }
+        #expect(got.shape == want.shape)
+        #expect(allClose(got, want), "max |diff| \(maxAbsDiff(got, want))")
+    }
+
     static func batches(_ size: Int, count: Int) -> [(Tensor, Tensor)] {
         Tensor.manualSeed(77)
         var out: [(Tensor, Tensor)] = []

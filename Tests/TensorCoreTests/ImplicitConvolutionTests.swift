@@ -5,7 +5,7 @@ import Testing
 /// the shapes that reach its edge cases: padding on every side, strides 1, 2 and 3 (the vector
 /// gathers of stride 1 and 2, the scalar one of 3), dilation, panels that straddle samples and
 /// output rows, tap counts not a multiple of six, output channels not a multiple of six, and more
-/// than 256 taps (the forward pass's tap chunks).
+/// than 384 taps (the forward pass splits taps into equal chunks of at most 384).
 @Suite struct ImplicitConvolutionTests {
     static let runs = GEMMCKernelProbe.cpuLevel >= 2
 
@@ -35,7 +35,23 @@ import Testing
         Case(n: 2, c: 3, o: 4, h: 5, w: 40, k: (1, 5), s: (1, 1), p: (0, 2), d: (1, 1)),
         Case(n: 2, c: 8, o: 9, h: 6, w: 6, k: (1, 1), s: (1, 1), p: (0, 0), d: (1, 1)),
         Case(n: 3, c: 33, o: 20, h: 5, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        Case(n: 2, c: 45, o: 8, h: 5, w: 6, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
     ]
+
+    @Test("geometries whose gather offsets would overflow 32 bits take the im2col path")
+    func hugeGeometriesFallBack() {
+        let ordinary = ConvGeometry(batch: 128, inChannels: 64, outChannels: 128, groups: 1, inputSize: [56, 56],
+                                    kernelSize: [3, 3], stride: [2, 2], padding: [1, 1], dilation: [1, 1])
+        #expect(ImplicitConvolution.indicesFit(ordinary))
+        // 2²⁰ channels of 64×64 (2³² elements per sample) into a 2×2 output: a panel spans 10 samples.
+        let huge = ConvGeometry(batch: 8, inChannels: 1 << 20, outChannels: 4, groups: 1, inputSize: [64, 64],
+                                kernelSize: [3, 3], stride: [32, 32], padding: [0, 0], dilation: [1, 1])
+        #expect(!ImplicitConvolution.indicesFit(huge))
+        #expect(!ImplicitConvolution.applies(huge, .float32))
+        let farPadding = ConvGeometry(batch: 1, inChannels: 1, outChannels: 1, groups: 1, inputSize: [4, 4],
+                                      kernelSize: [1, 1], stride: [1, 1], padding: [1 << 30, 0], dilation: [1, 1])
+        #expect(!ImplicitConvolution.indicesFit(farPadding))
+    }
 
     /// The implicit path itself (whatever `SWIFTNN_CONV` says): output, input and weight gradients.
     private func implicit(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ gy: Tensor, _ geo: ConvGeometry) -> (Tensor, Tensor, Tensor) {

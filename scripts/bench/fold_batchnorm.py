@@ -2,7 +2,8 @@
 """PyTorch's side of `swiftnn bench fold`: torchvision's ResNet-18 (its own class, from
 torchvision/models/resnet.py) in eval mode, the median time of a forward pass as built and after
 torch.fx.experimental.optimization.fuse (every Conv2d → BatchNorm2d folded), per thread count.
-Prints `unfused_<threads> seconds` and `fused_<threads> seconds` lines.
+Prints `unfused_<threads> seconds` and `fused_<threads> seconds` lines (median wall time), and
+`unfused_cpu_<threads>` / `fused_cpu_<threads>` (median process CPU time, all threads).
 
     /work/venv/bin/python scripts/bench/fold_batchnorm.py --batch 4 --size 224 --repeats 5 --threads 1,2
 """
@@ -20,14 +21,17 @@ from make_resnet_fixtures import load_torchvision_resnet  # noqa: E402
 
 
 def median_time(fn, repeats, warmup=1):
+    """Median wall time and median process CPU time (all threads) of `fn`, in seconds."""
     for _ in range(warmup):
         fn()
-    times = []
+    times, cpus = [], []
     for _ in range(repeats):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpus)
 
 
 def main():
@@ -53,8 +57,10 @@ def main():
         print(f"# max |fused - unfused| = {diff:.3g}", file=sys.stderr)
         for t in [int(s) for s in a.threads.split(",")]:
             torch.set_num_threads(t)
-            print(f"unfused_{t}", median_time(lambda: model(x), a.repeats))
-            print(f"fused_{t}", median_time(lambda: fused(x), a.repeats))
+            for name, m in [("unfused", model), ("fused", fused)]:
+                wall, cpu = median_time(lambda: m(x), a.repeats)
+                print(f"{name}_{t}", wall)
+                print(f"{name}_cpu_{t}", cpu)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,10 @@ int swiftnn_gemm_f32_level(void);
 void swiftnn_gemm_f32_microkernel(int level, long kc, const float *a, const float *b, float *c,
                                   long ldc, long rows, long cols);
 
+/// tile[6][16] = Apanel(6×kc) · Bpanel(kc×16), the AVX-512 micro-kernel's sums written rather than
+/// added (no zeroing pass for a scratch tile). AVX-512F only (level 2).
+void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *tile);
+
 // MARK: Implicit-GEMM convolution (conv_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 
 /// One sample's 2-d convolution geometry, in elements.
@@ -54,13 +58,27 @@ typedef struct { long n, oh, ow0, lane0, count; } swiftnn_conv_run;
 /// row r of lane k is at r·channelStride + offset + (k − lane0).
 typedef struct { long offset, lane0, count; } swiftnn_conv_span;
 
-/// Rows tap0..<tap0+taps of the (never materialised) im2col matrix over the panel's positions:
+/// Where a panel's sixteen lanes read one kernel offset (kh, kw) of an input channel: lane k (when
+/// bit k of `mask` is set; otherwise padding or past the panel) at `index[k]` elements from the
+/// panel's base in that channel's plane.
+typedef struct { int index[16]; unsigned int mask; } swiftnn_conv_tap_lanes;
+
+/// A panel's gather plan, computed once and used for every input channel: plan[q] for each kernel
+/// offset q = kh·kernelW + kw (kernelH·kernelW entries). Returns the panel's base (its first
+/// sample's offset in the input). The caller guarantees that every index fits in 32 bits.
+long swiftnn_conv_plan_panel(const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
+                             swiftnn_conv_tap_lanes *plan);
+/// Rows tap0..<tap0+taps of the (never materialised) im2col matrix over a planned panel's positions:
 /// 16 floats per tap at dst + t·dstStride (zeros for padding and unused lanes).
-void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
-                             long tap0, long taps, float *dst, long dstStride);
+void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
+                             long base, long tap0, long taps, float *dst, long dstStride);
+/// The same taps in the micro-kernel's A layout, six taps interleaved: lane k of tap tap0 + 6b + i at
+/// dst[b·blockStride + 6k + i]; a last partial block of six is padded with zero rows.
+void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
+                                 long base, long tap0, long taps, float *dst, long blockStride);
 /// Adds tile rows (taps tap0..<tap0+rows) back onto the input positions they were gathered from.
 void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
-                                  const swiftnn_conv_run *runs, long nruns);
+                                  const swiftnn_conv_tap_lanes *plan, long base);
 /// dst[r·dstStride + k] = y[r·channelStride + position of lane k] (0 for lanes in no span), r < rows.
 void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
                                 long rows, float *dst, long dstStride);

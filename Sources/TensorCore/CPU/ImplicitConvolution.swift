@@ -20,6 +20,22 @@ enum ImplicitConvolution {
     static func applies(_ geo: ConvGeometry, _ dtype: DType) -> Bool {
         enabled && dtype == .float32 && GEMMCKernel.level >= 2 && geo.inputSize.count == 2 && geo.groups == 1
             && geo.batch > 0 && geo.outputCount > 0 && geo.inChannels > 0 && geo.outChannels > 0
+            && indicesFit(geo)
+    }
+
+    /// Gather plans address a panel's lanes with 32-bit element offsets from the panel's first
+    /// sample: a panel spans at most 16 / OH·OW + 2 samples. (Only absurd geometries, a sample of
+    /// hundreds of MB with a handful of output positions, fail this and take the im2col path.)
+    static func indicesFit(_ geo: ConvGeometry) -> Bool {
+        let samples = 16 / max(1, geo.outputCount) + 2
+        let (span, overflow) = (geo.inChannels * geo.inputCount).multipliedReportingOverflow(by: samples)
+        // Receptive-field corners (output · stride − padding + (kernel − 1) · dilation) in 32 bits too.
+        let limit = 1 << 29
+        let corners = (0..<2).allSatisfy { d in
+            geo.padding[d] < limit && geo.outputSize[d] < limit / max(1, geo.stride[d])
+                && geo.kernelSize[d] < limit / max(1, geo.dilation[d])
+        }
+        return !overflow && span < Int(Int32.max) && corners
     }
 
     static func geometry(_ geo: ConvGeometry) -> swiftnn_conv_geometry {
@@ -93,7 +109,7 @@ enum ImplicitConvolution {
     static func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                         _ out: UnsafeMutablePointer<Float>, _ geo: ConvGeometry) {
         let geometry = geometry(geo)
-        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount
+        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
         let panels = (P + 15) / 16
         // A block of panels (K × 16 floats each) stays in L2 while every 6-row block of W sweeps it.
@@ -103,8 +119,10 @@ enum ImplicitConvolution {
         let wpStorage = gemmScratch(bytes: oBlocks * K * 6 * 4)
         let wp = wpStorage.pointer.assumingMemoryBound(to: Float.self)
         packSixRows(w, rows: O, cols: K, rowStride: K, colStride: 1, wp, blockStride: K * 6)
-        // Taps in chunks of `kc`: a panel's chunk (kc × 16) stays in L1 while W's chunk streams from L2.
-        let kcMax = 256
+        // Taps in equal chunks of at most 384: a panel's chunk (kc × 16, ≤ 24 KiB) stays in L1 while W's
+        // chunk streams from L2. Equal chunks, not 256 + remainder: K = 288 as one chunk instead of
+        // 256 + 32 saves a pass of tile stores per output tile.
+        let kcMax = (K + (K + 383) / 384 - 1) / ((K + 383) / 384)
         let scratch = gemmScratch(bytes: tasks * perBlock * K * 16 * 4)
         Parallel.run(tasks: tasks) { t in
             var g = geometry  // per task: `&g` is an access the exclusivity checker tracks
@@ -114,7 +132,9 @@ enum ImplicitConvolution {
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * perBlock) { spans in
             withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: perBlock) { counts in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 96) { tile in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
                 let rp = runs.baseAddress!, sp = spans.baseAddress!, cp = counts.baseAddress!, tp = tile.baseAddress!
+                let pl = plan.baseAddress!
                 var block = p0
                 while block < p1 {
                     let nb = min(perBlock, p1 - block)
@@ -122,15 +142,15 @@ enum ImplicitConvolution {
                         let start = (block + j) * 16
                         cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                          outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
-                        swiftnn_conv_gather_f32(x, &g, rp + 16 * j, cp[j].0, 0, K, bpack + j * K * 16, 16)
+                        let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, cp[j].0, pl)
+                        swiftnn_conv_gather_f32(x, &g, pl, base, 0, K, bpack + j * K * 16, 16)
                     }
                     var k0 = 0
                     while k0 < K {
                         let kc = min(kcMax, K - k0)
                         for j in 0..<nb {
                             for ob in 0..<oBlocks {
-                                tp.update(repeating: 0, count: 96)
-                                kernel(kc, wp + (ob * K + k0) * 6, bpack + (j * K + k0) * 16, tp, 16, 6, 16)
+                                swiftnn_gemm_f32_6x16_tile(kc, wp + (ob * K + k0) * 6, bpack + (j * K + k0) * 16, tp)
                                 swiftnn_conv_store_rows_f32(tp, min(6, O - 6 * ob), out + 6 * ob * L, L, sp + 16 * j, cp[j].1,
                                                             k0 > 0 ? 1 : 0, k0 == 0 ? bias.map { $0 + 6 * ob } : nil)
                             }
@@ -139,7 +159,7 @@ enum ImplicitConvolution {
                     }
                     block += nb
                 }
-            } } } }
+            } } } } }
         }
         withExtendedLifetime((scratch, wpStorage)) {}
     }
@@ -148,7 +168,7 @@ enum ImplicitConvolution {
     static func inputGradient(_ gy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
                               _ geo: ConvGeometry) {
         let geometry = geometry(geo)
-        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount
+        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], N = geo.batch, P = N * L
         gx.update(repeating: 0, count: N * geo.inChannels * geo.inputCount)
         // Wᵀ [K, O] as six-tap blocks [K/6][O][6].
@@ -171,7 +191,9 @@ enum ImplicitConvolution {
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * perBlock) { spans in
             withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: perBlock) { counts in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 96) { tile in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
                 let rp = runs.baseAddress!, sp = spans.baseAddress!, cp = counts.baseAddress!, tp = tile.baseAddress!
+                let pl = plan.baseAddress!
                 // Blocks on the global grid of panels, so the summation order is that of one task.
                 let firstPanel = lo / 16, lastPanel = (hi + 15) / 16
                 var block = firstPanel / perBlock * perBlock
@@ -187,17 +209,17 @@ enum ImplicitConvolution {
                     while group < tapBlocks {
                         let groupEnd = min(group + groupBlocks, tapBlocks)
                         for j in 0..<(b1 - b0) {
+                            let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, cp[j].0, pl)
                             for tb in group..<groupEnd {
-                                tp.update(repeating: 0, count: 96)
-                                kernel(O, wt + tb * O * 6, bpack + j * O * 16, tp, 16, 6, 16)
-                                swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, rp + 16 * j, cp[j].0)
+                                swiftnn_gemm_f32_6x16_tile(O, wt + tb * O * 6, bpack + j * O * 16, tp)
+                                swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base)
                             }
                         }
                         group = groupEnd
                     }
                     block += perBlock
                 }
-            } } } }
+            } } } } }
         }
         withExtendedLifetime((scratch, wtStorage)) {}
     }
@@ -210,7 +232,7 @@ enum ImplicitConvolution {
     static func weightGradient(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gw: UnsafeMutablePointer<Float>,
                                _ geo: ConvGeometry) {
         let geometry = geometry(geo)
-        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount
+        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
         let panels = (P + 15) / 16, P16 = panels * 16
         let channelPanels = (O + 15) / 16
@@ -236,17 +258,20 @@ enum ImplicitConvolution {
         let chunk = 256, tapBlock = 48
         let rowBlocks = (K + 5) / 6
         let tasks = tasks(work: geo.work, units: rowBlocks)
-        let scratch = gemmScratch(bytes: 2 * tasks * tapBlock * chunk * 4)
+        let scratch = gemmScratch(bytes: tasks * tapBlock * chunk * 4)
         Parallel.run(tasks: tasks) { t in
             var g = geometry
             let k0 = rowBlocks * t / tasks * 6, k1 = min(K, rowBlocks * (t + 1) / tasks * 6)
             if k0 >= k1 { return }
-            let a = scratch.pointer.assumingMemoryBound(to: Float.self) + 2 * t * tapBlock * chunk
-            let ap = a + tapBlock * chunk
+            // Gathered rows of cols, already in the micro-kernel's six-row layout.
+            let ap = scratch.pointer.assumingMemoryBound(to: Float.self) + t * tapBlock * chunk
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: chunk) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: chunk) { spans in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: chunk / 16) { counts in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: chunk / 16 * KK) { plans in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: chunk / 16) { bases in
                 let rp = runs.baseAddress!, sp = spans.baseAddress!, cp = counts.baseAddress!
+                let pl = plans.baseAddress!, bp = bases.baseAddress!
                 var pc = 0
                 while pc < P {
                     let kc = min(chunk, P - pc), chunkPanels = (kc + 15) / 16
@@ -254,14 +279,14 @@ enum ImplicitConvolution {
                         let start = pc + 16 * j
                         cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                          outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j).runs
+                        bp[j] = swiftnn_conv_plan_panel(&g, rp + 16 * j, cp[j], pl + KK * j)
                     }
                     var tb = k0
                     while tb < k1 {
                         let taps = min(tapBlock, k1 - tb)
                         for j in 0..<chunkPanels {
-                            swiftnn_conv_gather_f32(x, &g, rp + 16 * j, cp[j], tb, taps, a + 16 * j, chunk)
+                            swiftnn_conv_gather_six_f32(x, &g, pl + KK * j, bp[j], tb, taps, ap + 96 * j, chunk * 6)
                         }
-                        packSixRows(a, rows: taps, cols: kc, rowStride: chunk, colStride: 1, ap, blockStride: chunk * 6)
                         for q in 0..<channelPanels {
                             let cols = min(16, O - 16 * q)
                             var r = 0
@@ -275,7 +300,7 @@ enum ImplicitConvolution {
                     }
                     pc += kc
                 }
-            } } }
+            } } } } }
         }
         for o in 0..<O { for k in 0..<K { gw[o * K + k] = gwt[k * O + o] } }
         withExtendedLifetime((scratch, gytStorage, gwtStorage)) {}
