@@ -60,7 +60,7 @@ def main():
     run = subprocess.run(["swift", "test", *flags, "--filter", "TransferLearningTests"], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     lines = run.stdout.splitlines()
-    print("\n".join([l for l in lines if l.startswith("✔ Test ") or l.startswith("✘")] + lines[-1:]))
+    print("\n".join(l for l in lines if l.startswith(("✔ Test ", "✘"))))
     if run.returncode != 0:
         print(run.stderr[-2000:])
         sys.exit("swift test failed")

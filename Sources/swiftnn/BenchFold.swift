@@ -6,7 +6,8 @@ import SwiftNN
 /// eval forward pass of a full-size ResNet-18 as built (20 BatchNorms) and after
 /// ``fuseBatchNorm(_:)``, next to PyTorch's times for the same model unfused and fused with
 /// `torch.fx.experimental.optimization.fuse` when `--python` names an interpreter with torch
-/// (scripts/bench/fold_batchnorm.py), in the same run.
+/// (scripts/bench/fold_batchnorm.py), in the same run — and the 20 BatchNorms' eval pass timed
+/// alone on their inputs, the most that folding can save.
 struct BenchFold: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fold",
@@ -50,6 +51,16 @@ struct BenchFold: ParsableCommand {
         print("ResNet-18, input [\(batch), 3, \(size), \(size)]: \(foldedCount - remaining) of \(foldedCount) BatchNorms folded, "
               + "max |folded − unfolded| = \(difference)")
 
+        // Each BatchNorm's input in this forward pass: timing the 20 layers alone on them gives what
+        // folding can save at most (convolutions dominate the forward).
+        var batchNormInputs: [(BatchNormBase, Tensor)] = []
+        let hooks = model.modules().compactMap { $0 as? BatchNormBase }.map { bn in
+            bn.registerForwardPreHook { m, input in batchNormInputs.append((m as! BatchNormBase, input)) }
+        }
+        _ = inferenceMode { model(x) }
+        hooks.forEach { $0.remove() }
+        var shareTable = BenchTable(["BatchNorms alone", "threads", "eval pass", "of the unfolded forward", "PyTorch", "of PyTorch's unfused forward"])
+
         let torch = try python.map { try pytorchTimes($0) } ?? [:]
         // The last column compares the two inference-ready models: SwiftNN folded against PyTorch fused
         // (above 1× means SwiftNN is slower).
@@ -59,9 +70,18 @@ struct BenchFold: ParsableCommand {
         // waiting for a core, CPU time does not.
         var cpuTable = BenchTable(["CPU time per forward", "threads", "unfolded", "folded", "speed-up", "PyTorch", "PyTorch fused", "PyTorch speed-up"])
         for threads in options.threadCounts {
-            let unfused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { model(x) } } }
-            let fused = withThreads(threads) { BenchTimer.measure(repeats: options.repeats, warmup: 1) { _ = inferenceMode { folded(x) } } }
-            let tu = torch["unfused_\(threads)"], tf = torch["fused_\(threads)"]
+            let results = withThreads(threads) {
+                Self.measureTakingTurns(repeats: options.repeats, [
+                    { _ = inferenceMode { model(x) } },
+                    { _ = inferenceMode { folded(x) } },
+                    { inferenceMode { for (bn, input) in batchNormInputs { _ = bn(input) } } },
+                ])
+            }
+            let unfused = results[0], fused = results[1], alone = results[2]
+            let tu = torch["unfused_\(threads)"], tf = torch["fused_\(threads)"], tb = torch["batchnorms_\(threads)"]
+            shareTable.add(["\(batchNormInputs.count) layers", "\(threads)", formatTime(alone.median),
+                            String(format: "%.1f%%", 100 * alone.median / unfused.median),
+                            tb.map(formatTime) ?? "-", tb.flatMap { b in tu.map { String(format: "%.1f%%", 100 * b / $0) } } ?? "-"])
             table.add(["eval forward", "\(threads)", formatTime(unfused.median), formatTime(fused.median),
                        String(format: "%.2f×", unfused.median / fused.median),
                        tu.map(formatTime) ?? "-", tf.map(formatTime) ?? "-",
@@ -76,7 +96,31 @@ struct BenchFold: ParsableCommand {
         table.print()
         print("")
         cpuTable.print()
+        print("")
+        shareTable.print()
         print("load average: \(Self.loadAverage())")
+    }
+
+    /// ``BenchTimer/measure(repeats:warmup:_:)`` for several closures that take turns within each
+    /// repetition, so a change in the machine's load during the run affects them alike (measured one
+    /// after the other, PyTorch's one-thread fold "speed-up" ranged 1.00–1.56× over four runs on a
+    /// shared machine; taking turns, 1.02×).
+    static func measureTakingTurns(repeats: Int, warmup: Int = 1, _ bodies: [() -> Void]) -> [BenchTimer.Result] {
+        for _ in 0..<warmup { bodies.forEach { $0() } }
+        var times = [[Double]](repeating: [], count: bodies.count), cpus = times
+        for _ in 0..<max(repeats, 1) {
+            for (i, body) in bodies.enumerated() {
+                let c0 = BenchTimer.processCPUSeconds()
+                let t0 = ContinuousClock.now
+                body()
+                let d = ContinuousClock.now - t0
+                cpus[i].append(BenchTimer.processCPUSeconds() - c0)
+                times[i].append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+            }
+        }
+        return (0..<bodies.count).map {
+            BenchTimer.Result(median: BenchTimer.median(times[$0]), fastest: times[$0].min()!, cpu: BenchTimer.median(cpus[$0]))
+        }
     }
 
     /// The 1, 5 and 15-minute load averages: on a shared machine, timings mean little without them.
