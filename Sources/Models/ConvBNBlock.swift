@@ -4,7 +4,9 @@ import NN
 
 /// The tutorial's convolution block: `Conv2d(k×k, stride, padding, no bias) → BatchNorm2d → ReLU`.
 /// The convolution has no bias because BatchNorm's shift makes it redundant; a stride of 2 halves
-/// the resolution (SmallCNN downsamples this way instead of pooling).
+/// the resolution (SmallCNN downsamples this way instead of pooling). Its `Sequential` runs batch
+/// norm and ReLU fused in one pass after the convolution (see `convBatchNormReLU(_:conv:batchNorm:)`)
+/// unless a hook is registered on one of the three layers.
 ///
 /// ```swift
 /// let block = ConvBNBlock(3, 32)

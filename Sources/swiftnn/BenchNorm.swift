@@ -45,6 +45,24 @@ struct BenchNorm: ParsableCommand {
                  target: "≤2× (PyTorch 4.8–6.2×)", layer: BatchNorm2d(64), backward: true),
             Case(name: "BatchNorm2d(64) eval fwd (32,64,56,56)", shape: [32, 64, 56, 56], tensorsMoved: 2,
                  target: "-", layer: { let b = BatchNorm2d(64); b.eval(); return b }(), backward: false),
+            // Batch norm fused with the ReLU after it (what Conv2d → BatchNorm2d → ReLU runs in a
+            // Sequential) against the two layers, at ResNet's and SmallCNN's activation shapes.
+            Case(name: "BatchNorm2d(64)+ReLU fused train fwd (32,64,56,56)", shape: [32, 64, 56, 56], tensorsMoved: 2,
+                 target: "-", layer: FusedBatchNormReLU(64), backward: false),
+            Case(name: "BatchNorm2d(64) → ReLU train fwd (32,64,56,56)", shape: [32, 64, 56, 56], tensorsMoved: 2,
+                 target: "-", layer: Sequential { BatchNorm2d(64); ReLU() }, backward: false),
+            Case(name: "BatchNorm2d(64)+ReLU fused train fwd+bwd (32,64,56,56)", shape: [32, 64, 56, 56], tensorsMoved: 5,
+                 target: "-", layer: FusedBatchNormReLU(64), backward: true),
+            Case(name: "BatchNorm2d(64) → ReLU train fwd+bwd (32,64,56,56)", shape: [32, 64, 56, 56], tensorsMoved: 5,
+                 target: "-", layer: Sequential { BatchNorm2d(64); ReLU() }, backward: true),
+            Case(name: "BatchNorm2d(32)+ReLU fused train fwd+bwd (64,32,32,32)", shape: [64, 32, 32, 32], tensorsMoved: 5,
+                 target: "-", layer: FusedBatchNormReLU(32), backward: true),
+            Case(name: "BatchNorm2d(32) → ReLU train fwd+bwd (64,32,32,32)", shape: [64, 32, 32, 32], tensorsMoved: 5,
+                 target: "-", layer: Sequential { BatchNorm2d(32); ReLU() }, backward: true),
+            Case(name: "BatchNorm2d(64)+ReLU fused train fwd+bwd (64,64,16,16)", shape: [64, 64, 16, 16], tensorsMoved: 5,
+                 target: "-", layer: FusedBatchNormReLU(64), backward: true),
+            Case(name: "BatchNorm2d(64) → ReLU train fwd+bwd (64,64,16,16)", shape: [64, 64, 16, 16], tensorsMoved: 5,
+                 target: "-", layer: Sequential { BatchNorm2d(64); ReLU() }, backward: true),
             Case(name: "LayerNorm(512) fwd (32,128,512)", shape: [32, 128, 512], tensorsMoved: 2,
                  target: "≤1.3× (PyTorch 1.2×)", layer: LayerNorm(512), backward: false),
             Case(name: "LayerNorm(512) fwd+bwd (32,128,512)", shape: [32, 128, 512], tensorsMoved: 5,
@@ -108,5 +126,19 @@ struct BenchNorm: ParsableCommand {
             withExtendedLifetime((src, dst)) {}
         }
         table.print()
+    }
+}
+
+/// BatchNorm2d followed by ReLU through the fused functional form (a Sequential fuses only after
+/// a Conv2d, and this benchmark times normalization alone).
+private final class FusedBatchNormReLU: Module {
+    let bn: BatchNorm2d
+    init(_ channels: Int) {
+        bn = BatchNorm2d(channels)
+        super.init()
+    }
+    override func forward(_ x: Tensor) -> Tensor {
+        batchNormReLU(x, runningMean: bn.runningMean, runningVar: bn.runningVar, weight: bn.weight, bias: bn.bias,
+                      training: isTraining)
     }
 }

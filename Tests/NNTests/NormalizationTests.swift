@@ -332,6 +332,9 @@ struct NormalizationKernelTests {
         let fs: [(String, (Tensor) -> Tensor)] = [
             ("batchNorm", { batchNorm($0, runningMean: nil, runningVar: nil, training: true) }),
             ("batchNorm eval", { batchNorm($0, runningMean: Tensor.full([4], 7, dtype: $0.dtype), runningVar: Tensor.full([4], 2, dtype: $0.dtype)) }),
+            ("batchNormReLU", { batchNormReLU($0, runningMean: nil, runningVar: nil, training: true) }),
+            ("batchNormReLU eval", { batchNormReLU($0, runningMean: Tensor.full([4], 7, dtype: $0.dtype),
+                                                   runningVar: Tensor.full([4], 2, dtype: $0.dtype)) }),
             ("groupNorm", { groupNorm($0, numGroups: 2) }),
             ("instanceNorm", { instanceNorm($0) }),
             ("layerNorm", { layerNorm($0.reshapedForTest([4, 201]), normalizedShape: [201]) }),
