@@ -8,13 +8,22 @@ import NN
 /// variance — its running statistics after the update, their distance from the batch, and the
 /// dead units of the ReLU. On every other call it only counts: calls in training mode without
 /// gradients (an evaluation that forgot `model.eval()`) and the smallest batch it saw.
+///
+/// Between samples only a forward pre-hook stays on the layer: it sees just the layer's input, so
+/// a fused Conv2d → BatchNorm2d → ReLU keeps running fused. The hooks that need the layer's output
+/// (and the ReLU's) are attached while the probe is armed, for the sampled step alone.
 final class BatchNormProbe {
     let path: String
     let bn: BatchNormBase
     private(set) var reluPath: String?
     var trace: BatchNormTrace
-    /// Set by the monitor for the next training forward pass.
-    var armed = false
+    /// Set by the monitor for the next training forward pass; attaches the output hooks while set.
+    var armed = false {
+        didSet {
+            guard armed != oldValue else { return }
+            if armed { attachOutputHooks() } else { detachOutputHooks() }
+        }
+    }
     /// The sample of the current step, completed by the hooks as the forward pass goes.
     var pending: BatchNormSample?
     /// A bounded sample of the input's values (for a TensorBoard histogram).
@@ -27,6 +36,8 @@ final class BatchNormProbe {
     var epochStart: (mean: [Double], variance: [Double])?
     private var batchMeans: [Double] = []
     private var handles: [RemovableHandle] = []
+    private var outputHandles: [RemovableHandle] = []
+    private var relu: Module?
     let maxValues: Int
 
     init(path: String, bn: BatchNormBase, maxValues: Int) {
@@ -36,19 +47,34 @@ final class BatchNormProbe {
         trace = BatchNormTrace(path: path, kind: bn.typeName, features: bn.numFeatures)
         epochStart = runningStatistics
         handles.append(bn.registerForwardPreHook { [unowned self] module, input in self.before(module, input) })
-        handles.append(bn.registerForwardHook { [unowned self] module, _, _ in self.after(module) })
     }
 
     /// Watches `relu`, the ReLU the layer's output goes through.
     func attachReLU(_ relu: Module, path: String) {
         reluPath = path
         trace.reluPath = path
-        handles.append(relu.registerForwardHook { [unowned self] _, _, output in self.afterReLU(output) })
+        self.relu = relu
+        if armed {
+            outputHandles.append(relu.registerForwardHook { [unowned self] _, _, output in self.afterReLU(output) })
+        }
+    }
+
+    private func attachOutputHooks() {
+        outputHandles.append(bn.registerForwardHook { [unowned self] module, _, _ in self.after(module) })
+        if let relu {
+            outputHandles.append(relu.registerForwardHook { [unowned self] _, _, output in self.afterReLU(output) })
+        }
+    }
+
+    private func detachOutputHooks() {
+        for h in outputHandles { h.remove() }
+        outputHandles = []
     }
 
     func detach() {
         for h in handles { h.remove() }
         handles = []
+        detachOutputHooks()
     }
 
     private func before(_ module: Module, _ input: Tensor) {

@@ -355,6 +355,36 @@ private func dataset(_ n: Int, seed: UInt64, randomLabels: Bool = false) -> (x: 
         }
     }
 
+    /// Between samples the monitor keeps only a forward pre-hook on each BatchNorm, so a
+    /// Conv2d → BatchNorm2d → ReLU run stays fused; the sampled step runs the layers and records the
+    /// running statistics and the dead ReLU units.
+    @Test func convBatchNormReLUStaysFusedBetweenSamples() throws {
+        let model = Sequential { Conv2d(2, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+        var config = TrainingMonitor.Configuration()
+        config.sampleEvery = 3
+        let monitor = TrainingMonitor(model: model, configuration: config)
+        model.train()
+        var kinds: [String?] = []
+        let g = Generator(seed: 4)
+        for _ in 0..<6 {
+            let y = model(Tensor.randn([4, 2, 5, 5], generator: g))
+            kinds.append(y.gradFunctionName)
+            monitor.recordStep(loss: Double(y.mean().item()), epoch: 1)
+        }
+        // Step 1: the first pass (structure tracing) and a sample; steps 3 and 6 are sampled
+        // ((step + 1) % 3 == 0 arms the next step); the others run fused.
+        #expect(kinds == ["relu", "batch_norm_relu", "relu", "batch_norm_relu", "batch_norm_relu", "relu"])
+        let trace = try #require(monitor.log.batchNorms.first { $0.path == "1" })
+        #expect(trace.reluPath == "2")
+        #expect(trace.samples.map(\.step) == [1, 3, 6])
+        #expect(trace.samples.allSatisfy { $0.runningMean != nil && $0.deadReLU != nil })
+        let relu: ReLU = model[2]
+        #expect(!relu.hasHooks, "nothing left on the ReLU between samples")
+        monitor.detach()
+        let bn: BatchNorm2d = model[1]
+        #expect(!bn.hasHooks)
+    }
+
     /// Attaching the monitor does not change training: the same seed gives bit-identical weights.
     @Test func monitoringLeavesTrainingUnchanged() {
         func run(monitored: Bool) -> [Float] {

@@ -154,7 +154,6 @@ struct ConvBatchNormReLUTests {
         var seen = 0
         let cases: [(String, Setup)] = [
             ("forward hook on BatchNorm2d", { s in s[1].registerForwardHook { _, _, _ in seen += 1 } }),
-            ("forward pre-hook on Conv2d", { s in s[0].registerForwardPreHook { _, _ in seen += 1 } }),
             ("forward hook on ReLU", { s in s[2].registerForwardHook { _, _, _ in seen += 1 } }),
             ("backward hook on BatchNorm2d", { s in s[1].registerFullBackwardHook { _, _, _ in seen += 1 } }),
             ("ReLU(inplace: true)", { s in s[2] = ReLU(inplace: true) }),
@@ -196,6 +195,50 @@ struct ConvBatchNormReLUTests {
         let after = hooked(x)
         #expect(after.gradFunctionName == "relu")
         #expect(NormTest.mismatches(after, before).isEmpty, "folded output")
+    }
+
+    @Test("hooks on Conv2d and forward pre-hooks on BatchNorm2d run inside the fused path, with the layers' results")
+    func hooksThatKeepTheFusedPath() throws {
+        func pair() -> (Sequential, Sequential) {
+            let a = Sequential { Conv2d(3, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+            let b = Sequential { Conv2d(3, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+            _ = try? b.loadStateDict(a.stateDict())
+            return (a, b)
+        }
+        let x = Tensor.randn([2, 3, 5, 5], generator: Generator(seed: 4))
+        // Observers: the conv's pre- and forward hooks and the BatchNorm's pre-hook each run once
+        // per call; the BatchNorm's pre-hook sees the convolution's output.
+        let (fused, reference) = pair()
+        var calls: [String] = []
+        var bnInput: Tensor?
+        fused[0].registerForwardPreHook { _, _ in calls.append("conv pre") }
+        fused[0].registerForwardHook { _, _, _ in calls.append("conv post") }
+        fused[1].registerForwardPreHook { _, input in calls.append("bn pre"); bnInput = input }
+        let y = fused(x)
+        #expect(y.gradFunctionName == "batch_norm_relu")
+        #expect(calls == ["conv pre", "conv post", "bn pre"])
+        #expect(NormTest.mismatches(try #require(bnInput), reference[0](x)).isEmpty, "the pre-hook saw the convolution's output")
+        #expect(NormTest.mismatches(y, reference(x)).isEmpty, "output")
+        let bnFused: BatchNorm2d = fused[1], bnReference: BatchNorm2d = reference[1]
+        #expect(NormTest.mismatches(try #require(bnFused.runningMean), try #require(bnReference.runningMean)).isEmpty, "running mean")
+        #expect(NormTest.mismatches(try #require(bnFused.runningVar), try #require(bnReference.runningVar)).isEmpty, "running var")
+        #expect(bnFused.numBatchesTracked == 1)
+        // A pre-hook that replaces the BatchNorm's input: the fused path normalizes the replacement,
+        // exactly as the layers do with the same hook (kept unfused there by a forward hook).
+        let (scaled, layers) = pair()
+        scaled[1].registerForwardPreHook(replacingInput: { _, input in input * 3 })
+        layers[1].registerForwardPreHook(replacingInput: { _, input in input * 3 })
+        layers[1].registerForwardHook { _, _, _ in }
+        x.requiresGrad = true
+        let ys = scaled(x), yl = layers(x)
+        #expect(ys.gradFunctionName == "batch_norm_relu" && yl.gradFunctionName == "relu")
+        #expect(NormTest.mismatches(ys, yl).isEmpty, "output with a replaced input")
+        let gy = Tensor.randn(ys.shape, generator: Generator(seed: 5))
+        ys.backward(gy)
+        let gxFused = try #require(x.grad)
+        x.grad = nil
+        yl.backward(gy)
+        #expect(NormTest.mismatches(gxFused, try #require(x.grad)).isEmpty, "input gradient with a replaced input")
     }
 
     @Test("convBatchNormReLU and ConvBNBlock fuse; SmallCNN trains identically fused and unfused")

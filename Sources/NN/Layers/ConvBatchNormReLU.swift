@@ -6,9 +6,12 @@ import Autograd
 /// whenever that cannot be told apart from calling the two layers and `relu()`: the output, the
 /// gradients (input, convolution weight and bias, batch-norm weight and bias), the running
 /// statistics, `numBatchesTracked`, `momentum: nil` (cumulative average) and evaluation mode are
-/// the unfused layers'. Otherwise — a hook on either layer, a folded or synchronized BatchNorm,
-/// one without running statistics, channel counts that do not match, unbatched or non-float32
-/// input — it simply calls the layers, so their hooks and error messages are unchanged.
+/// the unfused layers'. The convolution is called as a module (its hooks run as usual) and the
+/// BatchNorm's forward pre-hooks run on the convolution's output (they may replace it). Otherwise —
+/// a hook that would see the BatchNorm's output (forward or backward hooks on it), a folded or
+/// synchronized BatchNorm, one without running statistics, channel counts that do not match,
+/// unbatched or non-float32 input — it simply calls the layers, so their hooks and error messages
+/// are unchanged.
 ///
 /// `Sequential` (and so ``ConvBNBlock``-style blocks) applies this to every
 /// `Conv2d → BatchNorm2d → ReLU` run of its layers by itself; call it from custom modules.
@@ -29,7 +32,11 @@ public func convBatchNormReLU(_ input: Tensor, conv: Conv2d, batchNorm: BatchNor
 /// functional ``convBatchNormReLU(_:conv:batchNorm:)``.
 func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?) -> Tensor? {
     guard canFuse(x, conv, bn, relu), let runningMean = bn.runningMean, let runningVar = bn.runningVar else { return nil }
-    let z = conv(x)
+    let z = bn.runForwardPreHooks(conv(x))
+    // The convolution's hooks or the BatchNorm's pre-hooks may have swapped in a tensor the fused
+    // kernels do not take: finish as the layers would (BatchNorm's own checks and messages; it has
+    // no other hooks to run).
+    guard z.rank == 4, z.dtype == .float32 else { return bn.forward(z).relu() }
     // BatchNorm2d's own checks (its rank rule holds: a batched 2-d convolution gives 4-d output).
     do {
         try validateBatchNorm(z, runningMean: runningMean, runningVar: runningVar, weight: bn.weight, bias: bn.bias,
@@ -41,8 +48,10 @@ func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ re
 
 /// Whether the fused path gives exactly what the three layers give, observers included.
 private func canFuse(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?) -> Bool {
-    // Hooks see (and may replace) the intermediate tensors, which the fused path never makes.
-    if conv.hasHooks || bn.hasHooks || (relu?.hasHooks ?? false) { return false }
+    // Hooks that see the BatchNorm's output (its forward and backward hooks, any hook on the ReLU)
+    // need a tensor the fused path never makes. The convolution's hooks and the BatchNorm's
+    // forward pre-hooks see tensors it does make, so they run inside it.
+    if (bn.hasHooks && !bn.hasOnlyForwardPreHooks) || (relu?.hasHooks ?? false) { return false }
     // ReLU(inplace: true) keeps its own semantics (overwriting its input outside autograd).
     if relu?.inplace ?? false { return false }
     // The tuned kernels are float32; other dtypes (and mixed ones, which the layers reject with

@@ -128,6 +128,22 @@ extension Module {
     /// Whether any hook is registered on this module (not its children).
     public var hasHooks: Bool { hooks != nil }
 
+    /// Whether the only hooks on this module are forward pre-hooks: hooks that see (and may replace)
+    /// the input alone, so a fused path that still makes the input can run them itself.
+    var hasOnlyForwardPreHooks: Bool {
+        guard let hooks else { return false }
+        return !hooks.forwardPre.isEmpty && hooks.forward.isEmpty && hooks.backwardPre.isEmpty && hooks.backward.isEmpty
+    }
+
+    /// Runs the forward pre-hooks on `input` as a call of this module would, returning the input
+    /// the module's forward would see.
+    func runForwardPreHooks(_ input: Tensor) -> Tensor {
+        guard let hooks else { return input }
+        var x = input
+        for h in hooks.forwardPre { if let replaced = h.fn(self, x) { x = replaced } }
+        return x
+    }
+
     /// Calls `hook(module, input)` before every ``forward(_:)`` call, like
     /// `register_forward_pre_hook`.
     ///
