@@ -57,6 +57,54 @@ void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *
     swiftnn_gemm_f32_6x16_avx512_body(kc, a, b, tile, 16, 6, 16, 0);
 }
 
+/// The 12×32 product's 24 accumulators: acc[0..<6] = a0·b0 rows, [6..<12] = a0·b1, [12..<18] = a1·b0,
+/// [18..<24] = a1·b1. Each element is the same chain of fused multiply-adds from zero as in the 6×16
+/// kernel, so the sums are bit-identical to it.
+__attribute__((target("avx512f")))
+static inline void swiftnn_gemm_f32_12x32_sums(long kc, const float *a0, const float *a1, const float *b0,
+                                               const float *b1, __m512 acc[24]) {
+    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0;
+    __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0;
+    __m512 r0 = p0, r1 = p0, r2 = p0, r3 = p0, r4 = p0, r5 = p0;
+    __m512 s0 = p0, s1 = p0, s2 = p0, s3 = p0, s4 = p0, s5 = p0;
+    for (long p = 0; p < kc; p++) {
+        __m512 u = _mm512_loadu_ps(b0), v = _mm512_loadu_ps(b1), x;
+#define SWIFTNN_ROW(i, src, acc0, acc1) \
+        x = _mm512_set1_ps(src[i]); acc0 = _mm512_fmadd_ps(x, u, acc0); acc1 = _mm512_fmadd_ps(x, v, acc1);
+        SWIFTNN_ROW(0, a0, p0, q0) SWIFTNN_ROW(1, a0, p1, q1) SWIFTNN_ROW(2, a0, p2, q2)
+        SWIFTNN_ROW(3, a0, p3, q3) SWIFTNN_ROW(4, a0, p4, q4) SWIFTNN_ROW(5, a0, p5, q5)
+        SWIFTNN_ROW(0, a1, r0, s0) SWIFTNN_ROW(1, a1, r1, s1) SWIFTNN_ROW(2, a1, r2, s2)
+        SWIFTNN_ROW(3, a1, r3, s3) SWIFTNN_ROW(4, a1, r4, s4) SWIFTNN_ROW(5, a1, r5, s5)
+#undef SWIFTNN_ROW
+        a0 += 6; a1 += 6; b0 += 16; b1 += 16;
+    }
+    acc[0] = p0; acc[1] = p1; acc[2] = p2; acc[3] = p3; acc[4] = p4; acc[5] = p5;
+    acc[6] = q0; acc[7] = q1; acc[8] = q2; acc[9] = q3; acc[10] = q4; acc[11] = q5;
+    acc[12] = r0; acc[13] = r1; acc[14] = r2; acc[15] = r3; acc[16] = r4; acc[17] = r5;
+    acc[18] = s0; acc[19] = s1; acc[20] = s2; acc[21] = s3; acc[22] = s4; acc[23] = s5;
+}
+
+__attribute__((target("avx512f")))
+void swiftnn_gemm_f32_12x32_tile(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                                 float *tiles) {
+    __m512 acc[24];
+    swiftnn_gemm_f32_12x32_sums(kc, a0, a1, b0, b1, acc);
+    for (int i = 0; i < 24; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
+}
+
+__attribute__((target("avx512f")))
+void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                                       float *c, long ldc) {
+    __m512 acc[24];
+    swiftnn_gemm_f32_12x32_sums(kc, a0, a1, b0, b1, acc);
+    for (int i = 0; i < 24; i++) {
+        // Quadrant i / 6: rows 0–5 or 6–11 (a0, a1), columns 0–15 or 16–31 (b0, b1).
+        int quadrant = i / 6, r = i % 6;
+        float *row = c + ((quadrant >> 1) * 6 + r) * ldc + (quadrant & 1) * 16;
+        _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), acc[i]));
+    }
+}
+
 __attribute__((target("avx2,fma")))
 static void swiftnn_gemm_f32_6x16_avx2(long kc, const float *a, const float *b, float *c,
                                        long ldc, long rows, long cols) {
@@ -125,6 +173,16 @@ int swiftnn_gemm_f32_level(void) { return 0; }
 
 void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *tile) {
     (void)kc; (void)a; (void)b; (void)tile;
+}
+
+void swiftnn_gemm_f32_12x32_tile(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                                 float *tiles) {
+    (void)kc; (void)a0; (void)a1; (void)b0; (void)b1; (void)tiles;
+}
+
+void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                                       float *c, long ldc) {
+    (void)kc; (void)a0; (void)a1; (void)b0; (void)b1; (void)c; (void)ldc;
 }
 
 void swiftnn_gemm_f32_microkernel(int level, long kc, const float *a, const float *b, float *c,

@@ -2,10 +2,11 @@ import Testing
 @testable import TensorCore
 
 /// The implicit-GEMM float32 convolution (AVX-512) against the im2col path run in float64, over
-/// the shapes that reach its edge cases: padding on every side, strides 1, 2 and 3 (the vector
-/// gathers of stride 1 and 2, the scalar one of 3), dilation, panels that straddle samples and
+/// the shapes that reach its edge cases: padding on every side, strides 1, 2 and 3, dilation, panels that straddle samples and
 /// output rows, tap counts not a multiple of six, output channels not a multiple of six, and more
-/// than 384 taps (the forward pass splits taps into equal chunks of at most 384).
+/// than 320 taps (the forward pass splits taps into equal chunks of at most 320), odd and even
+/// numbers of panels, six-row weight blocks, six-tap blocks and 16-channel panels (the 12×32
+/// micro-kernel and the 6×16 edges of the forward pass and the weight gradient).
 @Suite struct ImplicitConvolutionTests {
     static let runs = GEMMCKernelProbe.cpuLevel >= 2
 
@@ -36,6 +37,8 @@ import Testing
         Case(n: 2, c: 8, o: 9, h: 6, w: 6, k: (1, 1), s: (1, 1), p: (0, 0), d: (1, 1)),
         Case(n: 3, c: 33, o: 20, h: 5, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         Case(n: 2, c: 45, o: 8, h: 5, w: 6, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+        Case(n: 2, c: 5, o: 40, h: 6, w: 7, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+        Case(n: 3, c: 2, o: 64, h: 5, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
     ]
 
     @Test("geometries whose gather offsets would overflow 32 bits take the im2col path")
@@ -109,7 +112,7 @@ import Testing
 
     @Test("forward and both gradients are bit-identical for every thread count", .enabled(if: runs, "this CPU lacks AVX-512F"))
     func threadCountIndependent() {
-        let c = Case(n: 7, c: 5, o: 11, h: 9, w: 7, k: (3, 3), s: (2, 1), p: (1, 1), d: (1, 1))
+        let c = Case(n: 7, c: 5, o: 35, h: 9, w: 7, k: (3, 3), s: (2, 1), p: (1, 1), d: (1, 1))
         let geo = c.geo
         let x = Tensor(converting: values(c.n * c.c * c.h * c.w, seed: 5), shape: [c.n, c.c, c.h, c.w], dtype: .float32)
         let w = Tensor(converting: values(c.o * c.c * 9, seed: 6), shape: [c.o, c.c, 3, 3], dtype: .float32)

@@ -42,6 +42,17 @@ void swiftnn_gemm_f32_microkernel(int level, long kc, const float *a, const floa
 /// added (no zeroing pass for a scratch tile). AVX-512F only (level 2).
 void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *tile);
 
+/// Four 6×16 tiles at once (two six-row A panels × two 16-column B panels, 24 accumulators):
+/// tiles[0..<96] = a0·b0, [96..<192] = a0·b1, [192..<288] = a1·b0, [288..<384] = a1·b1, each
+/// bit-identical to `swiftnn_gemm_f32_6x16_tile` on the same panels. AVX-512F only (level 2).
+void swiftnn_gemm_f32_12x32_tile(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                                 float *tiles);
+/// C[0..<12, 0..<32] += (a0; a1) · (b0 b1): the same four products added to a row-major C (row
+/// stride `ldc`), rows 0–5 from a0 and 6–11 from a1, columns 0–15 from b0 and 16–31 from b1;
+/// bit-identical to four `swiftnn_gemm_f32_microkernel` calls. AVX-512F only (level 2).
+void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                                       float *c, long ldc);
+
 // MARK: Implicit-GEMM convolution (conv_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 
 /// One sample's 2-d convolution geometry, in elements.

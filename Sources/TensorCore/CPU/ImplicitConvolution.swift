@@ -119,10 +119,11 @@ enum ImplicitConvolution {
         let wpStorage = gemmScratch(bytes: oBlocks * K * 6 * 4)
         let wp = wpStorage.pointer.assumingMemoryBound(to: Float.self)
         packSixRows(w, rows: O, cols: K, rowStride: K, colStride: 1, wp, blockStride: K * 6)
-        // Taps in equal chunks of at most 384: a panel's chunk (kc × 16, ≤ 24 KiB) stays in L1 while W's
-        // chunk streams from L2. Equal chunks, not 256 + remainder: K = 288 as one chunk instead of
-        // 256 + 32 saves a pass of tile stores per output tile.
-        let kcMax = (K + (K + 383) / 384 - 1) / ((K + 383) / 384)
+        // Taps in equal chunks of at most 320: two panels' chunks (2 × kc × 16, ≤ 40 KiB) stay in L1
+        // while W's chunk streams from L2. Equal chunks, not 256 + remainder: K = 288 as one chunk
+        // instead of 256 + 32 saves a pass of tile stores per output tile.
+        let chunks = (K + 319) / 320
+        let kcMax = (K + chunks - 1) / chunks
         let scratch = gemmScratch(bytes: tasks * perBlock * K * 16 * 4)
         Parallel.run(tasks: tasks) { t in
             var g = geometry  // per task: `&g` is an access the exclusivity checker tracks
@@ -131,7 +132,7 @@ enum ImplicitConvolution {
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * perBlock) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * perBlock) { spans in
             withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: perBlock) { counts in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 96) { tile in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 384) { tile in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
                 let rp = runs.baseAddress!, sp = spans.baseAddress!, cp = counts.baseAddress!, tp = tile.baseAddress!
                 let pl = plan.baseAddress!
@@ -148,12 +149,34 @@ enum ImplicitConvolution {
                     var k0 = 0
                     while k0 < K {
                         let kc = min(kcMax, K - k0)
-                        for j in 0..<nb {
-                            for ob in 0..<oBlocks {
-                                swiftnn_gemm_f32_6x16_tile(kc, wp + (ob * K + k0) * 6, bpack + (j * K + k0) * 16, tp)
-                                swiftnn_conv_store_rows_f32(tp, min(6, O - 6 * ob), out + 6 * ob * L, L, sp + 16 * j, cp[j].1,
-                                                            k0 > 0 ? 1 : 0, k0 == 0 ? bias.map { $0 + 6 * ob } : nil)
+                        @inline(__always) func store(_ tile: UnsafePointer<Float>, _ ob: Int, _ j: Int) {
+                            swiftnn_conv_store_rows_f32(tile, min(6, O - 6 * ob), out + 6 * ob * L, L, sp + 16 * j, cp[j].1,
+                                                        k0 > 0 ? 1 : 0, k0 == 0 ? bias.map { $0 + 6 * ob } : nil)
+                        }
+                        // Two panels × two six-row blocks of W per micro-kernel call (24 accumulators
+                        // hide the FMA latency that six leave exposed); the edges one tile at a time.
+                        var j = 0
+                        while j < nb {
+                            let bj = bpack + (j * K + k0) * 16
+                            var ob = 0
+                            if j + 1 < nb {
+                                let bj1 = bpack + ((j + 1) * K + k0) * 16
+                                while ob + 1 < oBlocks {
+                                    swiftnn_gemm_f32_12x32_tile(kc, wp + (ob * K + k0) * 6, wp + ((ob + 1) * K + k0) * 6, bj, bj1, tp)
+                                    store(tp, ob, j); store(tp + 96, ob, j + 1)
+                                    store(tp + 192, ob + 1, j); store(tp + 288, ob + 1, j + 1)
+                                    ob += 2
+                                }
+                                if ob < oBlocks {
+                                    swiftnn_gemm_f32_6x16_tile(kc, wp + (ob * K + k0) * 6, bj1, tp)
+                                    store(tp, ob, j + 1)
+                                }
                             }
+                            for ob in ob..<oBlocks {
+                                swiftnn_gemm_f32_6x16_tile(kc, wp + (ob * K + k0) * 6, bj, tp)
+                                store(tp, ob, j)
+                            }
+                            j += 2
                         }
                         k0 += kc
                     }
@@ -287,14 +310,31 @@ enum ImplicitConvolution {
                         for j in 0..<chunkPanels {
                             swiftnn_conv_gather_six_f32(x, &g, pl + KK * j, bp[j], tb, taps, ap + 96 * j, chunk * 6)
                         }
-                        for q in 0..<channelPanels {
-                            let cols = min(16, O - 16 * q)
+                        // Pairs of full 16-channel panels × pairs of full six-tap blocks on the 12×32
+                        // micro-kernel (same sums as four 6×16 calls), the edges on the 6×16 one.
+                        let fullPanels = O / 16, fullRows = taps / 6 * 6
+                        var q = 0
+                        while q < channelPanels {
+                            let paired = q + 1 < fullPanels
                             var r = 0
-                            while r < taps {
-                                kernel(kc, ap + r * chunk, gyt + (q * P16 + pc) * 16, gwt + (tb + r) * O + 16 * q, O,
-                                       min(6, taps - r), cols)
-                                r += 6
+                            if paired {
+                                while r + 12 <= fullRows {
+                                    swiftnn_gemm_f32_12x32_accumulate(kc, ap + r * chunk, ap + (r + 6) * chunk,
+                                                                      gyt + (q * P16 + pc) * 16, gyt + ((q + 1) * P16 + pc) * 16,
+                                                                      gwt + (tb + r) * O + 16 * q, O)
+                                    r += 12
+                                }
                             }
+                            for qq in q..<(paired ? q + 2 : q + 1) {
+                                let cols = min(16, O - 16 * qq)
+                                var rr = r
+                                while rr < taps {
+                                    kernel(kc, ap + rr * chunk, gyt + (qq * P16 + pc) * 16, gwt + (tb + rr) * O + 16 * qq, O,
+                                           min(6, taps - rr), cols)
+                                    rr += 6
+                                }
+                            }
+                            q += paired ? 2 : 1
                         }
                         tb += taps
                     }
