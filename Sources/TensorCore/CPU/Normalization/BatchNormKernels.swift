@@ -455,24 +455,14 @@ func columnGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, ro
             accQ.p.update(repeating: 0, count: c)
             while row < end {
                 let xr = x + row * c, gr = dy + row * c
-                var j = 0
-                while j + 16 <= c {
-                    let d = nload(xr + j) - nload(shift + j)
-                    var g = nload(gr + j)
-                    if let gate {
-                        g = NormV16(repeating: 0).replacing(with: g, where: d * nload(gate.scale + j) + nload(gate.offset + j) .> 0)
-                    }
-                    nstore(accS.p + j, nload(accS.p + j) + g)
-                    nstore(accQ.p + j, nload(accQ.p + j) + g * d)
-                    j += 16
-                }
-                while j < c {
-                    let d = xr[j] - shift[j]
-                    var g = gr[j]
-                    if let gate, !(d * gate.scale[j] + gate.offset[j] > 0) { g = 0 }
-                    accS[j] += g
-                    accQ[j] += g * d
-                    j += 1
+                // The gate is tested once per row: a test per vector keeps the loop from being
+                // compiled as tightly as the ungated one.
+                if let gate {
+                    columnGradRow(xr, gr, c, shift, accS.p, accQ.p) { g, d, j in
+                        NormV16(repeating: 0).replacing(with: g, where: d * nload(gate.scale + j) + nload(gate.offset + j) .> 0)
+                    } _: { g, d, j in d * gate.scale[j] + gate.offset[j] > 0 ? g : 0 }
+                } else {
+                    columnGradRow(xr, gr, c, shift, accS.p, accQ.p) { g, _, _ in g } _: { g, _, _ in g }
                 }
                 row += 1
             }
@@ -490,6 +480,28 @@ func columnGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, ro
     }
 }
 
+/// One row of ``columnGradMoments``: acc += g, accQ += g·(x − shift) with g = gate(dy).
+@inline(__always)
+private func columnGradRow(_ xr: UnsafePointer<Float>, _ gr: UnsafePointer<Float>, _ c: Int, _ shift: UnsafePointer<Float>,
+                           _ accS: UnsafeMutablePointer<Float>, _ accQ: UnsafeMutablePointer<Float>,
+                           _ gate: (NormV16, NormV16, Int) -> NormV16, _ gate1: (Float, Float, Int) -> Float) {
+    var j = 0
+    while j + 16 <= c {
+        let d = nload(xr + j) - nload(shift + j)
+        let g = gate(nload(gr + j), d, j)
+        nstore(accS + j, nload(accS + j) + g)
+        nstore(accQ + j, nload(accQ + j) + g * d)
+        j += 16
+    }
+    while j < c {
+        let d = xr[j] - shift[j]
+        let g = gate1(gr[j], d, j)
+        accS[j] += g
+        accQ[j] += g * d
+        j += 1
+    }
+}
+
 /// y[r, j] = (x[r, j] − shift[j])·scale[j] + offset[j].
 /// With `relu`, y = max(0, …) (batch norm fused with the ReLU after it).
 func columnAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, c: Int,
@@ -498,18 +510,27 @@ func columnAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, r
     Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / max(c, 1))) { r in
         for row in r {
             let xr = x + row * c, yr = y + row * c
-            var j = 0
-            while j + 16 <= c {
-                let v = (nload(xr + j) - nload(shift + j)) * nload(scale + j) + nload(offset + j)
-                nstore(yr + j, relu ? nrelu(v) : v)
-                j += 16
-            }
-            while j < c {
-                let v = (xr[j] - shift[j]) * scale[j] + offset[j]
-                yr[j] = relu ? nrelu(v) : v
-                j += 1
+            if relu {
+                columnAffineRow(xr, yr, c, shift, scale, offset, nrelu, nrelu)
+            } else {
+                columnAffineRow(xr, yr, c, shift, scale, offset, { $0 }, { $0 })
             }
         }
+    }
+}
+
+@inline(__always)
+private func columnAffineRow(_ xr: UnsafePointer<Float>, _ yr: UnsafeMutablePointer<Float>, _ c: Int,
+                             _ shift: UnsafePointer<Float>, _ scale: UnsafePointer<Float>, _ offset: UnsafePointer<Float>,
+                             _ act: (NormV16) -> NormV16, _ act1: (Float) -> Float) {
+    var j = 0
+    while j + 16 <= c {
+        nstore(yr + j, act((nload(xr + j) - nload(shift + j)) * nload(scale + j) + nload(offset + j)))
+        j += 16
+    }
+    while j < c {
+        yr[j] = act1((xr[j] - shift[j]) * scale[j] + offset[j])
+        j += 1
     }
 }
 
@@ -522,23 +543,31 @@ func columnBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, 
     Parallel.forRange(0..<rows, grain: max(1, normParallelGrain / max(c, 1))) { r in
         for row in r {
             let xr = x + row * c, gr = dy + row * c, dr = dx + row * c
-            var j = 0
-            while j + 16 <= c {
-                let d = nload(xr + j) - nload(shift + j)
-                var g = nload(gr + j)
-                if let gate {
-                    g = NormV16(repeating: 0).replacing(with: g, where: d * nload(gate.scale + j) + nload(gate.offset + j) .> 0)
-                }
-                nstore(dr + j, nload(a + j) * g - nload(b + j) * d + nload(cc + j))
-                j += 16
-            }
-            while j < c {
-                let d = xr[j] - shift[j]
-                var g = gr[j]
-                if let gate, !(d * gate.scale[j] + gate.offset[j] > 0) { g = 0 }
-                dr[j] = a[j] * g - b[j] * d + cc[j]
-                j += 1
+            if let gate {
+                columnBackwardRow(xr, gr, dr, c, shift, a, b, cc) { g, d, j in
+                    NormV16(repeating: 0).replacing(with: g, where: d * nload(gate.scale + j) + nload(gate.offset + j) .> 0)
+                } _: { g, d, j in d * gate.scale[j] + gate.offset[j] > 0 ? g : 0 }
+            } else {
+                columnBackwardRow(xr, gr, dr, c, shift, a, b, cc) { g, _, _ in g } _: { g, _, _ in g }
             }
         }
+    }
+}
+
+@inline(__always)
+private func columnBackwardRow(_ xr: UnsafePointer<Float>, _ gr: UnsafePointer<Float>, _ dr: UnsafeMutablePointer<Float>, _ c: Int,
+                               _ shift: UnsafePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                               _ cc: UnsafePointer<Float>,
+                               _ gate: (NormV16, NormV16, Int) -> NormV16, _ gate1: (Float, Float, Int) -> Float) {
+    var j = 0
+    while j + 16 <= c {
+        let d = nload(xr + j) - nload(shift + j)
+        nstore(dr + j, nload(a + j) * gate(nload(gr + j), d, j) - nload(b + j) * d + nload(cc + j))
+        j += 16
+    }
+    while j < c {
+        let d = xr[j] - shift[j]
+        dr[j] = a[j] * gate1(gr[j], d, j) - b[j] * d + cc[j]
+        j += 1
     }
 }
