@@ -204,16 +204,19 @@ enum ImplicitConvolution {
         let perBlock = max(1, (192 << 10) / (O * 64))
         let tasks = tasks(work: geo.work, units: N)
         let scratch = gemmScratch(bytes: tasks * perBlock * O * 16 * 4)
+        let heldBlocks = min(groupBlocks, tapBlocks)
+        let heldStorage = gemmScratch(bytes: tasks * heldBlocks * 96 * 4)
         Parallel.run(tasks: tasks) { t in
             // Whole samples per task, so no two tasks add onto the same input element.
             let lo = N * t / tasks * L, hi = N * (t + 1) / tasks * L
             if lo >= hi { return }
             var g = geometry
             let bpack = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perBlock * O * 16
+            let held = heldStorage.pointer.assumingMemoryBound(to: Float.self) + t * heldBlocks * 96
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * perBlock) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * perBlock) { spans in
             withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: perBlock) { counts in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 96) { tile in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 384) { tile in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
                 let rp = runs.baseAddress!, sp = spans.baseAddress!, cp = counts.baseAddress!, tp = tile.baseAddress!
                 let pl = plan.baseAddress!
@@ -231,11 +234,44 @@ enum ImplicitConvolution {
                     var group = 0
                     while group < tapBlocks {
                         let groupEnd = min(group + groupBlocks, tapBlocks)
-                        for j in 0..<(b1 - b0) {
+                        // Panels in pairs on the 12×32 micro-kernel (two tap blocks × two panels). The
+                        // second panel's tiles are held until the first panel's are all added, so every
+                        // input element receives its contributions in the order of one panel at a time.
+                        let nj = b1 - b0
+                        var j = 0
+                        while j < nj {
                             let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, cp[j].0, pl)
-                            for tb in group..<groupEnd {
-                                swiftnn_gemm_f32_6x16_tile(O, wt + tb * O * 6, bpack + j * O * 16, tp)
-                                swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base)
+                            let b = bpack + j * O * 16
+                            if j + 1 < nj {
+                                let bNext = bpack + (j + 1) * O * 16
+                                var tb = group
+                                while tb < groupEnd {
+                                    let hold = held + (tb - group) * 96
+                                    if tb + 1 < groupEnd {
+                                        swiftnn_gemm_f32_12x32_tile(O, wt + tb * O * 6, wt + (tb + 1) * O * 6, b, bNext, tp)
+                                        swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base)
+                                        swiftnn_conv_scatter_add_f32(tp + 192, min(6, K - 6 * tb - 6), 6 * tb + 6, gx, &g, pl, base)
+                                        hold.update(from: tp + 96, count: 96)
+                                        (hold + 96).update(from: tp + 288, count: 96)
+                                        tb += 2
+                                    } else {
+                                        swiftnn_gemm_f32_6x16_tile(O, wt + tb * O * 6, b, tp)
+                                        swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base)
+                                        swiftnn_gemm_f32_6x16_tile(O, wt + tb * O * 6, bNext, hold)
+                                        tb += 1
+                                    }
+                                }
+                                let base1 = swiftnn_conv_plan_panel(&g, rp + 16 * (j + 1), cp[j + 1].0, pl)
+                                for tb in group..<groupEnd {
+                                    swiftnn_conv_scatter_add_f32(held + (tb - group) * 96, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base1)
+                                }
+                                j += 2
+                            } else {
+                                for tb in group..<groupEnd {
+                                    swiftnn_gemm_f32_6x16_tile(O, wt + tb * O * 6, b, tp)
+                                    swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base)
+                                }
+                                j += 1
                             }
                         }
                         group = groupEnd
@@ -244,7 +280,7 @@ enum ImplicitConvolution {
                 }
             } } } } }
         }
-        withExtendedLifetime((scratch, wtStorage)) {}
+        withExtendedLifetime((scratch, wtStorage, heldStorage)) {}
     }
 
     /// `gw = ∂L/∂w` `[O, C·KH·KW]` from `gy` and the input (gw is overwritten), computed as
