@@ -3,7 +3,8 @@ import Foundation
 import SwiftNN
 
 /// `swiftnn bench train`: whole training steps (zero grad, forward, loss, backward, AdamW) of the
-/// tutorial's MLP (batch 128) and SmallCNN (batch 64, 3×32×32) against their compute floor.
+/// tutorial's MLP (batch 128), SmallCNN (batch 64, 3×32×32), and SmallCNN on `swiftnn train --model cnn`'s
+/// own shapes (batch 128, 1×28×28 MNIST) against their compute floor.
 ///
 /// The FLOPs of a step are counted exactly from the layer shapes seen in one forward pass: every
 /// Linear and convolution contributes its forward product `2·rows·in·out` (a convolution:
@@ -15,7 +16,7 @@ import SwiftNN
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Training steps of the MLP (batch 128) and SmallCNN (batch 64, 3×32×32, AdamW): median step time vs the compute floor.",
+        abstract: "Training steps of the MLP (batch 128) and SmallCNN (batch 64, 3×32×32; batch 128, 1×28×28), AdamW: median step time vs the compute floor.",
         discussion: """
             floor = the step's GEMM FLOPs (forward + weight- and input-gradient products, counted from the \
             layer shapes) ÷ the float32 GEMM peak measured in the same run with the same threads. \
@@ -29,7 +30,7 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print the per-layer breakdown (forward, backward, optimizer) of every case.")
     var verbose = false
 
-    @Option(help: "Only run the cases whose name contains this text (mlp, cnn).")
+    @Option(help: "Only run the cases whose name contains this text (mlp, cnn, 3×32×32, 1×28×28; x for ×).")
     var only: String?
 
     /// One model's training step.
@@ -46,9 +47,12 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         print(buildNote())
         print("load average: \(loadAverage())")
-        var cases: [Case] = []
-        if only.map({ "mlp".contains($0.lowercased()) }) ?? true { cases.append(mlpCase()) }
-        if only.map({ "cnn smallcnn".contains($0.lowercased()) }) ?? true { cases.append(cnnCase()) }
+        let all = [mlpCase(), cnnCase(inChannels: 3, batch: 64, size: 32), cnnCase(inChannels: 1, batch: 128, size: 28)]
+        let cases = all.filter { c in
+            guard let only else { return true }
+            return c.name.lowercased().replacingOccurrences(of: "×", with: "x")
+                .contains(only.lowercased().replacingOccurrences(of: "×", with: "x"))
+        }
         var peaks: [Int: Double] = [:]
         for t in options.threadCounts {
             peaks[t] = gemmPeak(threads: t)
@@ -91,14 +95,17 @@ struct BenchTrain: ParsableCommand {
                     input: Tensor.randn([128, 784]), labels: Self.labels(128), target: "≥1.5× faster than PyTorch")
     }
 
-    func cnnCase() -> Case {
+    /// SmallCNN at batch 64 on 3×32×32 (the issue's reference step) or at `swiftnn train --model cnn`'s
+    /// batch 128 on 1×28×28 MNIST (the step the recipe runs).
+    func cnnCase(inChannels: Int, batch: Int, size: Int) -> Case {
         Tensor.manualSeed(0)
-        let model = SmallCNN(inChannels: 3, numClasses: 10)
+        let model = SmallCNN(inChannels: inChannels, numClasses: 10)
         var stages: [(String, Module)] = []
         for (i, m) in model.features.layers.enumerated() { stages.append(("features.\(i) \(m.typeName)", m)) }
         for (i, m) in model.classifier.layers.enumerated() { stages.append(("classifier.\(i) \(m.typeName)", m)) }
-        return Case(name: "SmallCNN step (batch 64, 3×32×32)", model: model, stages: stages,
-                    input: Tensor.randn([64, 3, 32, 32]), labels: Self.labels(64), target: "≤1.25× (1 thr), ≤1.35× (2)")
+        return Case(name: "SmallCNN step (batch \(batch), \(inChannels)×\(size)×\(size))", model: model, stages: stages,
+                    input: Tensor.randn([batch, inChannels, size, size]), labels: Self.labels(batch),
+                    target: inChannels == 3 ? "≤1.25× (1 thr), ≤1.35× (2)" : "recipe's shape")
     }
 
     static func labels(_ n: Int) -> Tensor {

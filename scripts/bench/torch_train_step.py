@@ -4,7 +4,8 @@
     /work/venv/bin/python scripts/bench/torch_train_step.py [--threads 1,2] [--repeats 20]
 
 MLP step: MLPClassifier 784->[512,256,128]->10 (BatchNorm1d, ReLU, Dropout 0.4), batch 128.
-SmallCNN step: the tutorial's SmallCNN with 3 input channels, batch 64, 3x32x32.
+SmallCNN step: the tutorial's SmallCNN with 3 input channels, batch 64, 3x32x32; and with 1 input
+channel at batch 128 on 1x28x28, the shapes torch_recipe.py and `swiftnn train --model cnn` run.
 Both: CrossEntropyLoss(label_smoothing=0.1), AdamW(lr 1e-3, weight_decay 1e-4); a step is
 zero_grad + forward + loss + backward + step. For each thread count it prints the median step
 time, the step's GEMM FLOPs (counted from the layer shapes exactly as swiftnn counts them:
@@ -115,16 +116,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--only", default=None, help="mlp or cnn")
+    ap.add_argument("--only", default=None, help="mlp, cnn (both SmallCNN cases), 3x32x32 or 1x28x28")
     a = ap.parse_args()
     print(f"torch {torch.__version__}, load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
     cases = []
-    if a.only in (None, "mlp"):
+    def wanted(name):
+        return a.only is None or a.only.lower() in name.lower()
+
+    if wanted("mlp"):
         torch.manual_seed(0)
         cases.append(("MLP step (batch 128)", MLPClassifier(), torch.randn(128, 784), torch.arange(128) * 7 % 10))
-    if a.only in (None, "cnn"):
-        torch.manual_seed(0)
-        cases.append(("SmallCNN step (batch 64, 3x32x32)", SmallCNN(), torch.randn(64, 3, 32, 32), torch.arange(64) * 7 % 10))
+    for cin, batch, size in ((3, 64, 32), (1, 128, 28)):
+        name = f"SmallCNN step (batch {batch}, {cin}x{size}x{size})"
+        if wanted(name):
+            torch.manual_seed(0)
+            cases.append((name, SmallCNN(cin), torch.randn(batch, cin, size, size), torch.arange(batch) * 7 % 10))
     rows = []
     for t in [int(s) for s in a.threads.split(",")]:
         torch.set_num_threads(t)
