@@ -32,6 +32,13 @@ static inline __mmask16 lane_range(long lo, long hi) {
     return (__mmask16)(up & ~down);
 }
 
+/// One tap of a planned panel: lane k = plane[index of lane k], 0 where masked (never read).
+SWIFTNN_AVX512
+static inline __m512 load_tap(const float *plane, const swiftnn_conv_tap_lanes *e) {
+    __m512i index = _mm512_loadu_si512((const void *)e->index);
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e->mask, index, plane, 4);
+}
+
 SWIFTNN_AVX512
 long swiftnn_conv_plan_panel(const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
                              swiftnn_conv_tap_lanes *plan) {
@@ -75,11 +82,8 @@ void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, con
     long c = tap0 / kk, q = tap0 % kk;
     const float *plane = x + base + c * planeSize;
     for (long t = 0; t < taps; t++) {
-        const swiftnn_conv_tap_lanes *e = plan + q;
-        __m512i index = _mm512_loadu_si512((const void *)e->index);
         // Lanes outside the image (padding) and past the panel's positions are zeros, never read.
-        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e->mask, index, plane, 4);
-        _mm512_storeu_ps(dst + t * dstStride, v);
+        _mm512_storeu_ps(dst + t * dstStride, load_tap(plane, plan + q));
         if (++q == kk) { q = 0; c++; plane += planeSize; }
     }
 }
@@ -90,17 +94,40 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
     long kk = g->kernelH * g->kernelW, planeSize = g->height * g->width;
     long c = tap0 / kk, q = tap0 % kk;
     const float *plane = x + base + c * planeSize;
-    // Lane k of tap 6b + i goes to dst[b·blockStride + 6k + i].
-    const __m512i six = _mm512_setr_epi32(0, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60, 66, 72, 78, 84, 90);
-    long t = 0;
-    for (; t < taps; t++) {
-        const swiftnn_conv_tap_lanes *e = plan + q;
-        __m512i index = _mm512_loadu_si512((const void *)e->index);
-        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e->mask, index, plane, 4);
-        _mm512_i32scatter_ps(dst + (t / 6) * blockStride + t % 6, six, v, 4);
-        if (++q == kk) { q = 0; c++; plane += planeSize; }
+    // Six taps t0..t5 become the block out[6k + i] = t_i[k] in registers (a scatter per tap cost more
+    // than the gather). First pairs: u_a = (t_2a[k], t_2a+1[k]) as 64-bit units, k < 8 in lo[a], k ≥ 8
+    // in hi[a]; then output unit 3k + a = u_a[k], each output vector from two pairs' permute and the
+    // third pair's masked permute (units 8j..8j+7 of the block; the same indices serve both halves).
+    const __m512i pairLo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i pairHi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i two[3] = {_mm512_setr_epi64(0, 8, 0, 1, 9, 0, 2, 10), _mm512_setr_epi64(0, 3, 11, 0, 4, 12, 0, 5),
+                            _mm512_setr_epi64(13, 0, 6, 14, 0, 7, 15, 0)};
+    const __m512i third[3] = {_mm512_setr_epi64(0, 0, 0, 0, 0, 1, 0, 0), _mm512_setr_epi64(2, 0, 0, 3, 0, 0, 4, 0),
+                              _mm512_setr_epi64(0, 5, 0, 0, 6, 0, 0, 7)};
+    const __mmask8 thirdMask[3] = {0x24, 0x49, 0x92};
+    for (long t = 0; t < taps; t += 6) {
+        __m512 v[6];
+        for (int i = 0; i < 6; i++) {
+            if (t + i < taps) {
+                v[i] = load_tap(plane, plan + q);
+                if (++q == kk) { q = 0; c++; plane += planeSize; }
+            } else {
+                v[i] = _mm512_setzero_ps();  // a last partial block: zero rows
+            }
+        }
+        __m512d lo[3], hi[3];
+        for (int a = 0; a < 3; a++) {
+            lo[a] = _mm512_castps_pd(_mm512_permutex2var_ps(v[2 * a], pairLo, v[2 * a + 1]));
+            hi[a] = _mm512_castps_pd(_mm512_permutex2var_ps(v[2 * a], pairHi, v[2 * a + 1]));
+        }
+        float *d = dst + (t / 6) * blockStride;
+        for (int j = 0; j < 6; j++) {
+            const __m512d *src = j < 3 ? lo : hi;
+            __m512d o = _mm512_permutex2var_pd(src[0], two[j % 3], src[1]);
+            o = _mm512_mask_permutexvar_pd(o, thirdMask[j % 3], third[j % 3], src[2]);
+            _mm512_storeu_ps(d + 16 * j, _mm512_castpd_ps(o));
+        }
     }
-    for (; t % 6 != 0; t++) _mm512_i32scatter_ps(dst + (t / 6) * blockStride + t % 6, six, _mm512_setzero_ps(), 4);
 }
 
 SWIFTNN_AVX512
@@ -115,6 +142,8 @@ void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float
         __m512i index = _mm512_loadu_si512((const void *)e->index);
         // A tap's sixteen lanes are distinct input positions (distinct outputs, one kernel offset),
         // so gather-add-scatter updates each element once, in the same order as a scalar loop.
+        // (Row-wise masked loads and stores instead measured slower: each tap's masked stores block
+        // the next tap's overlapping loads from store forwarding.)
         __m512 cur = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, index, plane, 4);
         _mm512_mask_i32scatter_ps(plane, mask, index, _mm512_add_ps(cur, _mm512_loadu_ps(tile + 16 * r)), 4);
         if (++q == kk) { q = 0; c++; plane += planeSize; }
