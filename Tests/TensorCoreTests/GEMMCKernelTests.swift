@@ -60,4 +60,55 @@ import Testing
             }
         }
     }
+
+    /// The packed GEMM pairs full 16-column panels and 6-row blocks on the 12×32 kernel; every
+    /// element must still be the 6×16 kernel's sum: per 256-deep block of k a fused multiply-add
+    /// chain from zero, added to C block after block. Shapes leave unpaired panels and row blocks,
+    /// partial panels and a second k block; both thread counts and all transpositions.
+    @Test("12×32-paired GEMM equals the blocked fused-multiply-add sums bit for bit",
+          .enabled(if: cpuLevel >= 2, "this CPU lacks AVX-512F (or is not x86-64)"))
+    func pairedPanelsMatchBlockedSums() {
+        for (m, n, k) in [(12, 32, 12), (30, 48, 300), (150, 70, 257), (13, 96, 40)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let a = values(m * k, seed: UInt32(m + k)), b = values(k * n, seed: UInt32(n * 3 + k))
+                    // op(A)(i, p) and op(B)(p, j) in the stored layouts.
+                    func opA(_ i: Int, _ p: Int) -> Float { transA ? a[p * m + i] : a[i * k + p] }
+                    func opB(_ p: Int, _ j: Int) -> Float { transB ? b[j * k + p] : b[p * n + j] }
+                    var want = [Float](repeating: 0, count: m * n)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var c: Float = 0
+                            var p0 = 0
+                            while p0 < k {
+                                var acc: Float = 0
+                                for p in p0..<min(k, p0 + 256) { acc = acc.addingProduct(opA(i, p), opB(p, j)) }
+                                c += acc
+                                p0 += 256
+                            }
+                            want[i * n + j] = c
+                        }
+                    }
+                    for threads in [1, 2] {
+                        var got = [Float](repeating: .nan, count: m * n)
+                        Parallel.withThreadCount(threads) {
+                            a.withUnsafeBufferPointer { pa in
+                                b.withUnsafeBufferPointer { pb in
+                                    got.withUnsafeMutableBufferPointer { pc in
+                                        CPUBackend.sgemm(transA: transA, transB: transB, m: m, n: n, k: k,
+                                                         a: pa.baseAddress!, lda: transA ? m : k,
+                                                         b: pb.baseAddress!, ldb: transB ? k : n,
+                                                         c: pc.baseAddress!, ldc: n)
+                                    }
+                                }
+                            }
+                        }
+                        let first = (0..<(m * n)).first { got[$0].bitPattern != want[$0].bitPattern }
+                        let at = first ?? 0
+                        #expect(first == nil, "\(m)×\(n)×\(k) transA \(transA) transB \(transB), \(threads) thread(s): element \(at) is \(got[at]), want \(want[at])")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -35,6 +35,26 @@ func gemmMicroKernelDispatch<T: GEMMElement>(
     }
 }
 
+/// C[0..<12·⌊mc/12⌋, 0..<32] += packed A rows · two packed B panels (`b`, `b + 16·kc`) on the 12×32
+/// AVX-512 kernel, bit-identical to the 6×16 kernel over the same blocks; returns the rows done.
+/// Float32 only (the caller checks), level 2.
+@inline(__always)
+func gemmPairedPanels<T: GEMMElement>(
+    _ kc: Int, _ apack: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>, _ c: UnsafeMutablePointer<T>,
+    _ ldc: Int, _ mc: Int
+) -> Int {
+    // T is Float here (checked by the caller): the buffers hold float32 values.
+    let a = UnsafeMutableRawPointer(apack).assumingMemoryBound(to: Float.self)
+    let fb = UnsafeMutableRawPointer(b).assumingMemoryBound(to: Float.self)
+    let fc = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self)
+    var ir = 0
+    while ir + 12 <= mc {
+        swiftnn_gemm_f32_12x32_accumulate(kc, a + ir * kc, a + (ir + 6) * kc, fb, fb + 16 * kc, fc + ir * ldc, ldc)
+        ir += 12
+    }
+    return ir
+}
+
 /// What the CPU supports, ignoring `SWIFTNN_GEMM_FMA` (for tests).
 enum GEMMCKernelProbe {
     static var cpuLevel: Int32 { swiftnn_gemm_f32_level() }
