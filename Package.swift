@@ -55,7 +55,7 @@ let package = Package(
             name: "TestSupport", dependencies: ["TensorCore", "Autograd"], path: "Tests/TestSupport",
             exclude: ["Resources/FIXTURES-README.md"],
             resources: [.copy("Resources/fixtures"), .copy("Resources/data")]),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Autograd", "TestSupport"], path: "Tests/TensorCoreTests"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "Autograd", "TestSupport", "CKernelSupport"], path: "Tests/TensorCoreTests"),
         .testTarget(name: "AutogradTests", dependencies: ["TensorCore", "Autograd", "TestSupport"], path: "Tests/AutogradTests"),
         .testTarget(name: "NNTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/NNTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["SwiftNN", "TestSupport"], path: "Tests/CheckpointTests"),

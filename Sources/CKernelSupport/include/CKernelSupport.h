@@ -100,3 +100,17 @@ void swiftnn_conv_store_rows_f32(const float *tile, long rows, float *y, long ch
 /// Transposed panels: for each block of 16 channels q, dst[q·panelStride + 16·p + i] = channel 16q+i at lane p.
 void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long channels, const swiftnn_conv_span *spans,
                                       long nspans, long positions, float *dst, long panelStride);
+
+// MARK: Normalization sweeps (norm_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
+// Bit-identical to their Swift twins in TensorCore/CPU/Normalization/NormSIMD.swift.
+
+/// Σ(p − shift) and Σ(p − shift)² over n floats (segmentMoments).
+void swiftnn_norm_moments_f32(const float *p, long n, float shift, double *sum, double *squares);
+/// y = (x − shift)·scale + bias, then max(0, ·) when relu ≠ 0; non-temporal stores when stream ≠ 0 (segmentAffine).
+void swiftnn_norm_affine_f32(const float *x, float *y, long n, float shift, float scale, float bias, int stream, int relu);
+/// Σg and Σg·(x − shift), g = dy where (x − shift)·gateScale + gateOffset > 0, else 0 (segmentGatedGradMoments).
+void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n, float shift, float gateScale,
+                                         float gateOffset, double *sum, double *products);
+/// dx = a·g − b·(x − shift) + c with g gated as above (segmentGatedBackwardApply).
+void swiftnn_norm_gated_backward_apply_f32(const float *x, const float *dy, float *dx, long n, float shift, float a,
+                                           float b, float c, float gateScale, float gateOffset, int stream);

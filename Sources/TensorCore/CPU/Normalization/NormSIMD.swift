@@ -32,6 +32,11 @@ import CKernelSupport
 /// at most 64 values: float rounding stays near 1e-7 relative).
 @usableFromInline let flushBlock = 2048
 
+/// Whether the sweeps below run their AVX-512 twins in norm_kernels.c (same results bit for bit):
+/// without `-target-cpu native`, Swift's SIMD16 here compiles to SSE2 and the sweeps are compute-bound.
+/// `SWIFTNN_GEMM_FMA=0` turns the C kernels off together with the GEMM's.
+let normUsesCKernels = GEMMCKernel.level >= 2
+
 @inline(__always) func nload(_ p: UnsafePointer<Float>) -> NormV16 {
     UnsafeRawPointer(p).loadUnaligned(as: NormV16.self)
 }
@@ -51,6 +56,15 @@ import CKernelSupport
 /// Σ(x − shift) and Σ(x − shift)² over `n` contiguous floats.
 @inline(__always)
 func segmentMoments(_ p: UnsafePointer<Float>, _ n: Int, _ shift: Float) -> (Double, Double) {
+    guard normUsesCKernels else { return segmentMomentsSwift(p, n, shift) }
+    var s = 0.0, q = 0.0
+    swiftnn_norm_moments_f32(p, n, shift, &s, &q)
+    return (s, q)
+}
+
+/// ``segmentMoments(_:_:_:)`` in Swift SIMD (the C kernel's reference; the path without AVX-512).
+@inline(__always)
+func segmentMomentsSwift(_ p: UnsafePointer<Float>, _ n: Int, _ shift: Float) -> (Double, Double) {
     let sh = NormV16(repeating: shift)
     var s = 0.0, q = 0.0
     var i = 0
@@ -119,6 +133,17 @@ func segmentGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _
 @inline(__always)
 func segmentAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
                    _ shift: Float, _ scale: Float, _ bias: Float, stream: Bool = false, relu: Bool = false) {
+    if normUsesCKernels {
+        swiftnn_norm_affine_f32(x, y, n, shift, scale, bias, stream ? 1 : 0, relu ? 1 : 0)
+    } else {
+        segmentAffineSwift(x, y, n, shift, scale, bias, stream: stream, relu: relu)
+    }
+}
+
+/// ``segmentAffine(_:_:_:_:_:_:stream:relu:)`` in Swift SIMD.
+@inline(__always)
+func segmentAffineSwift(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                        _ shift: Float, _ scale: Float, _ bias: Float, stream: Bool = false, relu: Bool = false) {
     if relu {
         segmentAffineBody(x, y, n, shift, scale, bias, stream: stream, nrelu, nrelu)
     } else {
@@ -175,6 +200,16 @@ struct ReLUGate {
 @inline(__always)
 func segmentGatedGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ n: Int, _ shift: Float,
                              _ gate: ReLUGate) -> (Double, Double) {
+    guard normUsesCKernels else { return segmentGatedGradMomentsSwift(x, dy, n, shift, gate) }
+    var s = 0.0, q = 0.0
+    swiftnn_norm_gated_grad_moments_f32(x, dy, n, shift, gate.scale, gate.offset, &s, &q)
+    return (s, q)
+}
+
+/// ``segmentGatedGradMoments(_:_:_:_:_:)`` in Swift SIMD.
+@inline(__always)
+func segmentGatedGradMomentsSwift(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ n: Int, _ shift: Float,
+                                  _ gate: ReLUGate) -> (Double, Double) {
     let sh = NormV16(repeating: shift)
     var s = 0.0, q = 0.0
     var i = 0
@@ -211,6 +246,18 @@ func segmentGatedGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Floa
 func segmentGatedBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                                _ n: Int, _ shift: Float, _ a: Float, _ b: Float, _ c: Float, _ gate: ReLUGate,
                                stream: Bool = false) {
+    if normUsesCKernels {
+        swiftnn_norm_gated_backward_apply_f32(x, dy, dx, n, shift, a, b, c, gate.scale, gate.offset, stream ? 1 : 0)
+    } else {
+        segmentGatedBackwardApplySwift(x, dy, dx, n, shift, a, b, c, gate, stream: stream)
+    }
+}
+
+/// ``segmentGatedBackwardApply(_:_:_:_:_:_:_:_:_:stream:)`` in Swift SIMD.
+@inline(__always)
+func segmentGatedBackwardApplySwift(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                    _ n: Int, _ shift: Float, _ a: Float, _ b: Float, _ c: Float, _ gate: ReLUGate,
+                                    stream: Bool = false) {
     let sh = NormV16(repeating: shift), va = NormV16(repeating: a)
     let vb = NormV16(repeating: b), vc = NormV16(repeating: c)
     var i = 0

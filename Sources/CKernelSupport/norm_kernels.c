@@ -1,0 +1,198 @@
+// The normalization layers' contiguous sweeps (TensorCore/CPU/Normalization/NormSIMD.swift) on
+// AVX-512F through function target attributes. Swift's SIMD16<Float> compiles to four SSE2
+// operations per vector in a plain release build (no `-target-cpu`, which a library cannot impose),
+// and these sweeps were compute-bound there: a third of a BatchNorm2d+ReLU step went to them.
+//
+// Every function computes exactly what its Swift twin computes: the same lane-wise operations in
+// the same order (16 lanes, two accumulators, float lanes flushed into Double every 2048 elements,
+// the same tree for the horizontal sum, the same scalar tails), with multiply and add kept
+// separate. So results are bit-identical whichever path runs, and a run resumed on another machine
+// still rounds the same way.
+#include "CKernelSupport.h"
+
+// Never contract a·b + c into a fused multiply-add: the Swift twins round the product first.
+#pragma STDC FP_CONTRACT OFF
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define SWIFTNN_AVX512 __attribute__((target("avx512f")))
+
+enum { SWIFTNN_FLUSH_BLOCK = 2048 };
+
+/// nhsum: (lo8 + hi8) → (lo4 + hi4) → (lo2 + hi2), then Double(c0) + Double(c1).
+SWIFTNN_AVX512
+static inline double hsum_tree(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    float c0 = _mm_cvtss_f32(c), c1 = _mm_cvtss_f32(_mm_shuffle_ps(c, c, 1));
+    return (double)c0 + (double)c1;
+}
+
+/// max(0, v) as Swift's `v.replacing(with: 0, where: v .< 0)`: NaN and −0 pass unchanged.
+SWIFTNN_AVX512
+static inline __m512 relu16(__m512 v) {
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_ps());
+}
+
+static inline float relu1(float v) { return v < 0 ? 0 : v; }
+
+/// The ReLU gate: g where d·scale + offset > 0 (NaN stops it), else 0.
+SWIFTNN_AVX512
+static inline __m512 gate16(__m512 g, __m512 d, __m512 scale, __m512 offset) {
+    __mmask16 open = _mm512_cmp_ps_mask(_mm512_add_ps(_mm512_mul_ps(d, scale), offset), _mm512_setzero_ps(), _CMP_GT_OQ);
+    return _mm512_maskz_mov_ps(open, g);
+}
+
+static inline float gate1(float g, float d, float scale, float offset) { return d * scale + offset > 0 ? g : 0; }
+
+/// Elements before `y` reaches a 64-byte boundary (non-temporal stores need it).
+static inline long head_to_align(const float *y, long n) {
+    long mis = (long)(((unsigned long)y & 63u) / sizeof(float));
+    long head = mis == 0 ? 0 : 16 - mis;
+    return head < n ? head : n;
+}
+
+SWIFTNN_AVX512
+void swiftnn_norm_moments_f32(const float *p, long n, float shift, double *sum, double *squares) {
+    const __m512 sh = _mm512_set1_ps(shift);
+    double s = 0, q = 0;
+    long i = 0;
+    while (i + 16 <= n) {
+        long end = i + SWIFTNN_FLUSH_BLOCK < n ? i + SWIFTNN_FLUSH_BLOCK : n;
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, q0 = s0, q1 = s0;
+        while (i + 32 <= end) {
+            __m512 a = _mm512_sub_ps(_mm512_loadu_ps(p + i), sh), b = _mm512_sub_ps(_mm512_loadu_ps(p + i + 16), sh);
+            s0 = _mm512_add_ps(s0, a); q0 = _mm512_add_ps(q0, _mm512_mul_ps(a, a));
+            s1 = _mm512_add_ps(s1, b); q1 = _mm512_add_ps(q1, _mm512_mul_ps(b, b));
+            i += 32;
+        }
+        if (i + 16 <= end) {
+            __m512 a = _mm512_sub_ps(_mm512_loadu_ps(p + i), sh);
+            s0 = _mm512_add_ps(s0, a); q0 = _mm512_add_ps(q0, _mm512_mul_ps(a, a));
+            i += 16;
+        }
+        s += hsum_tree(_mm512_add_ps(s0, s1));
+        q += hsum_tree(_mm512_add_ps(q0, q1));
+    }
+    for (; i < n; i++) {
+        double d = (double)(p[i] - shift);
+        s += d; q += d * d;
+    }
+    *sum = s;
+    *squares = q;
+}
+
+SWIFTNN_AVX512
+void swiftnn_norm_affine_f32(const float *x, float *y, long n, float shift, float scale, float bias, int stream, int relu) {
+    const __m512 sh = _mm512_set1_ps(shift), sc = _mm512_set1_ps(scale), bi = _mm512_set1_ps(bias);
+#define SWIFTNN_AFFINE(v) (relu ? relu16(_mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps((v), sh), sc), bi)) \
+                                : _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps((v), sh), sc), bi))
+    long i = 0;
+    if (stream) {
+        long head = head_to_align(y, n);
+        for (; i < head; i++) { float v = (x[i] - shift) * scale + bias; y[i] = relu ? relu1(v) : v; }
+        for (; i + 16 <= n; i += 16) _mm512_stream_ps(y + i, SWIFTNN_AFFINE(_mm512_loadu_ps(x + i)));
+    }
+    for (; i + 32 <= n; i += 32) {
+        __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+        _mm512_storeu_ps(y + i, SWIFTNN_AFFINE(a));
+        _mm512_storeu_ps(y + i + 16, SWIFTNN_AFFINE(b));
+    }
+    if (i + 16 <= n) {
+        _mm512_storeu_ps(y + i, SWIFTNN_AFFINE(_mm512_loadu_ps(x + i)));
+        i += 16;
+    }
+    for (; i < n; i++) { float v = (x[i] - shift) * scale + bias; y[i] = relu ? relu1(v) : v; }
+#undef SWIFTNN_AFFINE
+}
+
+SWIFTNN_AVX512
+void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n, float shift, float gateScale,
+                                         float gateOffset, double *sum, double *products) {
+    const __m512 sh = _mm512_set1_ps(shift), gs = _mm512_set1_ps(gateScale), go = _mm512_set1_ps(gateOffset);
+    double s = 0, q = 0;
+    long i = 0;
+    while (i + 16 <= n) {
+        long end = i + SWIFTNN_FLUSH_BLOCK < n ? i + SWIFTNN_FLUSH_BLOCK : n;
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, q0 = s0, q1 = s0;
+        while (i + 32 <= end) {
+            __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), sh), d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), sh);
+            __m512 g0 = gate16(_mm512_loadu_ps(dy + i), d0, gs, go), g1 = gate16(_mm512_loadu_ps(dy + i + 16), d1, gs, go);
+            s0 = _mm512_add_ps(s0, g0); q0 = _mm512_add_ps(q0, _mm512_mul_ps(g0, d0));
+            s1 = _mm512_add_ps(s1, g1); q1 = _mm512_add_ps(q1, _mm512_mul_ps(g1, d1));
+            i += 32;
+        }
+        if (i + 16 <= end) {
+            __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), sh);
+            __m512 g0 = gate16(_mm512_loadu_ps(dy + i), d0, gs, go);
+            s0 = _mm512_add_ps(s0, g0); q0 = _mm512_add_ps(q0, _mm512_mul_ps(g0, d0));
+            i += 16;
+        }
+        s += hsum_tree(_mm512_add_ps(s0, s1));
+        q += hsum_tree(_mm512_add_ps(q0, q1));
+    }
+    for (; i < n; i++) {
+        float d = x[i] - shift;
+        double g = (double)gate1(dy[i], d, gateScale, gateOffset);
+        s += g; q += g * (double)d;
+    }
+    *sum = s;
+    *products = q;
+}
+
+SWIFTNN_AVX512
+void swiftnn_norm_gated_backward_apply_f32(const float *x, const float *dy, float *dx, long n, float shift, float a,
+                                           float b, float c, float gateScale, float gateOffset, int stream) {
+    const __m512 sh = _mm512_set1_ps(shift), va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vc = _mm512_set1_ps(c);
+    const __m512 gs = _mm512_set1_ps(gateScale), go = _mm512_set1_ps(gateOffset);
+    // a·g − b·d + c, evaluated as Swift does: ((a·g) − (b·d)) + c.
+#define SWIFTNN_APPLY(g, d) _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(va, (g)), _mm512_mul_ps(vb, (d))), vc)
+    long i = 0;
+    if (stream) {
+        long head = head_to_align(dx, n);
+        for (; i < head; i++) { float d = x[i] - shift; dx[i] = a * gate1(dy[i], d, gateScale, gateOffset) - b * d + c; }
+        for (; i + 16 <= n; i += 16) {
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), sh);
+            _mm512_stream_ps(dx + i, SWIFTNN_APPLY(gate16(_mm512_loadu_ps(dy + i), d, gs, go), d));
+        }
+    }
+    for (; i + 32 <= n; i += 32) {
+        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), sh), d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), sh);
+        __m512 g0 = gate16(_mm512_loadu_ps(dy + i), d0, gs, go), g1 = gate16(_mm512_loadu_ps(dy + i + 16), d1, gs, go);
+        _mm512_storeu_ps(dx + i, SWIFTNN_APPLY(g0, d0));
+        _mm512_storeu_ps(dx + i + 16, SWIFTNN_APPLY(g1, d1));
+    }
+    if (i + 16 <= n) {
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), sh);
+        _mm512_storeu_ps(dx + i, SWIFTNN_APPLY(gate16(_mm512_loadu_ps(dy + i), d, gs, go), d));
+        i += 16;
+    }
+    for (; i < n; i++) { float d = x[i] - shift; dx[i] = a * gate1(dy[i], d, gateScale, gateOffset) - b * d + c; }
+#undef SWIFTNN_APPLY
+}
+
+#else
+
+// Never called off x86-64 (the Swift side checks swiftnn_gemm_f32_level() == 2 first).
+void swiftnn_norm_moments_f32(const float *p, long n, float shift, double *sum, double *squares) {
+    (void)p; (void)n; (void)shift; *sum = 0; *squares = 0;
+}
+void swiftnn_norm_affine_f32(const float *x, float *y, long n, float shift, float scale, float bias, int stream, int relu) {
+    (void)x; (void)y; (void)n; (void)shift; (void)scale; (void)bias; (void)stream; (void)relu;
+}
+void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n, float shift, float gateScale,
+                                         float gateOffset, double *sum, double *products) {
+    (void)x; (void)dy; (void)n; (void)shift; (void)gateScale; (void)gateOffset; *sum = 0; *products = 0;
+}
+void swiftnn_norm_gated_backward_apply_f32(const float *x, const float *dy, float *dx, long n, float shift, float a,
+                                           float b, float c, float gateScale, float gateOffset, int stream) {
+    (void)x; (void)dy; (void)dx; (void)n; (void)shift; (void)a; (void)b; (void)c; (void)gateScale; (void)gateOffset;
+    (void)stream;
+}
+
+#endif
