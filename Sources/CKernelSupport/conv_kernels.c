@@ -21,6 +21,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_shuffles.h"
 
 #define SWIFTNN_AVX512 __attribute__((target("avx512f")))
 
@@ -94,17 +95,8 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
     long kk = g->kernelH * g->kernelW, planeSize = g->height * g->width;
     long c = tap0 / kk, q = tap0 % kk;
     const float *plane = x + base + c * planeSize;
-    // Six taps t0..t5 become the block out[6k + i] = t_i[k] in registers (a scatter per tap cost more
-    // than the gather). First pairs: u_a = (t_2a[k], t_2a+1[k]) as 64-bit units, k < 8 in lo[a], k ≥ 8
-    // in hi[a]; then output unit 3k + a = u_a[k], each output vector from two pairs' permute and the
-    // third pair's masked permute (units 8j..8j+7 of the block; the same indices serve both halves).
-    const __m512i pairLo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i pairHi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const __m512i two[3] = {_mm512_setr_epi64(0, 8, 0, 1, 9, 0, 2, 10), _mm512_setr_epi64(0, 3, 11, 0, 4, 12, 0, 5),
-                            _mm512_setr_epi64(13, 0, 6, 14, 0, 7, 15, 0)};
-    const __m512i third[3] = {_mm512_setr_epi64(0, 0, 0, 0, 0, 1, 0, 0), _mm512_setr_epi64(2, 0, 0, 3, 0, 0, 4, 0),
-                              _mm512_setr_epi64(0, 5, 0, 0, 6, 0, 0, 7)};
-    const __mmask8 thirdMask[3] = {0x24, 0x49, 0x92};
+    // Six taps become one block of the six-row layout in registers (a scatter per tap cost more
+    // than the gather).
     for (long t = 0; t < taps; t += 6) {
         __m512 v[6];
         for (int i = 0; i < 6; i++) {
@@ -115,18 +107,7 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
                 v[i] = _mm512_setzero_ps();  // a last partial block: zero rows
             }
         }
-        __m512d lo[3], hi[3];
-        for (int a = 0; a < 3; a++) {
-            lo[a] = _mm512_castps_pd(_mm512_permutex2var_ps(v[2 * a], pairLo, v[2 * a + 1]));
-            hi[a] = _mm512_castps_pd(_mm512_permutex2var_ps(v[2 * a], pairHi, v[2 * a + 1]));
-        }
-        float *d = dst + (t / 6) * blockStride;
-        for (int j = 0; j < 6; j++) {
-            const __m512d *src = j < 3 ? lo : hi;
-            __m512d o = _mm512_permutex2var_pd(src[0], two[j % 3], src[1]);
-            o = _mm512_mask_permutexvar_pd(o, thirdMask[j % 3], third[j % 3], src[2]);
-            _mm512_storeu_ps(d + 16 * j, _mm512_castpd_ps(o));
-        }
+        interleave_six(v, dst + (t / 6) * blockStride);
     }
 }
 
@@ -178,35 +159,6 @@ void swiftnn_conv_store_rows_f32(const float *tile, long rows, float *y, long ch
             __m512 v = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, base), t) : t;
             _mm512_mask_storeu_ps(base, mask, v);
         }
-    }
-}
-
-/// In-register transpose of a 16×16 block held as 16 row vectors.
-SWIFTNN_AVX512
-static inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    }
-    // Now r[4q + s] holds, in each 128-bit lane L, the elements (row 4L' + …) — finish with 128-bit shuffles.
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
-        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
     }
 }
 
