@@ -11,6 +11,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_shuffles.h"
 
 __attribute__((target("avx512f")))
 static inline void swiftnn_gemm_f32_6x16_avx512_body(long kc, const float *a, const float *b, float *c,
@@ -105,6 +106,40 @@ void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1
     }
 }
 
+// Packing for the GEMM (GEMM.swift's gemmPackA / gemmPackB on their hottest layouts): Swift's
+// scalar and SSE2 loops cost the MLP's step as much as a fifth of its micro-kernel time.
+
+__attribute__((target("avx512f")))
+void swiftnn_gemm_pack_a6_f32(const float *a, long lda, long kc, float *dst) {
+    long p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        __m512 v[6];
+        for (int r = 0; r < 6; r++) v[r] = _mm512_loadu_ps(a + r * lda + p);
+        interleave_six(v, dst + 6 * p);
+    }
+    if (p < kc) {
+        // Tail: interleave a zero-padded block on the stack, copy what belongs to the panel.
+        __mmask16 m = (__mmask16)((1u << (kc - p)) - 1u);
+        __m512 v[6];
+        for (int r = 0; r < 6; r++) v[r] = _mm512_maskz_loadu_ps(m, a + r * lda + p);
+        float block[96];
+        interleave_six(v, block);
+        for (long i = 0; i < 6 * (kc - p); i++) dst[6 * p + i] = block[i];
+    }
+}
+
+__attribute__((target("avx512f")))
+void swiftnn_gemm_pack_b16_transposed_f32(const float *b, long ldb, long kc, long cols, float *dst) {
+    __m512 r[16];
+    for (long p = 0; p < kc; p += 16) {
+        long n = kc - p < 16 ? kc - p : 16;
+        __mmask16 m = (__mmask16)(n == 16 ? 0xFFFFu : (1u << n) - 1u);
+        for (long j = 0; j < 16; j++) r[j] = j < cols ? _mm512_maskz_loadu_ps(m, b + j * ldb + p) : _mm512_setzero_ps();
+        transpose16(r);
+        for (long i = 0; i < n; i++) _mm512_storeu_ps(dst + (p + i) * 16, r[i]);
+    }
+}
+
 __attribute__((target("avx2,fma")))
 static void swiftnn_gemm_f32_6x16_avx2(long kc, const float *a, const float *b, float *c,
                                        long ldc, long rows, long cols) {
@@ -183,6 +218,14 @@ void swiftnn_gemm_f32_12x32_tile(long kc, const float *a0, const float *a1, cons
 void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                        float *c, long ldc) {
     (void)kc; (void)a0; (void)a1; (void)b0; (void)b1; (void)c; (void)ldc;
+}
+
+void swiftnn_gemm_pack_a6_f32(const float *a, long lda, long kc, float *dst) {
+    (void)a; (void)lda; (void)kc; (void)dst;
+}
+
+void swiftnn_gemm_pack_b16_transposed_f32(const float *b, long ldb, long kc, long cols, float *dst) {
+    (void)b; (void)ldb; (void)kc; (void)cols; (void)dst;
 }
 
 void swiftnn_gemm_f32_microkernel(int level, long kc, const float *a, const float *b, float *c,

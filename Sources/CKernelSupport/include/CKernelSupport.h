@@ -53,6 +53,13 @@ void swiftnn_gemm_f32_12x32_tile(long kc, const float *a0, const float *a1, cons
 void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                        float *c, long ldc);
 
+/// GEMM packing of six rows of A (row stride lda, kc columns) into the micro-kernel's layout
+/// dst[6p + r] = a[r·lda + p]. AVX-512F only (level 2).
+void swiftnn_gemm_pack_a6_f32(const float *a, long lda, long kc, float *dst);
+/// GEMM packing of one 16-column panel of op(B) = Bᵀ: dst[16p + j] = b[j·ldb + p] for j < cols, 0 for
+/// cols ≤ j < 16, p < kc. AVX-512F only (level 2).
+void swiftnn_gemm_pack_b16_transposed_f32(const float *b, long ldb, long kc, long cols, float *dst);
+
 // MARK: Implicit-GEMM convolution (conv_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 
 /// One sample's 2-d convolution geometry, in elements.

@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 
 // General matrix multiply on row-major buffers: C = α·op(A)·op(B) + β·C.
@@ -204,11 +205,16 @@ func gemmPackA<T: GEMMElement>(
 ) {
     var d = dst
     var ir = 0
+    let cPack = T.self == Float.self && GEMMCKernel.level >= 2
     while ir < mc {
         let rows = min(6, mc - ir)
         if !transA {
             // op(A)(i, p) = a[i * lda + p]: read up to six rows in parallel, write contiguously.
-            if rows == 6 {
+            if rows == 6 && alpha == 1 && cPack {
+                // Sixteen columns of the six rows per step, interleaved in registers (AVX-512).
+                swiftnn_gemm_pack_a6_f32(UnsafeRawPointer(a + (i0 + ir) * lda + p0).assumingMemoryBound(to: Float.self), lda, kc,
+                                         UnsafeMutableRawPointer(d).assumingMemoryBound(to: Float.self))
+            } else if rows == 6 {
                 let s0 = a + (i0 + ir) * lda + p0
                 let s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda
                 if alpha == 1 {
@@ -277,6 +283,10 @@ func gemmPackB<T: GEMMElement>(
                     for j in cols..<nr { d[p * nr + j] = 0 }
                 }
             }
+        } else if T.self == Float.self && GEMMCKernel.level >= 2 {
+            // op(B)(p, j) = b[j * ldb + p]: 16×16 blocks transposed in registers (AVX-512).
+            swiftnn_gemm_pack_b16_transposed_f32(UnsafeRawPointer(b + (j0 + jr) * ldb + p0).assumingMemoryBound(to: Float.self),
+                                                 ldb, kc, cols, UnsafeMutableRawPointer(d).assumingMemoryBound(to: Float.self))
         } else {
             // op(B)(p, j) = b[j * ldb + p]: read rows of B, scatter into the panel's columns.
             // Pointer walks without overflow checks: this loop is hot in weight gradients (dW = dY·Xᵀ).
