@@ -121,3 +121,11 @@ void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n
 /// dx = a·g − b·(x − shift) + c with g gated as above (segmentGatedBackwardApply).
 void swiftnn_norm_gated_backward_apply_f32(const float *x, const float *dy, float *dx, long n, float shift, float a,
                                            float b, float c, float gateScale, float gateOffset, int stream);
+
+// MARK: Optimizer update (optimizer_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
+
+/// Adam/AdamW on n floats, bit-identical to adamRangeSwift (TensorCore/CPU/Optimizers.swift):
+/// g = grad + coupledWD·p; m ← m + w1·(g − m); v ← v·b2 + w2·g·g;
+/// p ← p·decay + negStepSize·m / (√v / bc2Sqrt + eps).
+void swiftnn_adam_f32(float *p, const float *grad, float *m, float *v, long n, float coupledWD, float decay, float w1,
+                      float b2, float w2, float bc2Sqrt, float eps, float negStepSize);

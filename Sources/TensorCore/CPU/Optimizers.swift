@@ -115,42 +115,60 @@ func adamKernel<T: BinaryFloatingPoint>(_ p: UnsafeMutablePointer<T>, _ grad: Un
 @inline(__always)
 func adamKernelSIMD(_ p: UnsafeMutablePointer<Float>, _ grad: UnsafeMutablePointer<Float>,
                     _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int, _ h: AdamStep) {
-    typealias V = SIMD16<Float>
     let useWD = h.weightDecay != 0
     let coupledWD: Float = useWD && !h.decoupled ? Float(h.weightDecay) : 0
     let decay: Float = useWD && h.decoupled ? Float(1 - h.lr * h.weightDecay) : 1
     let w1 = Float(1 - h.beta1), b2 = Float(h.beta2), w2 = Float(1 - h.beta2)
     let bc2Sqrt = Float(h.biasCorrection2Sqrt), eps = Float(h.eps)
     let negStepSize = Float(-(h.lr / h.biasCorrection1))
+    let cKernel = GEMMCKernel.level >= 2
+    Parallel.forRange(0..<count, grain: 1 << 15) { r in
+        if cKernel {
+            // The same operations in the same order on AVX-512 (SIMD16 is SSE2 in a plain build).
+            let o = r.lowerBound
+            swiftnn_adam_f32(p + o, grad + o, m + o, v + o, r.count, coupledWD, decay, w1, b2, w2, bc2Sqrt, eps, negStepSize)
+            return
+        }
+        adamRangeSwift(p, grad, m, v, r, coupledWD: coupledWD, decay: decay, w1: w1, b2: b2, w2: w2, bc2Sqrt: bc2Sqrt,
+                       eps: eps, negStepSize: negStepSize)
+    }
+}
+
+/// One range of ``adamKernelSIMD(_:_:_:_:count:_:)`` in Swift SIMD: the path without AVX-512 and the
+/// C kernel's reference in tests.
+@inline(__always)
+func adamRangeSwift(_ p: UnsafeMutablePointer<Float>, _ grad: UnsafeMutablePointer<Float>,
+                    _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ r: Range<Int>,
+                    coupledWD: Float, decay: Float, w1: Float, b2: Float, w2: Float, bc2Sqrt: Float, eps: Float,
+                    negStepSize: Float) {
+    typealias V = SIMD16<Float>
     @inline(__always) func load(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> V {
         UnsafeRawPointer(q + i).loadUnaligned(as: V.self)
     }
     @inline(__always) func store(_ x: V, _ q: UnsafeMutablePointer<Float>, _ i: Int) {
         UnsafeMutableRawPointer(q + i).storeBytes(of: x, as: V.self)
     }
-    Parallel.forRange(0..<count, grain: 1 << 15) { r in
-        var i = r.lowerBound
-        while i + 16 <= r.upperBound {
-            let p0 = load(p, i), mi = load(m, i)
-            let g = load(grad, i) + coupledWD * p0
-            let mNew = mi + w1 * (g - mi)
-            let vNew = load(v, i) * b2 + w2 * g * g
-            let denom = swiftnn_sqrt16(vNew) / bc2Sqrt + eps
-            store(mNew, m, i)
-            store(vNew, v, i)
-            store(p0 * decay + negStepSize * mNew / denom, p, i)
-            i += 16
-        }
-        while i < r.upperBound {
-            let p0 = p[i], mi = m[i]
-            let g = grad[i] + coupledWD * p0
-            let mNew = mi + w1 * (g - mi)
-            let vNew = v[i] * b2 + w2 * g * g
-            let denom = vNew.squareRoot() / bc2Sqrt + eps
-            m[i] = mNew
-            v[i] = vNew
-            p[i] = p0 * decay + negStepSize * mNew / denom
-            i += 1
-        }
+    var i = r.lowerBound
+    while i + 16 <= r.upperBound {
+        let p0 = load(p, i), mi = load(m, i)
+        let g = load(grad, i) + coupledWD * p0
+        let mNew = mi + w1 * (g - mi)
+        let vNew = load(v, i) * b2 + w2 * g * g
+        let denom = swiftnn_sqrt16(vNew) / bc2Sqrt + eps
+        store(mNew, m, i)
+        store(vNew, v, i)
+        store(p0 * decay + negStepSize * mNew / denom, p, i)
+        i += 16
+    }
+    while i < r.upperBound {
+        let p0 = p[i], mi = m[i]
+        let g = grad[i] + coupledWD * p0
+        let mNew = mi + w1 * (g - mi)
+        let vNew = v[i] * b2 + w2 * g * g
+        let denom = vNew.squareRoot() / bc2Sqrt + eps
+        m[i] = mNew
+        v[i] = vNew
+        p[i] = p0 * decay + negStepSize * mNew / denom
+        i += 1
     }
 }
