@@ -268,6 +268,7 @@ func gemmPackB<T: GEMMElement>(
 ) {
     typealias V = T.GEMMVector
     let nr = V.scalarCount
+    let cPack = T.self == Float.self && GEMMCKernel.level >= 2
     for panel in panel0..<panel1 {
         let jr = panel * nr
         let cols = min(nr, nc - jr)
@@ -283,7 +284,7 @@ func gemmPackB<T: GEMMElement>(
                     for j in cols..<nr { d[p * nr + j] = 0 }
                 }
             }
-        } else if T.self == Float.self && GEMMCKernel.level >= 2 {
+        } else if cPack {
             // op(B)(p, j) = b[j * ldb + p]: 16×16 blocks transposed in registers (AVX-512).
             swiftnn_gemm_pack_b16_transposed_f32(UnsafeRawPointer(b + (j0 + jr) * ldb + p0).assumingMemoryBound(to: Float.self),
                                                  ldb, kc, cols, UnsafeMutableRawPointer(d).assumingMemoryBound(to: Float.self))
