@@ -188,6 +188,58 @@ void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long c
     }
 }
 
+/// Sixteen lanes of channel row `yr` at a panel's positions (zeros in lanes of no span).
+SWIFTNN_AVX512
+static inline __m512 load_lanes(const float *yr, const swiftnn_conv_span *spans, long nspans) {
+    if (nspans == 1 && spans[0].lane0 == 0 && spans[0].count == 16) return _mm512_loadu_ps(yr + spans[0].offset);
+    __m512 out = _mm512_setzero_ps();
+    for (long i = 0; i < nspans; i++) {
+        __mmask16 mask = lane_range(spans[i].lane0, spans[i].lane0 + spans[i].count);
+        const float *base = (const float *)((const char *)yr + (spans[i].offset - spans[i].lane0) * (long)sizeof(float));
+        out = _mm512_mask_loadu_ps(out, mask, base);
+    }
+    return out;
+}
+
+/// One block of `kn` taps (a compile-time constant once inlined, so the sums live in registers):
+/// sums over the batch's panels, then one add per tap onto the accumulator in memory.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void wgrad_small_block(
+    const long kn, const float *taps, long K, long kb, long panels, const float *yr,
+    const swiftnn_conv_span *spans, const long *spanCounts, float *acc) {
+    __m512 r[16];
+    for (long k = 0; k < kn; k++) r[k] = _mm512_setzero_ps();
+    for (long j = 0; j < panels; j++) {
+        // gy comes from L3 (the layer above just wrote it); its next lines are requested ahead.
+        if (j + 8 < panels) _mm_prefetch((const char *)(yr + spans[16 * (j + 8)].offset), _MM_HINT_T0);
+        const __m512 d = load_lanes(yr, spans + 16 * j, spanCounts[j]);
+        const float *t = taps + (j * K + kb) * 16;
+        for (long k = 0; k < kn; k++) r[k] = _mm512_fmadd_ps(_mm512_loadu_ps(t + 16 * k), d, r[k]);
+    }
+    for (long k = 0; k < kn; k++) _mm512_storeu_ps(acc + 16 * k, _mm512_add_ps(_mm512_loadu_ps(acc + 16 * k), r[k]));
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const float *gy, long channelStride,
+                                  const swiftnn_conv_span *spans, const long *spanCounts, long o0, long o1, float *acc) {
+    for (long o = o0; o < o1; o++) {
+        const float *yr = gy + o * channelStride;
+        for (long kb = 0; kb < K; kb += 16) {
+            long kn = K - kb < 16 ? K - kb : 16;
+            float *a = acc + (o * K + kb) * 16;
+            switch (kn) {
+#define SWIFTNN_WGRAD_CASE(n) case n: wgrad_small_block(n, taps, K, kb, panels, yr, spans, spanCounts, a); break;
+                SWIFTNN_WGRAD_CASE(1) SWIFTNN_WGRAD_CASE(2) SWIFTNN_WGRAD_CASE(3) SWIFTNN_WGRAD_CASE(4)
+                SWIFTNN_WGRAD_CASE(5) SWIFTNN_WGRAD_CASE(6) SWIFTNN_WGRAD_CASE(7) SWIFTNN_WGRAD_CASE(8)
+                SWIFTNN_WGRAD_CASE(9) SWIFTNN_WGRAD_CASE(10) SWIFTNN_WGRAD_CASE(11) SWIFTNN_WGRAD_CASE(12)
+                SWIFTNN_WGRAD_CASE(13) SWIFTNN_WGRAD_CASE(14) SWIFTNN_WGRAD_CASE(15) SWIFTNN_WGRAD_CASE(16)
+#undef SWIFTNN_WGRAD_CASE
+                default: break;
+            }
+        }
+    }
+}
+
 #else
 
 long swiftnn_conv_plan_panel(const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
@@ -218,6 +270,11 @@ void swiftnn_conv_store_rows_f32(const float *tile, long rows, float *y, long ch
 void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long channels, const swiftnn_conv_span *spans,
                                       long nspans, long positions, float *dst, long panelStride) {
     (void)y; (void)channelStride; (void)channels; (void)spans; (void)nspans; (void)positions; (void)dst; (void)panelStride;
+}
+
+void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const float *gy, long channelStride,
+                                  const swiftnn_conv_span *spans, const long *spanCounts, long o0, long o1, float *acc) {
+    (void)taps; (void)K; (void)panels; (void)gy; (void)channelStride; (void)spans; (void)spanCounts; (void)o0; (void)o1; (void)acc;
 }
 
 #endif

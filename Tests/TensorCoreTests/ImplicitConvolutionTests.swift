@@ -6,7 +6,8 @@ import Testing
 /// output rows, tap counts not a multiple of six, output channels not a multiple of six, and more
 /// than 320 taps (the forward pass splits taps into equal chunks of at most 320), odd and even
 /// numbers of panels, six-row weight blocks, six-tap blocks and 16-channel panels (the 12×32
-/// micro-kernel and the 6×16 edges of the forward pass and the weight gradient).
+/// micro-kernel and the 6×16 edges of the forward pass and the weight gradient), and both weight-
+/// gradient paths: the GEMM one (more than 32 taps) and the small-tap one (C·KH·KW ≤ 32).
 @Suite struct ImplicitConvolutionTests {
     static let runs = GEMMCKernelProbe.cpuLevel >= 2
 
@@ -39,6 +40,10 @@ import Testing
         Case(n: 2, c: 45, o: 8, h: 5, w: 6, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         Case(n: 2, c: 5, o: 40, h: 6, w: 7, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         Case(n: 3, c: 2, o: 64, h: 5, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        // Few taps over many positions (a first layer): the weight gradient's small-tap path in more
+        // than one chunk of 256 panels, panels straddling samples (870 positions per sample).
+        Case(n: 5, c: 1, o: 10, h: 30, w: 29, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+        Case(n: 3, c: 3, o: 19, h: 40, w: 31, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
     ]
 
     @Test("geometries whose gather offsets would overflow 32 bits take the im2col path")
@@ -110,9 +115,13 @@ import Testing
         #expect(inputOnly.weight == nil && inputOnly.bias == nil)
     }
 
-    @Test("forward and both gradients are bit-identical for every thread count", .enabled(if: runs, "this CPU lacks AVX-512F"))
-    func threadCountIndependent() {
-        let c = Case(n: 7, c: 5, o: 35, h: 9, w: 7, k: (3, 3), s: (2, 1), p: (1, 1), d: (1, 1))
+    @Test("forward and both gradients are bit-identical for every thread count", .enabled(if: runs, "this CPU lacks AVX-512F"),
+          arguments: [
+              Case(n: 7, c: 5, o: 35, h: 9, w: 7, k: (3, 3), s: (2, 1), p: (1, 1), d: (1, 1)),
+              // Small-tap weight gradient over two chunks.
+              Case(n: 6, c: 3, o: 20, h: 30, w: 26, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+          ])
+    func threadCountIndependent(_ c: Case) {
         let geo = c.geo
         let x = Tensor(converting: values(c.n * c.c * c.h * c.w, seed: 5), shape: [c.n, c.c, c.h, c.w], dtype: .float32)
         let w = Tensor(converting: values(c.o * c.c * 9, seed: 6), shape: [c.o, c.c, 3, 3], dtype: .float32)

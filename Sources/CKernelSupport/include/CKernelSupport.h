@@ -108,6 +108,13 @@ void swiftnn_conv_store_rows_f32(const float *tile, long rows, float *y, long ch
 void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long channels, const swiftnn_conv_span *spans,
                                       long nspans, long positions, float *dst, long panelStride);
 
+/// The weight gradient of a layer with few taps (K = C·KH·KW, the first layer's): for the `panels`
+/// panels of one batch, taps[j·K·16 + k·16 + lane] (gathered with swiftnn_conv_gather_f32) and the
+/// output gradient gy at their positions, acc[(o·K + k)·16 + lane] += Σ_j tap_k · gy_o, per lane, for
+/// o in [o0, o1). spans + 16·j (spanCounts[j] of them) describe panel j's lanes in gy.
+void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const float *gy, long channelStride,
+                                  const swiftnn_conv_span *spans, const long *spanCounts, long o0, long o1, float *acc);
+
 // MARK: Normalization sweeps (norm_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 // Bit-identical to their Swift twins in TensorCore/CPU/Normalization/NormSIMD.swift.
 

@@ -297,6 +297,7 @@ enum ImplicitConvolution {
     /// so the result does not depend on the thread count.
     static func weightGradient(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gw: UnsafeMutablePointer<Float>,
                                _ geo: ConvGeometry) {
+        if geo.inChannels * geo.kernelCount <= smallTapLimit { return weightGradientSmallTaps(gy, x, gw, geo) }
         let geometry = geometry(geo)
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
@@ -387,5 +388,77 @@ enum ImplicitConvolution {
         }
         for o in 0..<O { for k in 0..<K { gw[o * K + k] = gwt[k * O + o] } }
         withExtendedLifetime((scratch, gytStorage, gwtStorage)) {}
+    }
+
+    /// Layers with at most this many taps (C·KH·KW: a first layer on 1 or 3 channels) take
+    /// ``weightGradientSmallTaps``.
+    static let smallTapLimit = 32
+
+    /// `gw` for a layer with few taps: per lane of each panel, Σ tap · gy over the positions, with
+    /// gy read in place. The GEMM path above transposes the whole of gy into 16-channel panels
+    /// first, which for a first layer (gy the largest activation of the network, K = 9 or 27) costs
+    /// several times the arithmetic (5 of a SmallCNN MNIST step's 6.5 ms went to that pass).
+    /// Positions are cut into a fixed grid of at most 256 chunks whatever the thread count; each
+    /// chunk's float lanes are summed in Double into its own slot, and the slots are added in chunk
+    /// order, so the result does not depend on the thread count.
+    static func weightGradientSmallTaps(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gw: UnsafeMutablePointer<Float>,
+                                        _ geo: ConvGeometry) {
+        let geometry = geometry(geo)
+        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
+        let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
+        precondition(K <= smallTapLimit)
+        let panels = (P + 15) / 16
+        let chunkPanels = max(256, (panels + 255) / 256)
+        let chunks = (panels + chunkPanels - 1) / chunkPanels
+        let partialStorage = gemmScratch(bytes: chunks * O * K * 8)
+        let partial = partialStorage.pointer.assumingMemoryBound(to: Double.self)
+        let tasks = tasks(work: geo.work, units: chunks, perThread: 2)
+        // Panels per batch: their taps (batch × K × 16 floats, ≤ 32 KB) stay in L1 while each channel
+        // of gy streams past them in runs of batch × 64 bytes (16 panels per batch ran ≈ 2× slower:
+        // gy comes from L3 and short runs leave its loads waiting).
+        let batch = max(16, min(64, 512 / K))
+        let accStorage = gemmScratch(bytes: tasks * O * K * 64)
+        let tapStorage = gemmScratch(bytes: tasks * batch * K * 64)
+        Parallel.run(tasks: tasks) { t in
+            var g = geometry
+            let acc = accStorage.pointer.assumingMemoryBound(to: Float.self) + t * O * K * 16
+            let tp = tapStorage.pointer.assumingMemoryBound(to: Float.self) + t * batch * K * 16
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * batch) { runs in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * batch) { spans in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: batch) { spanCounts in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
+                let rp = runs.baseAddress!, sp = spans.baseAddress!, sc = spanCounts.baseAddress!, pl = plan.baseAddress!
+                for chunk in (chunks * t / tasks)..<(chunks * (t + 1) / tasks) {
+                    acc.update(repeating: 0, count: O * K * 16)
+                    var p = chunk * chunkPanels
+                    let end = min(panels, p + chunkPanels)
+                    while p < end {
+                        let np = min(batch, end - p)
+                        for j in 0..<np {
+                            let start = (p + j) * 16
+                            let c = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
+                                             outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
+                            sc[j] = c.spans
+                            let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, c.runs, pl)
+                            swiftnn_conv_gather_f32(x, &g, pl, base, 0, K, tp + j * K * 16, 16)
+                        }
+                        swiftnn_conv_wgrad_small_f32(tp, K, np, gy, L, sp, sc, 0, O, acc)
+                        p += np
+                    }
+                    let slot = partial + chunk * O * K
+                    for i in 0..<(O * K) {
+                        var sum = 0.0
+                        for lane in 0..<16 { sum += Double(acc[i * 16 + lane]) }
+                        slot[i] = sum
+                    }
+                }
+            } } } }
+        }
+        for i in 0..<(O * K) {
+            var sum = 0.0
+            for chunk in 0..<chunks { sum += partial[chunk * O * K + i] }
+            gw[i] = Float(sum)
+        }
+        withExtendedLifetime((partialStorage, accStorage, tapStorage)) {}
     }
 }
