@@ -85,6 +85,24 @@ private func close(_ t: Tensor, _ want: [Double], _ tol: Double = 1e-12) -> Bool
         #expect(adaptiveAvgPool2d(x, outputSize: (nil, 2)).shape == [2, 3, 5, 2])
     }
 
+    /// A 1×1 output (global pooling) takes its own loop, eight planes at a time: 19 planes cover
+    /// full groups and a remainder, float32 and float64, forward and backward.
+    @Test(arguments: [DType.float32, .float64])
+    func globalAveragePooling(_ dtype: DType) {
+        let x = filled([1, 19, 3, 5], dtype, seed: 8)
+        x.requiresGrad = true
+        let tol = dtype == .float32 ? 1e-6 : 1e-12
+        let y = adaptiveAvgPool2d(x, outputSize: 1)
+        #expect(y.shape == [1, 19, 1, 1])
+        let want = (0..<19).map { p in (0..<15).reduce(0.0) { $0 + x.doubleValue(at: p * 15 + $1) } / 15 }
+        #expect(close(y, want, tol))
+        let seed = filled([1, 19, 1, 1], dtype, seed: 9)
+        (y * seed).sum().backward()
+        let wantGrad = (0..<(19 * 15)).map { seed.doubleValue(at: $0 / 15) / 15 }
+        #expect(close(x.grad!, wantGrad, tol))
+        #expect(convGradcheck({ adaptiveAvgPool2d($0[0], outputSize: 1) }, inputs: [filled([2, 9, 2, 3], seed: 10)]))
+    }
+
     @Test func gradchecks() {
         #expect(convGradcheck({ maxPool2d($0[0], kernelSize: (3, 2), stride: (2, 1), padding: (1, 1), ceilMode: true) }, inputs: [filled([1, 2, 5, 6], seed: 4)]))
         #expect(convGradcheck({ avgPool2d($0[0], kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false) }, inputs: [filled([2, 1, 5, 5], seed: 5)]))
