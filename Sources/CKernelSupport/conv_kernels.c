@@ -40,6 +40,19 @@ static inline __m512 load_tap(const float *plane, const swiftnn_conv_tap_lanes *
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e->mask, index, plane, 4);
 }
 
+/// Requests the lines a planned panel reads in the channel plane `ahead` (first, middle and last
+/// lane of each kernel row's centre tap): a panel's taps come from a few rows of every channel,
+/// which sit in L2, and a gather waits on each miss, so the caller asks two channels ahead.
+static inline void prefetch_channel(const float *ahead, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan) {
+    long kk = g->kernelH * g->kernelW;
+    for (long r = 0; r < kk; r += g->kernelW) {
+        const int *index = plan[r + g->kernelW / 2].index;
+        _mm_prefetch((const char *)(ahead + index[0]), _MM_HINT_T0);
+        _mm_prefetch((const char *)(ahead + index[8]), _MM_HINT_T0);
+        _mm_prefetch((const char *)(ahead + index[15]), _MM_HINT_T0);
+    }
+}
+
 SWIFTNN_AVX512
 long swiftnn_conv_plan_panel(const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
                              swiftnn_conv_tap_lanes *plan) {
@@ -83,6 +96,7 @@ void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, con
     long c = tap0 / kk, q = tap0 % kk;
     const float *plane = x + base + c * planeSize;
     for (long t = 0; t < taps; t++) {
+        if (q == 0) prefetch_channel(plane + 4 * planeSize, g, plan);
         // Lanes outside the image (padding) and past the panel's positions are zeros, never read.
         _mm512_storeu_ps(dst + t * dstStride, load_tap(plane, plan + q));
         if (++q == kk) { q = 0; c++; plane += planeSize; }
@@ -101,6 +115,7 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
         __m512 v[6];
         for (int i = 0; i < 6; i++) {
             if (t + i < taps) {
+                if (q == 0) prefetch_channel(plane + 4 * planeSize, g, plan);
                 v[i] = load_tap(plane, plan + q);
                 if (++q == kk) { q = 0; c++; plane += planeSize; }
             } else {
