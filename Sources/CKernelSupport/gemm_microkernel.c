@@ -93,6 +93,26 @@ void swiftnn_gemm_f32_12x32_tile(long kc, const float *a0, const float *a1, cons
     for (int i = 0; i < 24; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
 }
 
+/// One six-row block of A against two panels of B: 12 accumulators, twice the 6×16 kernel's, so
+/// the fused multiply-adds' latency is hidden where a lone six-row block is left over (64 output
+/// channels are ten blocks and a partial one). Each element is the 6×16 kernel's chain: same bits.
+__attribute__((target("avx512f")))
+void swiftnn_gemm_f32_6x32_tile(long kc, const float *a, const float *b0, const float *b1, float *tiles) {
+    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0;
+    __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0;
+    for (long p = 0; p < kc; p++) {
+        __m512 u = _mm512_loadu_ps(b0), v = _mm512_loadu_ps(b1), x;
+#define SWIFTNN_ROW(i, acc0, acc1) \
+        x = _mm512_set1_ps(a[i]); acc0 = _mm512_fmadd_ps(x, u, acc0); acc1 = _mm512_fmadd_ps(x, v, acc1);
+        SWIFTNN_ROW(0, p0, q0) SWIFTNN_ROW(1, p1, q1) SWIFTNN_ROW(2, p2, q2)
+        SWIFTNN_ROW(3, p3, q3) SWIFTNN_ROW(4, p4, q4) SWIFTNN_ROW(5, p5, q5)
+#undef SWIFTNN_ROW
+        a += 6; b0 += 16; b1 += 16;
+    }
+    __m512 acc[12] = {p0, p1, p2, p3, p4, p5, q0, q1, q2, q3, q4, q5};
+    for (int i = 0; i < 12; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
+}
+
 __attribute__((target("avx512f")))
 void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                        float *c, long ldc) {
@@ -213,6 +233,10 @@ void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *
 void swiftnn_gemm_f32_12x32_tile(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                  float *tiles) {
     (void)kc; (void)a0; (void)a1; (void)b0; (void)b1; (void)tiles;
+}
+
+void swiftnn_gemm_f32_6x32_tile(long kc, const float *a, const float *b0, const float *b1, float *tiles) {
+    (void)kc; (void)a; (void)b0; (void)b1; (void)tiles;
 }
 
 void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,

@@ -47,6 +47,9 @@ void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *
 /// bit-identical to `swiftnn_gemm_f32_6x16_tile` on the same panels. AVX-512F only (level 2).
 void swiftnn_gemm_f32_12x32_tile(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                  float *tiles);
+/// One six-row block of A against two 16-column panels: tiles[0..<96] = a·b0, tiles[96..<192] = a·b1,
+/// each bit-identical to `swiftnn_gemm_f32_6x16_tile` on that panel. AVX-512F only (level 2).
+void swiftnn_gemm_f32_6x32_tile(long kc, const float *a, const float *b0, const float *b1, float *tiles);
 /// C[0..<12, 0..<32] += (a0; a1) · (b0 b1): the same four products added to a row-major C (row
 /// stride `ldc`), rows 0–5 from a0 and 6–11 from a1, columns 0–15 from b0 and 16–31 from b1;
 /// bit-identical to four `swiftnn_gemm_f32_microkernel` calls. AVX-512F only (level 2).

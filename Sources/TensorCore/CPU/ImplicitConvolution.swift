@@ -172,8 +172,11 @@ enum ImplicitConvolution {
                                     ob += 2
                                 }
                                 if ob < oBlocks {
-                                    swiftnn_gemm_f32_6x16_tile(kc, wp + (ob * K + k0) * 6, bj1, tp)
-                                    store(tp, ob, j + 1)
+                                    // A lone six-row block left over: both panels at once (12
+                                    // accumulators instead of 6 hide the FMA latency).
+                                    swiftnn_gemm_f32_6x32_tile(kc, wp + (ob * K + k0) * 6, bj, bj1, tp)
+                                    store(tp, ob, j); store(tp + 96, ob, j + 1)
+                                    ob += 1
                                 }
                             }
                             for ob in ob..<oBlocks {
