@@ -1,3 +1,4 @@
+import CKernelSupport
 import Testing
 @testable import TensorCore
 
@@ -59,6 +60,24 @@ import Testing
                 }
             }
         }
+    }
+
+    /// The tile kernels the convolution uses (6×16, 6×32, 12×32) write the same sums: each element a
+    /// fused multiply-add chain from zero, whichever kernel computes it.
+    @Test("6×32 and 12×32 tiles equal 6×16 tiles bit for bit", .enabled(if: cpuLevel >= 2, "this CPU lacks AVX-512F (or is not x86-64)"),
+          arguments: [1, 7, 288])
+    func tileKernelsAgree(_ kc: Int) {
+        let a0 = values(kc * 6, seed: 4), a1 = values(kc * 6, seed: 5), b0 = values(kc * 16, seed: 6), b1 = values(kc * 16, seed: 7)
+        func single(_ a: [Float], _ b: [Float]) -> [UInt32] {
+            var tile = [Float](repeating: .nan, count: 96)
+            swiftnn_gemm_f32_6x16_tile(kc, a, b, &tile)
+            return tile.map(\.bitPattern)
+        }
+        var pair = [Float](repeating: .nan, count: 192), quad = [Float](repeating: .nan, count: 384)
+        swiftnn_gemm_f32_6x32_tile(kc, a0, b0, b1, &pair)
+        swiftnn_gemm_f32_12x32_tile(kc, a0, a1, b0, b1, &quad)
+        #expect(pair.map(\.bitPattern) == single(a0, b0) + single(a0, b1))
+        #expect(quad.map(\.bitPattern) == single(a0, b0) + single(a0, b1) + single(a1, b0) + single(a1, b1))
     }
 
     /// The packed GEMM pairs full 16-column panels and 6-row blocks on the 12×32 kernel; every
