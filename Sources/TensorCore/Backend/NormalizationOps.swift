@@ -234,7 +234,7 @@ extension Kernels {
     /// Outputs at least this large (bytes) are written with non-temporal stores by the CPU
     /// normalization kernels. The results are identical either way; tests lower it to cover the
     /// streaming path.
-    nonisolated(unsafe) public static var normalizationStreamingBytes = 8 << 20
+    nonisolated(unsafe) public static var normalizationStreamingBytes = 4 << 20
 
     /// Per-channel statistics of `x` (N, C, *) over the batch and every spatial position: the
     /// "reduce" half of batch normalization's forward. Float32 sums shifted one-pass in SIMD lanes
