@@ -5,7 +5,7 @@
 // A convolution is three products over "columns" — the im2col matrix cols[tap, position], tap = (c, kh, kw),
 // position = (n, oh, ow) — that is never materialised:
 //   forward  Y[o, pos]    = W[o, tap] · cols[tap, pos]      B panels gathered from x (swiftnn_conv_gather_f32)
-//   dX       dcols        = Wᵀ[tap, o] · dY[o, pos]         each 6×16 result tile added back onto dx (scatter_add)
+//   dX       dcols        = Wᵀ[tap, o] · dY[o, pos]         stored for a block of samples, then col2im (contiguous rows)
 //   dW       dWᵀ[tap, o]  = cols[tap, pos] · dY[o, pos]ᵀ    A rows gathered from x, B = dYᵀ (pack_transposed)
 // The products themselves run on the GEMM's 6×16 micro-kernel (gemm_microkernel.c) with A packed
 // six rows interleaved.
@@ -21,6 +21,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdlib.h>
 #include "simd_shuffles.h"
 
 #define SWIFTNN_AVX512 __attribute__((target("avx512f")))
@@ -126,24 +127,93 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
     }
 }
 
+/// One window of an output row in col2im: up to 16 / strideW consecutive outputs starting at column
+/// `src` of the row, added onto the 16 input columns starting at `col` (relative to the row's start).
+typedef struct { long src, col; __mmask16 load, store; } col2im_window;
+
+/// The row operations of col2im for one channel, in the order kw → kh → oh: consecutive operations
+/// touch different input rows (kw and kw + 1 on one row overlap shifted, and a masked store does not
+/// forward to an overlapping shifted load).
 SWIFTNN_AVX512
-void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
-                                  const swiftnn_conv_tap_lanes *plan, long base) {
-    long kk = g->kernelH * g->kernelW, planeSize = g->height * g->width;
-    long c = tap0 / kk, q = tap0 % kk;
-    float *plane = dx + base + c * planeSize;
-    for (long r = 0; r < rows; r++) {
-        const swiftnn_conv_tap_lanes *e = plan + q;
-        __mmask16 mask = (__mmask16)e->mask;
-        __m512i index = _mm512_loadu_si512((const void *)e->index);
-        // A tap's sixteen lanes are distinct input positions (distinct outputs, one kernel offset),
-        // so gather-add-scatter updates each element once, in the same order as a scalar loop.
-        // (Row-wise masked loads and stores instead measured slower: each tap's masked stores block
-        // the next tap's overlapping loads from store forwarding.)
-        __m512 cur = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, index, plane, 4);
-        _mm512_mask_i32scatter_ps(plane, mask, index, _mm512_add_ps(cur, _mm512_loadu_ps(tile + 16 * r)), 4);
-        if (++q == kk) { q = 0; c++; plane += planeSize; }
+static inline __attribute__((always_inline)) void col2im_channel(const float *cols, long ld, long outH, long outW, float *plane,
+                                  const swiftnn_conv_geometry *g, const col2im_window *win, long nwin, int expand) {
+    long KH = g->kernelH, KW = g->kernelW;
+    for (long kw = 0; kw < KW; kw++) {
+        const col2im_window *w = win + kw * nwin;
+        for (long kh = 0; kh < KH; kh++) {
+            const float *src = cols + (kh * KW + kw) * ld;
+            long ih = kh * g->dilationH - g->padH;
+            for (long oh = 0; oh < outH; oh++, src += outW, ih += g->strideH) {
+                if ((unsigned long)ih >= (unsigned long)g->height) continue;  // padding rows
+                float *row = plane + ih * g->width;
+                for (long i = 0; i < nwin; i++) {
+                    __m512 v = expand ? _mm512_maskz_expandloadu_ps(w[i].load, src + w[i].src)
+                                      : _mm512_maskz_loadu_ps(w[i].load, src + w[i].src);
+                    float *d = row + w[i].col;
+                    _mm512_mask_storeu_ps(d, w[i].store, _mm512_add_ps(_mm512_maskz_loadu_ps(w[i].store, d), v));
+                }
+            }
+        }
     }
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long outH, long outW, float *dx,
+                             const swiftnn_conv_geometry *g) {
+    long KH = g->kernelH, KW = g->kernelW, H = g->height, W = g->width, sW = g->strideW;
+    long planeSize = H * W;
+    if (sW > 16) {
+        // Wider strides than a vector: one element at a time, in the same order.
+        for (long c = 0; c < channels; c++) {
+            float *plane = dx + c * planeSize;
+            for (long i = 0; i < planeSize; i++) plane[i] = 0;
+            const float *cc = cols + c * KH * KW * ld;
+            for (long kw = 0; kw < KW; kw++) {
+                for (long kh = 0; kh < KH; kh++) {
+                    const float *src = cc + (kh * KW + kw) * ld;
+                    for (long oh = 0; oh < outH; oh++) {
+                        long ih = oh * g->strideH - g->padH + kh * g->dilationH;
+                        if (ih < 0 || ih >= H) continue;
+                        for (long ow = 0; ow < outW; ow++) {
+                            long iw = ow * sW - g->padW + kw * g->dilationW;
+                            if (iw >= 0 && iw < W) plane[ih * W + iw] += src[oh * outW + ow];
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
+    // A window holds `per` outputs, at lanes 0, sW, 2·sW, … (an expanding load places consecutive
+    // values there); lanes outside the image (padding) are never read or written.
+    long per = (16 + sW - 1) / sW, nwin = (outW + per - 1) / per;
+    unsigned int pattern = 0;
+    for (long l = 0; l < 16; l += sW) pattern |= 1u << l;
+    col2im_window stackWindows[128];
+    col2im_window *win = KW * nwin <= 128 ? stackWindows : (col2im_window *)malloc(sizeof(col2im_window) * KW * nwin);
+    for (long kw = 0; kw < KW; kw++) {
+        for (long i = 0; i < nwin; i++) {
+            long ow0 = i * per, n = outW - ow0 < per ? outW - ow0 : per;
+            long col = ow0 * sW - g->padW + kw * g->dilationW;
+            unsigned int load = pattern & (unsigned int)((1ul << ((n - 1) * sW + 1)) - 1ul);
+            col2im_window *w = win + kw * nwin + i;
+            w->src = ow0;
+            w->col = col;
+            w->load = (__mmask16)load;
+            long lo = col < 0 ? -col : 0, hi = W - col > 16 ? 16 : W - col;  // lanes inside the image
+            w->store = (__mmask16)(hi <= lo ? 0u : load & ((1u << hi) - 1u) & ~((1u << lo) - 1u));
+        }
+    }
+    for (long c = 0; c < channels; c++) {
+        float *plane = dx + c * planeSize;
+        long i = 0;
+        for (; i + 16 <= planeSize; i += 16) _mm512_storeu_ps(plane + i, _mm512_setzero_ps());
+        if (i < planeSize) _mm512_mask_storeu_ps(plane + i, lane_range(0, planeSize - i), _mm512_setzero_ps());
+        const float *cc = cols + c * KH * KW * ld;
+        if (sW > 1) col2im_channel(cc, ld, outH, outW, plane, g, win, nwin, 1);
+        else col2im_channel(cc, ld, outH, outW, plane, g, win, nwin, 0);
+    }
+    if (win != stackWindows) free(win);
 }
 
 SWIFTNN_AVX512
@@ -270,9 +340,9 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
                                  long base, long tap0, long taps, float *dst, long blockStride) {
     (void)x; (void)g; (void)plan; (void)base; (void)tap0; (void)taps; (void)dst; (void)blockStride;
 }
-void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
-                                  const swiftnn_conv_tap_lanes *plan, long base) {
-    (void)tile; (void)rows; (void)tap0; (void)dx; (void)g; (void)plan; (void)base;
+void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long outH, long outW, float *dx,
+                             const swiftnn_conv_geometry *g) {
+    (void)cols; (void)ld; (void)channels; (void)outH; (void)outW; (void)dx; (void)g;
 }
 void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
                                 long rows, float *dst, long dstStride) {

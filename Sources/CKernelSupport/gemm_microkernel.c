@@ -126,6 +126,22 @@ void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1
     }
 }
 
+__attribute__((target("avx512f")))
+void swiftnn_gemm_f32_6x16_store(long kc, const float *a, const float *b, float *c, long ldc) {
+    swiftnn_gemm_f32_6x16_avx512_body(kc, a, b, c, ldc, 6, 16, 0);
+}
+
+__attribute__((target("avx512f")))
+void swiftnn_gemm_f32_12x32_store(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                                  float *c, long ldc) {
+    __m512 acc[24];
+    swiftnn_gemm_f32_12x32_sums(kc, a0, a1, b0, b1, acc);
+    for (int i = 0; i < 24; i++) {
+        int quadrant = i / 6, r = i % 6;
+        _mm512_storeu_ps(c + ((quadrant >> 1) * 6 + r) * ldc + (quadrant & 1) * 16, acc[i]);
+    }
+}
+
 // Packing for the GEMM (GEMM.swift's gemmPackA / gemmPackB on their hottest layouts): Swift's
 // scalar and SSE2 loops cost the MLP's step as much as a fifth of its micro-kernel time.
 
@@ -241,6 +257,15 @@ void swiftnn_gemm_f32_6x32_tile(long kc, const float *a, const float *b0, const 
 
 void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                        float *c, long ldc) {
+    (void)kc; (void)a0; (void)a1; (void)b0; (void)b1; (void)c; (void)ldc;
+}
+
+void swiftnn_gemm_f32_6x16_store(long kc, const float *a, const float *b, float *c, long ldc) {
+    (void)kc; (void)a; (void)b; (void)c; (void)ldc;
+}
+
+void swiftnn_gemm_f32_12x32_store(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                                  float *c, long ldc) {
     (void)kc; (void)a0; (void)a1; (void)b0; (void)b1; (void)c; (void)ldc;
 }
 

@@ -44,6 +44,19 @@ import Testing
         // than one chunk of 256 panels, panels straddling samples (870 positions per sample).
         Case(n: 5, c: 1, o: 10, h: 30, w: 29, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         Case(n: 3, c: 3, o: 19, h: 40, w: 31, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        // The input gradient's col2im: stride-2 widths, even and odd, with and without padding, more
+        // than one window of eight outputs, padding wider than a window's first lanes, dilation.
+        Case(n: 2, c: 3, o: 7, h: 6, w: 12, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        Case(n: 2, c: 2, o: 5, h: 5, w: 37, k: (3, 5), s: (2, 2), p: (1, 2), d: (1, 1)),
+        Case(n: 2, c: 2, o: 6, h: 4, w: 36, k: (2, 3), s: (1, 2), p: (0, 0), d: (1, 1)),
+        Case(n: 2, c: 3, o: 4, h: 5, w: 6, k: (3, 3), s: (2, 2), p: (2, 2), d: (1, 1)),
+        Case(n: 2, c: 2, o: 5, h: 6, w: 20, k: (2, 3), s: (1, 2), p: (1, 2), d: (1, 2)),
+        // Stride-1 widths over more than two windows of sixteen, with dilation.
+        Case(n: 2, c: 3, o: 8, h: 4, w: 35, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+        Case(n: 2, c: 2, o: 5, h: 5, w: 21, k: (2, 3), s: (1, 1), p: (1, 3), d: (2, 3)),
+        // Stride 3 (six outputs per window) and a stride wider than a vector (the scalar path).
+        Case(n: 2, c: 2, o: 6, h: 5, w: 50, k: (3, 3), s: (1, 3), p: (1, 1), d: (1, 1)),
+        Case(n: 2, c: 2, o: 5, h: 6, w: 40, k: (2, 3), s: (2, 17), p: (1, 1), d: (1, 1)),
     ]
 
     @Test("geometries whose gather offsets would overflow 32 bits take the im2col path")
@@ -113,6 +126,48 @@ import Testing
         let inputOnly = Kernels.convolutionBackward(gy32, x32, w32, geo, needInput: true, needWeight: false, needBias: false)
         #expect(inputOnly.input!.scalars.map(\.bitPattern) == grads.input!.scalars.map(\.bitPattern))
         #expect(inputOnly.weight == nil && inputOnly.bias == nil)
+    }
+
+    /// The input gradient in blocks of 1, 2 and 3 samples (each sample larger than the budget, blocks
+    /// with a partial last one, panels straddling samples inside a block) and on every thread count:
+    /// the float64 reference within tolerance, and the same bits whatever the blocks.
+    @Test("input gradient blocks of whole samples do not change the result", .enabled(if: runs, "this CPU lacks AVX-512F"),
+          arguments: [
+              Case(n: 5, c: 6, o: 20, h: 7, w: 7, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+              Case(n: 7, c: 4, o: 13, h: 9, w: 10, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+          ])
+    func inputGradientBlocks(_ c: Case) {
+        let geo = c.geo
+        let w = Tensor(converting: values(c.o * c.c * c.k.0 * c.k.1, seed: 8), shape: [c.o, c.c, c.k.0, c.k.1], dtype: .float32)
+        let outShape = [c.n, c.o] + geo.outputSize
+        let gy = Tensor(converting: values(outShape.reduce(1, *), seed: 9), shape: outShape, dtype: .float32)
+        let x64 = Tensor(converting: values(c.n * c.c * c.h * c.w, seed: 10), shape: [c.n, c.c, c.h, c.w], dtype: .float64)
+        let want = Kernels.convolutionBackward(Kernels.cast(gy, to: .float64), x64, Kernels.cast(w, to: .float64), geo,
+                                               needInput: true, needWeight: false, needBias: false).input!.doubleScalars
+        func run(budget: Int, threads: Int) -> [UInt32] {
+            var sizes = GEMMBlocking.Sizes()
+            sizes.convColumnBytes = budget
+            if threads > 1 { sizes.parallelWork = 1 }
+            let gx = Tensor(uninitializedShape: [c.n, c.c, c.h, c.w])
+            GEMMBlocking.$sizes.withValue(sizes) {
+                Parallel.withThreadCount(threads) {
+                    withExtendedLifetime((gy, w, gx)) {
+                        ImplicitConvolution.inputGradient(gy.pointer(as: Float.self), w.pointer(as: Float.self),
+                                                          gx.pointer(as: Float.self), geo)
+                    }
+                }
+            }
+            return gx.scalars.map(\.bitPattern)
+        }
+        let sampleBytes = c.c * c.k.0 * c.k.1 * geo.outputCount * 4
+        let reference = run(budget: GEMMBlocking.Sizes().convColumnBytes, threads: 1)
+        close(reference.map { Float(bitPattern: $0) }, want, "input gradient \(c)")
+        for budget in [1, 2 * sampleBytes, 3 * sampleBytes + 5] {
+            for threads in [1, Parallel.maxThreadCount] {
+                let got = run(budget: budget, threads: threads)
+                #expect(got == reference, "\(c): \(budget)-byte blocks on \(threads) threads")
+            }
+        }
     }
 
     @Test("forward and both gradients are bit-identical for every thread count", .enabled(if: runs, "this CPU lacks AVX-512F"),

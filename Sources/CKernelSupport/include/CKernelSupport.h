@@ -56,6 +56,14 @@ void swiftnn_gemm_f32_6x32_tile(long kc, const float *a, const float *b0, const 
 void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                        float *c, long ldc);
 
+/// C[0..<6, 0..<16] = Apanel(6×kc) · Bpanel(kc×16), stored (not added) into a row-major C with row
+/// stride `ldc`; the same sums as `swiftnn_gemm_f32_6x16_tile`. AVX-512F only (level 2).
+void swiftnn_gemm_f32_6x16_store(long kc, const float *a, const float *b, float *c, long ldc);
+/// C[0..<12, 0..<32] = (a0; a1) · (b0 b1), stored (not added), in the quadrant layout of
+/// `swiftnn_gemm_f32_12x32_accumulate`; the same sums as four 6×16 tiles. AVX-512F only (level 2).
+void swiftnn_gemm_f32_12x32_store(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                                  float *c, long ldc);
+
 /// GEMM packing of six rows of A (row stride lda, kc columns) into the micro-kernel's layout
 /// dst[6p + r] = a[r·lda + p]. AVX-512F only (level 2).
 void swiftnn_gemm_pack_a6_f32(const float *a, long lda, long kc, float *dst);
@@ -97,9 +105,13 @@ void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, con
 /// dst[b·blockStride + 6k + i]; a last partial block of six is padded with zero rows.
 void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
                                  long base, long tap0, long taps, float *dst, long blockStride);
-/// Adds tile rows (taps tap0..<tap0+rows) back onto the input positions they were gathered from.
-void swiftnn_conv_scatter_add_f32(const float *tile, long rows, long tap0, float *dx, const swiftnn_conv_geometry *g,
-                                  const swiftnn_conv_tap_lanes *plan, long base);
+/// col2im of one sample: dx[c, ih, iw] (C = `channels` planes of g's height × width, overwritten) =
+/// Σ cols[(c, kh, kw) · ld + oh·outW + ow] over the (kh, kw, oh, ow) that read input (c, ih, iw),
+/// added in the order kw → kh → oh for each channel (a fixed order per element). Contiguous vector
+/// row operations: masked loads for stride-1 widths, expanding loads (every strideW-th lane) for
+/// strides up to 16, scalar beyond.
+void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long outH, long outW, float *dx,
+                             const swiftnn_conv_geometry *g);
 /// dst[r·dstStride + k] = y[r·channelStride + position of lane k] (0 for lanes in no span), r < rows.
 void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
                                 long rows, float *dst, long dstStride);

@@ -32,6 +32,9 @@ enum GEMMBlocking {
         var smallWork = 4096
         /// Products at or above this many multiply-adds are split over threads (≈ 50 µs of work).
         var parallelWork = 1 << 21
+        /// The implicit convolution's input gradient computes the im2col matrix of this many bytes
+        /// of whole samples at a time (at least one sample), so that it is still in L2 for col2im.
+        var convColumnBytes = 384 << 10
     }
 
     /// Task-local so that a test can shrink the blocks (to reach every path with small shapes)

@@ -5,12 +5,14 @@ import Foundation
 // matrix cols[tap, position] (tap = (c, kh, kw), position = (n, oh, ow) over the whole batch) is
 // never written out. Sixteen positions at a time ("a panel") are gathered from the input straight
 // into the layout the micro-kernel reads, so the forward pass reads the input once per panel
-// instead of writing cols, reading it back and packing it again; the input gradient adds each
-// 6×16 result tile straight back onto the input positions (no cols buffer, no col2im pass).
+// instead of writing cols, reading it back and packing it again. The input gradient does write
+// its columns (dcols = Wᵀ·dY), a few samples at a time into a buffer that stays in L2, and adds
+// them onto dx with a contiguous col2im: adding each 6×16 tile back through gathers and scatters
+// cost as much as the product itself when the reduction (the output channels) is short.
 //
 // Rounding does not depend on the thread count: every output (forward) is one dot product over all
 // taps in order, and every input-gradient element receives its contributions in an order fixed by
-// the global panel grid (tasks own whole samples; a panel shared by two tasks is split by lanes).
+// the geometry (tasks own whole samples; col2im adds in a fixed loop order).
 
 enum ImplicitConvolution {
     /// `SWIFTNN_CONV=im2col` keeps every convolution on the im2col path (to compare the two).
@@ -194,103 +196,87 @@ enum ImplicitConvolution {
         withExtendedLifetime((scratch, wpStorage)) {}
     }
 
-    /// `gx = ∂L/∂x` from `gy = ∂L/∂out` (gx is overwritten).
+    /// `gx = ∂L/∂x` from `gy = ∂L/∂out` (gx is overwritten): dcols = Wᵀ · dY over a block of whole
+    /// samples (the micro-kernel's tiles stored into a column buffer that stays in L2), then col2im
+    /// of each sample from that buffer with contiguous vector row operations (swiftnn_conv_col2im_f32).
+    /// Every dcols element is one dot product over the output channels in order and col2im adds in
+    /// an order fixed by the geometry, so neither the blocks nor the thread count change the result.
     static func inputGradient(_ gy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
                               _ geo: ConvGeometry) {
         let geometry = geometry(geo)
-        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
-        let L = geo.outputCount, OW = geo.outputSize[1], N = geo.batch, P = N * L
+        let O = geo.outChannels, C = geo.inChannels, K = C * geo.kernelCount
+        let L = geo.outputCount, OH = geo.outputSize[0], OW = geo.outputSize[1], N = geo.batch
         // Wᵀ [K, O] as six-tap blocks [K/6][O][6].
         let tapBlocks = (K + 5) / 6
         let wtStorage = gemmScratch(bytes: tapBlocks * O * 6 * 4)
         let wt = wtStorage.pointer.assumingMemoryBound(to: Float.self)
         packSixRows(w, rows: K, cols: O, rowStride: 1, colStride: K, wt, blockStride: O * 6)
-        // Tap blocks in groups whose Wᵀ rows (≤ 256 KB) stay in L2 while each panel's dY (O × 16) sits in L1.
+        // Tap blocks in groups whose Wᵀ rows (≤ 256 KB) stay in L2 while a pair of dY panels (O × 16 each) sits in L1.
         let groupBlocks = max(1, 65536 / (6 * O))
-        let perBlock = max(1, (192 << 10) / (O * 64))
+        // Samples per block: dcols [tapBlocks·6][positions rounded up to 16] within the budget.
+        let perBlock = max(1, min(N, GEMMBlocking.sizes.convColumnBytes / max(1, K * L * 4)))
+        let maxPanels = (perBlock * L + 15) / 16
+        let perTask = tapBlocks * 6 * maxPanels * 16 + maxPanels * O * 16
         let tasks = tasks(work: geo.work, units: N, perThread: 4)
-        let scratch = gemmScratch(bytes: tasks * perBlock * O * 16 * 4)
-        let heldBlocks = min(groupBlocks, tapBlocks)
-        let heldStorage = gemmScratch(bytes: tasks * heldBlocks * 96 * 4)
+        let scratch = gemmScratch(bytes: tasks * perTask * 4)
         Parallel.run(tasks: tasks) { t in
-            // Whole samples per task, so no two tasks add onto the same input element.
+            // Whole samples per task, so no two tasks write the same input element.
             let n0 = N * t / tasks, n1 = N * (t + 1) / tasks
-            let lo = n0 * L, hi = n1 * L
-            if lo >= hi { return }
-            // Each task clears its own samples, so the clearing runs on every thread.
-            let sample = geo.inChannels * geo.inputCount
-            (gx + n0 * sample).update(repeating: 0, count: (n1 - n0) * sample)
             var g = geometry
-            let bpack = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perBlock * O * 16
-            let held = heldStorage.pointer.assumingMemoryBound(to: Float.self) + t * heldBlocks * 96
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * perBlock) { runs in
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * perBlock) { spans in
-            withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: perBlock) { counts in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 384) { tile in
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
-                let rp = runs.baseAddress!, sp = spans.baseAddress!, cp = counts.baseAddress!, tp = tile.baseAddress!
-                let pl = plan.baseAddress!
-                // Blocks on the global grid of panels, so the summation order is that of one task.
-                let firstPanel = lo / 16, lastPanel = (hi + 15) / 16
-                var block = firstPanel / perBlock * perBlock
-                while block < lastPanel {
-                    let b0 = max(block, firstPanel), b1 = min(block + perBlock, lastPanel)
-                    for j in 0..<(b1 - b0) {
-                        let start = (b0 + j) * 16
-                        cp[j] = describe(panelStart: start, lo: max(start, lo), hi: min(start + 16, hi, P), outputWidth: OW,
-                                         positions: L, outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
-                        swiftnn_conv_load_rows_f32(gy, L, sp + 16 * j, cp[j].1, O, bpack + j * O * 16, 16)
+            let dcols = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perTask
+            let bpack = dcols + tapBlocks * 6 * maxPanels * 16
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16) { runs in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16) { spans in
+                let rp = runs.baseAddress!, sp = spans.baseAddress!
+                var s = n0
+                while s < n1 {
+                    let nb = min(perBlock, n1 - s)
+                    let lo = s * L, hi = (s + nb) * L
+                    let panels = (hi - lo + 15) / 16, ld = panels * 16
+                    // dY of the block as panels [O][16] (zeros past the block's last position).
+                    for j in 0..<panels {
+                        let start = lo + 16 * j
+                        let c = describe(panelStart: start, lo: start, hi: min(start + 16, hi), outputWidth: OW,
+                                         positions: L, outChannels: O, runs: rp, spans: sp)
+                        swiftnn_conv_load_rows_f32(gy, L, sp, c.spans, O, bpack + j * O * 16, 16)
                     }
+                    // dcols[tap][position] = Σ_o Wᵀ[tap, o] · dY[o, position]: two tap blocks × two
+                    // panels per micro-kernel call, the edges on the 6×16 one.
                     var group = 0
                     while group < tapBlocks {
                         let groupEnd = min(group + groupBlocks, tapBlocks)
-                        // Panels in pairs on the 12×32 micro-kernel (two tap blocks × two panels). The
-                        // second panel's tiles are held until the first panel's are all added, so every
-                        // input element receives its contributions in the order of one panel at a time.
-                        let nj = b1 - b0
                         var j = 0
-                        while j < nj {
-                            let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, cp[j].0, pl)
+                        while j < panels {
                             let b = bpack + j * O * 16
-                            if j + 1 < nj {
-                                let bNext = bpack + (j + 1) * O * 16
+                            if j + 1 < panels {
                                 var tb = group
-                                while tb < groupEnd {
-                                    let hold = held + (tb - group) * 96
-                                    if tb + 1 < groupEnd {
-                                        swiftnn_gemm_f32_12x32_tile(O, wt + tb * O * 6, wt + (tb + 1) * O * 6, b, bNext, tp)
-                                        swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base)
-                                        swiftnn_conv_scatter_add_f32(tp + 192, min(6, K - 6 * tb - 6), 6 * tb + 6, gx, &g, pl, base)
-                                        hold.update(from: tp + 96, count: 96)
-                                        (hold + 96).update(from: tp + 288, count: 96)
-                                        tb += 2
-                                    } else {
-                                        swiftnn_gemm_f32_6x16_tile(O, wt + tb * O * 6, b, tp)
-                                        swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base)
-                                        swiftnn_gemm_f32_6x16_tile(O, wt + tb * O * 6, bNext, hold)
-                                        tb += 1
-                                    }
+                                while tb + 1 < groupEnd {
+                                    swiftnn_gemm_f32_12x32_store(O, wt + tb * O * 6, wt + (tb + 1) * O * 6, b, b + O * 16,
+                                                                 dcols + 6 * tb * ld + 16 * j, ld)
+                                    tb += 2
                                 }
-                                let base1 = swiftnn_conv_plan_panel(&g, rp + 16 * (j + 1), cp[j + 1].0, pl)
-                                for tb in group..<groupEnd {
-                                    swiftnn_conv_scatter_add_f32(held + (tb - group) * 96, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base1)
+                                if tb < groupEnd {
+                                    swiftnn_gemm_f32_6x16_store(O, wt + tb * O * 6, b, dcols + 6 * tb * ld + 16 * j, ld)
+                                    swiftnn_gemm_f32_6x16_store(O, wt + tb * O * 6, b + O * 16, dcols + 6 * tb * ld + 16 * (j + 1), ld)
                                 }
                                 j += 2
                             } else {
                                 for tb in group..<groupEnd {
-                                    swiftnn_gemm_f32_6x16_tile(O, wt + tb * O * 6, b, tp)
-                                    swiftnn_conv_scatter_add_f32(tp, min(6, K - 6 * tb), 6 * tb, gx, &g, pl, base)
+                                    swiftnn_gemm_f32_6x16_store(O, wt + tb * O * 6, b, dcols + 6 * tb * ld + 16 * j, ld)
                                 }
                                 j += 1
                             }
                         }
                         group = groupEnd
                     }
-                    block += perBlock
+                    for i in 0..<nb {
+                        swiftnn_conv_col2im_f32(dcols + i * L, ld, C, OH, OW, gx + (s + i) * C * geo.inputCount, &g)
+                    }
+                    s += nb
                 }
-            } } } } }
+            } }
         }
-        withExtendedLifetime((scratch, wtStorage, heldStorage)) {}
+        withExtendedLifetime((scratch, wtStorage)) {}
     }
 
     /// `gw = ∂L/∂w` `[O, C·KH·KW]` from `gy` and the input (gw is overwritten), computed as
