@@ -127,33 +127,89 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
     }
 }
 
-/// One window of an output row in col2im: up to 16 / strideW consecutive outputs starting at column
-/// `src` of the row, added onto the 16 input columns starting at `col` (relative to the row's start).
-typedef struct { long src, col; __mmask16 load, store; } col2im_window;
+/// Where kernel column kw lands in a 16-column window of an input row: the lanes of `mask` receive
+/// consecutive outputs of the row from `src` on (lanes stride-W apart, filled by an expanding load;
+/// for stride 1, lane l receives output src + l, a masked load).
+typedef struct { long src; __mmask16 mask; } col2im_tap;
+/// Kernel widths up to this keep their taps in registers (col2im_window); wider ones read the table.
+#define COL2IM_MAX_KW 7
 
-/// The row operations of col2im for one channel, in the order kw → kh → oh: consecutive operations
-/// touch different input rows (kw and kw + 1 on one row overlap shifted, and a masked store does not
-/// forward to an overlapping shifted load).
+/// One 16-column window `w` of one channel of col2im into `buf` (rows of `Wp` floats, 64-byte
+/// aligned, zeroed by the caller). For each kernel row kh and output row oh, the KW kernel columns'
+/// contributions to the window are summed in registers (kw in order), then added to the window with
+/// an aligned full-vector load and store: no masked store meets an overlapping shifted load (which
+/// cannot be forwarded from the store buffer). Inlined with KW a constant for the common kernels,
+/// so the taps' masks and pointers stay in registers over the rows.
 SWIFTNN_AVX512
-static inline __attribute__((always_inline)) void col2im_channel(const float *cols, long ld, long outH, long outW, float *plane,
-                                  const swiftnn_conv_geometry *g, const col2im_window *win, long nwin, int expand) {
-    long KH = g->kernelH, KW = g->kernelW;
-    for (long kw = 0; kw < KW; kw++) {
-        const col2im_window *w = win + kw * nwin;
-        for (long kh = 0; kh < KH; kh++) {
-            const float *src = cols + (kh * KW + kw) * ld;
-            long ih = kh * g->dilationH - g->padH;
-            for (long oh = 0; oh < outH; oh++, src += outW, ih += g->strideH) {
-                if ((unsigned long)ih >= (unsigned long)g->height) continue;  // padding rows
-                float *row = plane + ih * g->width;
-                for (long i = 0; i < nwin; i++) {
-                    __m512 v = expand ? _mm512_maskz_expandloadu_ps(w[i].load, src + w[i].src)
-                                      : _mm512_maskz_loadu_ps(w[i].load, src + w[i].src);
-                    float *d = row + w[i].col;
-                    _mm512_mask_storeu_ps(d, w[i].store, _mm512_add_ps(_mm512_maskz_loadu_ps(w[i].store, d), v));
-                }
-            }
+static inline __attribute__((always_inline)) void col2im_window(const float *cc, long ld, long outH, long outW,
+                                                                float *buf, long Wp, const swiftnn_conv_geometry *g,
+                                                                const col2im_tap *t, long KW, int expand) {
+    for (long kh = 0; kh < g->kernelH; kh++) {
+        // Output rows whose input row ih = oh·strideH − padH + kh·dilationH is inside the image.
+        long ih0 = kh * g->dilationH - g->padH, oh = 0;
+        if (ih0 < 0) oh = (-ih0 + g->strideH - 1) / g->strideH;
+        long ohEnd = ih0 >= g->height ? 0 : (g->height - 1 - ih0) / g->strideH + 1;
+        if (ohEnd > outH) ohEnd = outH;
+        if (oh >= ohEnd) continue;
+        const float *p[COL2IM_MAX_KW];
+        __mmask16 m[COL2IM_MAX_KW];
+#pragma clang loop unroll(full)
+        for (long kw = 0; kw < KW; kw++) {
+            p[kw] = cc + (kh * KW + kw) * ld + t[kw].src + oh * outW;
+            m[kw] = t[kw].mask;
         }
+        float *row = buf + (ih0 + oh * g->strideH) * Wp;
+        long rowStep = g->strideH * Wp;
+        for (; oh < ohEnd; oh++, row += rowStep) {
+            __m512 v = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+            for (long kw = 0; kw < KW; kw++) {
+                v = _mm512_add_ps(v, expand ? _mm512_maskz_expandloadu_ps(m[kw], p[kw]) : _mm512_maskz_loadu_ps(m[kw], p[kw]));
+                p[kw] += outW;
+            }
+            _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), v));
+        }
+    }
+}
+
+/// The same sums for any kernel width (wider than COL2IM_MAX_KW): taps read from the table per row.
+SWIFTNN_AVX512
+static void col2im_window_wide(const float *cc, long ld, long outH, long outW, float *buf, long Wp,
+                               const swiftnn_conv_geometry *g, const col2im_tap *t, int expand) {
+    long KW = g->kernelW;
+    for (long kh = 0; kh < g->kernelH; kh++) {
+        long ih = kh * g->dilationH - g->padH;
+        for (long oh = 0; oh < outH; oh++, ih += g->strideH) {
+            if ((unsigned long)ih >= (unsigned long)g->height) continue;  // padding rows
+            float *row = buf + ih * Wp;
+            __m512 v = _mm512_setzero_ps();
+            for (long kw = 0; kw < KW; kw++) {
+                const float *p = cc + (kh * KW + kw) * ld + oh * outW + t[kw].src;
+                v = _mm512_add_ps(v, expand ? _mm512_maskz_expandloadu_ps(t[kw].mask, p) : _mm512_maskz_loadu_ps(t[kw].mask, p));
+            }
+            _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), v));
+        }
+    }
+}
+
+SWIFTNN_AVX512
+static void col2im_channel(const float *cc, long ld, long outH, long outW, float *buf, long Wp,
+                           const swiftnn_conv_geometry *g, const col2im_tap *taps, long nwin, int expand) {
+    long KW = g->kernelW;
+    for (long w = 0; w < nwin; w++) {
+        const col2im_tap *t = taps + w * KW;
+        float *b = buf + 16 * w;
+#define SWIFTNN_COL2IM_CASE(k) \
+        case k: \
+            if (expand) col2im_window(cc, ld, outH, outW, b, Wp, g, t, k, 1); \
+            else col2im_window(cc, ld, outH, outW, b, Wp, g, t, k, 0); \
+            break;
+        switch (KW) {
+            SWIFTNN_COL2IM_CASE(1) SWIFTNN_COL2IM_CASE(2) SWIFTNN_COL2IM_CASE(3) SWIFTNN_COL2IM_CASE(4)
+            SWIFTNN_COL2IM_CASE(5) SWIFTNN_COL2IM_CASE(6) SWIFTNN_COL2IM_CASE(7)
+            default: col2im_window_wide(cc, ld, outH, outW, b, Wp, g, t, expand);
+        }
+#undef SWIFTNN_COL2IM_CASE
     }
 }
 
@@ -168,15 +224,14 @@ void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long out
             float *plane = dx + c * planeSize;
             for (long i = 0; i < planeSize; i++) plane[i] = 0;
             const float *cc = cols + c * KH * KW * ld;
-            for (long kw = 0; kw < KW; kw++) {
-                for (long kh = 0; kh < KH; kh++) {
-                    const float *src = cc + (kh * KW + kw) * ld;
-                    for (long oh = 0; oh < outH; oh++) {
-                        long ih = oh * g->strideH - g->padH + kh * g->dilationH;
-                        if (ih < 0 || ih >= H) continue;
-                        for (long ow = 0; ow < outW; ow++) {
-                            long iw = ow * sW - g->padW + kw * g->dilationW;
-                            if (iw >= 0 && iw < W) plane[ih * W + iw] += src[oh * outW + ow];
+            for (long kh = 0; kh < KH; kh++) {
+                for (long oh = 0; oh < outH; oh++) {
+                    long ih = oh * g->strideH - g->padH + kh * g->dilationH;
+                    if (ih < 0 || ih >= H) continue;
+                    for (long ow = 0; ow < outW; ow++) {
+                        long iw = ow * sW - g->padW;
+                        for (long kw = 0; kw < KW; kw++, iw += g->dilationW) {
+                            if (iw >= 0 && iw < W) plane[ih * W + iw] += cc[(kh * KW + kw) * ld + oh * outW + ow];
                         }
                     }
                 }
@@ -184,36 +239,45 @@ void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long out
         }
         return;
     }
-    // A window holds `per` outputs, at lanes 0, sW, 2·sW, … (an expanding load places consecutive
-    // values there); lanes outside the image (padding) are never read or written.
-    long per = (16 + sW - 1) / sW, nwin = (outW + per - 1) / per;
-    unsigned int pattern = 0;
-    for (long l = 0; l < 16; l += sW) pattern |= 1u << l;
-    col2im_window stackWindows[128];
-    col2im_window *win = KW * nwin <= 128 ? stackWindows : (col2im_window *)malloc(sizeof(col2im_window) * KW * nwin);
-    for (long kw = 0; kw < KW; kw++) {
-        for (long i = 0; i < nwin; i++) {
-            long ow0 = i * per, n = outW - ow0 < per ? outW - ow0 : per;
-            long col = ow0 * sW - g->padW + kw * g->dilationW;
-            unsigned int load = pattern & (unsigned int)((1ul << ((n - 1) * sW + 1)) - 1ul);
-            col2im_window *w = win + kw * nwin + i;
-            w->src = ow0;
-            w->col = col;
-            w->load = (__mmask16)load;
-            long lo = col < 0 ? -col : 0, hi = W - col > 16 ? 16 : W - col;  // lanes inside the image
-            w->store = (__mmask16)(hi <= lo ? 0u : load & ((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    // Input rows in windows of 16 columns; taps[w·KW + kw] says which outputs of a row kernel column
+    // kw adds to window w (lanes outside the image or hit by no output stay empty, never read).
+    long nwin = (W + 15) / 16, Wp = 16 * nwin;
+    col2im_tap stackTaps[96];
+    col2im_tap *taps = nwin * KW <= 96 ? stackTaps : (col2im_tap *)malloc(sizeof(col2im_tap) * nwin * KW);
+    for (long w = 0; w < nwin; w++) {
+        for (long kw = 0; kw < KW; kw++) {
+            unsigned int mask = 0;
+            long first = 0;
+            for (long l = 0; l < 16 && 16 * w + l < W; l++) {
+                long t = 16 * w + l + g->padW - kw * g->dilationW;  // = ow · sW for the output ow that reads it
+                if (t < 0 || t % sW != 0 || t / sW >= outW) continue;
+                if (!mask) first = sW > 1 ? t / sW : t / sW - l;
+                mask |= 1u << l;
+            }
+            taps[w * KW + kw].src = first;
+            taps[w * KW + kw].mask = (__mmask16)mask;
         }
     }
+    // One channel's rows, 64-byte aligned, each row padded to whole windows.
+    float stackBuf[4096] __attribute__((aligned(64)));
+    float *buf = H * Wp <= 4096 ? stackBuf : (float *)aligned_alloc(64, (size_t)(H * Wp) * sizeof(float));
+    __mmask16 last = (__mmask16)(W % 16 == 0 ? 0xFFFFu : (1u << (W % 16)) - 1u);
     for (long c = 0; c < channels; c++) {
-        float *plane = dx + c * planeSize;
-        long i = 0;
-        for (; i + 16 <= planeSize; i += 16) _mm512_storeu_ps(plane + i, _mm512_setzero_ps());
-        if (i < planeSize) _mm512_mask_storeu_ps(plane + i, lane_range(0, planeSize - i), _mm512_setzero_ps());
+        for (long i = 0; i < H * Wp; i += 16) _mm512_store_ps(buf + i, _mm512_setzero_ps());
         const float *cc = cols + c * KH * KW * ld;
-        if (sW > 1) col2im_channel(cc, ld, outH, outW, plane, g, win, nwin, 1);
-        else col2im_channel(cc, ld, outH, outW, plane, g, win, nwin, 0);
+        if (sW > 1) col2im_channel(cc, ld, outH, outW, buf, Wp, g, taps, nwin, 1);
+        else col2im_channel(cc, ld, outH, outW, buf, Wp, g, taps, nwin, 0);
+        float *plane = dx + c * planeSize;
+        for (long ih = 0; ih < H; ih++) {
+            float *d = plane + ih * W;
+            const float *b = buf + ih * Wp;
+            long w = 0;
+            for (; w + 1 < nwin; w++) _mm512_storeu_ps(d + 16 * w, _mm512_load_ps(b + 16 * w));
+            _mm512_mask_storeu_ps(d + 16 * w, last, _mm512_load_ps(b + 16 * w));
+        }
     }
-    if (win != stackWindows) free(win);
+    if (buf != stackBuf) free(buf);
+    if (taps != stackTaps) free(taps);
 }
 
 SWIFTNN_AVX512
