@@ -142,6 +142,26 @@ void swiftnn_gemm_f32_12x32_store(long kc, const float *a0, const float *a1, con
     }
 }
 
+/// Two six-row A panels × one 16-column B panel (12 accumulators, enough to hide the FMA latency
+/// that the 6×16 kernel's six leave exposed), each element the same chain of fused multiply-adds.
+__attribute__((target("avx512f")))
+void swiftnn_gemm_f32_12x16_store(long kc, const float *a0, const float *a1, const float *b, float *c, long ldc) {
+    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0;
+    __m512 r0 = p0, r1 = p0, r2 = p0, r3 = p0, r4 = p0, r5 = p0;
+    for (long p = 0; p < kc; p++) {
+        __m512 u = _mm512_loadu_ps(b);
+        p0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[0]), u, p0); p1 = _mm512_fmadd_ps(_mm512_set1_ps(a0[1]), u, p1);
+        p2 = _mm512_fmadd_ps(_mm512_set1_ps(a0[2]), u, p2); p3 = _mm512_fmadd_ps(_mm512_set1_ps(a0[3]), u, p3);
+        p4 = _mm512_fmadd_ps(_mm512_set1_ps(a0[4]), u, p4); p5 = _mm512_fmadd_ps(_mm512_set1_ps(a0[5]), u, p5);
+        r0 = _mm512_fmadd_ps(_mm512_set1_ps(a1[0]), u, r0); r1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[1]), u, r1);
+        r2 = _mm512_fmadd_ps(_mm512_set1_ps(a1[2]), u, r2); r3 = _mm512_fmadd_ps(_mm512_set1_ps(a1[3]), u, r3);
+        r4 = _mm512_fmadd_ps(_mm512_set1_ps(a1[4]), u, r4); r5 = _mm512_fmadd_ps(_mm512_set1_ps(a1[5]), u, r5);
+        a0 += 6; a1 += 6; b += 16;
+    }
+    __m512 acc[12] = {p0, p1, p2, p3, p4, p5, r0, r1, r2, r3, r4, r5};
+    for (int i = 0; i < 12; i++) _mm512_storeu_ps(c + i * ldc, acc[i]);
+}
+
 // Packing for the GEMM (GEMM.swift's gemmPackA / gemmPackB on their hottest layouts): Swift's
 // scalar and SSE2 loops cost the MLP's step as much as a fifth of its micro-kernel time.
 
@@ -267,6 +287,10 @@ void swiftnn_gemm_f32_6x16_store(long kc, const float *a, const float *b, float 
 void swiftnn_gemm_f32_12x32_store(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                   float *c, long ldc) {
     (void)kc; (void)a0; (void)a1; (void)b0; (void)b1; (void)c; (void)ldc;
+}
+
+void swiftnn_gemm_f32_12x16_store(long kc, const float *a0, const float *a1, const float *b, float *c, long ldc) {
+    (void)kc; (void)a0; (void)a1; (void)b; (void)c; (void)ldc;
 }
 
 void swiftnn_gemm_pack_a6_f32(const float *a, long lda, long kc, float *dst) {

@@ -64,6 +64,10 @@ void swiftnn_gemm_f32_6x16_store(long kc, const float *a, const float *b, float 
 void swiftnn_gemm_f32_12x32_store(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                   float *c, long ldc);
 
+/// C[0..<12, 0..<16] = (a0; a1) · b, stored (not added), rows 0–5 from a0 and 6–11 from a1; the same
+/// sums as two `swiftnn_gemm_f32_6x16_tile` calls. AVX-512F only (level 2).
+void swiftnn_gemm_f32_12x16_store(long kc, const float *a0, const float *a1, const float *b, float *c, long ldc);
+
 /// GEMM packing of six rows of A (row stride lda, kc columns) into the micro-kernel's layout
 /// dst[6p + r] = a[r·lda + p]. AVX-512F only (level 2).
 void swiftnn_gemm_pack_a6_f32(const float *a, long lda, long kc, float *dst);

@@ -32,8 +32,8 @@ enum GEMMBlocking {
         var smallWork = 4096
         /// Products at or above this many multiply-adds are split over threads (≈ 50 µs of work).
         var parallelWork = 1 << 21
-        /// The implicit convolution's input gradient computes the im2col matrix of this many bytes
-        /// of whole samples at a time (at least one sample), so that it is still in L2 for col2im.
+        /// The implicit convolution's input gradient computes the im2col matrix of whole samples,
+        /// at most this many bytes' worth at a time (at least one sample).
         var convColumnBytes = 384 << 10
     }
 

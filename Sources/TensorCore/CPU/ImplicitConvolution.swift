@@ -197,22 +197,21 @@ enum ImplicitConvolution {
     }
 
     /// `gx = ∂L/∂x` from `gy = ∂L/∂out` (gx is overwritten): dcols = Wᵀ · dY over a block of whole
-    /// samples (the micro-kernel's tiles stored into a column buffer that stays in L2), then col2im
-    /// of each sample from that buffer with contiguous vector row operations (swiftnn_conv_col2im_f32).
+    /// samples (the micro-kernel's tiles stored into a column buffer), an L1-sized chunk of taps at a
+    /// time, each chunk followed by col2im of the channels it completes, with contiguous vector row
+    /// operations (swiftnn_conv_col2im_f32).
     /// Every dcols element is one dot product over the output channels in order and col2im adds in
     /// an order fixed by the geometry, so neither the blocks nor the thread count change the result.
     static func inputGradient(_ gy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
                               _ geo: ConvGeometry) {
         let geometry = geometry(geo)
-        let O = geo.outChannels, C = geo.inChannels, K = C * geo.kernelCount
+        let O = geo.outChannels, C = geo.inChannels, KK = geo.kernelCount, K = C * KK
         let L = geo.outputCount, OH = geo.outputSize[0], OW = geo.outputSize[1], N = geo.batch
         // Wᵀ [K, O] as six-tap blocks [K/6][O][6].
         let tapBlocks = (K + 5) / 6
         let wtStorage = gemmScratch(bytes: tapBlocks * O * 6 * 4)
         let wt = wtStorage.pointer.assumingMemoryBound(to: Float.self)
         packSixRows(w, rows: K, cols: O, rowStride: 1, colStride: K, wt, blockStride: O * 6)
-        // Tap blocks in groups whose Wᵀ rows (≤ 256 KB) stay in L2 while a pair of dY panels (O × 16 each) sits in L1.
-        let groupBlocks = max(1, 65536 / (6 * O))
         // Samples per block: dcols [tapBlocks·6][positions rounded up to 16] within the budget.
         let perBlock = max(1, min(N, GEMMBlocking.sizes.convColumnBytes / max(1, K * L * 4)))
         let maxPanels = (perBlock * L + 15) / 16
@@ -240,37 +239,45 @@ enum ImplicitConvolution {
                                          positions: L, outChannels: O, runs: rp, spans: sp)
                         swiftnn_conv_load_rows_f32(gy, L, sp, c.spans, O, bpack + j * O * 16, 16)
                     }
-                    // dcols[tap][position] = Σ_o Wᵀ[tap, o] · dY[o, position]: two tap blocks × two
-                    // panels per micro-kernel call, the edges on the 6×16 one.
-                    var group = 0
-                    while group < tapBlocks {
-                        let groupEnd = min(group + groupBlocks, tapBlocks)
+                    // dcols[tap][position] = Σ_o Wᵀ[tap, o] · dY[o, position] in chunks of tap blocks
+                    // (≈ 32 KB of dcols, still in L1 when col2im reads it), each followed by col2im of
+                    // the channels whose taps are complete. Two tap blocks × two panels per
+                    // micro-kernel call; an odd last panel two tap blocks at a time on the 12×16 one.
+                    let chunkBlocks = max(2, (32 << 10) / (24 * ld)) & ~1
+                    var tb0 = 0, cDone = 0
+                    while tb0 < tapBlocks {
+                        let tb1 = min(tb0 + chunkBlocks, tapBlocks)
                         var j = 0
                         while j < panels {
                             let b = bpack + j * O * 16
-                            if j + 1 < panels {
-                                var tb = group
-                                while tb + 1 < groupEnd {
-                                    swiftnn_gemm_f32_12x32_store(O, wt + tb * O * 6, wt + (tb + 1) * O * 6, b, b + O * 16,
-                                                                 dcols + 6 * tb * ld + 16 * j, ld)
-                                    tb += 2
+                            let pair = j + 1 < panels
+                            var tb = tb0
+                            while tb + 1 < tb1 {
+                                let a0 = wt + tb * O * 6, a1 = wt + (tb + 1) * O * 6, c = dcols + 6 * tb * ld + 16 * j
+                                if pair {
+                                    swiftnn_gemm_f32_12x32_store(O, a0, a1, b, b + O * 16, c, ld)
+                                } else {
+                                    swiftnn_gemm_f32_12x16_store(O, a0, a1, b, c, ld)
                                 }
-                                if tb < groupEnd {
-                                    swiftnn_gemm_f32_6x16_store(O, wt + tb * O * 6, b, dcols + 6 * tb * ld + 16 * j, ld)
+                                tb += 2
+                            }
+                            if tb < tb1 {
+                                swiftnn_gemm_f32_6x16_store(O, wt + tb * O * 6, b, dcols + 6 * tb * ld + 16 * j, ld)
+                                if pair {
                                     swiftnn_gemm_f32_6x16_store(O, wt + tb * O * 6, b + O * 16, dcols + 6 * tb * ld + 16 * (j + 1), ld)
                                 }
-                                j += 2
-                            } else {
-                                for tb in group..<groupEnd {
-                                    swiftnn_gemm_f32_6x16_store(O, wt + tb * O * 6, b, dcols + 6 * tb * ld + 16 * j, ld)
-                                }
-                                j += 1
                             }
+                            j += pair ? 2 : 1
                         }
-                        group = groupEnd
-                    }
-                    for i in 0..<nb {
-                        swiftnn_conv_col2im_f32(dcols + i * L, ld, C, OH, OW, gx + (s + i) * C * geo.inputCount, &g)
+                        let cReady = min(C, 6 * tb1 / KK)
+                        if cReady > cDone {
+                            for i in 0..<nb {
+                                swiftnn_conv_col2im_f32(dcols + cDone * KK * ld + i * L, ld, cReady - cDone, OH, OW,
+                                                        gx + (s + i) * C * geo.inputCount + cDone * geo.inputCount, &g)
+                            }
+                            cDone = cReady
+                        }
+                        tb0 = tb1
                     }
                     s += nb
                 }
