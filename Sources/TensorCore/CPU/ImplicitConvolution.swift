@@ -40,6 +40,8 @@ enum ImplicitConvolution {
         return !overflow && span < Int(Int32.max) && corners
     }
 
+    static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+
     static func geometry(_ geo: ConvGeometry) -> swiftnn_conv_geometry {
         swiftnn_conv_geometry(
             sampleStride: geo.inChannels * geo.inputCount, height: geo.inputSize[0], width: geo.inputSize[1],
@@ -197,9 +199,9 @@ enum ImplicitConvolution {
     }
 
     /// `gx = ∂L/∂x` from `gy = ∂L/∂out` (gx is overwritten): dcols = Wᵀ · dY over a block of whole
-    /// samples (the micro-kernel's tiles stored into a column buffer), an L1-sized chunk of taps at a
-    /// time, each chunk followed by col2im of the channels it completes, with contiguous vector row
-    /// operations (swiftnn_conv_col2im_f32).
+    /// samples, a chunk of whole channels' taps at a time (the micro-kernel's tiles stored into an
+    /// L1-sized column buffer), each chunk followed by col2im of its channels with contiguous vector
+    /// row operations (swiftnn_conv_col2im_f32).
     /// Every dcols element is one dot product over the output channels in order and col2im adds in
     /// an order fixed by the geometry, so neither the blocks nor the thread count change the result.
     static func inputGradient(_ gy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
@@ -215,7 +217,11 @@ enum ImplicitConvolution {
         // Samples per block: dcols [tapBlocks·6][positions rounded up to 16] within the budget.
         let perBlock = max(1, min(N, GEMMBlocking.sizes.convColumnBytes / max(1, K * L * 4)))
         let maxPanels = (perBlock * L + 15) / 16
-        let perTask = tapBlocks * 6 * maxPanels * 16 + maxPanels * O * 16
+        // Taps per chunk: whole channels and whole six-tap blocks, ≈ 32 KB of dcols (at least one
+        // such unit), so that the chunk is still in L1 when col2im reads it, and its buffer is reused.
+        let unit = 6 / gcd(6, KK) * KK
+        let chunkTaps = min(unit * max(1, (32 << 10) / (maxPanels * 64 * unit)), (K + unit - 1) / unit * unit)
+        let perTask = chunkTaps * maxPanels * 16 + maxPanels * O * 16
         let tasks = tasks(work: geo.work, units: N, perThread: 4)
         let scratch = gemmScratch(bytes: tasks * perTask * 4)
         Parallel.run(tasks: tasks) { t in
@@ -223,7 +229,7 @@ enum ImplicitConvolution {
             let n0 = N * t / tasks, n1 = N * (t + 1) / tasks
             var g = geometry
             let dcols = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perTask
-            let bpack = dcols + tapBlocks * 6 * maxPanels * 16
+            let bpack = dcols + chunkTaps * maxPanels * 16
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16) { spans in
                 let rp = runs.baseAddress!, sp = spans.baseAddress!
@@ -239,21 +245,20 @@ enum ImplicitConvolution {
                                          positions: L, outChannels: O, runs: rp, spans: sp)
                         swiftnn_conv_load_rows_f32(gy, L, sp, c.spans, O, bpack + j * O * 16, 16)
                     }
-                    // dcols[tap][position] = Σ_o Wᵀ[tap, o] · dY[o, position] in chunks of tap blocks
-                    // (≈ 32 KB of dcols, still in L1 when col2im reads it), each followed by col2im of
-                    // the channels whose taps are complete. Two tap blocks × two panels per
-                    // micro-kernel call; an odd last panel two tap blocks at a time on the 12×16 one.
-                    let chunkBlocks = max(2, (32 << 10) / (24 * ld)) & ~1
-                    var tb0 = 0, cDone = 0
-                    while tb0 < tapBlocks {
-                        let tb1 = min(tb0 + chunkBlocks, tapBlocks)
+                    // dcols[tap][position] = Σ_o Wᵀ[tap, o] · dY[o, position] a chunk of taps (whole
+                    // channels) at a time into one L1-sized buffer, each chunk followed by col2im of its
+                    // channels. Two tap blocks × two panels per micro-kernel call; an odd last panel
+                    // two tap blocks at a time on the 12×16 one.
+                    var k0 = 0
+                    while k0 < K {
+                        let tb0 = k0 / 6, tb1 = min(tapBlocks, (k0 + chunkTaps) / 6)
                         var j = 0
                         while j < panels {
                             let b = bpack + j * O * 16
                             let pair = j + 1 < panels
                             var tb = tb0
                             while tb + 1 < tb1 {
-                                let a0 = wt + tb * O * 6, a1 = wt + (tb + 1) * O * 6, c = dcols + 6 * tb * ld + 16 * j
+                                let a0 = wt + tb * O * 6, a1 = wt + (tb + 1) * O * 6, c = dcols + 6 * (tb - tb0) * ld + 16 * j
                                 if pair {
                                     swiftnn_gemm_f32_12x32_store(O, a0, a1, b, b + O * 16, c, ld)
                                 } else {
@@ -262,22 +267,18 @@ enum ImplicitConvolution {
                                 tb += 2
                             }
                             if tb < tb1 {
-                                swiftnn_gemm_f32_6x16_store(O, wt + tb * O * 6, b, dcols + 6 * tb * ld + 16 * j, ld)
-                                if pair {
-                                    swiftnn_gemm_f32_6x16_store(O, wt + tb * O * 6, b + O * 16, dcols + 6 * tb * ld + 16 * (j + 1), ld)
-                                }
+                                let a = wt + tb * O * 6, c = dcols + 6 * (tb - tb0) * ld + 16 * j
+                                swiftnn_gemm_f32_6x16_store(O, a, b, c, ld)
+                                if pair { swiftnn_gemm_f32_6x16_store(O, a, b + O * 16, c + 16, ld) }
                             }
                             j += pair ? 2 : 1
                         }
-                        let cReady = min(C, 6 * tb1 / KK)
-                        if cReady > cDone {
-                            for i in 0..<nb {
-                                swiftnn_conv_col2im_f32(dcols + cDone * KK * ld + i * L, ld, cReady - cDone, OH, OW,
-                                                        gx + (s + i) * C * geo.inputCount + cDone * geo.inputCount, &g)
-                            }
-                            cDone = cReady
+                        let c0 = k0 / KK, c1 = min(C, (k0 + chunkTaps) / KK)
+                        for i in 0..<nb {
+                            swiftnn_conv_col2im_f32(dcols + i * L, ld, c1 - c0, OH, OW,
+                                                    gx + (s + i) * C * geo.inputCount + c0 * geo.inputCount, &g)
                         }
-                        tb0 = tb1
+                        k0 += chunkTaps
                     }
                     s += nb
                 }
