@@ -131,11 +131,12 @@ import Testing
     }
 
     /// The input gradient in blocks of 1, 2 and 3 samples (each sample larger than the budget, blocks
-    /// with a partial last one, panels straddling samples inside a block) and on every thread count:
-    /// the float64 reference within tolerance, and the same bits whatever the blocks.
+    /// with a partial last one, panels straddling samples inside a block), in chunks of 2, 6 and all
+    /// channels (C = 5: a partial last chunk) and on every thread count: the float64 reference
+    /// within tolerance, and the same bits whatever the blocks and chunks.
     @Test("input gradient blocks of whole samples do not change the result", .enabled(if: runs, "this CPU lacks AVX-512F"),
           arguments: [
-              Case(n: 5, c: 6, o: 20, h: 7, w: 7, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+              Case(n: 5, c: 5, o: 20, h: 7, w: 7, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
               Case(n: 7, c: 4, o: 13, h: 9, w: 10, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
           ])
     func inputGradientBlocks(_ c: Case) {
@@ -146,9 +147,10 @@ import Testing
         let x64 = Tensor(converting: values(c.n * c.c * c.h * c.w, seed: 10), shape: [c.n, c.c, c.h, c.w], dtype: .float64)
         let want = Kernels.convolutionBackward(Kernels.cast(gy, to: .float64), x64, Kernels.cast(w, to: .float64), geo,
                                                needInput: true, needWeight: false, needBias: false).input!.doubleScalars
-        func run(budget: Int, threads: Int) -> [UInt32] {
+        func run(budget: Int, threads: Int, chunk: Int = GEMMBlocking.Sizes().convChunkBytes) -> [UInt32] {
             var sizes = GEMMBlocking.Sizes()
             sizes.convColumnBytes = budget
+            sizes.convChunkBytes = chunk
             if threads > 1 { sizes.parallelWork = 1 }
             let gx = Tensor(uninitializedShape: [c.n, c.c, c.h, c.w])
             GEMMBlocking.$sizes.withValue(sizes) {
@@ -168,6 +170,10 @@ import Testing
             for threads in [1, Parallel.maxThreadCount] {
                 let got = run(budget: budget, threads: threads)
                 #expect(got == reference, "\(c): \(budget)-byte blocks on \(threads) threads")
+            }
+            // Chunks of one lcm(6, KH·KW) = 18 taps (two channels), and of three.
+            for chunk in [1, 3 * 18 * 64 * ((budget / sampleBytes * geo.outputCount + 15) / 16)] {
+                #expect(run(budget: budget, threads: 1, chunk: chunk) == reference, "\(c): \(budget)-byte blocks, \(chunk)-byte chunks")
             }
         }
     }

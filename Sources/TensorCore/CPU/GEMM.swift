@@ -35,6 +35,9 @@ enum GEMMBlocking {
         /// The implicit convolution's input gradient computes the im2col matrix of whole samples,
         /// at most this many bytes' worth at a time (at least one sample).
         var convColumnBytes = 384 << 10
+        /// … and of those columns, whole channels' taps worth about this many bytes per pass (at
+        /// least lcm(6, KH·KW) taps) before col2im adds them onto dx.
+        var convChunkBytes = 128 << 10
     }
 
     /// Task-local so that a test can shrink the blocks (to reach every path with small shapes)
