@@ -32,11 +32,11 @@ enum GEMMBlocking {
         var smallWork = 4096
         /// Products at or above this many multiply-adds are split over threads (≈ 50 µs of work).
         var parallelWork = 1 << 21
-        /// The implicit convolution's input gradient computes the im2col matrix of whole samples,
-        /// at most this many bytes' worth at a time (at least one sample).
-        var convColumnBytes = 384 << 10
-        /// … and of those columns, whole channels' taps worth about this many bytes per pass (at
-        /// least lcm(6, KH·KW) taps) before col2im adds them onto dx.
+        /// The implicit convolution's input gradient works on blocks of whole samples whose output
+        /// gradient (the GEMM's B panels) is at most this many bytes (at least one sample)…
+        var convBlockBytes = 256 << 10
+        /// … and computes their columns for whole channels' taps worth about this many bytes per pass
+        /// (at least lcm(6, KH·KW) taps, an even number of six-tap blocks) before col2im adds them onto dx.
         var convChunkBytes = 128 << 10
     }
 
