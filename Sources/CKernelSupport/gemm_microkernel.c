@@ -113,17 +113,23 @@ void swiftnn_gemm_f32_6x32_tile(long kc, const float *a, const float *b0, const 
     for (int i = 0; i < 12; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
 }
 
+/// The 12×32 sums written to (or, with `add`, added onto) a row-major C with row stride `ldc`.
+__attribute__((target("avx512f")))
+static inline void swiftnn_gemm_f32_12x32_to_c(const __m512 acc[24], float *c, long ldc, int add) {
+    for (int i = 0; i < 24; i++) {
+        // Quadrant i / 6: rows 0–5 or 6–11 (a0, a1), columns 0–15 or 16–31 (b0, b1).
+        int quadrant = i / 6, r = i % 6;
+        float *row = c + ((quadrant >> 1) * 6 + r) * ldc + (quadrant & 1) * 16;
+        _mm512_storeu_ps(row, add ? _mm512_add_ps(_mm512_loadu_ps(row), acc[i]) : acc[i]);
+    }
+}
+
 __attribute__((target("avx512f")))
 void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                        float *c, long ldc) {
     __m512 acc[24];
     swiftnn_gemm_f32_12x32_sums(kc, a0, a1, b0, b1, acc);
-    for (int i = 0; i < 24; i++) {
-        // Quadrant i / 6: rows 0–5 or 6–11 (a0, a1), columns 0–15 or 16–31 (b0, b1).
-        int quadrant = i / 6, r = i % 6;
-        float *row = c + ((quadrant >> 1) * 6 + r) * ldc + (quadrant & 1) * 16;
-        _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), acc[i]));
-    }
+    swiftnn_gemm_f32_12x32_to_c(acc, c, ldc, 1);
 }
 
 __attribute__((target("avx512f")))
@@ -136,10 +142,7 @@ void swiftnn_gemm_f32_12x32_store(long kc, const float *a0, const float *a1, con
                                   float *c, long ldc) {
     __m512 acc[24];
     swiftnn_gemm_f32_12x32_sums(kc, a0, a1, b0, b1, acc);
-    for (int i = 0; i < 24; i++) {
-        int quadrant = i / 6, r = i % 6;
-        _mm512_storeu_ps(c + ((quadrant >> 1) * 6 + r) * ldc + (quadrant & 1) * 16, acc[i]);
-    }
+    swiftnn_gemm_f32_12x32_to_c(acc, c, ldc, 0);
 }
 
 /// Two six-row A panels × one 16-column B panel (12 accumulators, enough to hide the FMA latency
