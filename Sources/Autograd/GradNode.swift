@@ -94,7 +94,8 @@ public enum Autograd {
         }
         var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
         if root.gradNode == nil {
-            accumulateLeafGradient(root, seed)
+            var seed = seed
+            accumulateLeafGradient(root, &seed)
             runPostAccumulateGradHooks(root)
             return
         }
@@ -118,7 +119,7 @@ public enum Autograd {
             guard let backward = node.backward else {
                 usageFailure(UsageError("backward", "trying to backward through the graph a second time (\(node.name)); its saved tensors were freed after the first backward. Pass retainGraph: true the first time."))
             }
-            let inputGrads: [Tensor?]
+            var inputGrads: [Tensor?]
             if let profile = BackwardProfile.current {
                 let t0 = ContinuousClock.now
                 inputGrads = backward(g)
@@ -127,8 +128,9 @@ public enum Autograd {
                 inputGrads = backward(g)
             }
             precondition(inputGrads.count == node.inputs.count, "autograd: \(node.name) returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
-            for (input, ig) in zip(node.inputs, inputGrads) {
-                guard input.requiresGrad, let ig else { settle(input); continue }
+            for (i, input) in node.inputs.enumerated() {
+                // Taken out of the array: a leaf may keep the gradient only if nothing else holds it.
+                guard var ig = inputGrads[i].take(), input.requiresGrad else { settle(input); continue }
                 precondition(ig.shape == input.shape,
                              "autograd: \(node.name) returned a gradient of shape \(shapeString(ig.shape)) for an input of shape \(shapeString(input.shape))")
                 if input.gradNode is GradNode {
@@ -139,7 +141,7 @@ public enum Autograd {
                         grads[key] = ig
                     }
                 } else {
-                    accumulateLeafGradient(input, ig)
+                    accumulateLeafGradient(input, &ig)
                     if input.postAccumulateGradHooks != nil { received.insert(ObjectIdentifier(input)) }
                     settle(input)
                 }
@@ -148,13 +150,22 @@ public enum Autograd {
         }
     }
 
-    static func accumulateLeafGradient(_ leaf: Tensor, _ g: Tensor) {
+    /// Adds `g` to `leaf.grad`. A first gradient is kept without a copy when `g` is the only
+    /// reference to a plain tensor that alone views all of its memory, like PyTorch's
+    /// AccumulateGrad stealing the incoming gradient; otherwise `.grad` (accumulated in place
+    /// later) gets a private copy, since `g` may be shared: the same tensor given to two inputs, a
+    /// view of an upstream gradient or of the caller's seed, a node's saved tensor, a tensor a
+    /// backward function kept.
+    static func accumulateLeafGradient(_ leaf: Tensor, _ g: inout Tensor) {
         if let existing = leaf.grad {
             GradientMath.addInPlace(existing, g)
+        } else if g.dtype != leaf.dtype {
+            leaf.grad = GradientMath.converted(g, to: leaf.dtype)
+        } else if type(of: g) == Tensor.self && g.gradNode == nil && !g.requiresGrad
+                    && isKnownUniquelyReferenced(&g) && g.isSoleViewOfStorage {
+            leaf.grad = g
         } else {
-            // A private copy: `g` may be shared (an upstream gradient, or the same tensor given to
-            // two inputs), and `.grad` is accumulated in place later.
-            leaf.grad = g.dtype == leaf.dtype ? g.clonedData() : GradientMath.converted(g, to: leaf.dtype)
+            leaf.grad = g.clonedData()
         }
     }
 }

@@ -230,4 +230,21 @@ extension Tensor {
     public final func sharesStorage(with other: Tensor) -> Bool {
         storage === other.storage && storageOffset == other.storageOffset
     }
+
+    /// Whether this tensor views all of its storage and no other object holds a strong reference
+    /// to that storage (no other tensor is a view of it), so that whoever holds the only reference
+    /// to this tensor may keep its memory instead of copying it (autograd's leaf gradients).
+    public final var isSoleViewOfStorage: Bool {
+        guard storageOffset == 0, count * dtype.byteSize == storage.byteCount else { return false }
+        // The storage is a `let` and cannot be passed to `isKnownUniquelyReferenced`; its strong
+        // count is read instead. A temporary retain can only raise the count (a false "shared"),
+        // never hide a holder: every other view keeps its own reference for as long as it lives.
+        let object = UnsafeRawPointer(Unmanaged.passUnretained(storage).toOpaque())
+        return withExtendedLifetime(self) { swiftRetainCount(object) == 1 }
+    }
 }
+
+/// The Swift runtime's strong reference count of a heap object (what the standard library's
+/// `_getRetainCount` calls), taken by address so that passing it adds no reference.
+@_silgen_name("swift_retainCount")
+private func swiftRetainCount(_ object: UnsafeRawPointer) -> Int
