@@ -48,7 +48,7 @@ import Testing
                     }
                     got.withUnsafeMutableBufferPointer { pc in
                         gemmMicroKernelDispatch(kc, pa.baseAddress!, pb.baseAddress!, pc.baseAddress!,
-                                                ldc, rows, cols, true, level)
+                                                ldc, rows, cols, true, level, overwrite: false)
                     }
                 }
             }

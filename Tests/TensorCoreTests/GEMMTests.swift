@@ -112,6 +112,34 @@ private func mismatches(double: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, 
         } }
     }
 
+    /// beta = 0 writes the first k block's sums over C: NaN in the old C must not leak into any
+    /// tile (full 12×32 and 6×16 ones, partial rows and columns), and the result must be the bits
+    /// of adding the same sums to a zeroed C (beta = 1), split by rows or by panels over threads.
+    @Test(arguments: [1, 2])
+    func betaZeroIgnoresNaN(threads: Int) {
+        let blocking = GEMMBlocking.Sizes(kc: 64, parallelWork: 0)
+        GEMMBlocking.$sizes.withValue(blocking) { Parallel.withThreadCount(threads) {
+        for (ta, tb) in Self.flags {
+            for (m, n, k) in [(24, 64, 40), (25, 70, 150), (7, 100, 33), (150, 33, 64), (13, 16, 5)] {
+                let lda = ta ? m : k, ldb = tb ? k : n, ldc = n + 3
+                let a = values(m * k, seed: 7).map { Float($0) }, b = values(k * n, seed: 8).map { Float($0) }
+                func run(beta: Float, fill: Float) -> [Float] {
+                    var c = [Float](repeating: fill, count: m * ldc)
+                    for i in 0..<m { for j in n..<ldc { c[i * ldc + j] = -1 } }
+                    c.withUnsafeMutableBufferPointer { pc in
+                        CPUBackend.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                         beta: beta, c: pc.baseAddress!, ldc: ldc)
+                    }
+                    return c
+                }
+                let got = run(beta: 0, fill: .nan), want = run(beta: 1, fill: 0)
+                let first = got.indices.first { got[$0].bitPattern != want[$0].bitPattern }
+                #expect(first == nil, "m=\(m) n=\(n) k=\(k) transA=\(ta) transB=\(tb) threads=\(threads): element \(first ?? 0) is \(got[first ?? 0])")
+            }
+        }
+        } }
+    }
+
     @Test func tensorGEMMAndLinear() {
         let a = Tensor([1, 2, 3, 4, 5, 6] as [Float], shape: [2, 3])
         let b = Tensor([1, 0, 1, 2, 0, 1] as [Float], shape: [2, 3])   // used as bᵀ: [3, 2]

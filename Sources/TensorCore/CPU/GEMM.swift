@@ -332,14 +332,18 @@ func gemmDriver<T: GEMMElement>(
     beta: T, c: UnsafeMutablePointer<T>, ldc: Int
 ) {
     if m <= 0 || n <= 0 { return }
-    if beta == 0 {
-        for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
-    } else if beta != 1 {
+    // The paths that add onto C need it zeroed when beta == 0 (NaN ignored, as in BLAS).
+    func zeroC() { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+    if beta != 0 && beta != 1 {
         for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] *= beta } }
     }
-    if k <= 0 || alpha == 0 { return }
+    if k <= 0 || alpha == 0 {
+        if beta == 0 { zeroC() }
+        return
+    }
     let work = m * n * k
     if work <= GEMMBlocking.smallWork {
+        if beta == 0 { zeroC() }
         gemmNaive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
         return
     }
@@ -349,6 +353,7 @@ func gemmDriver<T: GEMMElement>(
         // Few output columns (or rows) and both operands contiguous along k — a weight gradient
         // with a tiny fan-in (dW = dY·colsᵀ of a first conv layer), or a Linear with few outputs:
         // row-by-row dot products waste no vector lanes and need no packing.
+        if beta == 0 { zeroC() }
         let rows = { (r: Range<Int>) in
             gemmDotNT(rows: r, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, fused: fused)
         }
@@ -387,6 +392,10 @@ func gemmDriver<T: GEMMElement>(
         while pcNext < k {
             let pc = pcNext, jc = jcNext
             let kc = min(kcMax, k - pc)
+            // With beta == 0 the first k block writes its sums over C rather than adding them to a
+            // zeroed C: the same bits (a sum that starts at +0 is never -0, so 0 + sum == sum), one
+            // pass over C fewer.
+            let overwrite = beta == 0 && pc == 0
             // Pack this block of B (shared by all tasks).
             if threads > 1 && panels >= 2 * threads {
                 Parallel.run(tasks: threads) { t in
@@ -421,12 +430,14 @@ func gemmDriver<T: GEMMElement>(
                         // Two full panels at once: 12×32 blocks on the AVX-512 kernel (24 accumulators,
                         // ≈ 1.35× the 6×16 kernel's rate), each C element summed exactly as before.
                         if cLevel >= 2 && T.self == Float.self && panel + 1 < panelHi && nc - jr >= 2 * nr {
-                            ir = gemmPairedPanels(kc, apack, bpack + panel * nr * kc, c + ic * ldc + jc + jr, ldc, mc)
+                            ir = gemmPairedPanels(kc, apack, bpack + panel * nr * kc, c + ic * ldc + jc + jr, ldc, mc,
+                                                  overwrite: overwrite)
                             while ir < mc {
                                 let rows = min(mr, mc - ir)
                                 for q in 0..<2 {
                                     gemmMicroKernelDispatch(kc, UnsafePointer(apack + ir * kc), bp + q * nr * kc,
-                                                            c + (ic + ir) * ldc + jc + jr + q * nr, ldc, rows, nr, fused, cLevel)
+                                                            c + (ic + ir) * ldc + jc + jr + q * nr, ldc, rows, nr, fused, cLevel,
+                                                            overwrite: overwrite)
                                 }
                                 ir += mr
                             }
@@ -437,7 +448,8 @@ func gemmDriver<T: GEMMElement>(
                         while ir < mc {
                             let rows = min(mr, mc - ir)
                             gemmMicroKernelDispatch(kc, UnsafePointer(apack + ir * kc), bp,
-                                                    c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, fused, cLevel)
+                                                    c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, fused, cLevel,
+                                                    overwrite: overwrite)
                             ir += mr
                         }
                     }
