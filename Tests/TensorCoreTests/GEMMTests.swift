@@ -98,10 +98,11 @@ private func mismatches(double: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, 
     }
 
     /// Shrinks the cache blocks and thresholds so that small shapes cross several KC/MC/NC blocks
-    /// and take both ways of splitting work over threads.
-    @Test func blockedAndThreadedPaths() {
+    /// and take both ways of splitting work over threads, in fork-joins per k block or in one.
+    @Test(arguments: [0, 1 << 17])
+    func blockedAndThreadedPaths(oneJoinA: Int) {
         // Task-local: GEMMs in concurrently running tests keep their blocking and thread count.
-        let small = GEMMBlocking.Sizes(kc: 16, mc: 12, nc: 48, smallWork: 0, parallelWork: 0)
+        let small = GEMMBlocking.Sizes(kc: 16, mc: 12, nc: 48, smallWork: 0, parallelWork: 0, oneJoinA: oneJoinA)
         GEMMBlocking.$sizes.withValue(small) { Parallel.withThreadCount(Parallel.maxThreadCount) {
         for (ta, tb) in Self.flags {
             for (m, n, k) in [(50, 7, 37), (7, 100, 33), (31, 97, 50), (1, 65, 17), (65, 1, 40)] {
@@ -115,9 +116,9 @@ private func mismatches(double: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, 
     /// beta = 0 writes the first k block's sums over C: NaN in the old C must not leak into any
     /// tile (full 12×32 and 6×16 ones, partial rows and columns), and the result must be the bits
     /// of adding the same sums to a zeroed C (beta = 1), split by rows or by panels over threads.
-    @Test(arguments: [1, 2])
-    func betaZeroIgnoresNaN(threads: Int) {
-        let blocking = GEMMBlocking.Sizes(kc: 64, parallelWork: 0)
+    @Test(arguments: [(1, 0), (2, 0), (2, 1 << 17)])
+    func betaZeroIgnoresNaN(threads: Int, oneJoinA: Int) {
+        let blocking = GEMMBlocking.Sizes(kc: 64, parallelWork: 0, oneJoinA: oneJoinA)
         GEMMBlocking.$sizes.withValue(blocking) { Parallel.withThreadCount(threads) {
         for (ta, tb) in Self.flags {
             for (m, n, k) in [(24, 64, 40), (25, 70, 150), (7, 100, 33), (150, 33, 64), (13, 16, 5)] {
@@ -134,10 +135,37 @@ private func mismatches(double: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, 
                 }
                 let got = run(beta: 0, fill: .nan), want = run(beta: 1, fill: 0)
                 let first = got.indices.first { got[$0].bitPattern != want[$0].bitPattern }
-                #expect(first == nil, "m=\(m) n=\(n) k=\(k) transA=\(ta) transB=\(tb) threads=\(threads): element \(first ?? 0) is \(got[first ?? 0])")
+                #expect(first == nil, "m=\(m) n=\(n) k=\(k) transA=\(ta) transB=\(tb) threads=\(threads) oneJoinA=\(oneJoinA): element \(first ?? 0) is \(got[first ?? 0])")
             }
         }
         } }
+    }
+
+    /// One fork-join per product (each task packing its own B panels and all of A) and two per k
+    /// block give the single-thread bits: every C element sums the same k blocks in the same order.
+    @Test func scheduleAndThreadsKeepTheBits() {
+        for (ta, tb) in Self.flags {
+            for (m, n, k, beta) in [(128, 200, 150, 0.0), (30, 97, 64, 1.0), (50, 33, 200, 0.5), (7, 64, 129, 0.0)] as [(Int, Int, Int, Float)] {
+                let lda = ta ? m : k, ldb = tb ? k : n
+                let a = values(m * k, seed: 3).map { Float($0) }, b = values(k * n, seed: 4).map { Float($0) }
+                let c0 = values(m * n, seed: 5).map { Float($0) }
+                func run(threads: Int, oneJoinA: Int) -> [UInt32] {
+                    var c = c0
+                    GEMMBlocking.$sizes.withValue(GEMMBlocking.Sizes(kc: 64, mc: 24, parallelWork: 0, oneJoinA: oneJoinA)) {
+                        Parallel.withThreadCount(threads) {
+                            c.withUnsafeMutableBufferPointer { pc in
+                                CPUBackend.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                                 beta: beta, c: pc.baseAddress!, ldc: n)
+                            }
+                        }
+                    }
+                    return c.map(\.bitPattern)
+                }
+                let one = run(threads: 1, oneJoinA: 1 << 17)
+                #expect(run(threads: 2, oneJoinA: 1 << 17) == one, "m=\(m) n=\(n) k=\(k) transA=\(ta) transB=\(tb), one fork-join")
+                #expect(run(threads: 2, oneJoinA: 0) == one, "m=\(m) n=\(n) k=\(k) transA=\(ta) transB=\(tb), per k block")
+            }
+        }
     }
 
     @Test func tensorGEMMAndLinear() {

@@ -32,6 +32,9 @@ enum GEMMBlocking {
         var smallWork = 4096
         /// Products at or above this many multiply-adds are split over threads (≈ 50 µs of work).
         var parallelWork = 1 << 21
+        /// Threaded products whose op(A) has at most this many elements (m·k) take one fork-join,
+        /// every task packing all of A (≤ 512 KiB of float32, cheaper than the joins it saves).
+        var oneJoinA = 1 << 17
         /// The implicit convolution's input gradient works on blocks of whole samples whose output
         /// gradient (the GEMM's B panels) is at most this many bytes (at least one sample)…
         var convBlockBytes = 256 << 10
@@ -50,6 +53,7 @@ enum GEMMBlocking {
     static var nc: Int { sizes.nc }
     static var smallWork: Int { sizes.smallWork }
     static var parallelWork: Int { sizes.parallelWork }
+    static var oneJoinA: Int { sizes.oneJoinA }
 }
 
 enum GEMMTuning {
@@ -384,18 +388,87 @@ func gemmDriver<T: GEMMElement>(
     let bpack = bStorage.pointer.bindMemory(to: T.self, capacity: kcMax * ncPanelsMax * nr)
     let apackAll = aStorage.pointer.bindMemory(to: T.self, capacity: threads * mcMax * kcMax)
 
+    /// C[rowLo..<rowHi, panels panelLo..<panelHi of the block at column jc] (+)= op(A)·op(B) over
+    /// k block pc..<pc+kc, with B's panels packed from `bpanels` on (panel `panelLo` first) and
+    /// `apack` the task's A buffer.
+    func compute(pc: Int, kc: Int, jc: Int, nc: Int, rowLo: Int, rowHi: Int, panelLo: Int, panelHi: Int,
+                 bpanels: UnsafeMutablePointer<T>, apack: UnsafeMutablePointer<T>) {
+        // With beta == 0 the first k block writes its sums over C rather than adding them to a
+        // zeroed C: the same bits (a sum that starts at +0 is never -0, so 0 + sum == sum), one
+        // pass over C fewer.
+        let overwrite = beta == 0 && pc == 0
+        var ic = rowLo
+        while ic < rowHi {
+            let mc = min(mcMax, rowHi - ic)
+            gemmPackA(transA, a, lda, ic, mc, pc, kc, alpha, apack)
+            var panel = panelLo
+            while panel < panelHi {
+                let jr = panel * nr
+                let cols = min(nr, nc - jr)
+                let bp = UnsafePointer(bpanels + (panel - panelLo) * nr * kc)
+                var ir = 0
+                // Two full panels at once: 12×32 blocks on the AVX-512 kernel (24 accumulators,
+                // ≈ 1.35× the 6×16 kernel's rate), each C element summed exactly as before.
+                if cLevel >= 2 && T.self == Float.self && panel + 1 < panelHi && nc - jr >= 2 * nr {
+                    ir = gemmPairedPanels(kc, apack, bpanels + (panel - panelLo) * nr * kc, c + ic * ldc + jc + jr, ldc, mc,
+                                          overwrite: overwrite)
+                    while ir < mc {
+                        let rows = min(mr, mc - ir)
+                        for q in 0..<2 {
+                            gemmMicroKernelDispatch(kc, UnsafePointer(apack + ir * kc), bp + q * nr * kc,
+                                                    c + (ic + ir) * ldc + jc + jr + q * nr, ldc, rows, nr, fused, cLevel,
+                                                    overwrite: overwrite)
+                        }
+                        ir += mr
+                    }
+                    panel += 2
+                    continue
+                }
+                defer { panel += 1 }
+                while ir < mc {
+                    let rows = min(mr, mc - ir)
+                    gemmMicroKernelDispatch(kc, UnsafePointer(apack + ir * kc), bp,
+                                            c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, fused, cLevel,
+                                            overwrite: overwrite)
+                    ir += mr
+                }
+            }
+            ic += mc
+        }
+    }
+
     var jcNext = 0
     while jcNext < n {
-        let nc = min(ncMax, n - jcNext)
+        let jc = jcNext
+        let nc = min(ncMax, n - jc)
         let panels = (nc + nr - 1) / nr
+        if threads > 1 && m * k <= GEMMBlocking.oneJoinA && panels >= threads {
+            // A small A (the MLP's products): one fork-join for the whole block of columns. Each
+            // task packs its own B panels and all of A, and runs every k block, where the schedule
+            // below pays two fork-joins per k block. Each C element sums the same k blocks in the
+            // same order, so the bits do not change.
+            Parallel.run(tasks: threads) { t in
+                let panelLo = panels * t / threads, panelHi = panels * (t + 1) / threads
+                // The task's own part of `bpack`, sized for a full k block: the tasks are at
+                // different k blocks at a time.
+                let bpanels = bpack + panelLo * nr * kcMax
+                let j0 = jc + panelLo * nr
+                var pc = 0
+                while pc < k {
+                    let kc = min(kcMax, k - pc)
+                    gemmPackB(transB, b, ldb, pc, kc, j0, nc - panelLo * nr, 0, panelHi - panelLo, bpanels)
+                    compute(pc: pc, kc: kc, jc: jc, nc: nc, rowLo: 0, rowHi: m, panelLo: panelLo, panelHi: panelHi,
+                            bpanels: bpanels, apack: apackAll + t * mcMax * kcMax)
+                    pc += kc
+                }
+            }
+            jcNext += nc
+            continue
+        }
         var pcNext = 0
         while pcNext < k {
-            let pc = pcNext, jc = jcNext
+            let pc = pcNext
             let kc = min(kcMax, k - pc)
-            // With beta == 0 the first k block writes its sums over C rather than adding them to a
-            // zeroed C: the same bits (a sum that starts at +0 is never -0, so 0 + sum == sum), one
-            // pass over C fewer.
-            let overwrite = beta == 0 && pc == 0
             // Pack this block of B (shared by all tasks).
             if threads > 1 && panels >= 2 * threads {
                 Parallel.run(tasks: threads) { t in
@@ -404,63 +477,22 @@ func gemmDriver<T: GEMMElement>(
             } else {
                 gemmPackB(transB, b, ldb, pc, kc, jc, nc, 0, panels, bpack)
             }
-            let body = { (t: Int, tasks: Int) in
-                let apack = apackAll + t * mcMax * kcMax
-                var rowLo = 0, rowHi = m, panelLo = 0, panelHi = panels
-                if tasks > 1 {
-                    if splitRows {
-                        rowLo = min(m, rowBlocks * t / tasks * mr)
-                        rowHi = min(m, rowBlocks * (t + 1) / tasks * mr)
-                    } else {
-                        panelLo = panels * t / tasks
-                        panelHi = panels * (t + 1) / tasks
-                    }
-                }
-                if rowLo >= rowHi || panelLo >= panelHi { return }
-                var ic = rowLo
-                while ic < rowHi {
-                    let mc = min(mcMax, rowHi - ic)
-                    gemmPackA(transA, a, lda, ic, mc, pc, kc, alpha, apack)
-                    var panel = panelLo
-                    while panel < panelHi {
-                        let jr = panel * nr
-                        let cols = min(nr, nc - jr)
-                        let bp = UnsafePointer(bpack + panel * nr * kc)
-                        var ir = 0
-                        // Two full panels at once: 12×32 blocks on the AVX-512 kernel (24 accumulators,
-                        // ≈ 1.35× the 6×16 kernel's rate), each C element summed exactly as before.
-                        if cLevel >= 2 && T.self == Float.self && panel + 1 < panelHi && nc - jr >= 2 * nr {
-                            ir = gemmPairedPanels(kc, apack, bpack + panel * nr * kc, c + ic * ldc + jc + jr, ldc, mc,
-                                                  overwrite: overwrite)
-                            while ir < mc {
-                                let rows = min(mr, mc - ir)
-                                for q in 0..<2 {
-                                    gemmMicroKernelDispatch(kc, UnsafePointer(apack + ir * kc), bp + q * nr * kc,
-                                                            c + (ic + ir) * ldc + jc + jr + q * nr, ldc, rows, nr, fused, cLevel,
-                                                            overwrite: overwrite)
-                                }
-                                ir += mr
-                            }
-                            panel += 2
-                            continue
-                        }
-                        defer { panel += 1 }
-                        while ir < mc {
-                            let rows = min(mr, mc - ir)
-                            gemmMicroKernelDispatch(kc, UnsafePointer(apack + ir * kc), bp,
-                                                    c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, fused, cLevel,
-                                                    overwrite: overwrite)
-                            ir += mr
-                        }
-                    }
-                    ic += mc
+            let tasks = splitRows ? min(threads, rowBlocks) : min(threads, panels)
+            let body = { (t: Int) in
+                if tasks == 1 || !splitRows {
+                    let panelLo = panels * t / tasks
+                    compute(pc: pc, kc: kc, jc: jc, nc: nc, rowLo: 0, rowHi: m, panelLo: panelLo, panelHi: panels * (t + 1) / tasks,
+                            bpanels: bpack + panelLo * nr * kc, apack: apackAll + t * mcMax * kcMax)
+                } else {
+                    compute(pc: pc, kc: kc, jc: jc, nc: nc, rowLo: min(m, rowBlocks * t / tasks * mr),
+                            rowHi: min(m, rowBlocks * (t + 1) / tasks * mr), panelLo: 0, panelHi: panels,
+                            bpanels: bpack, apack: apackAll + t * mcMax * kcMax)
                 }
             }
-            let tasks = splitRows ? min(threads, rowBlocks) : min(threads, panels)
             if tasks > 1 {
-                Parallel.run(tasks: tasks) { t in body(t, tasks) }
+                Parallel.run(tasks: tasks, body)
             } else {
-                body(0, 1)
+                body(0)
             }
             pcNext += kc
         }
