@@ -234,7 +234,7 @@ extension Tensor {
     /// Whether this tensor views all of its storage and no other object holds a strong reference
     /// to that storage (no other tensor is a view of it), so that whoever holds the only reference
     /// to this tensor may keep its memory instead of copying it (autograd's leaf gradients).
-    public final var isSoleViewOfStorage: Bool {
+    package final var isSoleViewOfStorage: Bool {
         guard storageOffset == 0, count * dtype.byteSize == storage.byteCount else { return false }
         // The storage is a `let` and cannot be passed to `isKnownUniquelyReferenced`; its strong
         // count is read instead. A temporary retain can only raise the count (a false "shared"),
