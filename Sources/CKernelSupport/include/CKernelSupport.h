@@ -21,6 +21,16 @@ static inline __attribute__((always_inline)) void swiftnn_store_fence(void) {
 #endif
 }
 
+/// Tells the core that the caller is spinning on a flag (x86 `pause`, Arm `yield`): the loop
+/// draws less power and leaves the pipeline to a sibling hardware thread.
+static inline __attribute__((always_inline)) void swiftnn_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// Correctly rounded square roots of 16 floats in one vector instruction (Swift's
 /// `SIMD16.squareRoot()` calls `sqrtf` once per lane). Used by the Adam update.
 static inline __attribute__((always_inline)) swiftnn_float16 swiftnn_sqrt16(swiftnn_float16 v) {
