@@ -80,6 +80,15 @@ public class Adam: Optimizer {
             let lr = group.lr, beta1 = group["beta1"] ?? 0.9, beta2 = group["beta2"] ?? 0.999
             let eps = group["eps"] ?? 1e-8, wd = group.weightDecay
             let amsgrad = group.flag("amsgrad"), maximize = group.flag("maximize")
+            // The group's parameters at the same step (all of them, unless some were added later or
+            // skipped steps without a gradient) are updated by one multi-parameter kernel.
+            var batches: [(step: Double, settings: AdamStep, operands: [AdamOperands])] = []
+            var storages = Set<ObjectIdentifier>()
+            func flush() {
+                for batch in batches { Kernels.adamStep(batch.operands, batch.settings) }
+                batches = []
+                storages = []
+            }
             for p in group.params {
                 guard let grad = p.grad else { continue }
                 var s = state(for: p)
@@ -104,9 +113,22 @@ public class Adam: Optimizer {
                     decoupled: decoupledWeightDecay, maximize: maximize,
                     biasCorrection1: 1 - Foundation.pow(beta1, step),
                     biasCorrection2Sqrt: (1 - Foundation.pow(beta2, step)).squareRoot())
-                Kernels.adamStep(p, grad: grad, expAvg: s["exp_avg"]!, expAvgSq: s["exp_avg_sq"]!,
-                                 maxExpAvgSq: amsgrad ? s["max_exp_avg_sq"] : nil, h)
+                // AMSGrad takes the one-parameter kernel; so does a parameter whose memory another
+                // one shares (views of one storage), after the updates before it, as one at a time.
+                guard !amsgrad, storages.insert(ObjectIdentifier(p.storage)).inserted else {
+                    flush()
+                    Kernels.adamStep(p, grad: grad, expAvg: s["exp_avg"]!, expAvgSq: s["exp_avg_sq"]!,
+                                     maxExpAvgSq: amsgrad ? s["max_exp_avg_sq"] : nil, h)
+                    continue
+                }
+                let operands = AdamOperands(param: p, grad: grad, expAvg: s["exp_avg"]!, expAvgSq: s["exp_avg_sq"]!)
+                if let b = batches.firstIndex(where: { $0.step == step }) {
+                    batches[b].operands.append(operands)
+                } else {
+                    batches.append((step, h, [operands]))
+                }
             }
+            flush()
         }
     }
 }

@@ -30,6 +30,16 @@ public struct AdamStep: Sendable {
     }
 }
 
+/// One parameter of a multi-parameter Adam update (see ``Kernels/adamStep(_:_:)``): the parameter,
+/// its gradient and its two moment estimates, all of one dtype and element count.
+public struct AdamOperands {
+    public var param, grad, expAvg, expAvgSq: Tensor
+
+    public init(param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: Tensor) {
+        self.param = param; self.grad = grad; self.expAvg = expAvg; self.expAvgSq = expAvgSq
+    }
+}
+
 /// Optimizer updates and gradient-norm kernels, in place on float32 / float64 tensors of one
 /// dtype, with PyTorch's order of operations (scalars rounded to the element type as its CPU
 /// kernels do).
@@ -38,8 +48,20 @@ public protocol OptimizerOps {
     func sgdStep(_ param: Tensor, grad: Tensor, momentumBuffer: Tensor?, _ step: SGDStep)
     /// One Adam / AdamW update of `param` and its moment estimates.
     func adamStep(_ param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: Tensor, maxExpAvgSq: Tensor?, _ step: AdamStep)
+    /// One Adam / AdamW update of several parameters that share `step` (distinct tensors, no
+    /// AMSGrad). A backend may run them as one kernel; the results are those of one
+    /// ``adamStep(_:grad:expAvg:expAvgSq:maxExpAvgSq:_:)`` per parameter.
+    func adamStep(_ operands: [AdamOperands], _ step: AdamStep)
     /// `(Σ|x|^p)^(1/p)` over every element, in Double (`p = .infinity`: the largest magnitude).
     func norm(_ t: Tensor, p: Double) -> Double
+}
+
+extension OptimizerOps {
+    public func adamStep(_ operands: [AdamOperands], _ step: AdamStep) {
+        for o in operands {
+            adamStep(o.param, grad: o.grad, expAvg: o.expAvg, expAvgSq: o.expAvgSq, maxExpAvgSq: nil, step)
+        }
+    }
 }
 
 extension Kernels {
@@ -64,6 +86,29 @@ extension Kernels {
         checkOptimizerOperands(param, [grad, expAvg, expAvgSq, maxExpAvgSq])
         backend(param, grad, expAvg, expAvgSq).adamStep(param, grad: grad, expAvg: expAvg, expAvgSq: expAvgSq,
                                                           maxExpAvgSq: maxExpAvgSq, step)
+    }
+
+    /// One Adam / AdamW update of several parameters that share one step's settings, like
+    /// PyTorch's `foreach` / `fused` implementations: the same results as one
+    /// ``adamStep(_:grad:expAvg:expAvgSq:maxExpAvgSq:_:)`` per parameter, in one pass that the CPU
+    /// backend splits over threads by elements, not by parameter (a model's many small biases and
+    /// BatchNorm parameters then cost no fork-join each).
+    ///
+    /// ```swift
+    /// Kernels.adamStep([AdamOperands(param: w, grad: w.grad!, expAvg: mw, expAvgSq: vw),
+    ///                   AdamOperands(param: b, grad: b.grad!, expAvg: mb, expAvgSq: vb)], h)
+    /// ```
+    public static func adamStep(_ operands: [AdamOperands], _ step: AdamStep) {
+        guard let first = operands.first else { return }
+        var seen = Set<ObjectIdentifier>()
+        for o in operands {
+            checkOptimizerOperands(o.param, [o.grad, o.expAvg, o.expAvgSq])
+            _ = backend(o.param, o.grad, o.expAvg, o.expAvgSq)
+            _ = backend(first.param, o.param)
+            precondition(seen.insert(ObjectIdentifier(o.param.storage)).inserted,
+                         "optimizer: a parameter appears twice in one multi-parameter update")
+        }
+        backend(first.param, first.grad, first.expAvg, first.expAvgSq).adamStep(operands, step)
     }
 
     /// The p-norm `(Σ|x|^p)^(1/p)` of all elements in Double (`.infinity`: the largest magnitude).

@@ -32,6 +32,20 @@ extension CPUBackend: OptimizerOps {
         }
     }
 
+    public func adamStep(_ operands: [AdamOperands], _ h: AdamStep) {
+        guard operands.allSatisfy({ $0.param.dtype == .float32 }), !h.maximize, Float(1 - h.beta1) < 0.5 else {
+            for o in operands { adamStep(o.param, grad: o.grad, expAvg: o.expAvg, expAvgSq: o.expAvgSq, maxExpAvgSq: nil, h) }
+            return
+        }
+        withExtendedLifetime(operands) {
+            let parts = operands.map { o in
+                AdamPart(p: o.param.pointer(as: Float.self), grad: o.grad.pointer(as: Float.self), m: o.expAvg.pointer(as: Float.self),
+                         v: o.expAvgSq.pointer(as: Float.self), count: o.param.count)
+            }
+            adamKernelSIMD(parts, h)
+        }
+    }
+
     public func norm(_ t: Tensor, p: Double) -> Double {
         withExtendedLifetime(t) {
             t.dtype == .float32 ? pNorm(t.pointer(as: Float.self), t.count, p) : pNorm(t.pointer(as: Double.self), t.count, p)
@@ -115,6 +129,20 @@ func adamKernel<T: BinaryFloatingPoint>(_ p: UnsafeMutablePointer<T>, _ grad: Un
 @inline(__always)
 func adamKernelSIMD(_ p: UnsafeMutablePointer<Float>, _ grad: UnsafeMutablePointer<Float>,
                     _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count: Int, _ h: AdamStep) {
+    adamKernelSIMD([AdamPart(p: p, grad: grad, m: m, v: v, count: count)], h)
+}
+
+/// One parameter's buffers in ``adamKernelSIMD(_:_:)``.
+struct AdamPart {
+    var p, grad, m, v: UnsafeMutablePointer<Float>
+    var count: Int
+}
+
+/// ``adamKernelSIMD(_:_:_:_:count:_:)`` over several parameters as one range of elements, split over
+/// threads where the work is large enough: one fork-join per optimizer step, not per parameter.
+/// Every element gets the same operations wherever the splits fall, so the result is that of
+/// one update per parameter, whatever the thread count.
+func adamKernelSIMD(_ parts: [AdamPart], _ h: AdamStep) {
     let useWD = h.weightDecay != 0
     let coupledWD: Float = useWD && !h.decoupled ? Float(h.weightDecay) : 0
     let decay: Float = useWD && h.decoupled ? Float(1 - h.lr * h.weightDecay) : 1
@@ -122,16 +150,33 @@ func adamKernelSIMD(_ p: UnsafeMutablePointer<Float>, _ grad: UnsafeMutablePoint
     let bc2Sqrt = Float(h.biasCorrection2Sqrt), eps = Float(h.eps)
     let negStepSize = Float(-(h.lr / h.biasCorrection1))
     let cKernel = GEMMCKernel.level >= 2
-    Parallel.forRange(0..<count, grain: 1 << 15) { r in
-        if cKernel {
-            // The same operations in the same order on AVX-512 (SIMD16 is SSE2 in a plain build).
-            let o = r.lowerBound
-            swiftnn_adam_f32(p + o, grad + o, m + o, v + o, r.count, coupledWD, decay, w1, b2, w2, bc2Sqrt, eps, negStepSize)
-            return
+    // starts[i]: the first element of part i in the concatenation of all parts.
+    var starts = [Int](repeating: 0, count: parts.count + 1)
+    for (i, part) in parts.enumerated() { starts[i + 1] = starts[i] + part.count }
+    let total = starts[parts.count]
+    if total == 0 { return }
+    starts.withUnsafeBufferPointer { starts in
+    parts.withUnsafeBufferPointer { parts in
+        Parallel.forRange(0..<total, grain: 1 << 15) { r in
+            // The parts that overlap r, each from its first element inside r.
+            var i = 0
+            while starts[i + 1] <= r.lowerBound { i += 1 }
+            var lo = r.lowerBound
+            while lo < r.upperBound {
+                let part = parts[i], o = lo - starts[i], n = min(r.upperBound, starts[i + 1]) - lo
+                if cKernel {
+                    // The same operations in the same order on AVX-512 (SIMD16 is SSE2 in a plain build).
+                    swiftnn_adam_f32(part.p + o, part.grad + o, part.m + o, part.v + o, n, coupledWD, decay, w1, b2, w2,
+                                     bc2Sqrt, eps, negStepSize)
+                } else {
+                    adamRangeSwift(part.p, part.grad, part.m, part.v, o..<(o + n), coupledWD: coupledWD, decay: decay, w1: w1,
+                                   b2: b2, w2: w2, bc2Sqrt: bc2Sqrt, eps: eps, negStepSize: negStepSize)
+                }
+                lo += n
+                i += 1
+            }
         }
-        adamRangeSwift(p, grad, m, v, r, coupledWD: coupledWD, decay: decay, w1: w1, b2: b2, w2: w2, bc2Sqrt: bc2Sqrt,
-                       eps: eps, negStepSize: negStepSize)
-    }
+    } }
 }
 
 /// One range of ``adamKernelSIMD(_:_:_:_:count:_:)`` in Swift SIMD: the path without AVX-512 and the
