@@ -106,7 +106,7 @@ extension Kernels {
             _ = backend(o.param, o.grad, o.expAvg, o.expAvgSq)
             _ = backend(first.param, o.param)
             precondition(seen.insert(ObjectIdentifier(o.param.storage)).inserted,
-                         "optimizer: a parameter appears twice in one multi-parameter update")
+                         "optimizer: two parameters of one multi-parameter update share storage")
         }
         backend(first.param, first.grad, first.expAvg, first.expAvgSq).adamStep(operands, step)
     }
