@@ -6,7 +6,9 @@ import NN
 /// The convolution has no bias because BatchNorm's shift makes it redundant; a stride of 2 halves
 /// the resolution (SmallCNN downsamples this way instead of pooling). Its `Sequential` runs batch
 /// norm and ReLU fused in one pass after the convolution (see `convBatchNormReLU(_:conv:batchNorm:)`)
-/// unless a hook is registered on one of the three layers.
+/// unless a hook needs the batch norm's output (a forward or backward hook on it or on the ReLU;
+/// the convolution's hooks, the batch norm's forward pre-hooks and the ReLU's output observers
+/// keep it fused).
 ///
 /// ```swift
 /// let block = ConvBNBlock(3, 32)

@@ -9,19 +9,21 @@ import NN
 /// dead units of the ReLU. On every other call it only counts: calls in training mode without
 /// gradients (an evaluation that forgot `model.eval()`) and the smallest batch it saw.
 ///
-/// Between samples only a forward pre-hook stays on the layer: it sees just the layer's input, so
-/// a fused Conv2d → BatchNorm2d → ReLU keeps running fused. The hooks that need the layer's output
-/// (and the ReLU's) are attached while the probe is armed, for the sampled step alone.
+/// The probe never needs the layer's output, so a fused Conv2d → BatchNorm2d → ReLU keeps running
+/// fused, sampled steps included: a forward pre-hook sees the layer's input, the running
+/// statistics are read when the step is recorded (only the forward pass changes them), and an
+/// output observer on the ReLU — attached while the probe is armed, for the sampled step alone —
+/// sees the ReLU's output, which the fused path makes.
 final class BatchNormProbe {
     let path: String
     let bn: BatchNormBase
     private(set) var reluPath: String?
     var trace: BatchNormTrace
-    /// Set by the monitor for the next training forward pass; attaches the output hooks while set.
+    /// Set by the monitor for the next training forward pass; observes the ReLU's output while set.
     var armed = false {
         didSet {
             guard armed != oldValue else { return }
-            if armed { attachOutputHooks() } else { detachOutputHooks() }
+            if armed { attachOutputObserver() } else { detachOutputObserver() }
         }
     }
     /// The sample of the current step, completed by the hooks as the forward pass goes.
@@ -54,19 +56,16 @@ final class BatchNormProbe {
         reluPath = path
         trace.reluPath = path
         self.relu = relu
-        if armed {
-            outputHandles.append(relu.registerForwardHook { [unowned self] _, _, output in self.afterReLU(output) })
-        }
+        if armed { attachOutputObserver() }
     }
 
-    private func attachOutputHooks() {
-        outputHandles.append(bn.registerForwardHook { [unowned self] module, _, _ in self.after(module) })
+    private func attachOutputObserver() {
         if let relu {
-            outputHandles.append(relu.registerForwardHook { [unowned self] _, _, output in self.afterReLU(output) })
+            outputHandles.append(relu.registerOutputObserver { [unowned self] _, output in self.afterReLU(output) })
         }
     }
 
-    private func detachOutputHooks() {
+    private func detachOutputObserver() {
         for h in outputHandles { h.remove() }
         outputHandles = []
     }
@@ -74,7 +73,7 @@ final class BatchNormProbe {
     func detach() {
         for h in handles { h.remove() }
         handles = []
-        detachOutputHooks()
+        detachOutputObserver()
     }
 
     private func before(_ module: Module, _ input: Tensor) {
@@ -88,11 +87,16 @@ final class BatchNormProbe {
         pending = summarize(input)
     }
 
-    private func after(_ module: Module) {
-        guard armed, module.isTraining, GradMode.isEnabled, var s = pending, s.runningMean == nil, let stats = runningStatistics else { return }
-        s.runningMean = Percentiles(of: stats.mean)
-        s.runningVar = Percentiles(of: stats.variance)
-        pending = s
+    /// The sample of the step that just ended, completed with the running statistics after the
+    /// step's update (nil when the step sampled nothing).
+    func takeSample() -> BatchNormSample? {
+        defer { pending = nil }
+        guard var s = pending else { return nil }
+        if s.runningMean == nil, let stats = runningStatistics {
+            s.runningMean = Percentiles(of: stats.mean)
+            s.runningVar = Percentiles(of: stats.variance)
+        }
+        return s
     }
 
     private func afterReLU(_ output: Tensor) {

@@ -128,13 +128,12 @@ public final class TrainingMonitor {
             firstPass = nil
         }
         for p in probes {
-            if var s = p.pending {
+            if var s = p.takeSample() {
                 s.step = step
                 s.epoch = epoch
                 p.trace.samples.append(s)
                 writeSample(p, s)
             }
-            p.pending = nil
             p.armed = false
         }
         log.batchNorms = probes.map(\.trace)

@@ -355,33 +355,49 @@ private func dataset(_ n: Int, seed: UInt64, randomLabels: Bool = false) -> (x: 
         }
     }
 
-    /// Between samples the monitor keeps only a forward pre-hook on each BatchNorm, so a
-    /// Conv2d → BatchNorm2d → ReLU run stays fused; the sampled step runs the layers and records the
-    /// running statistics and the dead ReLU units.
-    @Test func convBatchNormReLUStaysFusedBetweenSamples() throws {
+    /// The monitor never needs a BatchNorm's output, so a Conv2d → BatchNorm2d → ReLU run stays
+    /// fused on every step but the first (whose structure tracing hooks every module), sampled
+    /// steps included: the running statistics are read when the step is recorded and the dead
+    /// ReLU units from the fused output, through an output observer on the ReLU.
+    @Test func convBatchNormReLUStaysFusedOnSampledSteps() throws {
         let model = Sequential { Conv2d(2, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
         var config = TrainingMonitor.Configuration()
         config.sampleEvery = 3
         let monitor = TrainingMonitor(model: model, configuration: config)
         model.train()
         var kinds: [String?] = []
+        var outputs: [Tensor] = [], runningMeans: [[Double]] = [], runningVars: [[Double]] = []
         let g = Generator(seed: 4)
-        for _ in 0..<6 {
+        let bn: BatchNorm2d = model[1]
+        for step in 0..<6 {
+            // At step 3 a shift of −100 kills channel 1 of the ReLU's output.
+            bn.bias!.copyData(from: Tensor([0, step == 2 ? -100 : 0, 0, 0] as [Float], shape: [4]))
             let y = model(Tensor.randn([4, 2, 5, 5], generator: g))
             kinds.append(y.gradFunctionName)
+            outputs.append(y.clonedData())
+            runningMeans.append((0..<4).map { bn.runningMean!.doubleValue(at: $0) })
+            runningVars.append((0..<4).map { bn.runningVar!.doubleValue(at: $0) })
             monitor.recordStep(loss: Double(y.mean().item()), epoch: 1)
         }
-        // Step 1: the first pass (structure tracing) and a sample; steps 3 and 6 are sampled
-        // ((step + 1) % 3 == 0 arms the next step); the others run fused.
-        #expect(kinds == ["relu", "batch_norm_relu", "relu", "batch_norm_relu", "batch_norm_relu", "relu"])
+        // Step 1 traces the structure (every module hooked, unfused); steps 1, 3 and 6 are
+        // sampled ((step + 1) % 3 == 0 arms the next step) and still fused.
+        #expect(kinds == ["relu", "batch_norm_relu", "batch_norm_relu", "batch_norm_relu", "batch_norm_relu", "batch_norm_relu"])
         let trace = try #require(monitor.log.batchNorms.first { $0.path == "1" })
         #expect(trace.reluPath == "2")
         #expect(trace.samples.map(\.step) == [1, 3, 6])
-        #expect(trace.samples.allSatisfy { $0.runningMean != nil && $0.deadReLU != nil })
+        for sample in trace.samples {
+            let i = sample.step - 1
+            // The running statistics after the step's update, and the ReLU output's dead channels.
+            #expect(sample.runningMean == Percentiles(of: runningMeans[i]), "step \(sample.step): running mean")
+            #expect(sample.runningVar == Percentiles(of: runningVars[i]), "step \(sample.step): running var")
+            let y = outputs[i]
+            let dead = (0..<4).filter { c in (0..<4).allSatisfy { n in (0..<25).allSatisfy { y.doubleValue(at: (n * 4 + c) * 25 + $0) == 0 } } }
+            #expect(sample.deadReLU == Double(dead.count) / 4, "step \(sample.step): dead ReLU fraction")
+        }
+        #expect((trace.samples[1].deadReLU ?? 0) >= 0.25, "step 3's shifted channel is dead")
         let relu: ReLU = model[2]
         #expect(!relu.hasHooks, "nothing left on the ReLU between samples")
         monitor.detach()
-        let bn: BatchNorm2d = model[1]
         #expect(!bn.hasHooks)
     }
 

@@ -241,6 +241,45 @@ struct ConvBatchNormReLUTests {
         #expect(NormTest.mismatches(gxFused, try #require(x.grad)).isEmpty, "input gradient with a replaced input")
     }
 
+    @Test("output observers: on the ReLU they keep the fused path and see its output; on BatchNorm2d they turn it off")
+    func outputObservers() throws {
+        let x = Tensor.randn([2, 3, 5, 5], generator: Generator(seed: 6))
+        let fused = Sequential { Conv2d(3, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+        let reference = Sequential { Conv2d(3, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+        try reference.loadStateDict(fused.stateDict())
+        var seen: [Tensor] = []
+        let h = fused[2].registerOutputObserver { module, output in
+            #expect(module is ReLU)
+            seen.append(output)
+        }
+        let y = fused(x)
+        #expect(y.gradFunctionName == "batch_norm_relu", "an observer on the ReLU keeps the fused path")
+        #expect(seen.count == 1 && seen.first === y, "the observer saw the block's output tensor itself")
+        #expect(NormTest.mismatches(y, reference(x)).isEmpty, "output")
+        h.remove()
+        _ = fused(x)
+        #expect(seen.count == 1, "a removed observer is not called")
+        #expect(!fused[2].hasHooks, "removing the last observer restores the hook-free path")
+        // With another hook on the ReLU the run is unfused; the observer runs after the forward
+        // hooks and sees the output they returned.
+        var order: [String] = []
+        fused[2].registerOutputObserver { _, output in
+            order.append("observer")
+            #expect(output.scalars.allSatisfy { $0 >= 1 }, "the observer sees the replaced output")
+        }
+        fused[2].registerForwardHook(replacingOutput: { _, _, output in order.append("forward hook"); return output + 1 })
+        #expect(fused(x).gradFunctionName == "add")
+        #expect(order == ["forward hook", "observer"])
+        // On the BatchNorm the observer needs its output, which the fused path never makes.
+        let observed = Sequential { Conv2d(3, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+        try observed.loadStateDict(reference.stateDict())
+        var bnOut: Tensor?
+        observed[1].registerOutputObserver { _, output in bnOut = output }
+        let yo = observed(x)
+        #expect(yo.gradFunctionName == "relu", "an observer on BatchNorm2d: unfused")
+        #expect(try #require(bnOut).scalars.contains { $0 < 0 }, "it saw the batch norm's output, before the ReLU")
+    }
+
     @Test("convBatchNormReLU and ConvBNBlock fuse; SmallCNN trains identically fused and unfused")
     func blocksAndModels() throws {
         let conv = Conv2d(3, 6, 3, padding: 1, bias: false), bn = BatchNorm2d(6, momentum: nil)

@@ -6,9 +6,11 @@ import Autograd
 /// whenever that cannot be told apart from calling the two layers and `relu()`: the output, the
 /// gradients (input, convolution weight and bias, batch-norm weight and bias), the running
 /// statistics, `numBatchesTracked`, `momentum: nil` (cumulative average) and evaluation mode are
-/// the unfused layers'. The convolution is called as a module (its hooks run as usual) and the
-/// BatchNorm's forward pre-hooks run on the convolution's output (they may replace it). Otherwise —
-/// a hook that would see the BatchNorm's output (forward or backward hooks on it), a folded or
+/// the unfused layers'. The convolution is called as a module (its hooks run as usual), the
+/// BatchNorm's forward pre-hooks run on the convolution's output (they may replace it) and the
+/// ReLU's output observers (``Module/registerOutputObserver(_:)``) on the fused output. Otherwise —
+/// a hook that would see the BatchNorm's output (forward or backward hooks on it, any other hook
+/// on the ReLU), a folded or
 /// synchronized BatchNorm, one without running statistics, channel counts that do not match,
 /// unbatched or non-float32 input — it simply calls the layers, so their hooks and error messages
 /// are unchanged.
@@ -42,16 +44,20 @@ func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ re
         try validateBatchNorm(z, runningMean: runningMean, runningVar: runningVar, weight: bn.weight, bias: bn.bias,
                               training: bn.isTraining, source: bn.typeName)
     } catch { usageFailure(error) }
-    return batchNormReLUCore(z, running: bn.runningStatistics, weight: bn.weight, bias: bn.bias, training: bn.isTraining,
-                             eps: bn.eps)
+    let y = batchNormReLUCore(z, running: bn.runningStatistics, weight: bn.weight, bias: bn.bias, training: bn.isTraining,
+                              eps: bn.eps)
+    relu?.runOutputObservers(y)
+    return y
 }
 
 /// Whether the fused path gives exactly what the three layers give, observers included.
 private func canFuse(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?) -> Bool {
-    // Hooks that see the BatchNorm's output (its forward and backward hooks, any hook on the ReLU)
-    // need a tensor the fused path never makes. The convolution's hooks and the BatchNorm's
-    // forward pre-hooks see tensors it does make, so they run inside it.
-    if (bn.hasHooks && !bn.hasOnlyForwardPreHooks) || (relu?.hasHooks ?? false) { return false }
+    // Hooks that see the BatchNorm's output (its forward and backward hooks, its output observers,
+    // the ReLU's hooks) need a tensor the fused path never makes. The convolution's hooks, the
+    // BatchNorm's forward pre-hooks and the ReLU's output observers see tensors it does make, so
+    // they run inside it.
+    if bn.hasHooks && !bn.hasOnlyForwardPreHooks { return false }
+    if let relu, relu.hasHooks && !relu.hasOnlyOutputObservers { return false }
     // ReLU(inplace: true) keeps its own semantics (overwriting its input outside autograd).
     if relu?.inplace ?? false { return false }
     // The tuned kernels are float32; other dtypes (and mixed ones, which the layers reject with

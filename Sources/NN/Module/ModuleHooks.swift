@@ -34,19 +34,28 @@ final class ModuleHooks {
     typealias Forward = (Module, Tensor, Tensor) -> Tensor?
     typealias BackwardPre = (Module, Tensor) -> Tensor?
     typealias Backward = (Module, Tensor?, Tensor) -> Tensor?
+    typealias OutputObserver = (Module, Tensor) -> Void
 
     var forwardPre: [(id: Int, fn: ForwardPre)] = []
     var forward: [(id: Int, fn: Forward)] = []
     var backwardPre: [(id: Int, fn: BackwardPre)] = []
     var backward: [(id: Int, fn: Backward)] = []
+    var outputObservers: [(id: Int, fn: OutputObserver)] = []
 
-    var isEmpty: Bool { forwardPre.isEmpty && forward.isEmpty && backwardPre.isEmpty && backward.isEmpty }
+    var isEmpty: Bool { forwardPre.isEmpty && forward.isEmpty && backwardPre.isEmpty && backward.isEmpty && outputObservers.isEmpty }
+
+    /// Whether the output observers are all there is: nothing that sees the input, replaces a
+    /// tensor or needs the output's graph node.
+    var observesOutputOnly: Bool {
+        forwardPre.isEmpty && forward.isEmpty && backwardPre.isEmpty && backward.isEmpty && !outputObservers.isEmpty
+    }
 
     func remove(_ id: Int) {
         forwardPre.removeAll { $0.id == id }
         forward.removeAll { $0.id == id }
         backwardPre.removeAll { $0.id == id }
         backward.removeAll { $0.id == id }
+        outputObservers.removeAll { $0.id == id }
     }
 
     private static let counter = Atomic<Int>(0)
@@ -54,8 +63,9 @@ final class ModuleHooks {
     static func nextID() -> Int { counter.wrappingAdd(1, ordering: .relaxed).newValue }
 
     /// One call of `module` with its hooks: pre-hooks (each may replace the input), the backward
-    /// hooks' graph nodes around `body`, forward hooks (each may replace the output). The lists
-    /// are copied first, so a hook may register or remove hooks while it runs.
+    /// hooks' graph nodes around `body`, forward hooks (each may replace the output), then the
+    /// output observers on the final output. The lists are copied first, so a hook may register
+    /// or remove hooks while it runs.
     func call(_ module: Module, _ input: Tensor, _ body: (Tensor) -> Tensor) -> Tensor {
         var x = input
         for h in forwardPre { if let replaced = h.fn(module, x) { x = replaced } }
@@ -67,6 +77,7 @@ final class ModuleHooks {
             y = body(x)
         }
         for h in forward { if let replaced = h.fn(module, x, y) { y = replaced } }
+        for o in outputObservers { o.fn(module, y) }
         return y
     }
 
@@ -133,6 +144,17 @@ extension Module {
     var hasOnlyForwardPreHooks: Bool {
         guard let hooks else { return false }
         return !hooks.forwardPre.isEmpty && hooks.forward.isEmpty && hooks.backwardPre.isEmpty && hooks.backward.isEmpty
+            && hooks.outputObservers.isEmpty
+    }
+
+    /// Whether the only hooks on this module are output observers, which a fused path that makes
+    /// the module's output runs itself (``registerOutputObserver(_:)``).
+    var hasOnlyOutputObservers: Bool { hooks?.observesOutputOnly ?? false }
+
+    /// Runs the output observers on `output`, as a call of this module that returned it would.
+    func runOutputObservers(_ output: Tensor) {
+        guard let hooks else { return }
+        for o in hooks.outputObservers { o.fn(self, output) }
     }
 
     /// Runs the forward pre-hooks on `input` as a call of this module would, returning the input
@@ -186,6 +208,25 @@ extension Module {
     @_disfavoredOverload
     public func registerForwardHook(replacingOutput hook: @escaping (_ module: Module, _ input: Tensor, _ output: Tensor) -> Tensor?) -> RemovableHandle {
         addHook { store, id in store.forward.append((id, hook)) }
+    }
+
+    /// Calls `observer(module, output)` with the output of every call, after the forward hooks.
+    /// Unlike a forward hook it sees neither the input nor the graph, and cannot replace the
+    /// output, so fused paths that never make the input still honour it: the ReLU of a
+    /// `Conv2d → BatchNorm2d → ReLU` run keeps the fused batch norm + ReLU and the observer sees
+    /// its output. (A forward hook on that ReLU would need the batch norm's output, so it turns
+    /// the fusion off.) PyTorch has no such hook; a forward hook that ignores its input is the
+    /// nearest twin. Removing it goes through the returned handle.
+    ///
+    /// ```swift
+    /// let block = ConvBNBlock(3, 32)
+    /// let h = block.block[2].registerOutputObserver { _, y in print("zeros:", y.eq(0).sum().item()) }
+    /// _ = block(Tensor.randn([8, 3, 32, 32]))   // still fused; prints the ReLU output's zeros
+    /// h.remove()
+    /// ```
+    @discardableResult
+    public func registerOutputObserver(_ observer: @escaping (_ module: Module, _ output: Tensor) -> Void) -> RemovableHandle {
+        addHook { store, id in store.outputObservers.append((id, observer)) }
     }
 
     /// Calls `hook(module, gradOutput)` when the gradient with respect to the module's output has
