@@ -1,4 +1,5 @@
 import Testing
+import CKernelSupport
 @testable import TensorCore
 
 /// The implicit-GEMM float32 convolution (AVX-512) against the im2col path run in float64, over
@@ -60,6 +61,44 @@ import Testing
         // A kernel wider than col2im keeps in registers (more than 7 columns).
         Case(n: 2, c: 2, o: 5, h: 4, w: 30, k: (2, 9), s: (1, 2), p: (1, 4), d: (1, 1)),
     ]
+
+    @Test("the AVX-512 weight packers and transpose equal their scalar definitions", .enabled(if: runs, "this CPU lacks AVX-512F"),
+          arguments: [(1, 1), (5, 9), (6, 16), (7, 17), (13, 31), (64, 288), (256, 1152), (40, 33)])
+    func weightPackers(_ rows: Int, _ cols: Int) {
+        let a = (0..<(rows * cols)).map { Float($0 % 1009) * 0.5 - 7 }
+        let blocks = (rows + 5) / 6
+        // Row-major (forward: W) and transposed (input gradient: Wᵀ of a cols × rows matrix) sources;
+        // a block stride past the packed length shows that nothing outside a block is written.
+        for transposed in [false, true] {
+            let blockStride = cols * 6 + 5
+            var want = [Float](repeating: -1, count: blocks * blockStride)
+            var got = want
+            a.withUnsafeBufferPointer { src in
+                let (rowStride, colStride) = transposed ? (1, rows) : (cols, 1)
+                want.withUnsafeMutableBufferPointer {
+                    ImplicitConvolution.packSixRowsScalar(src.baseAddress!, rows: rows, cols: cols, rowStride: rowStride, colStride: colStride,
+                                                          $0.baseAddress!, blockStride: blockStride)
+                }
+                got.withUnsafeMutableBufferPointer {
+                    ImplicitConvolution.packSixRows(src.baseAddress!, rows: rows, cols: cols, rowStride: rowStride, colStride: colStride,
+                                                    $0.baseAddress!, blockStride: blockStride)
+                }
+            }
+            #expect(got == want, "\(rows)×\(cols), transposed: \(transposed)")
+        }
+        // The transpose of the whole matrix and of rows 1..<rows into a wider destination (as the
+        // weight gradient's tasks do); elements outside stay untouched.
+        var t = [Float](repeating: -1, count: rows * cols)
+        a.withUnsafeBufferPointer { src in t.withUnsafeMutableBufferPointer { swiftnn_transpose_f32(src.baseAddress!, rows, cols, cols, $0.baseAddress!, rows) } }
+        #expect((0..<rows).allSatisfy { r in (0..<cols).allSatisfy { c in t[c * rows + r] == a[r * cols + c] } }, "transpose \(rows)×\(cols)")
+        let ld = rows + 3
+        var part = [Float](repeating: -1, count: cols * ld)
+        a.withUnsafeBufferPointer { src in
+            part.withUnsafeMutableBufferPointer { swiftnn_transpose_f32(src.baseAddress! + cols, rows - 1, cols, cols, $0.baseAddress! + 1, ld) }
+        }
+        #expect((0..<cols).allSatisfy { c in (0..<ld).allSatisfy { j in part[c * ld + j] == (j >= 1 && j < rows ? a[j * cols + c] : -1) } },
+                "rows 1..<\(rows) transposed")
+    }
 
     @Test("geometries whose gather offsets would overflow 32 bits take the im2col path")
     func hugeGeometriesFallBack() {

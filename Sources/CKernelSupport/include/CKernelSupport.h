@@ -144,6 +144,16 @@ void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long c
 void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const float *gy, long channelStride,
                                   const swiftnn_conv_span *spans, const long *spanCounts, long o0, long o1, float *acc);
 
+/// The micro-kernel's A layout of a row-major matrix (row r at src + r·rowStride, columns
+/// contiguous): dst[b·blockStride + 6c + i] = src[(6b + i)·rowStride + c], zero rows past `rows`.
+void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride);
+/// The same layout of a matrix whose rows are contiguous and columns `colStride` apart (Wᵀ of a
+/// row-major W): dst[b·blockStride + 6c + i] = src[c·colStride + 6b + i], zero past `rows`.
+void swiftnn_conv_pack_six_contiguous_rows_f32(const float *src, long rows, long cols, long colStride, float *dst,
+                                               long blockStride);
+/// dst[c·dstStride + r] = src[r·srcStride + c] for r < rows, c < cols (a row-major matrix transposed).
+void swiftnn_transpose_f32(const float *src, long rows, long cols, long srcStride, float *dst, long dstStride);
+
 // MARK: Normalization sweeps (norm_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 // Bit-identical to their Swift twins in TensorCore/CPU/Normalization/NormSIMD.swift.
 

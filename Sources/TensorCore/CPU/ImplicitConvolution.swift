@@ -90,8 +90,33 @@ enum ImplicitConvolution {
     /// blocks of six, interleaved: `dst[(b·blockStride) + c·6 + i]` = row 6b+i, column c (zero past
     /// the last row). Six rows read from one cache line per step instead of six lines that share a
     /// cache bank (planar rows ran ≈ 35 % slower).
+    /// W (columns contiguous) and Wᵀ (rows contiguous) take the AVX-512 packers, split over the
+    /// threads when large: the optimizer just wrote W from all threads, so part of it sits in another
+    /// core's cache and one thread alone waits on every line (1 % of a 2-thread SmallCNN step).
+    /// `packSixRowsScalar` is the definition they are tested against.
     static func packSixRows(_ src: UnsafePointer<Float>, rows: Int, cols: Int, rowStride: Int, colStride: Int,
                             _ dst: UnsafeMutablePointer<Float>, blockStride: Int) {
+        let blocks = (rows + 5) / 6
+        let tasks = Parallel.threadCount > 1 && rows * cols >= 1 << 15 ? min(Parallel.threadCount, blocks) : 1
+        if colStride == 1 {
+            Parallel.run(tasks: tasks) { t in
+                let b0 = blocks * t / tasks, b1 = blocks * (t + 1) / tasks
+                swiftnn_conv_pack_six_rows_f32(src + 6 * b0 * rowStride, min(rows, 6 * b1) - 6 * b0, cols, rowStride,
+                                               dst + b0 * blockStride, blockStride)
+            }
+        } else if rowStride == 1 {
+            let tasks = min(tasks, cols)
+            Parallel.run(tasks: tasks) { t in
+                let c0 = cols * t / tasks, c1 = cols * (t + 1) / tasks
+                swiftnn_conv_pack_six_contiguous_rows_f32(src + c0 * colStride, rows, c1 - c0, colStride, dst + 6 * c0, blockStride)
+            }
+        } else {
+            packSixRowsScalar(src, rows: rows, cols: cols, rowStride: rowStride, colStride: colStride, dst, blockStride: blockStride)
+        }
+    }
+
+    static func packSixRowsScalar(_ src: UnsafePointer<Float>, rows: Int, cols: Int, rowStride: Int, colStride: Int,
+                                  _ dst: UnsafeMutablePointer<Float>, blockStride: Int) {
         for b in 0..<((rows + 5) / 6) {
             let d = dst + b * blockStride
             for i in 0..<6 {
@@ -392,8 +417,9 @@ enum ImplicitConvolution {
                     pc += kc
                 }
             } } } } }
+            // This task's taps of gwᵀ into gw while they are still in its cache.
+            swiftnn_transpose_f32(gwt + k0 * O, k1 - k0, O, O, gw + k0, K)
         }
-        for o in 0..<O { for k in 0..<K { gw[o * K + k] = gwt[k * O + o] } }
         withExtendedLifetime((scratch, gytStorage, gwtStorage)) {}
     }
 
