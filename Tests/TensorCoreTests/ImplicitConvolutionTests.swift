@@ -5,7 +5,7 @@ import CKernelSupport
 /// The implicit-GEMM float32 convolution (AVX-512) against the im2col path run in float64, over
 /// the shapes that reach its edge cases: padding on every side, strides 1, 2 and 3, dilation, panels that straddle samples and
 /// output rows, tap counts not a multiple of six, output channels not a multiple of six, and more
-/// than 320 taps (the forward pass splits taps into equal chunks of at most 320), odd and even
+/// than 1152 taps (the forward pass splits taps into equal chunks of at most 1152), odd and even
 /// numbers of panels, six-row weight blocks, six-tap blocks and 16-channel panels (the 12×32
 /// micro-kernel and the 6×16 edges of the forward pass and the weight gradient), and both weight-
 /// gradient paths: the GEMM one (more than 32 taps) and the small-tap one (C·KH·KW ≤ 32).
@@ -41,6 +41,10 @@ import CKernelSupport
         Case(n: 2, c: 45, o: 8, h: 5, w: 6, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         Case(n: 2, c: 5, o: 40, h: 6, w: 7, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         Case(n: 3, c: 2, o: 64, h: 5, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        // More than 1152 taps: the forward pass in two chunks of 585 taps.
+        Case(n: 2, c: 130, o: 8, h: 4, w: 5, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+        // The weight gradient's GEMM path (36 taps) over three chunks of positions (512, 512, 116).
+        Case(n: 3, c: 4, o: 9, h: 20, w: 19, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         // Few taps over many positions (a first layer): the weight gradient's small-tap path in more
         // than one chunk of 256 panels, panels straddling samples (870 positions per sample).
         Case(n: 5, c: 1, o: 10, h: 30, w: 29, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
