@@ -389,6 +389,47 @@ void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const 
     }
 }
 
+/// `nb` output channels (a compile-time constant once inlined: the sums live in registers) of one
+/// panel: sum_i = Σ_k w[(o0 + i)·K + k] · tap_k, a fused multiply-add chain from zero in tap order
+/// (the GEMM micro-kernels' chain), plus the bias, stored to the panel's positions.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void forward_small_block(
+    const long nb, const float *taps, long K, const float *w, long o0, const float *bias, float *y, long channelStride,
+    const swiftnn_conv_span *spans, long nspans) {
+    __m512 r[8];
+    for (long i = 0; i < nb; i++) r[i] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        const __m512 t = _mm512_loadu_ps(taps + 16 * k);
+        for (long i = 0; i < nb; i++) r[i] = _mm512_fmadd_ps(_mm512_set1_ps(w[(o0 + i) * K + k]), t, r[i]);
+    }
+    for (long i = 0; i < nb; i++) {
+        __m512 v = bias ? _mm512_add_ps(r[i], _mm512_set1_ps(bias[o0 + i])) : r[i];
+        float *yr = y + (o0 + i) * channelStride;
+        if (nspans == 1 && spans[0].lane0 == 0 && spans[0].count == 16) {
+            _mm512_storeu_ps(yr + spans[0].offset, v);
+            continue;
+        }
+        for (long s = 0; s < nspans; s++) {
+            __mmask16 mask = lane_range(spans[s].lane0, spans[s].lane0 + spans[s].count);
+            _mm512_mask_storeu_ps((float *)((char *)yr + (spans[s].offset - spans[s].lane0) * (long)sizeof(float)), mask, v);
+        }
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
+                                    long channelStride, const swiftnn_conv_span *spans, long nspans) {
+    long o = 0;
+    for (; o + 8 <= O; o += 8) forward_small_block(8, taps, K, w, o, bias, y, channelStride, spans, nspans);
+    switch (O - o) {
+#define SWIFTNN_FORWARD_CASE(n) case n: forward_small_block(n, taps, K, w, o, bias, y, channelStride, spans, nspans); break;
+        SWIFTNN_FORWARD_CASE(1) SWIFTNN_FORWARD_CASE(2) SWIFTNN_FORWARD_CASE(3) SWIFTNN_FORWARD_CASE(4)
+        SWIFTNN_FORWARD_CASE(5) SWIFTNN_FORWARD_CASE(6) SWIFTNN_FORWARD_CASE(7)
+#undef SWIFTNN_FORWARD_CASE
+        default: break;
+    }
+}
+
 // Weight layouts for the products. These ran as scalar Swift loops on the calling thread while
 // the other threads waited (about 2 % of a 2-thread SmallCNN step); the callers now split them
 // over the threads, which matters more than the vector code: the weights (or the weight gradient)
@@ -482,6 +523,10 @@ void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const 
 }
 
 
+void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
+                                    long channelStride, const swiftnn_conv_span *spans, long nspans) {
+    (void)taps; (void)K; (void)w; (void)O; (void)bias; (void)y; (void)channelStride; (void)spans; (void)nspans;
+}
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride) {
     (void)src; (void)rows; (void)cols; (void)rowStride; (void)dst; (void)blockStride;
 }

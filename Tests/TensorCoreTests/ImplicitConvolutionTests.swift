@@ -221,6 +221,39 @@ import CKernelSupport
         }
     }
 
+    @Test("a layer with few taps: the direct forward gives the GEMM forward's bits, with and without bias",
+          .enabled(if: runs, "this CPU lacks AVX-512F"),
+          arguments: [
+              Case(n: 3, c: 1, o: 32, h: 28, w: 28, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+              Case(n: 2, c: 3, o: 19, h: 11, w: 13, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+              Case(n: 5, c: 2, o: 7, h: 5, w: 3, k: (4, 4), s: (1, 1), p: (2, 2), d: (1, 1)),
+              Case(n: 2, c: 1, o: 3, h: 9, w: 9, k: (3, 3), s: (1, 1), p: (0, 0), d: (2, 2)),
+          ])
+    func smallTapForward(_ c: Case) {
+        let geo = c.geo
+        #expect(c.c * c.k.0 * c.k.1 <= ImplicitConvolution.smallTapLimit)
+        let x = Tensor(converting: values(c.n * c.c * c.h * c.w, seed: 11), shape: [c.n, c.c, c.h, c.w], dtype: .float32)
+        let w = Tensor(converting: values(c.o * c.c * c.k.0 * c.k.1, seed: 12), shape: [c.o, c.c, c.k.0, c.k.1], dtype: .float32)
+        let b = Tensor(converting: values(c.o, seed: 13), shape: [c.o], dtype: .float32)
+        let outShape = [c.n, c.o] + geo.outputSize
+        for bias in [nil, b] {
+            for threads in [1, Parallel.maxThreadCount] {
+                let direct = Tensor(uninitializedShape: outShape), gemm = Tensor(uninitializedShape: outShape)
+                Parallel.withThreadCount(threads) {
+                    withExtendedLifetime((x, w, b, direct, gemm)) {
+                        let bp = bias.map { UnsafePointer($0.pointer(as: Float.self)) }
+                        ImplicitConvolution.forwardSmallTaps(x.pointer(as: Float.self), w.pointer(as: Float.self), bp,
+                                                             direct.pointer(as: Float.self), geo)
+                        ImplicitConvolution.forwardGEMM(x.pointer(as: Float.self), w.pointer(as: Float.self), bp,
+                                                        gemm.pointer(as: Float.self), geo)
+                    }
+                }
+                #expect(direct.scalars.map(\.bitPattern) == gemm.scalars.map(\.bitPattern),
+                        "\(c), bias: \(bias != nil), \(threads) thread(s)")
+            }
+        }
+    }
+
     @Test("forward and both gradients are bit-identical for every thread count", .enabled(if: runs, "this CPU lacks AVX-512F"),
           arguments: [
               Case(n: 7, c: 5, o: 35, h: 9, w: 7, k: (3, 3), s: (2, 1), p: (1, 1), d: (1, 1)),

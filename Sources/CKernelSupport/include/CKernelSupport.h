@@ -144,6 +144,12 @@ void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long c
 void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const float *gy, long channelStride,
                                   const swiftnn_conv_span *spans, const long *spanCounts, long o0, long o1, float *acc);
 
+/// The forward pass of a layer with few taps (K = C·KH·KW ≤ 32, a first layer), one panel: for every
+/// output channel o < O, y[o·channelStride + position of lane k] = Σ_t w[o·K + t] · taps[16t + k]
+/// (a fused multiply-add chain from zero in tap order, as the GEMM micro-kernels compute it) + bias[o]
+/// when bias is given; spans (nspans of them) describe the panel's lanes in y.
+void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
+                                    long channelStride, const swiftnn_conv_span *spans, long nspans);
 /// The micro-kernel's A layout of a row-major matrix (row r at src + r·rowStride, columns
 /// contiguous): dst[b·blockStride + 6c + i] = src[(6b + i)·rowStride + c], zero rows past `rows`.
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride);
