@@ -535,7 +535,7 @@ void swiftnn_conv_pack_six_contiguous_rows_f32(const float *src, long rows, long
     (void)src; (void)rows; (void)cols; (void)colStride; (void)dst; (void)blockStride;
 }
 void swiftnn_transpose_f32(const float *src, long rows, long cols, long srcStride, float *dst, long dstStride) {
-    (void)src; (void)rows; (void)cols; (void)dst;
+    (void)src; (void)rows; (void)cols; (void)srcStride; (void)dst; (void)dstStride;
 }
 
 #endif
