@@ -346,59 +346,19 @@ void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftn
     }
 }
 
-/// Adds the lanes `lanes` of v − shift and (v − shift)² to one row of lane moments (32 floats).
-SWIFTNN_AVX512
-static inline void add_moments(float *m, __m512 v, float shift, __mmask16 lanes) {
-    __m512 d = _mm512_maskz_sub_ps(lanes, v, _mm512_set1_ps(shift));
-    _mm512_storeu_ps(m, _mm512_add_ps(_mm512_loadu_ps(m), d));
-    _mm512_storeu_ps(m + 16, _mm512_fmadd_ps(d, d, _mm512_loadu_ps(m + 16)));
-}
-
-/// The lanes of a panel that its spans cover.
-static inline __mmask16 span_lanes(const swiftnn_conv_span *spans, long nspans) {
-    __mmask16 lanes = 0;
-    for (long i = 0; i < nspans; i++) lanes |= lane_range(spans[i].lane0, spans[i].lane0 + spans[i].count);
-    return lanes;
-}
-
 SWIFTNN_AVX512
 void swiftnn_conv_store_rows_f32(const float *tile, long rows, float *y, long channelStride, const swiftnn_conv_span *spans,
-                                 long nspans, int accumulate, const float *bias, const float *shift, float *moments) {
-    __mmask16 lanes = moments ? span_lanes(spans, nspans) : 0;
+                                 long nspans, int accumulate, const float *bias) {
     for (long r = 0; r < rows; r++) {
         __m512 t = _mm512_loadu_ps(tile + 16 * r);
         if (bias && !accumulate) t = _mm512_add_ps(t, _mm512_set1_ps(bias[r]));
         float *yr = y + r * channelStride;
-        __m512 stored = t;
         for (long i = 0; i < nspans; i++) {
             __mmask16 mask = lane_range(spans[i].lane0, spans[i].lane0 + spans[i].count);
             float *base = (float *)((char *)yr + (spans[i].offset - spans[i].lane0) * (long)sizeof(float));
             __m512 v = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, base), t) : t;
             _mm512_mask_storeu_ps(base, mask, v);
-            stored = _mm512_mask_mov_ps(stored, mask, v);
         }
-        if (moments) add_moments(moments + 32 * r, stored, shift[r], lanes);
-    }
-}
-
-/// The normalization kernels' reduction of sixteen float lanes (norm_kernels.c): a float tree to two
-/// partial sums, added in double.
-SWIFTNN_AVX512
-static inline double lanes_sum(__m512 v) {
-    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
-    return (double)_mm_cvtss_f32(c) + (double)_mm_cvtss_f32(_mm_shuffle_ps(c, c, 1));
-}
-
-SWIFTNN_AVX512
-void swiftnn_conv_flush_moments_f32(float *moments, long rows, double *sums) {
-    for (long r = 0; r < rows; r++) {
-        float *m = moments + 32 * r;
-        sums[2 * r] += lanes_sum(_mm512_loadu_ps(m));
-        sums[2 * r + 1] += lanes_sum(_mm512_loadu_ps(m + 16));
-        _mm512_storeu_ps(m, _mm512_setzero_ps());
-        _mm512_storeu_ps(m + 16, _mm512_setzero_ps());
     }
 }
 
@@ -486,7 +446,7 @@ void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const 
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) void forward_small_block(
     const long nb, const float *taps, long K, const float *w, long o0, const float *bias, float *y, long channelStride,
-    const swiftnn_conv_span *spans, long nspans, const float *shift, float *moments, __mmask16 lanes) {
+    const swiftnn_conv_span *spans, long nspans) {
     __m512 r[8];
     for (long i = 0; i < nb; i++) r[i] = _mm512_setzero_ps();
     for (long k = 0; k < K; k++) {
@@ -495,7 +455,6 @@ static inline __attribute__((always_inline)) void forward_small_block(
     }
     for (long i = 0; i < nb; i++) {
         __m512 v = bias ? _mm512_add_ps(r[i], _mm512_set1_ps(bias[o0 + i])) : r[i];
-        if (moments) add_moments(moments + 32 * (o0 + i), v, shift[o0 + i], lanes);
         float *yr = y + (o0 + i) * channelStride;
         if (nspans == 1 && spans[0].lane0 == 0 && spans[0].count == 16) {
             _mm512_storeu_ps(yr + spans[0].offset, v);
@@ -510,14 +469,11 @@ static inline __attribute__((always_inline)) void forward_small_block(
 
 SWIFTNN_AVX512
 void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
-                                    long channelStride, const swiftnn_conv_span *spans, long nspans, const float *shift,
-                                    float *moments) {
-    __mmask16 lanes = moments ? span_lanes(spans, nspans) : 0;
+                                    long channelStride, const swiftnn_conv_span *spans, long nspans) {
     long o = 0;
-    for (; o + 8 <= O; o += 8) forward_small_block(8, taps, K, w, o, bias, y, channelStride, spans, nspans, shift, moments, lanes);
+    for (; o + 8 <= O; o += 8) forward_small_block(8, taps, K, w, o, bias, y, channelStride, spans, nspans);
     switch (O - o) {
-#define SWIFTNN_FORWARD_CASE(n) \
-        case n: forward_small_block(n, taps, K, w, o, bias, y, channelStride, spans, nspans, shift, moments, lanes); break;
+#define SWIFTNN_FORWARD_CASE(n) case n: forward_small_block(n, taps, K, w, o, bias, y, channelStride, spans, nspans); break;
         SWIFTNN_FORWARD_CASE(1) SWIFTNN_FORWARD_CASE(2) SWIFTNN_FORWARD_CASE(3) SWIFTNN_FORWARD_CASE(4)
         SWIFTNN_FORWARD_CASE(5) SWIFTNN_FORWARD_CASE(6) SWIFTNN_FORWARD_CASE(7)
 #undef SWIFTNN_FORWARD_CASE
@@ -604,12 +560,8 @@ void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftn
     (void)y; (void)channelStride; (void)spans; (void)nspans; (void)rows; (void)dst; (void)dstStride;
 }
 void swiftnn_conv_store_rows_f32(const float *tile, long rows, float *y, long channelStride, const swiftnn_conv_span *spans,
-                                 long nspans, int accumulate, const float *bias, const float *shift, float *moments) {
+                                 long nspans, int accumulate, const float *bias) {
     (void)tile; (void)rows; (void)y; (void)channelStride; (void)spans; (void)nspans; (void)accumulate; (void)bias;
-    (void)shift; (void)moments;
-}
-void swiftnn_conv_flush_moments_f32(float *moments, long rows, double *sums) {
-    (void)moments; (void)rows; (void)sums;
 }
 void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long channels, const swiftnn_conv_span *spans,
                                       long nspans, long positions, float *dst, long panelStride) {
@@ -623,10 +575,8 @@ void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const 
 
 
 void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
-                                    long channelStride, const swiftnn_conv_span *spans, long nspans, const float *shift,
-                                    float *moments) {
+                                    long channelStride, const swiftnn_conv_span *spans, long nspans) {
     (void)taps; (void)K; (void)w; (void)O; (void)bias; (void)y; (void)channelStride; (void)spans; (void)nspans;
-    (void)shift; (void)moments;
 }
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride) {
     (void)src; (void)rows; (void)cols; (void)rowStride; (void)dst; (void)blockStride;

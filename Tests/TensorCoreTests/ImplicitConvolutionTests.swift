@@ -278,59 +278,6 @@ import CKernelSupport
         }
     }
 
-    /// The output's per-channel mean and biased variance gathered while it is stored, against the
-    /// same moments computed in float64 from the stored output; the output itself keeps its bits.
-    /// Cases: every shape above (small-tap and GEMM paths, two tap chunks, partial groups of panels,
-    /// panels straddling samples), plus channels whose values sit far from zero (a large bias: the
-    /// shift must keep the variance exact) and a batch of 1×1 outputs.
-    @Test("batch statistics gathered while the output is stored equal the output's own", .enabled(if: runs, "this CPU lacks AVX-512F"),
-          arguments: Self.cases + [
-              Case(n: 9, c: 1, o: 32, h: 28, w: 28, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
-              Case(n: 9, c: 32, o: 64, h: 28, w: 28, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
-              Case(n: 33, c: 4, o: 8, h: 1, w: 1, k: (1, 1), s: (1, 1), p: (0, 0), d: (1, 1)),
-          ])
-    func outputStatistics(_ c: Case) {
-        let geo = c.geo
-        let x = Tensor(converting: values(c.n * c.c * c.h * c.w, seed: 21), shape: [c.n, c.c, c.h, c.w], dtype: .float32)
-        let w = Tensor(converting: values(c.o * c.c * c.k.0 * c.k.1, seed: 22), shape: [c.o, c.c, c.k.0, c.k.1], dtype: .float32)
-        // Half the channels far from zero relative to their spread.
-        let b = Tensor(converting: values(c.o, seed: 23).enumerated().map { $0.offset % 2 == 0 ? $0.element : 3000 + $0.element },
-                       shape: [c.o], dtype: .float32)
-        let outShape = [c.n, c.o] + geo.outputSize, L = geo.outputCount, m = Double(c.n * L)
-        var results: [([UInt32], [Double])] = []
-        for threads in [1, Parallel.maxThreadCount] {
-            let plain = Tensor(uninitializedShape: outShape), collected = Tensor(uninitializedShape: outShape)
-            var stats = [Double](repeating: .nan, count: 2 * c.o)
-            Parallel.withThreadCount(threads) {
-                withExtendedLifetime((x, w, b, plain, collected)) {
-                    let bp = UnsafePointer(b.pointer(as: Float.self))
-                    ImplicitConvolution.forward(x.pointer(as: Float.self), w.pointer(as: Float.self), bp, plain.pointer(as: Float.self), geo)
-                    stats.withUnsafeMutableBufferPointer {
-                        ImplicitConvolution.forward(x.pointer(as: Float.self), w.pointer(as: Float.self), bp,
-                                                    collected.pointer(as: Float.self), geo, statistics: $0.baseAddress!)
-                    }
-                }
-            }
-            let bits = collected.scalars.map(\.bitPattern)
-            #expect(bits == plain.scalars.map(\.bitPattern), "\(c): the output changed")
-            // Two-pass float64 moments of the stored output.
-            let y = collected.scalars
-            for o in 0..<c.o {
-                var sum = 0.0
-                for n in 0..<c.n { for i in 0..<L { sum += Double(y[(n * c.o + o) * L + i]) } }
-                let mean = sum / m
-                var m2 = 0.0
-                for n in 0..<c.n { for i in 0..<L { let d = Double(y[(n * c.o + o) * L + i]) - mean; m2 += d * d } }
-                let variance = m2 / m
-                #expect(abs(stats[o] - mean) <= 1e-6 * max(1, abs(mean)), "\(c) channel \(o): mean \(stats[o]), want \(mean)")
-                #expect(abs(stats[c.o + o] - variance) <= 1e-5 * variance + 1e-9,
-                        "\(c) channel \(o): variance \(stats[c.o + o]), want \(variance)")
-            }
-            results.append((bits, stats))
-        }
-        #expect(results[0].1.map(\.bitPattern) == results[1].1.map(\.bitPattern), "\(c): statistics depend on the thread count")
-    }
-
     @Test("a layer with few taps: the direct forward gives the GEMM forward's bits, with and without bias",
           .enabled(if: runs, "this CPU lacks AVX-512F"),
           arguments: [

@@ -143,15 +143,9 @@ void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long out
 void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
                                 long rows, float *dst, long dstStride);
 /// Writes (or adds, when accumulate ≠ 0) tile rows to the lanes' positions; bias[r] is added when
-/// given and not accumulating. With `moments` (32 floats per row: 16 lanes of Σ(v − shift[r]), then
-/// 16 of Σ(v − shift[r])²), each stored value v of row r is also added to row r's lanes (lanes in
-/// no span add nothing), for batch statistics taken while the output is written.
+/// given and not accumulating.
 void swiftnn_conv_store_rows_f32(const float *tile, long rows, float *y, long channelStride, const swiftnn_conv_span *spans,
-                                 long nspans, int accumulate, const float *bias, const float *shift, float *moments);
-/// Folds `rows` rows of lane moments (the layout above) into doubles: sums[2r] += Σ lanes of the
-/// sum, sums[2r + 1] += Σ lanes of the squares (the normalization kernels' float tree, then double),
-/// and zeroes the lanes.
-void swiftnn_conv_flush_moments_f32(float *moments, long rows, double *sums);
+                                 long nspans, int accumulate, const float *bias);
 /// Transposed panels: for each block of 16 channels q, dst[q·panelStride + 16·p + i] = channel 16q+i at lane p.
 void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long channels, const swiftnn_conv_span *spans,
                                       long nspans, long positions, float *dst, long panelStride);
@@ -166,10 +160,9 @@ void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const 
 /// The forward pass of a layer with few taps (K = C·KH·KW ≤ 32, a first layer), one panel: for every
 /// output channel o < O, y[o·channelStride + position of lane k] = Σ_t w[o·K + t] · taps[16t + k]
 /// (a fused multiply-add chain from zero in tap order, as the GEMM micro-kernels compute it) + bias[o]
-/// when bias is given; spans (nspans of them) describe the panel's lanes in y. `shift` and `moments`
-/// (O rows) as in swiftnn_conv_store_rows_f32, when given.
+/// when bias is given; spans (nspans of them) describe the panel's lanes in y.
 void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
-                                    long channelStride, const swiftnn_conv_span *spans, long nspans, const float *shift, float *moments);
+                                    long channelStride, const swiftnn_conv_span *spans, long nspans);
 /// The micro-kernel's A layout of a row-major matrix (row r at src + r·rowStride, columns
 /// contiguous): dst[b·blockStride + 6c + i] = src[(6b + i)·rowStride + c], zero rows past `rows`.
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride);

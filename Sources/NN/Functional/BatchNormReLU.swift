@@ -40,20 +40,13 @@ public func batchNormReLU(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?
 
 /// Fused batch normalization + ReLU with arguments already checked; `running` as in
 /// `batchNormCore` (updated in training, normalizing in evaluation, batch statistics without).
-/// `statistics`, when given, are x's batch statistics already computed (by the convolution that
-/// wrote x): the forward then only applies them.
 func batchNormReLUCore(_ x: Tensor, running: RunningStatistics?, weight: Tensor?, bias: Tensor?, training: Bool,
-                       eps: Double, statistics: ChannelStatistics? = nil) -> Tensor {
+                       eps: Double) -> Tensor {
     let batchStatistics = training || running == nil
     let y: Tensor, mean: [Double], invstd: [Double], map: ChannelAffineMap
     if batchStatistics {
         let stats: ChannelStatistics
-        if let statistics {
-            stats = statistics
-            (y, map) = Kernels.batchNormReLUApply(x, mean: stats.mean, invstd: stats.invstd(eps: eps), weight: weight, bias: bias)
-        } else {
-            (y, stats, map) = Kernels.batchNormReLUTrainingForward(x, weight: weight, bias: bias, eps: eps)
-        }
+        (y, stats, map) = Kernels.batchNormReLUTrainingForward(x, weight: weight, bias: bias, eps: eps)
         mean = stats.mean
         invstd = stats.invstd(eps: eps)
         if training { running?.update(with: stats) }

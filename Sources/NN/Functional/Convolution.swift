@@ -78,20 +78,6 @@ public func convolution(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
 
 private func convolve(_ d: Int, _ input: Tensor, _ weight: Tensor, _ bias: Tensor?,
                       _ stride: [Int], _ padding: [Int], _ dilation: [Int], _ groups: Int) -> Tensor {
-    convolve(d, input, weight, bias, stride, padding, dilation, groups, collectingStatistics: false).output
-}
-
-/// A 2-d ``convolution(_:weight:bias:stride:padding:dilation:groups:)`` (batched input) that also
-/// returns each output channel's batch statistics when the backend gathers them while writing the
-/// output (nil otherwise): the fused Conv2d → BatchNorm2d → ReLU path's first half.
-func conv2dCollectingStatistics(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: [Int], padding: [Int],
-                                dilation: [Int], groups: Int) -> (output: Tensor, statistics: ChannelStatistics?) {
-    convolve(2, input, weight, bias, stride, padding, dilation, groups, collectingStatistics: true)
-}
-
-private func convolve(_ d: Int, _ input: Tensor, _ weight: Tensor, _ bias: Tensor?,
-                      _ stride: [Int], _ padding: [Int], _ dilation: [Int], _ groups: Int,
-                      collectingStatistics: Bool) -> (output: Tensor, statistics: ChannelStatistics?) {
     let geo: ConvGeometry
     do {
         geo = try validateConvolution(input, weight: weight, bias: bias, spatialDims: d, stride: stride,
@@ -99,23 +85,17 @@ private func convolve(_ d: Int, _ input: Tensor, _ weight: Tensor, _ bias: Tenso
     } catch { usageFailure(error) }
     let batched = input.rank == d + 2
     let x = batched ? input : input.viewData([1] + input.shape)
-    let out: Tensor, statistics: ChannelStatistics?
-    if collectingStatistics && batched {
-        (out, statistics) = Kernels.convolutionCollectingStatistics(x, weight, bias, geo)
-    } else {
-        (out, statistics) = (Kernels.convolution(x, weight, bias, geo), nil)
-    }
+    let out = Kernels.convolution(x, weight, bias, geo)
     let result = batched ? out : out.viewData(Array(out.shape.dropFirst()))
     let inputs = [input, weight] + (bias.map { [$0] } ?? [])
-    guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return (result, statistics) }
-    let recorded = Autograd.record("convolution", output: result, inputs: inputs) { g in
+    guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return result }
+    return Autograd.record("convolution", output: result, inputs: inputs) { g in
         let g4 = batched ? g : g.viewData([1] + g.shape)
         let r = Kernels.convolutionBackward(g4, x, weight, geo, needInput: input.requiresGrad,
                                             needWeight: weight.requiresGrad, needBias: bias?.requiresGrad ?? false)
         let gx = r.input.map { $0.viewData(input.shape) }
         return bias == nil ? [gx, r.weight] : [gx, r.weight, r.bias]
     }
-    return (recorded, statistics)
 }
 
 /// 1-d convolution over `[N, C, L]` (or `[C, L]`) with `weight` `[O, C/groups, k]`, like

@@ -72,15 +72,6 @@ public class ConvNd: Module {
         return convolution(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
-    /// ``forward(_:)`` of a 2-d layer on batched input, with the output channels' batch statistics
-    /// when the backend gathers them (see ``conv2dCollectingStatistics(_:weight:bias:stride:padding:dilation:groups:)``).
-    func forwardCollectingStatistics(_ x: Tensor) -> (output: Tensor, statistics: ChannelStatistics?) {
-        do { try validate(x) } catch { usageFailure(error) }
-        guard kernelSize.count == 2, x.rank == 4 else { return (forward(x), nil) }
-        return conv2dCollectingStatistics(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
-                                          groups: groups)
-    }
-
     override public var extraDescription: String {
         var s = "\(inChannels), \(outChannels), kernel_size=\(PyRepr.tuple(kernelSize)), stride=\(PyRepr.tuple(stride))"
         if padding.contains(where: { $0 != 0 }) { s += ", padding=\(PyRepr.tuple(padding))" }

@@ -15,10 +15,6 @@ import Autograd
 /// unbatched or non-float32 input — it simply calls the layers, so their hooks and error messages
 /// are unchanged.
 ///
-/// In training with no hooks on the two layers, the convolution also gathers its output's batch
-/// statistics while writing it, so batch normalization reads that output once (to normalize it)
-/// instead of twice.
-///
 /// `Sequential` (and so ``ConvBNBlock``-style blocks) applies this to every
 /// `Conv2d → BatchNorm2d → ReLU` run of its layers by itself; call it from custom modules.
 ///
@@ -38,14 +34,7 @@ public func convBatchNormReLU(_ input: Tensor, conv: Conv2d, batchNorm: BatchNor
 /// functional ``convBatchNormReLU(_:conv:batchNorm:)``.
 func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?) -> Tensor? {
     guard canFuse(x, conv, bn, relu), let runningMean = bn.runningMean, let runningVar = bn.runningVar else { return nil }
-    // In training, with no hook that could see or replace the convolution's output, the convolution
-    // also returns its output's batch statistics (taken while writing it), and BatchNorm only applies them.
-    let z: Tensor, statistics: ChannelStatistics?
-    if bn.isTraining && !conv.hasHooks && !bn.hasHooks {
-        (z, statistics) = conv.forwardCollectingStatistics(x)
-    } else {
-        (z, statistics) = (bn.runForwardPreHooks(conv(x)), nil)
-    }
+    let z = bn.runForwardPreHooks(conv(x))
     // The convolution's hooks or the BatchNorm's pre-hooks may have swapped in a tensor the fused
     // kernels do not take: finish as the layers would (BatchNorm's own checks and messages; it has
     // no other hooks to run).
@@ -56,7 +45,7 @@ func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ re
                               training: bn.isTraining, source: bn.typeName)
     } catch { usageFailure(error) }
     let y = batchNormReLUCore(z, running: bn.runningStatistics, weight: bn.weight, bias: bn.bias, training: bn.isTraining,
-                              eps: bn.eps, statistics: statistics)
+                              eps: bn.eps)
     relu?.runOutputObservers(y)
     return y
 }

@@ -3,11 +3,6 @@ public protocol ConvolutionOps {
     /// `input` `[N, C, *in]`, `weight` `[O, C/groups, *k]`, optional `bias` `[O]` → `[N, O, *out]`
     /// (contiguous, one float dtype, shapes validated against `geo`).
     func convolution(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ geo: ConvGeometry) -> Tensor
-    /// ``convolution(_:_:_:_:)`` that may also return each output channel's batch statistics (over the
-    /// batch and positions), taken while the output is written; nil statistics when this backend or
-    /// this convolution does not gather them (the caller then computes them from the output).
-    func convolutionCollectingStatistics(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ geo: ConvGeometry)
-        -> (output: Tensor, statistics: ChannelStatistics?)
     /// The gradients of input, weight and bias (each only when asked for) from `gradOut` `[N, O, *out]`.
     func convolutionBackward(_ gradOut: Tensor, _ input: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
                              needInput: Bool, needWeight: Bool, needBias: Bool) -> (input: Tensor?, weight: Tensor?, bias: Tensor?)
@@ -78,22 +73,6 @@ extension Kernels {
             usageFailure(UsageError("conv", "\"slow_conv2d_cpu\" not implemented for '\(input.dtype)'"))
         }
         return backend(input, weight, bias).convolution(input, weight, bias, geo)
-    }
-
-    /// ``convolution(_:_:_:_:)`` and, where the backend gathers them while writing the output (the
-    /// CPU's implicit-GEMM float32 2-d path), each output channel's mean and M2 over the batch and
-    /// positions, as a BatchNorm after the convolution would compute them; otherwise nil.
-    ///
-    /// ```swift
-    /// let (y, stats) = Kernels.convolutionCollectingStatistics(x, w, nil, geo)
-    /// let mean = stats?.mean ?? Kernels.batchNormStatistics(y).mean
-    /// ```
-    public static func convolutionCollectingStatistics(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ geo: ConvGeometry)
-        -> (output: Tensor, statistics: ChannelStatistics?) {
-        guard input.dtype.isFloatingPoint else {
-            usageFailure(UsageError("conv", "\"slow_conv2d_cpu\" not implemented for '\(input.dtype)'"))
-        }
-        return backend(input, weight, bias).convolutionCollectingStatistics(input, weight, bias, geo)
     }
 
     /// Convolution backward: the gradients of input, weight and bias (each only when asked for)

@@ -294,26 +294,6 @@ extension CPUBackend {
         return out
     }
 
-    public func convolutionCollectingStatistics(_ input: Tensor, _ weight: Tensor, _ bias: Tensor?, _ geo: ConvGeometry)
-        -> (output: Tensor, statistics: ChannelStatistics?) {
-        guard input.dtype == .float32, ImplicitConvolution.applies(geo, .float32) else {
-            return (convolution(input, weight, bias, geo), nil)
-        }
-        let O = geo.outChannels, count = geo.batch * geo.outputCount
-        let out = Tensor(uninitializedShape: [geo.batch, O] + geo.outputSize, dtype: input.dtype)
-        var moments = [Double](repeating: 0, count: 2 * O)
-        withExtendedLifetime((input, weight, bias, out)) {
-            moments.withUnsafeMutableBufferPointer { m in
-                ImplicitConvolution.forward(input.pointer(as: Float.self), weight.pointer(as: Float.self),
-                                            bias.map { UnsafePointer($0.pointer(as: Float.self)) }, out.pointer(as: Float.self), geo,
-                                            statistics: m.baseAddress!)
-            }
-        }
-        let statistics = ChannelStatistics(count: count, mean: Array(moments[0..<O]),
-                                           m2: moments[O...].map { $0 * Double(count) })
-        return (out, statistics)
-    }
-
     public func convolutionBackward(
         _ gradOut: Tensor, _ input: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
         needInput: Bool, needWeight: Bool, needBias: Bool

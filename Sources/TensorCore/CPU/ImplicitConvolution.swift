@@ -138,99 +138,19 @@ enum ImplicitConvolution {
         swiftnn_gemm_f32_microkernel(2, kc, a, b, c, ldc, rows, cols)
     }
 
-    /// `out[N, O, OH, OW] = conv(x, w) + bias`. With `statistics` (2·O doubles), also each output
-    /// channel's mean and biased variance over the batch and positions (mean first, then variance),
-    /// taken while the output is stored: see ``OutputMoments``.
+    /// `out[N, O, OH, OW] = conv(x, w) + bias`.
     static func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                        _ out: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, statistics: UnsafeMutablePointer<Double>? = nil) {
-        let moments = statistics.map { _ in OutputMoments(x, w, bias, geo) }
+                        _ out: UnsafeMutablePointer<Float>, _ geo: ConvGeometry) {
         if geo.inChannels * geo.kernelCount <= smallTapLimit {
-            forwardSmallTaps(x, w, bias, out, geo, moments)
+            forwardSmallTaps(x, w, bias, out, geo)
         } else {
-            forwardGEMM(x, w, bias, out, geo, moments)
-        }
-        if let statistics, let moments { moments.finish(into: statistics) }
-    }
-
-    /// Batch statistics of a convolution's output channels gathered while the output is stored, so
-    /// that a BatchNorm after it need not read the output once more for them (the fused
-    /// Conv2d → BatchNorm2d → ReLU training step).
-    ///
-    /// The method is the normalization kernels' (`swiftnn_norm_moments_f32`): sums of v − shift and
-    /// (v − shift)² in float over short runs, folded into double. The shift is the channel's value at
-    /// the first position (sample 0), computed up front in double, so the sums stay small for data
-    /// near any of its values. Each lane accumulates one group of `groupPanels` panels
-    /// (256 positions) in panel order; groups are folded into their own slot and the slots added in
-    /// group order, and tasks own whole groups: the result does not depend on the thread count.
-    final class OutputMoments {
-        static let groupPanels = 16
-        let channels: Int, positions: Int, groups: Int
-        let shift: UnsafeMutablePointer<Float>
-        /// [group][channel][Σ, Σ²].
-        let sums: UnsafeMutablePointer<Double>
-
-        init(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ geo: ConvGeometry) {
-            let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
-            channels = O
-            positions = geo.batch * geo.outputCount
-            groups = ((positions + 15) / 16 + Self.groupPanels - 1) / Self.groupPanels
-            shift = .allocate(capacity: O)
-            sums = .allocate(capacity: groups * O * 2)
-            sums.initialize(repeating: 0, count: groups * O * 2)
-            // The output at position 0: the first panel's taps, lane 0, through every channel's weights.
-            var g = ImplicitConvolution.geometry(geo)
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16) { runs in
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16) { spans in
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: K * 16) { taps in
-                let c = describe(panelStart: 0, lo: 0, hi: min(16, positions), outputWidth: geo.outputSize[1],
-                                 positions: geo.outputCount, outChannels: O, runs: runs.baseAddress!, spans: spans.baseAddress!)
-                let base = swiftnn_conv_plan_panel(&g, runs.baseAddress!, c.runs, plan.baseAddress!)
-                swiftnn_conv_gather_f32(x, &g, plan.baseAddress!, base, 0, K, taps.baseAddress!, 16)
-                for o in 0..<O {
-                    var sum = Double(bias?[o] ?? 0)
-                    for k in 0..<K { sum += Double(w[o * K + k]) * Double(taps[16 * k]) }
-                    shift[o] = Float(sum)
-                }
-            } } } }
-        }
-
-        deinit {
-            shift.deallocate()
-            sums.deallocate()
-        }
-
-        /// Task scratch for the lane moments of all channels (32 floats each), zeroed.
-        func laneScratch() -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: channels * 32)
-            p.initialize(repeating: 0, count: channels * 32)
-            return p
-        }
-
-        /// Folds a task's lane moments into the slot of the group it just finished (and zeroes them).
-        func flush(_ lanes: UnsafeMutablePointer<Float>, group: Int) {
-            swiftnn_conv_flush_moments_f32(lanes, channels, sums + group * channels * 2)
-        }
-
-        /// Mean and biased variance per channel into `out` (2·channels doubles).
-        func finish(into out: UnsafeMutablePointer<Double>) {
-            let m = Double(positions)
-            for o in 0..<channels {
-                var s = 0.0, q = 0.0
-                for group in 0..<groups {
-                    s += sums[(group * channels + o) * 2]
-                    q += sums[(group * channels + o) * 2 + 1]
-                }
-                let mu = s / m
-                out[o] = Double(shift[o]) + mu
-                out[channels + o] = max(0, q / m - mu * mu)
-            }
+            forwardGEMM(x, w, bias, out, geo)
         }
     }
 
     /// `forward` as products of packed W blocks and gathered panels on the micro-kernels.
     static func forwardGEMM(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                            _ out: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, _ moments: OutputMoments? = nil) {
+                            _ out: UnsafeMutablePointer<Float>, _ geo: ConvGeometry) {
         let geometry = geometry(geo)
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
@@ -241,10 +161,7 @@ enum ImplicitConvolution {
         // than four).
         let fit = max(1, min(panels, (192 << 10) / (K * 64)))
         let perBlock = fit > 1 ? fit & ~1 : 1
-        // With moments, tasks and blocks hold whole groups of panels (see OutputMoments).
-        let group = moments == nil ? 1 : OutputMoments.groupPanels
-        let units = (panels + group - 1) / group
-        let tasks = tasks(work: geo.work, units: units, perThread: 4)
+        let tasks = tasks(work: geo.work, units: panels, perThread: 4)
         let oBlocks = (O + 5) / 6
         let wpStorage = gemmScratch(bytes: oBlocks * K * 6 * 4)
         let wp = wpStorage.pointer.assumingMemoryBound(to: Float.self)
@@ -259,10 +176,8 @@ enum ImplicitConvolution {
         let scratch = gemmScratch(bytes: tasks * perBlock * K * 16 * 4)
         Parallel.run(tasks: tasks) { t in
             var g = geometry  // per task: `&g` is an access the exclusivity checker tracks
-            let p0 = min(panels, units * t / tasks * group), p1 = min(panels, units * (t + 1) / tasks * group)
+            let p0 = panels * t / tasks, p1 = panels * (t + 1) / tasks
             let bpack = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perBlock * K * 16
-            let lanes = moments?.laneScratch()
-            defer { lanes?.deallocate() }
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * perBlock) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * perBlock) { spans in
             withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: perBlock) { counts in
@@ -272,8 +187,7 @@ enum ImplicitConvolution {
                 let pl = plan.baseAddress!
                 var block = p0
                 while block < p1 {
-                    let groupEnd = min(p1, (block / group + 1) * group)
-                    let nb = min(perBlock, groupEnd - block)
+                    let nb = min(perBlock, p1 - block)
                     for j in 0..<nb {
                         let start = (block + j) * 16
                         cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
@@ -284,13 +198,9 @@ enum ImplicitConvolution {
                     var k0 = 0
                     while k0 < K {
                         let kc = min(kcMax, K - k0)
-                        // The moments see each output once, as the last chunk stores its final value.
-                        let lastChunk = k0 + kc == K
                         @inline(__always) func store(_ tile: UnsafePointer<Float>, _ ob: Int, _ j: Int) {
                             swiftnn_conv_store_rows_f32(tile, min(6, O - 6 * ob), out + 6 * ob * L, L, sp + 16 * j, cp[j].1,
-                                                        k0 > 0 ? 1 : 0, k0 == 0 ? bias.map { $0 + 6 * ob } : nil,
-                                                        moments.map { UnsafePointer($0.shift) + 6 * ob },
-                                                        lastChunk ? lanes.map { $0 + 32 * 6 * ob } : nil)
+                                                        k0 > 0 ? 1 : 0, k0 == 0 ? bias.map { $0 + 6 * ob } : nil)
                         }
                         // Two panels × two six-row blocks of W per micro-kernel call (24 accumulators
                         // hide the FMA latency that six leave exposed); the edges one tile at a time.
@@ -323,7 +233,6 @@ enum ImplicitConvolution {
                         k0 += kc
                     }
                     block += nb
-                    if let moments, let lanes, block == groupEnd { moments.flush(lanes, group: (block - 1) / group) }
                 }
             } } } } }
         }
@@ -534,33 +443,27 @@ enum ImplicitConvolution {
     /// than the arithmetic when K = 9 or 27 (conv 1→32 on MNIST ran at 16 GFLOP/s). Every output is
     /// the same fused multiply-add chain as on the GEMM path, so the bits are the same.
     static func forwardSmallTaps(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                                 _ out: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, _ moments: OutputMoments? = nil) {
+                                 _ out: UnsafeMutablePointer<Float>, _ geo: ConvGeometry) {
         let geometry = geometry(geo)
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
         precondition(K <= smallTapLimit)
         let panels = (P + 15) / 16
-        let group = moments == nil ? 1 : OutputMoments.groupPanels
-        let units = (panels + group - 1) / group
-        let tasks = tasks(work: geo.work, units: units, perThread: 4)
+        let tasks = tasks(work: geo.work, units: panels, perThread: 4)
         Parallel.run(tasks: tasks) { t in
             var g = geometry
-            let lanes = moments?.laneScratch()
-            defer { lanes?.deallocate() }
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16) { spans in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: smallTapLimit * 16) { taps in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
                 let rp = runs.baseAddress!, sp = spans.baseAddress!, tp = taps.baseAddress!, pl = plan.baseAddress!
-                let p0 = min(panels, units * t / tasks * group), p1 = min(panels, units * (t + 1) / tasks * group)
-                for j in p0..<p1 {
+                for j in (panels * t / tasks)..<(panels * (t + 1) / tasks) {
                     let start = j * 16
                     let c = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                      outChannels: O, runs: rp, spans: sp)
                     let base = swiftnn_conv_plan_panel(&g, rp, c.runs, pl)
                     swiftnn_conv_gather_f32(x, &g, pl, base, 0, K, tp, 16)
-                    swiftnn_conv_forward_small_f32(tp, K, w, O, bias, out, L, sp, c.spans, moments.map { UnsafePointer($0.shift) }, lanes)
-                    if let moments, let lanes, (j + 1) % group == 0 || j + 1 == p1 { moments.flush(lanes, group: j / group) }
+                    swiftnn_conv_forward_small_f32(tp, K, w, O, bias, out, L, sp, c.spans)
                 }
             } } } }
         }
