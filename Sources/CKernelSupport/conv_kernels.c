@@ -35,41 +35,10 @@ static inline __mmask16 lane_range(long lo, long hi) {
 }
 
 /// One tap of a planned panel: lane k = plane[index of lane k], 0 where masked (never read).
-/// A hardware gather costs a load per lane (16 of them, plus the gather's own overhead); a panel
-/// whose lanes lie in a few input rows at a column stride of 1 or 2 takes one or two masked vector
-/// loads per row instead (stride 2: the even elements of two vectors picked by one permute). Either
-/// way each lane receives the same element, or +0.0 where masked.
 SWIFTNN_AVX512
-static inline __m512 load_tap(const float *plane, const swiftnn_conv_tap_lanes *e, long strideW) {
-    int rows = e->rows;
-    if (rows < 0) {
-        __m512i index = _mm512_loadu_si512((const void *)e->index);
-        return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e->mask, index, plane, 4);
-    }
-    __m512 out = _mm512_setzero_ps();
-    if (strideW == 1) {
-        for (int i = 0; i < rows; i++) out = _mm512_mask_loadu_ps(out, (__mmask16)e->rowMask[i], plane + e->rowBase[i]);
-        return out;
-    }
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    __m512i bits = _mm512_setzero_si512();
-    for (int i = 0; i < rows; i++) {
-        const float *p = plane + e->rowBase[i];
-        unsigned int m = e->rowMask[i];
-        __m512 lo = _mm512_maskz_loadu_ps((__mmask16)m, p), hi = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), p + 16);
-        // Lanes of other rows pick elements this load left at zero: OR merges the rows bit for bit.
-        bits = _mm512_or_si512(bits, _mm512_castps_si512(_mm512_permutex2var_ps(lo, even, hi)));
-    }
-    return _mm512_castsi512_ps(bits);
-}
-
-/// Bit k of a 16-bit mask moved to bit 2k.
-static inline unsigned int spread_even(unsigned int x) {
-    x &= 0xFFFFu;
-    x = (x | (x << 8)) & 0x00FF00FFu;
-    x = (x | (x << 4)) & 0x0F0F0F0Fu;
-    x = (x | (x << 2)) & 0x33333333u;
-    return (x | (x << 1)) & 0x55555555u;
+static inline __m512 load_tap(const float *plane, const swiftnn_conv_tap_lanes *e) {
+    __m512i index = _mm512_loadu_si512((const void *)e->index);
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e->mask, index, plane, 4);
 }
 
 /// Requests the lines a planned panel reads in the channel plane `ahead` (first, middle and last
@@ -116,26 +85,6 @@ long swiftnn_conv_plan_panel(const swiftnn_conv_geometry *g, const swiftnn_conv_
             __mmask16 mask = _mm512_mask_cmpge_epi32_mask(rows, iw, zero) & _mm512_cmplt_epi32_mask(iw, width);
             _mm512_storeu_si512(plan[q].index, _mm512_maskz_add_epi32(mask, rowStart, iw));
             plan[q].mask = mask;
-            plan[q].rows = -1;
-            // Row loads where they beat the gather (plan + gather of every tap of SmallCNN's and ResNet's
-            // 3×3 shapes, alternating in one process): stride 1 up to four runs, 6–32 % faster;
-            // stride 2 with two runs, 8 %; stride 2 with three or four, 7–22 % slower (two loads and a
-            // permute per run).
-            if ((g->strideW == 1 && nruns <= SWIFTNN_CONV_ROW_LOADS) || (g->strideW == 2 && nruns <= 2)) {
-                // One row load per run with lanes inside the image; lane k of a run reads
-                // index[k] = rowBase + strideW·k.
-                int rowCount = 0;
-                for (long i = 0; i < nruns; i++) {
-                    unsigned int m = (unsigned int)mask & (unsigned int)lane_range(runs[i].lane0, runs[i].lane0 + runs[i].count);
-                    if (!m) continue;
-                    long l = runs[i].lane0;
-                    while (!(m >> l & 1u)) l++;
-                    plan[q].rowBase[rowCount] = plan[q].index[l] - (int)(g->strideW * l);
-                    plan[q].rowMask[rowCount] = g->strideW == 1 ? m : spread_even(m);
-                    rowCount++;
-                }
-                plan[q].rows = rowCount;
-            }
         }
     }
     return n0 * g->sampleStride;
@@ -150,7 +99,7 @@ void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, con
     for (long t = 0; t < taps; t++) {
         if (q == 0) prefetch_channel(plane + 4 * planeSize, g, plan);
         // Lanes outside the image (padding) and past the panel's positions are zeros, never read.
-        _mm512_storeu_ps(dst + t * dstStride, load_tap(plane, plan + q, g->strideW));
+        _mm512_storeu_ps(dst + t * dstStride, load_tap(plane, plan + q));
         if (++q == kk) { q = 0; c++; plane += planeSize; }
     }
 }
@@ -168,7 +117,7 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
         for (int i = 0; i < 6; i++) {
             if (t + i < taps) {
                 if (q == 0) prefetch_channel(plane + 4 * planeSize, g, plan);
-                v[i] = load_tap(plane, plan + q, g->strideW);
+                v[i] = load_tap(plane, plan + q);
                 if (++q == kk) { q = 0; c++; plane += planeSize; }
             } else {
                 v[i] = _mm512_setzero_ps();  // a last partial block: zero rows

@@ -104,63 +104,6 @@ import CKernelSupport
                 "rows 1..<\(rows) transposed")
     }
 
-    /// Every panel's taps gathered twice: with the plan's row loads (stride 1 up to four runs,
-    /// stride 2 up to two) and with the hardware gather (rows = −1), in both layouts (one tap per
-    /// vector, six taps interleaved). Inputs include −0.0 and NaN payloads, so "the same bits"
-    /// rules out any arithmetic on the way.
-    @Test("row loads read exactly the lanes the hardware gather reads", .enabled(if: runs, "this CPU lacks AVX-512F"),
-          arguments: Self.cases + [
-              Case(n: 3, c: 3, o: 8, h: 28, w: 28, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
-              Case(n: 2, c: 2, o: 8, h: 7, w: 7, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
-              Case(n: 2, c: 2, o: 8, h: 14, w: 15, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
-              Case(n: 2, c: 2, o: 8, h: 9, w: 35, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
-              Case(n: 3, c: 1, o: 8, h: 6, w: 5, k: (2, 2), s: (1, 1), p: (0, 0), d: (1, 1)),
-          ])
-    func rowLoadsMatchGather(_ c: Case) {
-        let geo = c.geo
-        var g = ImplicitConvolution.geometry(geo)
-        let KK = geo.kernelCount, K = geo.inChannels * KK
-        let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
-        let special: [Float] = [-0.0, Float(bitPattern: 0x7FC0_1234), Float(bitPattern: 0xFFA0_0001), 0, -1]
-        let x = (0..<(geo.batch * geo.inChannels * geo.inputCount)).map { i in i % 7 == 3 ? special[i / 7 % special.count] : Float(i % 211) - 100.5 }
-        var rowTaps = 0, eligibleTaps = 0
-        let blocks = (K + 5) / 6
-        var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 16)
-        var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
-        var plan = [swiftnn_conv_tap_lanes](repeating: swiftnn_conv_tap_lanes(), count: KK)
-        var mismatches = 0
-        for start in stride(from: 0, to: P, by: 16) {
-            let count = runs.withUnsafeMutableBufferPointer { r in
-                spans.withUnsafeMutableBufferPointer { s in
-                    ImplicitConvolution.describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
-                                                 outChannels: geo.outChannels, runs: r.baseAddress!, spans: s.baseAddress!).runs
-                }
-            }
-            let base = swiftnn_conv_plan_panel(&g, runs, count, &plan)
-            rowTaps += plan.filter { $0.rows >= 0 }.count
-            var gatherPlan = plan
-            for q in 0..<KK { gatherPlan[q].rows = -1 }
-            let sw = geo.stride[1]
-            if (sw == 1 && count <= 4) || (sw == 2 && count <= 2) { eligibleTaps += KK }
-            for six in [false, true] {
-                var got = [Float](repeating: 7, count: blocks * 96), want = got
-                for (p, out) in [(plan, 0), (gatherPlan, 1)] {
-                    var buffer = [Float](repeating: 7, count: blocks * 96)
-                    if six {
-                        swiftnn_conv_gather_six_f32(x, &g, p, base, 0, K, &buffer, 96)
-                    } else {
-                        swiftnn_conv_gather_f32(x, &g, p, base, 0, K, &buffer, 16)
-                    }
-                    if out == 0 { got = buffer } else { want = buffer }
-                }
-                mismatches += zip(got, want).filter { $0.bitPattern != $1.bitPattern }.count
-            }
-        }
-        #expect(mismatches == 0, "\(c)")
-        // The row loads run exactly where their rule says (and so are compared above).
-        #expect(rowTaps == eligibleTaps, "\(c): \(rowTaps) taps took the row loads, \(eligibleTaps) should")
-    }
-
     @Test("geometries whose gather offsets would overflow 32 bits take the im2col path")
     func hugeGeometriesFallBack() {
         let ordinary = ConvGeometry(batch: 128, inChannels: 64, outChannels: 128, groups: 1, inputSize: [56, 56],

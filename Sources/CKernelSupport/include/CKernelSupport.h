@@ -101,23 +101,10 @@ typedef struct { long n, oh, ow0, lane0, count; } swiftnn_conv_run;
 /// row r of lane k is at r·channelStride + offset + (k − lane0).
 typedef struct { long offset, lane0, count; } swiftnn_conv_span;
 
-/// Runs of a panel that a tap reads with row loads instead of a hardware gather (at most this many).
-#define SWIFTNN_CONV_ROW_LOADS 4
-
 /// Where a panel's sixteen lanes read one kernel offset (kh, kw) of an input channel: lane k (when
 /// bit k of `mask` is set; otherwise padding or past the panel) at `index[k]` elements from the
 /// panel's base in that channel's plane.
-/// With a column stride of 1 or 2 and at most SWIFTNN_CONV_ROW_LOADS runs, the same lanes are also
-/// described as `rows` row loads (`rows` = −1: gather by `index`): load i reads elements `rowBase[i] +
-/// j` of the plane for the set bits j of `rowMask[i]` (lanes for stride 1; for stride 2, bit 2k stands
-/// for lane k, which receives element 2k); elements it does not read are zeros.
-typedef struct {
-    int index[16];
-    unsigned int mask;
-    int rows;
-    int rowBase[SWIFTNN_CONV_ROW_LOADS];
-    unsigned int rowMask[SWIFTNN_CONV_ROW_LOADS];
-} swiftnn_conv_tap_lanes;
+typedef struct { int index[16]; unsigned int mask; } swiftnn_conv_tap_lanes;
 
 /// A panel's gather plan, computed once and used for every input channel: plan[q] for each kernel
 /// offset q = kh·kernelW + kw (kernelH·kernelW entries). Returns the panel's base (its first
