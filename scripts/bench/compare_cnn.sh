@@ -7,6 +7,7 @@
 #                                               # plus ≈ 25 min for Fashion-MNIST when installed)
 #     FASHION_EPOCHS=1 scripts/bench/compare_cnn.sh   # shorter Fashion-MNIST runs
 #     SKIP_FASHION=1 THREADS="2" scripts/bench/compare_cnn.sh
+#     MNIST_PAIRS=3 scripts/bench/compare_cnn.sh      # each bundled-MNIST pair three times, median ratio
 #
 # What it runs, for each thread count in $THREADS (default "1 2"), SwiftNN first and PyTorch right
 # after it, so that both see the same machine state:
@@ -36,6 +37,7 @@ TORCH_RECIPE=${TORCH_RECIPE:-/work/shared/tools/torch_recipe.py}
 THREADS=${THREADS:-"1 2"}
 FASHION_DIR=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 FASHION_EPOCHS=${FASHION_EPOCHS:-5}
+MNIST_PAIRS=${MNIST_PAIRS:-1}
 MNIST_DIR=Sources/Data/Resources/mnist-10k
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
@@ -53,21 +55,31 @@ echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $("$PYTHON" -c 'import t
 echo
 
 ROWS=()
-# run_pair LABEL THREADS "swiftnn args" "torch recipe args"
+# run_pair LABEL THREADS "swiftnn args" "torch recipe args" [PAIRS]
+# PAIRS (default 1) runs the pair that many times, SwiftNN then PyTorch each time; the row lists
+# every pair's times and gives the median of the pairs' ratios (a machine that drifts by ±10 %
+# between minutes moves a single pair's ratio by as much).
 run_pair() {
-    local label=$1 t=$2 sargs=$3 targs=$4 s p
-    echo "== $label, $t thread(s), load average $(load)"
-    # shellcheck disable=SC2086
-    "$SWIFTNN" train $sargs --threads "$t" --out "$OUT/run" >"$OUT/s.log" 2>&1 \
-        || { cat "$OUT/s.log"; exit 1; }
-    s=$(sed -n 's/.*| \([0-9.]*\) s | saved.*/\1/p' "$OUT/s.log" | tail -1)
-    rm -rf "$OUT/run"
-    # shellcheck disable=SC2086
-    "$PYTHON" "$TORCH_RECIPE" $targs --threads "$t" >"$OUT/p.log" 2>&1 || { cat "$OUT/p.log"; exit 1; }
-    p=$(sed -n 's/.*wall=\([0-9.]*\)s.*/\1/p' "$OUT/p.log" | tail -1)
-    echo "   swiftnn: $(grep 'Best val' "$OUT/s.log")"
-    echo "   pytorch: $(grep RESULT "$OUT/p.log")"
-    ROWS+=("$(printf '| %s | %s | %s s | %s s | %s |' "$label" "$t" "$s" "$p" "$(awk -v a="$s" -v b="$p" 'BEGIN { printf "%.2f×", a / b }')")")
+    local label=$1 t=$2 sargs=$3 targs=$4 pairs=${5:-1} s p i ss="" ps="" ratios=""
+    for ((i = 1; i <= pairs; i++)); do
+        echo "== $label, $t thread(s), pair $i of $pairs, load average $(load)"
+        # shellcheck disable=SC2086
+        "$SWIFTNN" train $sargs --threads "$t" --out "$OUT/run" >"$OUT/s.log" 2>&1 \
+            || { cat "$OUT/s.log"; exit 1; }
+        s=$(sed -n 's/.*| \([0-9.]*\) s | saved.*/\1/p' "$OUT/s.log" | tail -1)
+        rm -rf "$OUT/run"
+        # shellcheck disable=SC2086
+        "$PYTHON" "$TORCH_RECIPE" $targs --threads "$t" >"$OUT/p.log" 2>&1 || { cat "$OUT/p.log"; exit 1; }
+        p=$(sed -n 's/.*wall=\([0-9.]*\)s.*/\1/p' "$OUT/p.log" | tail -1)
+        echo "   swiftnn: $(grep 'Best val' "$OUT/s.log")"
+        echo "   pytorch: $(grep RESULT "$OUT/p.log")"
+        ss="${ss:+$ss / }$s s"; ps="${ps:+$ps / }$p s"
+        ratios="$ratios $(awk -v a="$s" -v b="$p" 'BEGIN { printf "%.4f", a / b }')"
+    done
+    local median
+    median=$(printf '%s\n' $ratios | sort -n | awk '{ r[NR] = $1 } END { m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2; printf "%.2f×", m }')
+    [ "$pairs" -gt 1 ] && median="$median (median of $pairs)"
+    ROWS+=("$(printf '| %s | %s | %s | %s | %s |' "$label" "$t" "$ss" "$ps" "$median")")
 }
 
 for t in $THREADS; do
@@ -78,8 +90,8 @@ for t in $THREADS; do
 done
 
 for t in $THREADS; do
-    run_pair "SmallCNN, bundled MNIST, 5 epochs" "$t" "--model cnn --epochs 5" "$MNIST_DIR --model cnn --epochs 5"
-    run_pair "MLP, bundled MNIST, 15 epochs" "$t" "--epochs 15" "$MNIST_DIR --model mlp --epochs 15"
+    run_pair "SmallCNN, bundled MNIST, 5 epochs" "$t" "--model cnn --epochs 5" "$MNIST_DIR --model cnn --epochs 5" "$MNIST_PAIRS"
+    run_pair "MLP, bundled MNIST, 15 epochs" "$t" "--epochs 15" "$MNIST_DIR --model mlp --epochs 15" "$MNIST_PAIRS"
     if [ -d "$FASHION_DIR" ] && [ -z "${SKIP_FASHION:-}" ]; then
         run_pair "SmallCNN, Fashion-MNIST 60k, $FASHION_EPOCHS epochs" "$t" \
             "--model cnn --epochs $FASHION_EPOCHS --data $FASHION_DIR" \
