@@ -439,21 +439,7 @@ SWIFTNN_AVX512
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride) {
     for (long b = 0; 6 * b < rows; b++) {
         long n = rows - 6 * b < 6 ? rows - 6 * b : 6;
-        const float *s = src + 6 * b * rowStride;
-        float *d = dst + b * blockStride;
-        long p = 0;
-        __m512 v[6];
-        for (; p + 16 <= cols; p += 16) {
-            for (long r = 0; r < 6; r++) v[r] = r < n ? _mm512_loadu_ps(s + r * rowStride + p) : _mm512_setzero_ps();
-            interleave_six(v, d + 6 * p);
-        }
-        if (p < cols) {
-            __mmask16 m = lane_range(0, cols - p);
-            for (long r = 0; r < 6; r++) v[r] = r < n ? _mm512_maskz_loadu_ps(m, s + r * rowStride + p) : _mm512_setzero_ps();
-            float block[96];
-            interleave_six(v, block);
-            for (long i = 0; i < 6 * (cols - p); i++) d[6 * p + i] = block[i];
-        }
+        pack_six_row_block(src + 6 * b * rowStride, rowStride, cols, n, dst + b * blockStride);
     }
 }
 

@@ -170,21 +170,7 @@ void swiftnn_gemm_f32_12x16_store(long kc, const float *a0, const float *a1, con
 
 __attribute__((target("avx512f")))
 void swiftnn_gemm_pack_a6_f32(const float *a, long lda, long kc, float *dst) {
-    long p = 0;
-    for (; p + 16 <= kc; p += 16) {
-        __m512 v[6];
-        for (int r = 0; r < 6; r++) v[r] = _mm512_loadu_ps(a + r * lda + p);
-        interleave_six(v, dst + 6 * p);
-    }
-    if (p < kc) {
-        // Tail: interleave a zero-padded block on the stack, copy what belongs to the panel.
-        __mmask16 m = (__mmask16)((1u << (kc - p)) - 1u);
-        __m512 v[6];
-        for (int r = 0; r < 6; r++) v[r] = _mm512_maskz_loadu_ps(m, a + r * lda + p);
-        float block[96];
-        interleave_six(v, block);
-        for (long i = 0; i < 6 * (kc - p); i++) dst[6 * p + i] = block[i];
-    }
+    pack_six_row_block(a, lda, kc, 6, dst);
 }
 
 __attribute__((target("avx512f")))

@@ -57,3 +57,24 @@ static inline void interleave_six(const __m512 v[6], float *dst) {
         _mm512_storeu_ps(dst + 16 * j, _mm512_castpd_ps(o));
     }
 }
+
+/// One block of the six-row layout from `rows` (≤ 6) rows of a row-major matrix (row r at
+/// a + r·lda, kc columns): dst[6c + i] = a[i·lda + c] for i < rows, 0 for the missing rows (the
+/// GEMM's A panels always have six; the convolution's last weight block may have fewer).
+__attribute__((target("avx512f")))
+static inline void pack_six_row_block(const float *a, long lda, long kc, long rows, float *dst) {
+    __m512 v[6];
+    long p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        for (long r = 0; r < 6; r++) v[r] = r < rows ? _mm512_loadu_ps(a + r * lda + p) : _mm512_setzero_ps();
+        interleave_six(v, dst + 6 * p);
+    }
+    if (p < kc) {
+        // Tail: interleave a zero-padded block on the stack, copy what belongs to the panel.
+        __mmask16 m = (__mmask16)((1u << (kc - p)) - 1u);
+        for (long r = 0; r < 6; r++) v[r] = r < rows ? _mm512_maskz_loadu_ps(m, a + r * lda + p) : _mm512_setzero_ps();
+        float block[96];
+        interleave_six(v, block);
+        for (long i = 0; i < 6 * (kc - p); i++) dst[6 * p + i] = block[i];
+    }
+}
