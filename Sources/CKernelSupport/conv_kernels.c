@@ -350,41 +350,77 @@ static inline __m512 load_lanes(const float *yr, const swiftnn_conv_span *spans,
     return out;
 }
 
-/// One block of `kn` taps (a compile-time constant once inlined, so the sums live in registers):
-/// sums over the batch's panels, then one add per tap onto the accumulator in memory.
+/// A tile of `ob` output channels × `kn` taps (compile-time constants once inlined, so the ob·kn sums
+/// live in registers): sums over the batch's panels, then one add per (channel, tap) onto the
+/// accumulator in memory. `gp` holds the panels' gy lanes of the ob channels ([panel][ob][16]).
+/// Each panel's ob gy vectors serve kn taps and each tap vector ob channels: ob + kn loads per
+/// ob·kn multiply-adds (one channel at a time took one load per multiply-add and ran at a quarter
+/// of the FMA peak). Every lane still sums its panels in order from zero, so the tiling does not
+/// change a bit.
 SWIFTNN_AVX512
-static inline __attribute__((always_inline)) void wgrad_small_block(
-    const long kn, const float *taps, long K, long kb, long panels, const float *yr,
-    const swiftnn_conv_span *spans, const long *spanCounts, float *acc) {
-    __m512 r[16];
-    for (long k = 0; k < kn; k++) r[k] = _mm512_setzero_ps();
+static inline __attribute__((always_inline)) void wgrad_small_tile(
+    const long ob, const long kn, const float *taps, long K, long k0, long panels, const float *gp, float *acc, long K16) {
+    __m512 r[4][6];
+    for (long i = 0; i < ob; i++)
+        for (long k = 0; k < kn; k++) r[i][k] = _mm512_setzero_ps();
     for (long j = 0; j < panels; j++) {
-        // gy comes from L3 (the layer above just wrote it); its next lines are requested ahead.
-        if (j + 8 < panels) _mm_prefetch((const char *)(yr + spans[16 * (j + 8)].offset), _MM_HINT_T0);
-        const __m512 d = load_lanes(yr, spans + 16 * j, spanCounts[j]);
-        const float *t = taps + (j * K + kb) * 16;
-        for (long k = 0; k < kn; k++) r[k] = _mm512_fmadd_ps(_mm512_loadu_ps(t + 16 * k), d, r[k]);
+        __m512 d[4];
+        for (long i = 0; i < ob; i++) d[i] = _mm512_load_ps(gp + (j * ob + i) * 16);
+        const float *t = taps + (j * K + k0) * 16;
+        for (long k = 0; k < kn; k++) {
+            const __m512 tv = _mm512_loadu_ps(t + 16 * k);
+            for (long i = 0; i < ob; i++) r[i][k] = _mm512_fmadd_ps(tv, d[i], r[i][k]);
+        }
     }
-    for (long k = 0; k < kn; k++) _mm512_storeu_ps(acc + 16 * k, _mm512_add_ps(_mm512_loadu_ps(acc + 16 * k), r[k]));
+    for (long i = 0; i < ob; i++) {
+        float *a = acc + i * K16 + k0 * 16;
+        for (long k = 0; k < kn; k++) _mm512_storeu_ps(a + 16 * k, _mm512_add_ps(_mm512_loadu_ps(a + 16 * k), r[i][k]));
+    }
+}
+
+/// Channels o0..<o0+ob: their gy lanes at the batch's panels gathered once into `gp`, then every
+/// block of six taps.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void wgrad_small_channels(
+    const long ob, const float *taps, long K, long panels, const float *gy, long channelStride, long o0,
+    const swiftnn_conv_span *spans, const long *spanCounts, float *acc, float *gp) {
+    for (long j = 0; j < panels; j++) {
+        for (long i = 0; i < ob; i++) {
+            const float *yr = gy + (o0 + i) * channelStride;
+            // gy comes from L3 (the layer above just wrote it); its next lines are requested ahead.
+            if (j + 8 < panels) _mm_prefetch((const char *)(yr + spans[16 * (j + 8)].offset), _MM_HINT_T0);
+            _mm512_store_ps(gp + (j * ob + i) * 16, load_lanes(yr, spans + 16 * j, spanCounts[j]));
+        }
+    }
+    float *a = acc + o0 * K * 16;
+    for (long k0 = 0; k0 < K; k0 += 6) {
+        switch (K - k0 < 6 ? K - k0 : 6) {
+#define SWIFTNN_WGRAD_CASE(n) case n: wgrad_small_tile(ob, n, taps, K, k0, panels, gp, a, K * 16); break;
+            SWIFTNN_WGRAD_CASE(1) SWIFTNN_WGRAD_CASE(2) SWIFTNN_WGRAD_CASE(3)
+            SWIFTNN_WGRAD_CASE(4) SWIFTNN_WGRAD_CASE(5) SWIFTNN_WGRAD_CASE(6)
+#undef SWIFTNN_WGRAD_CASE
+            default: break;
+        }
+    }
 }
 
 SWIFTNN_AVX512
 void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const float *gy, long channelStride,
                                   const swiftnn_conv_span *spans, const long *spanCounts, long o0, long o1, float *acc) {
-    for (long o = o0; o < o1; o++) {
-        const float *yr = gy + o * channelStride;
-        for (long kb = 0; kb < K; kb += 16) {
-            long kn = K - kb < 16 ? K - kb : 16;
-            float *a = acc + (o * K + kb) * 16;
-            switch (kn) {
-#define SWIFTNN_WGRAD_CASE(n) case n: wgrad_small_block(n, taps, K, kb, panels, yr, spans, spanCounts, a); break;
-                SWIFTNN_WGRAD_CASE(1) SWIFTNN_WGRAD_CASE(2) SWIFTNN_WGRAD_CASE(3) SWIFTNN_WGRAD_CASE(4)
-                SWIFTNN_WGRAD_CASE(5) SWIFTNN_WGRAD_CASE(6) SWIFTNN_WGRAD_CASE(7) SWIFTNN_WGRAD_CASE(8)
-                SWIFTNN_WGRAD_CASE(9) SWIFTNN_WGRAD_CASE(10) SWIFTNN_WGRAD_CASE(11) SWIFTNN_WGRAD_CASE(12)
-                SWIFTNN_WGRAD_CASE(13) SWIFTNN_WGRAD_CASE(14) SWIFTNN_WGRAD_CASE(15) SWIFTNN_WGRAD_CASE(16)
-#undef SWIFTNN_WGRAD_CASE
-                default: break;
-            }
+    // The callers' batches hold at most 64 panels; a longer run is summed 64 panels at a time.
+    float gp[64 * 4 * 16] __attribute__((aligned(64)));
+    for (long p0 = 0; p0 < panels; p0 += 64) {
+        const long np = panels - p0 < 64 ? panels - p0 : 64;
+        const float *tp = taps + p0 * K * 16;
+        const swiftnn_conv_span *sp = spans + 16 * p0;
+        const long *sc = spanCounts + p0;
+        long o = o0;
+        for (; o + 4 <= o1; o += 4) wgrad_small_channels(4, tp, K, np, gy, channelStride, o, sp, sc, acc, gp);
+        switch (o1 - o) {
+            case 3: wgrad_small_channels(3, tp, K, np, gy, channelStride, o, sp, sc, acc, gp); break;
+            case 2: wgrad_small_channels(2, tp, K, np, gy, channelStride, o, sp, sc, acc, gp); break;
+            case 1: wgrad_small_channels(1, tp, K, np, gy, channelStride, o, sp, sc, acc, gp); break;
+            default: break;
         }
     }
 }
