@@ -432,7 +432,7 @@ SWIFTNN_AVX512
 static inline __attribute__((always_inline)) void forward_small_block(
     const long nb, const float *taps, long K, const float *w, long o0, const float *bias, float *y, long channelStride,
     const swiftnn_conv_span *spans, long nspans) {
-    __m512 r[16];
+    __m512 r[8];
     for (long i = 0; i < nb; i++) r[i] = _mm512_setzero_ps();
     for (long k = 0; k < K; k++) {
         const __m512 t = _mm512_loadu_ps(taps + 16 * k);
@@ -456,13 +456,11 @@ SWIFTNN_AVX512
 void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
                                     long channelStride, const swiftnn_conv_span *spans, long nspans) {
     long o = 0;
-    for (; o + 16 <= O; o += 16) forward_small_block(16, taps, K, w, o, bias, y, channelStride, spans, nspans);
+    for (; o + 8 <= O; o += 8) forward_small_block(8, taps, K, w, o, bias, y, channelStride, spans, nspans);
     switch (O - o) {
 #define SWIFTNN_FORWARD_CASE(n) case n: forward_small_block(n, taps, K, w, o, bias, y, channelStride, spans, nspans); break;
         SWIFTNN_FORWARD_CASE(1) SWIFTNN_FORWARD_CASE(2) SWIFTNN_FORWARD_CASE(3) SWIFTNN_FORWARD_CASE(4)
-        SWIFTNN_FORWARD_CASE(5) SWIFTNN_FORWARD_CASE(6) SWIFTNN_FORWARD_CASE(7) SWIFTNN_FORWARD_CASE(8)
-        SWIFTNN_FORWARD_CASE(9) SWIFTNN_FORWARD_CASE(10) SWIFTNN_FORWARD_CASE(11) SWIFTNN_FORWARD_CASE(12)
-        SWIFTNN_FORWARD_CASE(13) SWIFTNN_FORWARD_CASE(14) SWIFTNN_FORWARD_CASE(15)
+        SWIFTNN_FORWARD_CASE(5) SWIFTNN_FORWARD_CASE(6) SWIFTNN_FORWARD_CASE(7)
 #undef SWIFTNN_FORWARD_CASE
         default: break;
     }
