@@ -20,6 +20,10 @@
 #include <immintrin.h>
 
 #define SWIFTNN_AVX512 __attribute__((target("avx512f")))
+/// The single-plane sweeps keep one compiled body, the one the tests hold against the Swift twins:
+/// inlined into the plane loops, the compiler may order an addition's operands differently, which
+/// changes which NaN (sign, payload) an addition of two NaNs returns.
+#define SWIFTNN_ONE_BODY __attribute__((noinline))
 
 enum { SWIFTNN_FLUSH_BLOCK = 2048 };
 
@@ -57,7 +61,7 @@ static inline long head_to_align(const float *y, long n) {
     return head < n ? head : n;
 }
 
-SWIFTNN_AVX512
+SWIFTNN_AVX512 SWIFTNN_ONE_BODY
 void swiftnn_norm_moments_f32(const float *p, long n, float shift, double *sum, double *squares) {
     const __m512 sh = _mm512_set1_ps(shift);
     double s = 0, q = 0;
@@ -87,7 +91,7 @@ void swiftnn_norm_moments_f32(const float *p, long n, float shift, double *sum, 
     *squares = q;
 }
 
-SWIFTNN_AVX512
+SWIFTNN_AVX512 SWIFTNN_ONE_BODY
 void swiftnn_norm_affine_f32(const float *x, float *y, long n, float shift, float scale, float bias, int stream, int relu) {
     const __m512 sh = _mm512_set1_ps(shift), sc = _mm512_set1_ps(scale), bi = _mm512_set1_ps(bias);
 #define SWIFTNN_AFFINE(v) (relu ? relu16(_mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps((v), sh), sc), bi)) \
@@ -111,7 +115,7 @@ void swiftnn_norm_affine_f32(const float *x, float *y, long n, float shift, floa
 #undef SWIFTNN_AFFINE
 }
 
-SWIFTNN_AVX512
+SWIFTNN_AVX512 SWIFTNN_ONE_BODY
 void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n, float shift, float gateScale,
                                          float gateOffset, double *sum, double *products) {
     const __m512 sh = _mm512_set1_ps(shift), gs = _mm512_set1_ps(gateScale), go = _mm512_set1_ps(gateOffset);
@@ -145,7 +149,7 @@ void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n
     *products = q;
 }
 
-SWIFTNN_AVX512
+SWIFTNN_AVX512 SWIFTNN_ONE_BODY
 void swiftnn_norm_gated_backward_apply_f32(const float *x, const float *dy, float *dx, long n, float shift, float a,
                                            float b, float c, float gateScale, float gateOffset, int stream) {
     const __m512 sh = _mm512_set1_ps(shift), va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vc = _mm512_set1_ps(c);
@@ -176,6 +180,58 @@ void swiftnn_norm_gated_backward_apply_f32(const float *x, const float *dy, floa
 #undef SWIFTNN_APPLY
 }
 
+// Plane loops: the channel index advances with the plane instead of a division per plane.
+
+SWIFTNN_AVX512
+void swiftnn_norm_moments_planes_f32(const float *x, long s, long seg0, long seg1, long c, long c0, const float *shift,
+                                     double *sum, double *squares) {
+    long ch = seg0 % c;
+    for (long seg = seg0; seg < seg1; seg++) {
+        swiftnn_norm_moments_f32(x + seg * s, s, shift[ch - c0], sum + (seg - seg0), squares + (seg - seg0));
+        if (++ch == c) ch = 0;
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_norm_affine_planes_f32(const float *x, float *y, long s, long seg0, long seg1, long c, long c0,
+                                    const float *shift, const float *scale, const float *bias, int stream, int relu) {
+    if (seg1 <= seg0) return;
+    long ch = (seg1 - 1) % c;
+    for (long seg = seg1 - 1; seg >= seg0; seg--) {
+        long k = ch - c0;
+        swiftnn_norm_affine_f32(x + seg * s, y + seg * s, s, shift[k], scale[k], bias[k], stream, relu);
+        if (ch-- == 0) ch = c - 1;
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_norm_gated_grad_moments_planes_f32(const float *x, const float *dy, long s, long seg0, long seg1, long c,
+                                                long c0, const float *shift, const float *gateScale,
+                                                const float *gateOffset, double *sum, double *products) {
+    long ch = seg0 % c;
+    for (long seg = seg0; seg < seg1; seg++) {
+        long k = ch - c0;
+        swiftnn_norm_gated_grad_moments_f32(x + seg * s, dy + seg * s, s, shift[k], gateScale[k], gateOffset[k],
+                                            sum + (seg - seg0), products + (seg - seg0));
+        if (++ch == c) ch = 0;
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_norm_gated_backward_apply_planes_f32(const float *x, const float *dy, float *dx, long s, long seg0, long seg1,
+                                                  long c, long c0, const float *shift, const float *a, const float *b,
+                                                  const float *cc, const float *gateScale, const float *gateOffset,
+                                                  int stream) {
+    if (seg1 <= seg0) return;
+    long ch = (seg1 - 1) % c;
+    for (long seg = seg1 - 1; seg >= seg0; seg--) {
+        long k = ch - c0;
+        swiftnn_norm_gated_backward_apply_f32(x + seg * s, dy + seg * s, dx + seg * s, s, shift[k], a[k], b[k], cc[k],
+                                              gateScale[k], gateOffset[k], stream);
+        if (ch-- == 0) ch = c - 1;
+    }
+}
+
 #else
 
 // Never called off x86-64 (the Swift side checks swiftnn_gemm_f32_level() == 2 first).
@@ -193,6 +249,29 @@ void swiftnn_norm_gated_backward_apply_f32(const float *x, const float *dy, floa
                                            float b, float c, float gateScale, float gateOffset, int stream) {
     (void)x; (void)dy; (void)dx; (void)n; (void)shift; (void)a; (void)b; (void)c; (void)gateScale; (void)gateOffset;
     (void)stream;
+}
+
+void swiftnn_norm_moments_planes_f32(const float *x, long s, long seg0, long seg1, long c, long c0, const float *shift,
+                                     double *sum, double *squares) {
+    (void)x; (void)s; (void)seg0; (void)seg1; (void)c; (void)c0; (void)shift; (void)sum; (void)squares;
+}
+void swiftnn_norm_affine_planes_f32(const float *x, float *y, long s, long seg0, long seg1, long c, long c0,
+                                    const float *shift, const float *scale, const float *bias, int stream, int relu) {
+    (void)x; (void)y; (void)s; (void)seg0; (void)seg1; (void)c; (void)c0; (void)shift; (void)scale; (void)bias;
+    (void)stream; (void)relu;
+}
+void swiftnn_norm_gated_grad_moments_planes_f32(const float *x, const float *dy, long s, long seg0, long seg1, long c,
+                                                long c0, const float *shift, const float *gateScale,
+                                                const float *gateOffset, double *sum, double *products) {
+    (void)x; (void)dy; (void)s; (void)seg0; (void)seg1; (void)c; (void)c0; (void)shift; (void)gateScale;
+    (void)gateOffset; (void)sum; (void)products;
+}
+void swiftnn_norm_gated_backward_apply_planes_f32(const float *x, const float *dy, float *dx, long s, long seg0, long seg1,
+                                                  long c, long c0, const float *shift, const float *a, const float *b,
+                                                  const float *cc, const float *gateScale, const float *gateOffset,
+                                                  int stream) {
+    (void)x; (void)dy; (void)dx; (void)s; (void)seg0; (void)seg1; (void)c; (void)c0; (void)shift; (void)a; (void)b;
+    (void)cc; (void)gateScale; (void)gateOffset; (void)stream;
 }
 
 #endif

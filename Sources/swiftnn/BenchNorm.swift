@@ -63,6 +63,11 @@ struct BenchNorm: ParsableCommand {
                  target: "-", layer: FusedBatchNormReLU(64), backward: true),
             Case(name: "BatchNorm2d(64) → ReLU train fwd+bwd (64,64,16,16)", shape: [64, 64, 16, 16], tensorsMoved: 5,
                  target: "-", layer: Sequential { BatchNorm2d(64); ReLU() }, backward: true),
+            // SmallCNN's deeper layers on MNIST: planes of 7×7 and 4×4, so per-plane overheads show.
+            Case(name: "BatchNorm2d(128)+ReLU fused train fwd+bwd (128,128,7,7)", shape: [128, 128, 7, 7], tensorsMoved: 5,
+                 target: "-", layer: FusedBatchNormReLU(128), backward: true),
+            Case(name: "BatchNorm2d(256)+ReLU fused train fwd+bwd (128,256,4,4)", shape: [128, 256, 4, 4], tensorsMoved: 5,
+                 target: "-", layer: FusedBatchNormReLU(256), backward: true),
             Case(name: "LayerNorm(512) fwd (32,128,512)", shape: [32, 128, 512], tensorsMoved: 2,
                  target: "≤1.3× (PyTorch 1.2×)", layer: LayerNorm(512), backward: false),
             Case(name: "LayerNorm(512) fwd+bwd (32,128,512)", shape: [32, 128, 512], tensorsMoved: 5,

@@ -94,4 +94,73 @@ import Testing
             }
         }
     }
+
+    /// The plane sweeps (one C call over a range of planes of an (n, c, s) tensor) against the
+    /// single-plane kernels called plane by plane (which the tests above hold against the Swift
+    /// twins): ranges that start and end inside a sample, channel blocks with c0 > 0, planes of one
+    /// vector, of vectors plus a scalar tail, shorter than a vector and past a flush block.
+    @Test("plane sweeps equal the single-plane kernels plane by plane", .enabled(if: runs, "this CPU lacks AVX-512F"),
+          arguments: [(3, 5, 16), (2, 7, 49), (4, 3, 5), (2, 4, 2080)])
+    func planes(_ shape: (Int, Int, Int)) {
+        let (n, c, s) = shape
+        let total = n * c * s
+        let x = values(total, seed: UInt32(total + 11), specials: true)
+        let dy = values(total, seed: UInt32(total + 13), specials: true)
+        // Per-channel parameters, distinct per channel so that a wrong channel index shows.
+        let shift = (0..<c).map { Float($0) * 0.25 + 2.5 }, scale = (0..<c).map { Float($0) * -0.5 + 0.75 }
+        let offset = (0..<c).map { Float($0) * 0.125 - 1.0 }, gs = (0..<c).map { Float($0 % 3) - 1.0 }
+        let go = (0..<c).map { Float($0) * 0.5 - 0.25 }, cb = (0..<c).map { Float($0) * 0.0625 - 0.5 }
+        let ranges: [(Range<Int>, Int)] = [(0..<(n * c), 0), (1..<(n * c - 2), 0), ((c + 1)..<(2 * c), 1), (2..<3, 2)]
+        for (planes, c0) in ranges {
+            let m = planes.count
+            var s1 = [Double](repeating: 9, count: m), q1 = s1, s2 = s1, q2 = s1
+            var y1 = [Float](repeating: 7, count: total), y2 = y1, d1 = y1, d2 = y1
+            for relu in [false, true] { for stream in [false, true] {
+                x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pd in
+                let p = px.baseAddress!, d = pd.baseAddress!
+                // Parameters for channel ch sit at index ch − c0.
+                let sh = Array(shift[c0...]), sc = Array(scale[c0...]), of = Array(offset[c0...])
+                let g1 = Array(gs[c0...]), g2 = Array(go[c0...]), b2 = Array(cb[c0...])
+                sh.withUnsafeBufferPointer { sh in sc.withUnsafeBufferPointer { sc in of.withUnsafeBufferPointer { of in
+                g1.withUnsafeBufferPointer { g1 in g2.withUnsafeBufferPointer { g2 in b2.withUnsafeBufferPointer { b2 in
+                    let shp = sh.baseAddress!, scp = sc.baseAddress!, ofp = of.baseAddress!
+                    let g1p = g1.baseAddress!, g2p = g2.baseAddress!, b2p = b2.baseAddress!
+                    planeMoments(p, s: s, planes: planes, c: c, c0: c0, shift: shp, sum: &s1, squares: &q1)
+                    planeGatedGradMoments(p, d, s: s, planes: planes, c: c, c0: c0, shift: shp, gateScale: g1p, gateOffset: g2p,
+                                          sum: &s2, products: &q2)
+                    y1.withUnsafeMutableBufferPointer { y in
+                        planeAffine(p, y.baseAddress!, s: s, planes: planes, c: c, c0: c0, shift: shp, scale: scp, offset: ofp,
+                                    stream: stream, relu: relu)
+                    }
+                    d1.withUnsafeMutableBufferPointer { dx in
+                        planeGatedBackwardApply(p, d, dx.baseAddress!, s: s, planes: planes, c: c, c0: c0, shift: shp, a: scp,
+                                                b: ofp, cc: b2p, gateScale: g1p, gateOffset: g2p, stream: stream)
+                    }
+                    for seg in planes {
+                        let k = seg % c - c0, j = seg - planes.lowerBound
+                        var want = (0.0, 0.0), gated = (0.0, 0.0)
+                        swiftnn_norm_moments_f32(p + seg * s, s, shp[k], &want.0, &want.1)
+                        #expect(s1[j].bitPattern == want.0.bitPattern && q1[j].bitPattern == want.1.bitPattern,
+                                "moments \(shape) plane \(seg)")
+                        swiftnn_norm_gated_grad_moments_f32(p + seg * s, d + seg * s, s, shp[k], g1p[k], g2p[k], &gated.0, &gated.1)
+                        #expect(s2[j].bitPattern == gated.0.bitPattern && q2[j].bitPattern == gated.1.bitPattern,
+                                "gated moments \(shape) plane \(seg)")
+                        y2.withUnsafeMutableBufferPointer { y in
+                            swiftnn_norm_affine_f32(p + seg * s, y.baseAddress! + seg * s, s, shp[k], scp[k], ofp[k],
+                                                    stream ? 1 : 0, relu ? 1 : 0)
+                        }
+                        d2.withUnsafeMutableBufferPointer { dx in
+                            swiftnn_norm_gated_backward_apply_f32(p + seg * s, d + seg * s, dx.baseAddress! + seg * s, s, shp[k],
+                                                                  scp[k], ofp[k], b2p[k], g1p[k], g2p[k], stream ? 1 : 0)
+                        }
+                    }
+                    swiftnn_store_fence()
+                } } } } } }
+                } }
+                // Planes outside the range stay untouched (7), inside they match bit for bit.
+                #expect(firstDifference(y1, y2) == nil, "affine \(shape) \(planes) relu \(relu) stream \(stream)")
+                #expect(firstDifference(d1, d2) == nil, "gated backward \(shape) \(planes) stream \(stream)")
+            } }
+        }
+    }
 }

@@ -174,6 +174,24 @@ void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n
 void swiftnn_norm_gated_backward_apply_f32(const float *x, const float *dy, float *dx, long n, float shift, float a,
                                            float b, float c, float gateScale, float gateOffset, int stream);
 
+/// The same four sweeps over planes seg0..<seg1 of an (n, c, s) tensor: plane `seg` is the s floats
+/// at seg·s and belongs to channel seg % c, whose parameters are at index seg % c − c0 of each
+/// array (c0 ≤ seg % c for every plane). One call replaces a loop of per-plane calls, whose fixed
+/// cost dominated small planes (4×4, 7×7); each plane is computed exactly as by the single-plane
+/// function. Moments go to sum/squares[seg − seg0]; the affine and backward sweeps run from the
+/// last plane to the first (the planes a preceding reduction read last are the most likely cached).
+void swiftnn_norm_moments_planes_f32(const float *x, long s, long seg0, long seg1, long c, long c0, const float *shift,
+                                     double *sum, double *squares);
+void swiftnn_norm_affine_planes_f32(const float *x, float *y, long s, long seg0, long seg1, long c, long c0,
+                                    const float *shift, const float *scale, const float *bias, int stream, int relu);
+void swiftnn_norm_gated_grad_moments_planes_f32(const float *x, const float *dy, long s, long seg0, long seg1, long c,
+                                                long c0, const float *shift, const float *gateScale,
+                                                const float *gateOffset, double *sum, double *products);
+void swiftnn_norm_gated_backward_apply_planes_f32(const float *x, const float *dy, float *dx, long s, long seg0, long seg1,
+                                                  long c, long c0, const float *shift, const float *a, const float *b,
+                                                  const float *cc, const float *gateScale, const float *gateOffset,
+                                                  int stream);
+
 // MARK: Optimizer update (optimizer_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 
 /// Adam/AdamW on n floats, bit-identical to adamRangeSwift (TensorCore/CPU/Optimizers.swift):

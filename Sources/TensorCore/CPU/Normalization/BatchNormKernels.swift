@@ -29,11 +29,8 @@ extension CPUBackend {
             let segS = NormScratch<Double>(segs, 0), segQ = NormScratch<Double>(segs, 0)
             defer { segS.free(); segQ.free() }
             Parallel.forRange(0..<segs, grain: max(1, normParallelGrain / s)) { r in
-                for seg in r {
-                    let (a, b) = segmentMoments(x + seg * s, s, shift[seg % c])
-                    segS[seg] = a
-                    segQ[seg] = b
-                }
+                planeMoments(x, s: s, planes: r, c: c, c0: 0, shift: shift.p, sum: segS.p + r.lowerBound,
+                             squares: segQ.p + r.lowerBound)
             }
             for seg in 0..<segs {
                 sum[seg % c] += segS[seg]
@@ -80,11 +77,17 @@ extension CPUBackend {
             var sum = [Double](repeating: 0, count: c1 - c0), sq = sum
             var shift = [Float](repeating: 0, count: c1 - c0)
             for ch in c0..<c1 { shift[ch - c0] = x[ch * s] }
-            for i in 0..<n {
-                for ch in c0..<c1 {
-                    let (a, b) = segmentMoments(x + (i * c + ch) * s, s, shift[ch - c0])
-                    sum[ch - c0] += a
-                    sq[ch - c0] += b
+            // Each sample's planes of the block in one call, added per channel in sample order.
+            let segS = NormScratch<Double>(c1 - c0, 0), segQ = NormScratch<Double>(c1 - c0, 0)
+            defer { segS.free(); segQ.free() }
+            shift.withUnsafeBufferPointer { sh in
+                for i in 0..<n {
+                    planeMoments(x, s: s, planes: (i * c + c0)..<(i * c + c1), c: c, c0: c0, shift: sh.baseAddress!,
+                                 sum: segS.p, squares: segQ.p)
+                    for k in 0..<(c1 - c0) {
+                        sum[k] += segS[k]
+                        sq[k] += segQ[k]
+                    }
                 }
             }
             var sh2 = shift, scale = shift, offset = shift
@@ -108,13 +111,12 @@ extension CPUBackend {
                 }
             }
             // Newest data first: the end of the block is the most likely to still be cached.
-            for i in (0..<n).reversed() {
-                for ch in (c0..<c1).reversed() {
-                    let off = (i * c + ch) * s
-                    segmentAffine(x + off, y + off, s, sh2[ch - c0], scale[ch - c0], offset[ch - c0], stream: stream,
-                                  relu: relu)
+            sh2.withUnsafeBufferPointer { sh in scale.withUnsafeBufferPointer { sc in offset.withUnsafeBufferPointer { of in
+                for i in (0..<n).reversed() {
+                    planeAffine(x, y, s: s, planes: (i * c + c0)..<(i * c + c1), c: c, c0: c0, shift: sh.baseAddress!,
+                                scale: sc.baseAddress!, offset: of.baseAddress!, stream: stream, relu: relu)
                 }
-            }
+            } } }
             streamFence(stream)
         }
         return (mean.array, variance.array)
@@ -150,10 +152,8 @@ extension CPUBackend {
         let stream = shouldStream(elements: n * c * s, run: s)
         Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
             // Reverse order: the segments read last by the statistics pass are still in cache.
-            for seg in r.reversed() {
-                let ch = seg % c
-                segmentAffine(x + seg * s, y + seg * s, s, shift[ch], scale[ch], offset[ch], stream: stream, relu: relu)
-            }
+            planeAffine(x, y, s: s, planes: r, c: c, c0: 0, shift: shift.p, scale: scale.p, offset: offset.p,
+                        stream: stream, relu: relu)
             streamFence(stream)
         }
     }
@@ -177,10 +177,13 @@ extension CPUBackend {
             let segD = NormScratch<Double>(segs, 0), segX = NormScratch<Double>(segs, 0)
             defer { segD.free(); segX.free() }
             Parallel.forRange(0..<segs, grain: max(1, normParallelGrain / s)) { r in
+                if let gate {
+                    planeGatedGradMoments(x, dy, s: s, planes: r, c: c, c0: 0, shift: shift.p, gateScale: gate + c,
+                                          gateOffset: gate + 2 * c, sum: segD.p + r.lowerBound, products: segX.p + r.lowerBound)
+                    return
+                }
                 for seg in r {
-                    let ch = seg % c
-                    let (a, b) = gate.map { segmentGatedGradMoments(x + seg * s, dy + seg * s, s, shift[ch], ReLUGate($0, c, ch)) }
-                        ?? segmentGradMoments(x + seg * s, dy + seg * s, s, shift[ch])
+                    let (a, b) = segmentGradMoments(x + seg * s, dy + seg * s, s, shift[seg % c])
                     segD[seg] = a
                     segX[seg] = b
                 }
@@ -223,12 +226,12 @@ extension CPUBackend {
         } else if n * c * s > 0 {
             let stream = shouldStream(elements: n * c * s, run: s)
             Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
-                for seg in r.reversed() {
-                    let ch = seg % c
-                    if let gate {
-                        segmentGatedBackwardApply(x + seg * s, dy + seg * s, dx + seg * s, s, shift[ch], ca[ch], cb[ch], cc[ch],
-                                                  ReLUGate(gate, c, ch), stream: stream)
-                    } else {
+                if let gate {
+                    planeGatedBackwardApply(x, dy, dx, s: s, planes: r, c: c, c0: 0, shift: shift.p, a: ca.p, b: cb.p, cc: cc.p,
+                                            gateScale: gate + c, gateOffset: gate + 2 * c, stream: stream)
+                } else {
+                    for seg in r.reversed() {
+                        let ch = seg % c
                         segmentBackwardApply(x + seg * s, dy + seg * s, dx + seg * s, s, shift[ch], ca[ch], cb[ch], cc[ch],
                                              stream: stream)
                     }
@@ -328,13 +331,28 @@ private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _
         for ch in c0..<c1 { shift[ch - c0] = Float(meanS[ch]) }
         var sd = [Double](repeating: 0, count: c1 - c0), sx = sd
         if needSums {
-            for i in 0..<n {
-                for ch in c0..<c1 {
-                    let off = (i * c + ch) * s
-                    let (a, b) = gate.map { segmentGatedGradMoments(x + off, dy + off, s, shift[ch - c0], ReLUGate($0, c, ch)) }
-                        ?? segmentGradMoments(x + off, dy + off, s, shift[ch - c0])
-                    sd[ch - c0] += a
-                    sx[ch - c0] += b
+            if let gate {
+                // Each sample's planes of the block in one call, added per channel in sample order.
+                let segD = NormScratch<Double>(c1 - c0, 0), segX = NormScratch<Double>(c1 - c0, 0)
+                defer { segD.free(); segX.free() }
+                shift.withUnsafeBufferPointer { sh in
+                    for i in 0..<n {
+                        planeGatedGradMoments(x, dy, s: s, planes: (i * c + c0)..<(i * c + c1), c: c, c0: c0, shift: sh.baseAddress!,
+                                              gateScale: gate + c + c0, gateOffset: gate + 2 * c + c0, sum: segD.p, products: segX.p)
+                        for k in 0..<(c1 - c0) {
+                            sd[k] += segD[k]
+                            sx[k] += segX[k]
+                        }
+                    }
+                }
+            } else {
+                for i in 0..<n {
+                    for ch in c0..<c1 {
+                        let off = (i * c + ch) * s
+                        let (a, b) = segmentGradMoments(x + off, dy + off, s, shift[ch - c0])
+                        sd[ch - c0] += a
+                        sx[ch - c0] += b
+                    }
                 }
             }
             for ch in c0..<c1 {
@@ -358,13 +376,19 @@ private func blockedBackward(_ plan: ChannelBlocks, _ x: UnsafePointer<Float>, _
                 cc[k] = 0
             }
         }
-        for i in (0..<n).reversed() {
-            for ch in (c0..<c1).reversed() {
-                let off = (i * c + ch) * s
-                if let gate {
-                    segmentGatedBackwardApply(x + off, dy + off, dx + off, s, shift[ch - c0], ca[ch - c0], cb[ch - c0],
-                                              cc[ch - c0], ReLUGate(gate, c, ch), stream: stream)
-                } else {
+        if let gate {
+            shift.withUnsafeBufferPointer { sh in ca.withUnsafeBufferPointer { pa in
+            cb.withUnsafeBufferPointer { pb in cc.withUnsafeBufferPointer { pc in
+                for i in (0..<n).reversed() {
+                    planeGatedBackwardApply(x, dy, dx, s: s, planes: (i * c + c0)..<(i * c + c1), c: c, c0: c0,
+                                            shift: sh.baseAddress!, a: pa.baseAddress!, b: pb.baseAddress!, cc: pc.baseAddress!,
+                                            gateScale: gate + c + c0, gateOffset: gate + 2 * c + c0, stream: stream)
+                }
+            } } } }
+        } else {
+            for i in (0..<n).reversed() {
+                for ch in (c0..<c1).reversed() {
+                    let off = (i * c + ch) * s
                     segmentBackwardApply(x + off, dy + off, dx + off, s, shift[ch - c0], ca[ch - c0], cb[ch - c0], cc[ch - c0],
                                          stream: stream)
                 }

@@ -324,3 +324,76 @@ func segmentBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
 
 /// Elements per parallel chunk below which a sweep stays on the calling thread (≈ 50 µs of work).
 @usableFromInline let normParallelGrain = 1 << 17
+
+// MARK: - Plane sweeps
+
+// The sweeps above over planes seg0..<seg1 of an (n, c, s) tensor: plane `seg` is the s floats at
+// x + seg·s and belongs to channel seg % c, whose parameters are at index seg % c − c0. One C call
+// covers the whole range: a call per plane cost more than the work on SmallCNN's 7×7 and 4×4
+// planes (its last BatchNorm + ReLU, forward and backward, ran at 4.5× its memory floor). Each
+// plane is computed exactly as the single-plane function computes it, so the results do not change.
+
+/// ``segmentMoments(_:_:_:)`` of every plane in `planes` into `sum`/`squares[seg − planes.lowerBound]`.
+@inline(__always)
+func planeMoments(_ x: UnsafePointer<Float>, s: Int, planes: Range<Int>, c: Int, c0: Int, shift: UnsafePointer<Float>,
+                  sum: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>) {
+    if normUsesCKernels {
+        swiftnn_norm_moments_planes_f32(x, s, planes.lowerBound, planes.upperBound, c, c0, shift, sum, squares)
+        return
+    }
+    for seg in planes {
+        (sum[seg - planes.lowerBound], squares[seg - planes.lowerBound]) = segmentMomentsSwift(x + seg * s, s, shift[seg % c - c0])
+    }
+}
+
+/// ``segmentAffine(_:_:_:_:_:_:stream:relu:)`` of every plane in `planes`, the last plane first.
+@inline(__always)
+func planeAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, s: Int, planes: Range<Int>, c: Int, c0: Int,
+                 shift: UnsafePointer<Float>, scale: UnsafePointer<Float>, offset: UnsafePointer<Float>,
+                 stream: Bool, relu: Bool) {
+    if normUsesCKernels {
+        swiftnn_norm_affine_planes_f32(x, y, s, planes.lowerBound, planes.upperBound, c, c0, shift, scale, offset,
+                                       stream ? 1 : 0, relu ? 1 : 0)
+        return
+    }
+    for seg in planes.reversed() {
+        let k = seg % c - c0
+        segmentAffineSwift(x + seg * s, y + seg * s, s, shift[k], scale[k], offset[k], stream: stream, relu: relu)
+    }
+}
+
+/// ``segmentGatedGradMoments(_:_:_:_:_:)`` of every plane in `planes` (gate scale and offset per
+/// channel) into `sum`/`products[seg − planes.lowerBound]`.
+@inline(__always)
+func planeGatedGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, s: Int, planes: Range<Int>, c: Int, c0: Int,
+                           shift: UnsafePointer<Float>, gateScale: UnsafePointer<Float>, gateOffset: UnsafePointer<Float>,
+                           sum: UnsafeMutablePointer<Double>, products: UnsafeMutablePointer<Double>) {
+    if normUsesCKernels {
+        swiftnn_norm_gated_grad_moments_planes_f32(x, dy, s, planes.lowerBound, planes.upperBound, c, c0, shift,
+                                                   gateScale, gateOffset, sum, products)
+        return
+    }
+    for seg in planes {
+        let k = seg % c - c0
+        (sum[seg - planes.lowerBound], products[seg - planes.lowerBound]) =
+            segmentGatedGradMomentsSwift(x + seg * s, dy + seg * s, s, shift[k], ReLUGate(scale: gateScale[k], offset: gateOffset[k]))
+    }
+}
+
+/// ``segmentGatedBackwardApply(_:_:_:_:_:_:_:_:_:stream:)`` of every plane in `planes`, the last plane first.
+@inline(__always)
+func planeGatedBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                             s: Int, planes: Range<Int>, c: Int, c0: Int, shift: UnsafePointer<Float>,
+                             a: UnsafePointer<Float>, b: UnsafePointer<Float>, cc: UnsafePointer<Float>,
+                             gateScale: UnsafePointer<Float>, gateOffset: UnsafePointer<Float>, stream: Bool) {
+    if normUsesCKernels {
+        swiftnn_norm_gated_backward_apply_planes_f32(x, dy, dx, s, planes.lowerBound, planes.upperBound, c, c0, shift,
+                                                     a, b, cc, gateScale, gateOffset, stream ? 1 : 0)
+        return
+    }
+    for seg in planes.reversed() {
+        let k = seg % c - c0
+        segmentGatedBackwardApplySwift(x + seg * s, dy + seg * s, dx + seg * s, s, shift[k], a[k], b[k], cc[k],
+                                       ReLUGate(scale: gateScale[k], offset: gateOffset[k]), stream: stream)
+    }
+}
