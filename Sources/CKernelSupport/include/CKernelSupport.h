@@ -167,10 +167,10 @@ void swiftnn_transpose_f32(const float *src, long rows, long cols, long srcStrid
 void swiftnn_norm_moments_f32(const float *p, long n, float shift, double *sum, double *squares);
 /// y = (x − shift)·scale + bias, then max(0, ·) when relu ≠ 0; non-temporal stores when stream ≠ 0 (segmentAffine).
 void swiftnn_norm_affine_f32(const float *x, float *y, long n, float shift, float scale, float bias, int stream, int relu);
-/// Σg and Σg·(x − shift), g = dy where (x − shift)·gateScale + gateOffset > 0, else 0 (segmentGatedGradMoments).
+/// Σg and Σg·(x − shift), g = dy where (x − shift)·gateScale + gateOffset > 0, else 0 (segmentGatedGradMomentsSwift).
 void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n, float shift, float gateScale,
                                          float gateOffset, double *sum, double *products);
-/// dx = a·g − b·(x − shift) + c with g gated as above (segmentGatedBackwardApply).
+/// dx = a·g − b·(x − shift) + c with g gated as above (segmentGatedBackwardApplySwift).
 void swiftnn_norm_gated_backward_apply_f32(const float *x, const float *dy, float *dx, long n, float shift, float a,
                                            float b, float c, float gateScale, float gateOffset, int stream);
 

@@ -275,13 +275,6 @@ extension CPUBackend {
     }
 }
 
-extension ReLUGate {
-    /// Channel `ch`'s gate from the forward's 3·c constants (shift, scale, offset).
-    @inline(__always) init(_ constants: UnsafePointer<Float>, _ c: Int, _ ch: Int) {
-        self.init(scale: constants[c + ch], offset: constants[2 * c + ch])
-    }
-}
-
 // MARK: - Channel blocks
 
 /// A split of the channels into blocks whose data (all n samples) fits in cache, so a second

@@ -196,17 +196,9 @@ struct ReLUGate {
 }
 
 /// Σg and Σg·(x − shift) over `n` contiguous floats, g = dy gated by `gate`: the reduce half of
-/// the fused batch-norm + ReLU backward, without materialising the ReLU's input gradient.
-@inline(__always)
-func segmentGatedGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ n: Int, _ shift: Float,
-                             _ gate: ReLUGate) -> (Double, Double) {
-    guard normUsesCKernels else { return segmentGatedGradMomentsSwift(x, dy, n, shift, gate) }
-    var s = 0.0, q = 0.0
-    swiftnn_norm_gated_grad_moments_f32(x, dy, n, shift, gate.scale, gate.offset, &s, &q)
-    return (s, q)
-}
-
-/// ``segmentGatedGradMoments(_:_:_:_:_:)`` in Swift SIMD.
+/// the fused batch-norm + ReLU backward, without materialising the ReLU's input gradient. The
+/// reference of swiftnn_norm_gated_grad_moments_f32 and the path without AVX-512 (callers go
+/// through ``planeGatedGradMoments(_:_:s:planes:c:c0:shift:gateScale:gateOffset:sum:products:)``).
 @inline(__always)
 func segmentGatedGradMomentsSwift(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ n: Int, _ shift: Float,
                                   _ gate: ReLUGate) -> (Double, Double) {
@@ -241,19 +233,9 @@ func segmentGatedGradMomentsSwift(_ x: UnsafePointer<Float>, _ dy: UnsafePointer
     return (s, q)
 }
 
-/// dx = a·g − b·(x − shift) + c over `n` contiguous floats, g = dy gated by `gate`.
-@inline(__always)
-func segmentGatedBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                               _ n: Int, _ shift: Float, _ a: Float, _ b: Float, _ c: Float, _ gate: ReLUGate,
-                               stream: Bool = false) {
-    if normUsesCKernels {
-        swiftnn_norm_gated_backward_apply_f32(x, dy, dx, n, shift, a, b, c, gate.scale, gate.offset, stream ? 1 : 0)
-    } else {
-        segmentGatedBackwardApplySwift(x, dy, dx, n, shift, a, b, c, gate, stream: stream)
-    }
-}
-
-/// ``segmentGatedBackwardApply(_:_:_:_:_:_:_:_:_:stream:)`` in Swift SIMD.
+/// dx = a·g − b·(x − shift) + c over `n` contiguous floats, g = dy gated by `gate`. The reference
+/// of swiftnn_norm_gated_backward_apply_f32 and the path without AVX-512 (callers go through
+/// ``planeGatedBackwardApply(_:_:_:s:planes:c:c0:shift:a:b:cc:gateScale:gateOffset:stream:)``).
 @inline(__always)
 func segmentGatedBackwardApplySwift(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                                     _ n: Int, _ shift: Float, _ a: Float, _ b: Float, _ c: Float, _ gate: ReLUGate,
@@ -362,8 +344,8 @@ func planeAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, s:
     }
 }
 
-/// ``segmentGatedGradMoments(_:_:_:_:_:)`` of every plane in `planes` (gate scale and offset per
-/// channel) into `sum`/`products[seg − planes.lowerBound]`.
+/// ``segmentGatedGradMomentsSwift(_:_:_:_:_:)`` (or its C twin) of every plane in `planes` (gate
+/// scale and offset per channel) into `sum`/`products[seg − planes.lowerBound]`.
 @inline(__always)
 func planeGatedGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, s: Int, planes: Range<Int>, c: Int, c0: Int,
                            shift: UnsafePointer<Float>, gateScale: UnsafePointer<Float>, gateOffset: UnsafePointer<Float>,
@@ -380,7 +362,8 @@ func planeGatedGradMoments(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>
     }
 }
 
-/// ``segmentGatedBackwardApply(_:_:_:_:_:_:_:_:_:stream:)`` of every plane in `planes`, the last plane first.
+/// ``segmentGatedBackwardApplySwift(_:_:_:_:_:_:_:_:_:stream:)`` (or its C twin) of every plane in
+/// `planes`, the last plane first.
 @inline(__always)
 func planeGatedBackwardApply(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                              s: Int, planes: Range<Int>, c: Int, c0: Int, shift: UnsafePointer<Float>,
