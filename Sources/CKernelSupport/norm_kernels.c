@@ -20,9 +20,10 @@
 #include <immintrin.h>
 
 #define SWIFTNN_AVX512 __attribute__((target("avx512f")))
-/// The single-plane sweeps keep one compiled body, the one the tests hold against the Swift twins:
-/// inlined into the plane loops, the compiler may order an addition's operands differently, which
-/// changes which NaN (sign, payload) an addition of two NaNs returns.
+/// The single-plane sweeps keep one compiled body, which the plane loops call and the tests hold
+/// against the Swift twins. Inlined copies could be compiled with an addition's operands swapped
+/// (LLVM leaves NaN payloads unspecified), and then an addition of two NaNs could return a
+/// different NaN (sign, payload) in the plane loops than in the tested function.
 #define SWIFTNN_ONE_BODY __attribute__((noinline))
 
 enum { SWIFTNN_FLUSH_BLOCK = 2048 };
