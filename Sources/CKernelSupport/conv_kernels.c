@@ -23,6 +23,7 @@
 #include <immintrin.h>
 #include <stdlib.h>
 #include "simd_shuffles.h"
+#include "norm_lanes.h"
 
 #define SWIFTNN_AVX512 __attribute__((target("avx512f")))
 
@@ -466,6 +467,224 @@ void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, l
     }
 }
 
+// Conv2d → BatchNorm2d → ReLU for a layer with few taps (a first layer), with the convolution's output
+// z never stored: each pass regathers a panel's taps (K ≤ 32 vectors) and recomputes z — the same fused
+// multiply-add chain as swiftnn_conv_forward_small_f32, so the very same bits — in registers. A first
+// layer's z is the network's largest activation and costs 9 or 27 multiply-adds per element: reading
+// and writing it (statistics, normalization, the backward's two sweeps, the weight gradient's read of
+// dz) cost several times the arithmetic. The batch-norm arithmetic is norm_kernels.c's, through
+// norm_lanes.h: multiply and add kept separate, the same gate, the same horizontal sums.
+
+/// z of channels o0..<o0+nb at one panel's lanes: a fused multiply-add chain from zero in tap order.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void recompute_z(const long nb, const float *taps, long K, const float *w,
+                                                              long o0, __m512 *z) {
+    for (long i = 0; i < nb; i++) z[i] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        const __m512 t = _mm512_loadu_ps(taps + 16 * k);
+        for (long i = 0; i < nb; i++) z[i] = _mm512_fmadd_ps(_mm512_set1_ps(w[(o0 + i) * K + k]), t, z[i]);
+    }
+}
+
+/// The lanes of a panel that hold positions (the union of its spans).
+static inline __mmask16 span_lanes(const swiftnn_conv_span *spans, long nspans) {
+    __mmask16 m = 0;
+    for (long i = 0; i < nspans; i++) m |= lane_range(spans[i].lane0, spans[i].lane0 + spans[i].count);
+    return m;
+}
+
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void convbn_moments_block(
+    const long nb, const float *taps, long K, long panels, const float *w, long o0, const swiftnn_conv_span *spans,
+    const long *spanCounts, const float *shift, double *sum, double *squares) {
+    __m512 s[8], q[8], sh[8];
+    for (long i = 0; i < nb; i++) {
+        s[i] = _mm512_setzero_ps();
+        q[i] = _mm512_setzero_ps();
+        sh[i] = _mm512_set1_ps(shift[o0 + i]);
+    }
+    for (long j = 0; j < panels; j++) {
+        const __mmask16 lanes = span_lanes(spans + 16 * j, spanCounts[j]);
+        __m512 z[8];
+        recompute_z(nb, taps + j * K * 16, K, w, o0, z);
+        for (long i = 0; i < nb; i++) {
+            const __m512 d = _mm512_sub_ps(z[i], sh[i]);
+            s[i] = _mm512_mask_add_ps(s[i], lanes, s[i], d);
+            q[i] = _mm512_mask_add_ps(q[i], lanes, q[i], _mm512_mul_ps(d, d));
+        }
+    }
+    for (long i = 0; i < nb; i++) {
+        sum[o0 + i] += hsum_tree(s[i]);
+        squares[o0 + i] += hsum_tree(q[i]);
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_convbn_moments_f32(const float *taps, long K, long panels, const float *w, long O,
+                                const swiftnn_conv_span *spans, const long *spanCounts, const float *shift, double *sum,
+                                double *squares) {
+    long o = 0;
+    for (; o + 8 <= O; o += 8) convbn_moments_block(8, taps, K, panels, w, o, spans, spanCounts, shift, sum, squares);
+    switch (O - o) {
+#define SWIFTNN_MOMENTS_CASE(n) case n: convbn_moments_block(n, taps, K, panels, w, o, spans, spanCounts, shift, sum, squares); break;
+        SWIFTNN_MOMENTS_CASE(1) SWIFTNN_MOMENTS_CASE(2) SWIFTNN_MOMENTS_CASE(3) SWIFTNN_MOMENTS_CASE(4)
+        SWIFTNN_MOMENTS_CASE(5) SWIFTNN_MOMENTS_CASE(6) SWIFTNN_MOMENTS_CASE(7)
+#undef SWIFTNN_MOMENTS_CASE
+        default: break;
+    }
+}
+
+/// Stores v (16 lanes) to a panel's positions in the channel row yr.
+SWIFTNN_AVX512
+static inline void store_lanes(float *yr, __m512 v, const swiftnn_conv_span *spans, long nspans) {
+    if (nspans == 1 && spans[0].lane0 == 0 && spans[0].count == 16) {
+        _mm512_storeu_ps(yr + spans[0].offset, v);
+        return;
+    }
+    for (long s = 0; s < nspans; s++) {
+        __mmask16 mask = lane_range(spans[s].lane0, spans[s].lane0 + spans[s].count);
+        _mm512_mask_storeu_ps((float *)((char *)yr + (spans[s].offset - spans[s].lane0) * (long)sizeof(float)), mask, v);
+    }
+}
+
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void convbn_relu_block(
+    const long nb, const float *taps, long K, const float *w, long o0, const float *shift, const float *scale,
+    const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans) {
+    __m512 z[8];
+    recompute_z(nb, taps, K, w, o0, z);
+    for (long i = 0; i < nb; i++) {
+        // (z − shift)·scale + offset, then max(0, ·): swiftnn_norm_affine_f32's arithmetic.
+        const __m512 d = _mm512_sub_ps(z[i], _mm512_set1_ps(shift[o0 + i]));
+        const __m512 v = relu16(_mm512_add_ps(_mm512_mul_ps(d, _mm512_set1_ps(scale[o0 + i])), _mm512_set1_ps(offset[o0 + i])));
+        store_lanes(y + (o0 + i) * channelStride, v, spans, nspans);
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
+                             const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans) {
+    long o = 0;
+    for (; o + 8 <= O; o += 8) convbn_relu_block(8, taps, K, w, o, shift, scale, offset, y, channelStride, spans, nspans);
+    switch (O - o) {
+#define SWIFTNN_RELU_CASE(n) case n: convbn_relu_block(n, taps, K, w, o, shift, scale, offset, y, channelStride, spans, nspans); break;
+        SWIFTNN_RELU_CASE(1) SWIFTNN_RELU_CASE(2) SWIFTNN_RELU_CASE(3) SWIFTNN_RELU_CASE(4)
+        SWIFTNN_RELU_CASE(5) SWIFTNN_RELU_CASE(6) SWIFTNN_RELU_CASE(7)
+#undef SWIFTNN_RELU_CASE
+        default: break;
+    }
+}
+
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void convbn_grad_moments_block(
+    const long nb, const float *taps, long K, long panels, const float *w, long o0, const float *shift,
+    const float *gateScale, const float *gateOffset, const float *gy, long channelStride, const swiftnn_conv_span *spans,
+    const long *spanCounts, double *sum, double *products) {
+    __m512 s[8], q[8];
+    for (long i = 0; i < nb; i++) {
+        s[i] = _mm512_setzero_ps();
+        q[i] = _mm512_setzero_ps();
+    }
+    for (long j = 0; j < panels; j++) {
+        __m512 z[8];
+        recompute_z(nb, taps + j * K * 16, K, w, o0, z);
+        for (long i = 0; i < nb; i++) {
+            const long o = o0 + i;
+            const float *yr = gy + o * channelStride;
+            // gy comes from L3 (the layer above just wrote it); its next lines are requested ahead.
+            if (j + 8 < panels) _mm_prefetch((const char *)(yr + spans[16 * (j + 8)].offset), _MM_HINT_T0);
+            const __m512 d = _mm512_sub_ps(z[i], _mm512_set1_ps(shift[o]));
+            // Lanes of no position load 0, so they add nothing.
+            const __m512 g = gate16(load_lanes(yr, spans + 16 * j, spanCounts[j]), d, _mm512_set1_ps(gateScale[o]),
+                                    _mm512_set1_ps(gateOffset[o]));
+            s[i] = _mm512_add_ps(s[i], g);
+            q[i] = _mm512_add_ps(q[i], _mm512_mul_ps(g, d));
+        }
+    }
+    for (long i = 0; i < nb; i++) {
+        sum[o0 + i] += hsum_tree(s[i]);
+        products[o0 + i] += hsum_tree(q[i]);
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_convbn_grad_moments_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
+                                     const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
+                                     const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products) {
+    long o = 0;
+    for (; o + 8 <= O; o += 8)
+        convbn_grad_moments_block(8, taps, K, panels, w, o, shift, gateScale, gateOffset, gy, channelStride, spans, spanCounts,
+                                  sum, products);
+    switch (O - o) {
+#define SWIFTNN_GRAD_MOMENTS_CASE(n) case n: convbn_grad_moments_block(n, taps, K, panels, w, o, shift, gateScale, gateOffset, \
+                                                                       gy, channelStride, spans, spanCounts, sum, products); break;
+        SWIFTNN_GRAD_MOMENTS_CASE(1) SWIFTNN_GRAD_MOMENTS_CASE(2) SWIFTNN_GRAD_MOMENTS_CASE(3) SWIFTNN_GRAD_MOMENTS_CASE(4)
+        SWIFTNN_GRAD_MOMENTS_CASE(5) SWIFTNN_GRAD_MOMENTS_CASE(6) SWIFTNN_GRAD_MOMENTS_CASE(7)
+#undef SWIFTNN_GRAD_MOMENTS_CASE
+        default: break;
+    }
+}
+
+/// Channels o0..<o0+ob of the weight gradient: their dz lanes at the batch's panels computed into `gp`
+/// (dz = a·g − b·d + c with g the gated gy, as swiftnn_norm_gated_backward_apply_f32 computes dx; 0 in
+/// lanes of no position), then every block of six taps as in wgrad_small_channels.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void convbn_wgrad_channels(
+    const long ob, const float *taps, long K, long panels, const float *w, long o0, const float *shift,
+    const float *gateScale, const float *gateOffset, const float *a, const float *b, const float *cc, const float *gy,
+    long channelStride, const swiftnn_conv_span *spans, const long *spanCounts, float *acc, float *gp) {
+    for (long j = 0; j < panels; j++) {
+        const __mmask16 lanes = span_lanes(spans + 16 * j, spanCounts[j]);
+        __m512 z[4];
+        recompute_z(ob, taps + j * K * 16, K, w, o0, z);
+        for (long i = 0; i < ob; i++) {
+            const long o = o0 + i;
+            const float *yr = gy + o * channelStride;
+            if (j + 8 < panels) _mm_prefetch((const char *)(yr + spans[16 * (j + 8)].offset), _MM_HINT_T0);
+            const __m512 d = _mm512_sub_ps(z[i], _mm512_set1_ps(shift[o]));
+            const __m512 g = gate16(load_lanes(yr, spans + 16 * j, spanCounts[j]), d, _mm512_set1_ps(gateScale[o]),
+                                    _mm512_set1_ps(gateOffset[o]));
+            const __m512 dz = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(a[o]), g),
+                                                          _mm512_mul_ps(_mm512_set1_ps(b[o]), d)), _mm512_set1_ps(cc[o]));
+            _mm512_store_ps(gp + (j * ob + i) * 16, _mm512_maskz_mov_ps(lanes, dz));
+        }
+    }
+    float *acc0 = acc + o0 * K * 16;
+    for (long k0 = 0; k0 < K; k0 += 6) {
+        switch (K - k0 < 6 ? K - k0 : 6) {
+#define SWIFTNN_WGRAD_CASE(n) case n: wgrad_small_tile(ob, n, taps, K, k0, panels, gp, acc0, K * 16); break;
+            SWIFTNN_WGRAD_CASE(1) SWIFTNN_WGRAD_CASE(2) SWIFTNN_WGRAD_CASE(3)
+            SWIFTNN_WGRAD_CASE(4) SWIFTNN_WGRAD_CASE(5) SWIFTNN_WGRAD_CASE(6)
+#undef SWIFTNN_WGRAD_CASE
+            default: break;
+        }
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_convbn_wgrad_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
+                              const float *gateScale, const float *gateOffset, const float *a, const float *b, const float *cc,
+                              const float *gy, long channelStride, const swiftnn_conv_span *spans, const long *spanCounts,
+                              float *acc) {
+    float gp[64 * 4 * 16] __attribute__((aligned(64)));
+    for (long p0 = 0; p0 < panels; p0 += 64) {
+        const long np = panels - p0 < 64 ? panels - p0 : 64;
+        const float *tp = taps + p0 * K * 16;
+        const swiftnn_conv_span *sp = spans + 16 * p0;
+        const long *sc = spanCounts + p0;
+        long o = 0;
+        for (; o + 4 <= O; o += 4)
+            convbn_wgrad_channels(4, tp, K, np, w, o, shift, gateScale, gateOffset, a, b, cc, gy, channelStride, sp, sc, acc, gp);
+        switch (O - o) {
+#define SWIFTNN_CONVBN_WGRAD_CASE(n) case n: convbn_wgrad_channels(n, tp, K, np, w, o, shift, gateScale, gateOffset, a, b, cc, \
+                                                                   gy, channelStride, sp, sc, acc, gp); break;
+            SWIFTNN_CONVBN_WGRAD_CASE(1) SWIFTNN_CONVBN_WGRAD_CASE(2) SWIFTNN_CONVBN_WGRAD_CASE(3)
+#undef SWIFTNN_CONVBN_WGRAD_CASE
+            default: break;
+        }
+    }
+}
+
 // Weight layouts for the products. These ran as scalar Swift loops on the calling thread while
 // the other threads waited (about 2 % of a 2-thread SmallCNN step); the callers now split them
 // over the threads, which matters more than the vector code: the weights (or the weight gradient)
@@ -548,6 +767,29 @@ void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const 
 void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
                                     long channelStride, const swiftnn_conv_span *spans, long nspans) {
     (void)taps; (void)K; (void)w; (void)O; (void)bias; (void)y; (void)channelStride; (void)spans; (void)nspans;
+}
+void swiftnn_convbn_moments_f32(const float *taps, long K, long panels, const float *w, long O,
+                                const swiftnn_conv_span *spans, const long *spanCounts, const float *shift, double *sum,
+                                double *squares) {
+    (void)taps; (void)K; (void)panels; (void)w; (void)O; (void)spans; (void)spanCounts; (void)shift; (void)sum; (void)squares;
+}
+void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
+                             const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans) {
+    (void)taps; (void)K; (void)w; (void)O; (void)shift; (void)scale; (void)offset; (void)y; (void)channelStride; (void)spans;
+    (void)nspans;
+}
+void swiftnn_convbn_grad_moments_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
+                                     const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
+                                     const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products) {
+    (void)taps; (void)K; (void)panels; (void)w; (void)O; (void)shift; (void)gateScale; (void)gateOffset; (void)gy;
+    (void)channelStride; (void)spans; (void)spanCounts; (void)sum; (void)products;
+}
+void swiftnn_convbn_wgrad_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
+                              const float *gateScale, const float *gateOffset, const float *a, const float *b, const float *cc,
+                              const float *gy, long channelStride, const swiftnn_conv_span *spans, const long *spanCounts,
+                              float *acc) {
+    (void)taps; (void)K; (void)panels; (void)w; (void)O; (void)shift; (void)gateScale; (void)gateOffset; (void)a; (void)b;
+    (void)cc; (void)gy; (void)channelStride; (void)spans; (void)spanCounts; (void)acc;
 }
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride) {
     (void)src; (void)rows; (void)cols; (void)rowStride; (void)dst; (void)blockStride;

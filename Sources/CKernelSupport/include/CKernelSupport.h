@@ -150,6 +150,28 @@ void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const 
 /// when bias is given; spans (nspans of them) describe the panel's lanes in y.
 void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
                                     long channelStride, const swiftnn_conv_span *spans, long nspans);
+/// Conv2d → BatchNorm2d → ReLU for a layer with few taps, the convolution's output z recomputed in
+/// every pass from a panel's gathered taps (as swiftnn_conv_forward_small_f32 computes it, bit for bit)
+/// instead of stored. `taps`, `spans` and `spanCounts` as in swiftnn_conv_wgrad_small_f32 (batches of
+/// `panels` ≤ 64 panels), `w` [O, K]; per-channel arrays have O entries.
+/// Shifted moments: sum[o] += Σ (z − shift[o]), squares[o] += Σ (z − shift[o])² over the panels' positions.
+void swiftnn_convbn_moments_f32(const float *taps, long K, long panels, const float *w, long O,
+                                const swiftnn_conv_span *spans, const long *spanCounts, const float *shift, double *sum,
+                                double *squares);
+/// One panel of y = max(0, (z − shift)·scale + offset), stored to its positions (spans) in y.
+void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
+                             const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans);
+/// Backward sums: with d = z − shift and g = gy where d·gateScale + gateOffset > 0 (else 0),
+/// sum[o] += Σ g, products[o] += Σ g·d.
+void swiftnn_convbn_grad_moments_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
+                                     const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
+                                     const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products);
+/// Weight gradient: acc[(o·K + k)·16 + lane] += Σ_j tap_k · dz_o with dz = a·g − b·d + cc (g and d as
+/// above), per lane, for every o < O.
+void swiftnn_convbn_wgrad_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
+                              const float *gateScale, const float *gateOffset, const float *a, const float *b, const float *cc,
+                              const float *gy, long channelStride, const swiftnn_conv_span *spans, const long *spanCounts,
+                              float *acc);
 /// The micro-kernel's A layout of a row-major matrix (row r at src + r·rowStride, columns
 /// contiguous): dst[b·blockStride + 6c + i] = src[(6b + i)·rowStride + c], zero rows past `rows`.
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride);

@@ -9,6 +9,7 @@
 //   ConvolutionOps    N-d convolution forward / backward
 //   PoolingOps        max / average / adaptive average pooling
 //   NormalizationOps  batch (split and fused), group, layer, RMS normalization, running statistics
+//   ConvBatchNormOps  conv → batch norm → ReLU with the convolution recomputed, not stored
 //   DropoutOps        element- and channel-wise dropout from counter-based decisions
 //   LossOps           cross entropy, NLL, MSE, BCE with logits
 //   OptimizerOps      SGD and Adam steps, gradient norms and clipping
@@ -30,7 +31,7 @@
 /// let y = b.unary(.exp, Tensor.ones([4]))   // what Kernels.unary(.exp, x) does
 /// ```
 public protocol Backend: MemoryOps, ElementwiseOps, ReductionOps, IndexingOps, LinearAlgebraOps, ConvolutionOps,
-    PoolingOps, NormalizationOps, DropoutOps, LossOps, OptimizerOps, RandomOps, Sendable {
+    PoolingOps, NormalizationOps, ConvBatchNormOps, DropoutOps, LossOps, OptimizerOps, RandomOps, Sendable {
     /// The device whose memory this backend owns.
     var device: Device { get }
 }
