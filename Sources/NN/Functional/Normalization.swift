@@ -10,11 +10,15 @@ import Autograd
 
 /// Checks that every given tensor is floating point with `x`'s dtype.
 private func checkDTypes(_ op: String, _ x: Tensor, _ others: [Tensor?]) throws(UsageError) {
-    guard x.dtype.isFloatingPoint else {
-        throw UsageError(op, "expected a floating point input, got \(x.dtype)")
+    try checkDTypes(op, x.dtype, others)
+}
+
+private func checkDTypes(_ op: String, _ dtype: DType, _ others: [Tensor?]) throws(UsageError) {
+    guard dtype.isFloatingPoint else {
+        throw UsageError(op, "expected a floating point input, got \(dtype)")
     }
-    for case let t? in others where t.dtype != x.dtype {
-        throw UsageError(op, "expected all tensors to have dtype \(x.dtype), but got \(t.dtype)")
+    for case let t? in others where t.dtype != dtype {
+        throw UsageError(op, "expected all tensors to have dtype \(dtype), but got \(t.dtype)")
     }
 }
 
@@ -40,21 +44,30 @@ private func needsGradient(_ ts: Tensor?...) -> Bool { ts.contains { $0?.require
 public func validateBatchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
                               bias: Tensor?, training: Bool, checkBatchSize: Bool = true,
                               source: String = "batch_norm") throws(UsageError) {
-    guard x.rank >= 2 else {
-        throw UsageError(source, "expected at least 2D input (got \(x.rank)D input)")
+    try validateBatchNorm(shape: x.shape, dtype: x.dtype, runningMean: runningMean, runningVar: runningVar, weight: weight,
+                          bias: bias, training: training, checkBatchSize: checkBatchSize, source: source)
+}
+
+/// ``validateBatchNorm(_:runningMean:runningVar:weight:bias:training:checkBatchSize:source:)`` for an
+/// input known by its shape and dtype alone (one a fused path never materializes).
+func validateBatchNorm(shape: [Int], dtype: DType, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor?,
+                       bias: Tensor?, training: Bool, checkBatchSize: Bool = true,
+                       source: String = "batch_norm") throws(UsageError) {
+    guard shape.count >= 2 else {
+        throw UsageError(source, "expected at least 2D input (got \(shape.count)D input)")
     }
-    let c = x.shape[1]
+    let c = shape[1]
     if !training && (runningMean == nil || runningVar == nil) {
         throw UsageError(source, "running_mean must be defined in evaluation mode")
     }
     // PyTorch checks the batch size first (in Python), then the shapes (in the native op).
     if checkBatchSize && (training || runningMean == nil || runningVar == nil) {
-        if x.shape[0] * x.shape.dropFirst(2).reduce(1, *) == 1 {
-            throw UsageError(source, "Expected more than 1 value per channel when training, got input size \(shapeString(x.shape))")
+        if shape[0] * shape.dropFirst(2).reduce(1, *) == 1 {
+            throw UsageError(source, "Expected more than 1 value per channel when training, got input size \(shapeString(shape))")
         }
     }
     try checkChannelCounts(source, c, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias)
-    try checkDTypes(source, x, [weight, bias])
+    try checkDTypes(source, dtype, [weight, bias])
 }
 
 private func checkChannelCounts(_ source: String, _ c: Int, runningMean: Tensor?, runningVar: Tensor?,

@@ -15,6 +15,12 @@ import Autograd
 /// unbatched or non-float32 input — it simply calls the layers, so their hooks and error messages
 /// are unchanged.
 ///
+/// A first layer goes further when nothing can observe the convolution's output: with no hooks
+/// on the convolution or the BatchNorm, no convolution bias, an input that needs no gradient and
+/// at most 32 taps (`inChannels·kH·kW`, an image's 1 or 3 channels under a 3×3 or 5×5 kernel), the
+/// output is never stored — the statistics, the normalized output and the backward recompute it
+/// from the input (autograd node `conv_batch_norm_relu`), with the same results.
+///
 /// `Sequential` (and so ``ConvBNBlock``-style blocks) applies this to every
 /// `Conv2d → BatchNorm2d → ReLU` run of its layers by itself; call it from custom modules.
 ///
@@ -34,6 +40,7 @@ public func convBatchNormReLU(_ input: Tensor, conv: Conv2d, batchNorm: BatchNor
 /// functional ``convBatchNormReLU(_:conv:batchNorm:)``.
 func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?) -> Tensor? {
     guard canFuse(x, conv, bn, relu), let runningMean = bn.runningMean, let runningVar = bn.runningVar else { return nil }
+    if let y = recomputedConvBatchNormReLU(x, conv, bn, relu) { return y }
     let z = bn.runForwardPreHooks(conv(x))
     // The convolution's hooks or the BatchNorm's pre-hooks may have swapped in a tensor the fused
     // kernels do not take: finish as the layers would (BatchNorm's own checks and messages; it has

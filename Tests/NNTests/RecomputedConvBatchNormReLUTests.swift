@@ -1,0 +1,249 @@
+import Foundation
+import Testing
+@testable import TensorCore
+import SwiftNN
+import TestSupport
+
+/// A first layer `Conv2d(bias: false) → BatchNorm2d → ReLU` in a `Sequential` (fused, the
+/// convolution recomputed when the input needs no gradient) and an identical copy called layer by
+/// layer.
+private struct FirstLayerPair {
+    let fused: Sequential
+    let plain: Sequential
+    var conv: Conv2d { fused[0, as: Conv2d.self] }
+    var bn: BatchNorm2d { fused[1, as: BatchNorm2d.self] }
+
+    init(_ shape: FirstLayerShape, seed: UInt64, affine: Bool = true) throws {
+        func make() -> Sequential {
+            Sequential {
+                Conv2d(shape.input[1], shape.outC, shape.kernel, stride: shape.stride, padding: shape.padding, bias: false,
+                       generator: Generator(seed: seed))
+                BatchNorm2d(shape.outC, momentum: shape.momentum, affine: affine)
+                ReLU()
+            }
+        }
+        fused = make()
+        plain = make()
+        let g = Generator(seed: seed + 1)
+        let bn = fused[1, as: BatchNorm2d.self]
+        if affine {
+            bn.weight!.copyData(from: Tensor.randn([shape.outC], mean: 1, std: 0.5, generator: g))
+            bn.bias!.copyData(from: Tensor.randn([shape.outC], std: 0.5, generator: g))
+        }
+        bn.runningMean!.copyData(from: Tensor.randn([shape.outC], std: 0.1, generator: g))
+        bn.runningVar!.copyData(from: Tensor.rand([shape.outC], generator: g) + 0.5)
+        _ = try plain.loadStateDict(fused.stateDict())
+    }
+
+    func runPlain(_ x: Tensor) -> Tensor { plain[2](plain[1](plain[0](x))) }
+
+    func expectSameState(_ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for ((k, a), (_, b)) in zip(fused.namedParameters(), plain.namedParameters()) {
+            let ga = a.grad, gb = b.grad
+            #expect((ga == nil) == (gb == nil), "\(context) grad \(k) on one side only", sourceLocation: sourceLocation)
+            if let ga, let gb {
+                let bad = NormTest.mismatches(ga, gb)
+                #expect(bad.isEmpty, "\(context) grad \(k): \(bad)", sourceLocation: sourceLocation)
+            }
+        }
+        for ((k, a), (_, b)) in zip(fused.namedBuffers(), plain.namedBuffers()) {
+            let bad = NormTest.mismatches(a, b)
+            #expect(bad.isEmpty, "\(context) buffer \(k): \(bad)", sourceLocation: sourceLocation)
+        }
+        #expect(bn.numBatchesTracked == plain[1, as: BatchNorm2d.self].numBatchesTracked, "\(context) num_batches_tracked",
+                sourceLocation: sourceLocation)
+    }
+
+    func zeroGrad() { for p in fused.parameters() + plain.parameters() { p.grad = nil } }
+}
+
+struct FirstLayerShape: CustomTestStringConvertible, Sendable {
+    var input: [Int], outC: Int, kernel: Int, stride: Int, padding: Int, momentum: Double?
+    var testDescription: String {
+        "\(input)→\(outC) k\(kernel) s\(stride) p\(padding) momentum \(momentum.map { "\($0)" } ?? "nil")"
+    }
+
+    static let all: [FirstLayerShape] = [
+        FirstLayerShape(input: [4, 3, 8, 8], outC: 8, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // K = 27
+        FirstLayerShape(input: [3, 1, 9, 9], outC: 7, kernel: 3, stride: 2, padding: 1, momentum: nil),       // odd channels, stride 2
+        FirstLayerShape(input: [2, 2, 5, 5], outC: 3, kernel: 3, stride: 1, padding: 0, momentum: 0.2),       // K = 18, no padding
+        FirstLayerShape(input: [5, 1, 3, 3], outC: 13, kernel: 3, stride: 1, padding: 0, momentum: 0.1),      // 1×1 output: panels span samples
+        FirstLayerShape(input: [1, 3, 7, 9], outC: 5, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // batch 1, a partial last panel
+        FirstLayerShape(input: [2, 1, 6, 6], outC: 4, kernel: 5, stride: 1, padding: 2, momentum: 0.1),       // 5×5 kernel, K = 25
+        // SmallCNN's first layer on MNIST, 20 samples: 980 panels, several chunks in every pass.
+        FirstLayerShape(input: [20, 1, 28, 28], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1),
+    ]
+}
+
+@Suite("Conv2d → BatchNorm2d → ReLU with the convolution recomputed")
+struct RecomputedConvBatchNormReLUTests {
+    /// Whether this machine's backend recomputes the shape (the AVX-512 kernels); elsewhere the
+    /// fused path stores the convolution's output and these tests check that it still agrees.
+    static func recomputes(_ shape: FirstLayerShape) -> Bool {
+        let geo = ConvGeometry(batch: shape.input[0], inChannels: shape.input[1], outChannels: shape.outC, groups: 1,
+                               inputSize: Array(shape.input[2...]), kernelSize: [shape.kernel, shape.kernel],
+                               stride: [shape.stride, shape.stride], padding: [shape.padding, shape.padding], dilation: [1, 1])
+        return Kernels.convBatchNormReLURecomputes(Tensor.zeros([1]), geo)
+    }
+
+    @Test("matches the three layers: training steps, running statistics, eval with and without grad, 1 and 2 threads",
+          arguments: FirstLayerShape.all, [1, 2])
+    func matchesLayers(_ shape: FirstLayerShape, _ threads: Int) throws {
+        let pair = try FirstLayerPair(shape, seed: 7)
+        let node = Self.recomputes(shape) ? "conv_batch_norm_relu" : "batch_norm_relu"
+        let g = Generator(seed: 11)
+        try Parallel.withThreadCount(threads) {
+            for step in 1...3 {
+                pair.zeroGrad()
+                let x = Tensor.randn(shape.input, mean: 0.3, std: 1.5, generator: g)
+                let ya = pair.fused(x), yb = pair.runPlain(x)
+                #expect(ya.gradFunctionName == node)
+                #expect(NormTest.mismatches(ya, yb).isEmpty, "step \(step) output: \(NormTest.mismatches(ya, yb))")
+                let gy = Tensor.randn(ya.shape, generator: g)
+                ya.backward(gy)
+                yb.backward(gy)
+                pair.expectSameState("step \(step)")
+            }
+            #expect(pair.bn.numBatchesTracked == 3)
+            pair.fused.eval(); pair.plain.eval()
+            pair.zeroGrad()
+            let x = Tensor.randn(shape.input, generator: g)
+            let ya = pair.fused(x), yb = pair.runPlain(x)
+            #expect(ya.gradFunctionName == node)
+            #expect(NormTest.mismatches(ya, yb).isEmpty, "eval output")
+            let gy = Tensor.randn(ya.shape, generator: g)
+            ya.backward(gy)
+            yb.backward(gy)
+            pair.expectSameState("eval")
+            #expect(pair.bn.numBatchesTracked == 3, "evaluation does not count batches")
+            let za = withNoGrad { pair.fused(x) }, zb = withNoGrad { pair.runPlain(x) }
+            #expect(za.gradFunctionName == nil)
+            #expect(NormTest.mismatches(za, zb).isEmpty, "eval without grad")
+            // Training mode without grad (an evaluation that forgot eval()): statistics still update.
+            pair.fused.train(); pair.plain.train()
+            let wa = withNoGrad { pair.fused(x) }, wb = withNoGrad { pair.runPlain(x) }
+            #expect(NormTest.mismatches(wa, wb).isEmpty, "training without grad")
+            pair.expectSameState("training without grad")
+        }
+    }
+
+    @Test("BatchNorm2d(affine: false) and a frozen convolution take the recomputed path too")
+    func affineFalseAndFrozen() throws {
+        let shape = FirstLayerShape.all[0]
+        let pair = try FirstLayerPair(shape, seed: 21, affine: false)
+        let x = Tensor.randn(shape.input, generator: Generator(seed: 4))
+        let ya = pair.fused(x), yb = pair.runPlain(x)
+        #expect(ya.gradFunctionName == (Self.recomputes(shape) ? "conv_batch_norm_relu" : "batch_norm_relu"))
+        #expect(NormTest.mismatches(ya, yb).isEmpty)
+        let gy = Tensor.randn(ya.shape, generator: Generator(seed: 5))
+        ya.backward(gy)
+        yb.backward(gy)
+        pair.expectSameState("affine false")
+
+        // Only the batch norm trains: the convolution gets no gradient, the affine parameters theirs.
+        let frozen = try FirstLayerPair(shape, seed: 22)
+        for s in [frozen.fused, frozen.plain] { s[0, as: Conv2d.self].weight.requiresGrad = false }
+        let fa = frozen.fused(x), fb = frozen.runPlain(x)
+        fa.backward(gy)
+        fb.backward(gy)
+        #expect(frozen.conv.weight.grad == nil)
+        frozen.expectSameState("frozen convolution")
+    }
+
+    @Test("the same bits on 1 and 2 threads")
+    func threadCountIndependent() throws {
+        let shape = FirstLayerShape(input: [24, 3, 32, 32], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1)
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            let pair = try FirstLayerPair(shape, seed: 3)
+            let g = Generator(seed: 5)
+            let x = Tensor.randn(shape.input, generator: g)
+            let y = Parallel.withThreadCount(threads) { pair.fused(x) }
+            Parallel.withThreadCount(threads) { y.backward(Tensor.randn(y.shape, generator: g)) }
+            results.append(y.scalars + pair.conv.weight.grad!.scalars + pair.bn.weight!.grad!.scalars + pair.bn.bias!.grad!.scalars
+                           + pair.bn.runningMean!.scalars + pair.bn.runningVar!.scalars)
+        }
+        #expect(results[0] == results[1])
+    }
+
+    @Test("whatever the recomputed path would hide keeps the convolution's output stored")
+    func fallbacks() throws {
+        let shape = FirstLayerShape.all[0]
+        let x = Tensor.randn(shape.input, generator: Generator(seed: 8))
+        let expected = Self.recomputes(shape) ? "conv_batch_norm_relu" : "batch_norm_relu"
+        #expect(try FirstLayerPair(shape, seed: 1).fused(x).gradFunctionName == expected)
+        // An input that needs its gradient.
+        let xg = x.clonedData()
+        xg.requiresGrad = true
+        #expect(try FirstLayerPair(shape, seed: 1).fused(xg).gradFunctionName == "batch_norm_relu")
+        // A hook on the convolution, a forward pre-hook on the batch norm (both see the output).
+        let hooked = try FirstLayerPair(shape, seed: 1)
+        var seen: [Int] = []
+        hooked.conv.registerForwardHook { _, _, out in seen.append(out.count) }
+        #expect(hooked.fused(x).gradFunctionName == "batch_norm_relu")
+        let pre = try FirstLayerPair(shape, seed: 1)
+        pre.bn.registerForwardPreHook { _, input in seen.append(input.count) }
+        #expect(pre.fused(x).gradFunctionName == "batch_norm_relu")
+        #expect(seen == [8 * 4 * 64, 8 * 4 * 64])
+        // A convolution with a bias; too many taps (4 channels × 3 × 3 = 36).
+        let biased = Sequential { Conv2d(3, 8, 3, padding: 1); BatchNorm2d(8); ReLU() }
+        #expect(biased(x).gradFunctionName == "batch_norm_relu")
+        let wide = Sequential { Conv2d(4, 8, 3, padding: 1, bias: false); BatchNorm2d(8); ReLU() }
+        #expect(wide(Tensor.randn([2, 4, 6, 6])).gradFunctionName == "batch_norm_relu")
+    }
+
+    @Test("a batch of one value per channel stops with BatchNorm2d's message, as the layers do")
+    func oneValuePerChannel() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let model = Sequential { Conv2d(1, 4, 1, bias: false); BatchNorm2d(4); ReLU() }
+            _ = model(Tensor.randn([1, 1, 1, 1]))
+        }
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains("Expected more than 1 value per channel when training, got input size [1, 4, 1, 1]"), "\(stderr)")
+    }
+
+    @Test("finite differences: the recomputed path's gradients of conv weight, BN weight and bias, train and eval")
+    func finiteDifferences() throws {
+        // The analytic gradients (float32, recomputed) against central differences of the same
+        // function evaluated layer by layer in float64.
+        for (i, shape) in [FirstLayerShape(input: [3, 1, 5, 5], outC: 3, kernel: 3, stride: 1, padding: 1, momentum: 0.1),
+                           FirstLayerShape(input: [2, 3, 5, 4], outC: 2, kernel: 3, stride: 2, padding: 1, momentum: 0.1)].enumerated() {
+            for training in [true, false] {
+                let pair = try FirstLayerPair(shape, seed: 30 + UInt64(i))
+                if !training { pair.fused.eval() }
+                let x = Tensor.randn(shape.input, generator: Generator(seed: 40 + UInt64(i)))
+                let y = pair.fused(x)
+                #expect(y.gradFunctionName == (Self.recomputes(shape) ? "conv_batch_norm_relu" : "batch_norm_relu"))
+                let v = Tensor.randn(y.shape, generator: Generator(seed: 50 + UInt64(i)))
+                y.backward(v)
+                let params = [pair.conv.weight, pair.bn.weight!, pair.bn.bias!]
+                let analytic = params.map { $0.grad! }
+                // Float64 copies of everything, before this step's running-statistics update.
+                let (rm, rv) = (pair.plain[1, as: BatchNorm2d.self].runningMean!, pair.plain[1, as: BatchNorm2d.self].runningVar!)
+                let x64 = x.to(.float64), v64 = v.to(.float64), rm64 = rm.to(.float64), rv64 = rv.to(.float64)
+                var p64 = params.map { $0.to(.float64) }
+                func loss(_ p: [Tensor]) -> Double {
+                    let z = conv2d(x64, weight: p[0], stride: shape.stride, padding: shape.padding)
+                    let out = batchNorm(z, runningMean: rm64.clonedData(), runningVar: rv64.clonedData(), weight: p[1], bias: p[2],
+                                        training: training).relu()
+                    return (out * v64).sum().itemDouble()
+                }
+                let h = 1e-6
+                for (k, p) in p64.enumerated() {
+                    var numeric: [Double] = []
+                    for e in 0..<p.count {
+                        let base = p.doubleValue(at: e)
+                        var plus = p64, minus = p64
+                        plus[k] = p.clonedData(); plus[k].setValue(base + h, at: e)
+                        minus[k] = p.clonedData(); minus[k].setValue(base - h, at: e)
+                        numeric.append((loss(plus) - loss(minus)) / (2 * h))
+                    }
+                    let got = (0..<analytic[k].count).map { analytic[k].doubleValue(at: $0) }
+                    let bad = Reference.mismatches(got, numeric)
+                    #expect(bad.isEmpty, "\(shape.testDescription) training \(training) parameter \(k): \(bad)")
+                    p64[k] = p
+                }
+            }
+        }
+    }
+}
