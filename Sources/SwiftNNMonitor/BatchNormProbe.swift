@@ -12,18 +12,24 @@ import NN
 /// The probe never needs the layer's output, so a fused Conv2d → BatchNorm2d → ReLU keeps running
 /// fused, sampled steps included: a forward pre-hook sees the layer's input, the running
 /// statistics are read when the step is recorded (only the forward pass changes them), and an
-/// output observer on the ReLU — attached while the probe is armed, for the sampled step alone —
-/// sees the ReLU's output, which the fused path makes.
+/// output observer on the ReLU sees the ReLU's output, which the fused path makes.
+///
+/// With a ReLU after the layer, the input itself is only needed on sampled steps: the counting
+/// of the other steps reads the ReLU output's shape (the layer's input shape) instead, and the
+/// forward pre-hook is attached while the probe is armed alone. A first layer whose convolution
+/// the fused path recomputes instead of storing (its output is never materialized) so stays on
+/// that path on every step but the sampled ones.
 final class BatchNormProbe {
     let path: String
     let bn: BatchNormBase
     private(set) var reluPath: String?
     var trace: BatchNormTrace
-    /// Set by the monitor for the next training forward pass; observes the ReLU's output while set.
+    /// Set by the monitor for the next training forward pass; hooks the layer's input (when a ReLU
+    /// does the counting) and observes the ReLU's output while set.
     var armed = false {
         didSet {
             guard armed != oldValue else { return }
-            if armed { attachOutputObserver() } else { detachOutputObserver() }
+            if armed { attachSampling() } else { detachSampling() }
         }
     }
     /// The sample of the current step, completed by the hooks as the forward pass goes.
@@ -37,8 +43,11 @@ final class BatchNormProbe {
     /// Running statistics at the start of the epoch.
     var epochStart: (mean: [Double], variance: [Double])?
     private var batchMeans: [Double] = []
-    private var handles: [RemovableHandle] = []
-    private var outputHandles: [RemovableHandle] = []
+    /// The hook that counts every call: a forward pre-hook on the layer, or, once a ReLU is
+    /// attached, an output observer on the ReLU.
+    private var countingHandles: [RemovableHandle] = []
+    /// The hooks of a sampled step.
+    private var samplingHandles: [RemovableHandle] = []
     private var relu: Module?
     let maxValues: Int
 
@@ -48,42 +57,55 @@ final class BatchNormProbe {
         self.maxValues = maxValues
         trace = BatchNormTrace(path: path, kind: bn.typeName, features: bn.numFeatures)
         epochStart = runningStatistics
-        handles.append(bn.registerForwardPreHook { [unowned self] module, input in self.before(module, input) })
+        countingHandles.append(bn.registerForwardPreHook { [unowned self] module, input in
+            self.count(input.shape)
+            self.sample(input)
+        })
     }
 
-    /// Watches `relu`, the ReLU the layer's output goes through.
+    /// Watches `relu`, the ReLU the layer's output goes through; from now on the ReLU's output
+    /// (of the layer's input shape) does the counting.
     func attachReLU(_ relu: Module, path: String) {
+        detachSampling()
+        for h in countingHandles { h.remove() }
         reluPath = path
         trace.reluPath = path
         self.relu = relu
-        if armed { attachOutputObserver() }
+        countingHandles = [relu.registerOutputObserver { [unowned self] _, output in self.count(output.shape) }]
+        if armed { attachSampling() }
     }
 
-    private func attachOutputObserver() {
-        if let relu {
-            outputHandles.append(relu.registerOutputObserver { [unowned self] _, output in self.afterReLU(output) })
-        }
+    private func attachSampling() {
+        guard let relu else { return }
+        samplingHandles.append(bn.registerForwardPreHook { [unowned self] _, input in self.sample(input) })
+        samplingHandles.append(relu.registerOutputObserver { [unowned self] _, output in self.afterReLU(output) })
     }
 
-    private func detachOutputObserver() {
-        for h in outputHandles { h.remove() }
-        outputHandles = []
+    private func detachSampling() {
+        for h in samplingHandles { h.remove() }
+        samplingHandles = []
     }
 
     func detach() {
-        for h in handles { h.remove() }
-        handles = []
-        detachOutputObserver()
+        for h in countingHandles { h.remove() }
+        countingHandles = []
+        detachSampling()
     }
 
-    private func before(_ module: Module, _ input: Tensor) {
-        guard module.isTraining else { return }
+    /// Counts one call of the layer on an input of `shape`.
+    private func count(_ shape: [Int]) {
+        guard bn.isTraining else { return }
         guard GradMode.isEnabled else {
             trainingModeWithoutGrad += 1
             return
         }
-        if input.rank >= 2, input.shape[1] > 0 { smallestBatch = min(smallestBatch, input.count / input.shape[1]) }
-        guard armed, input.rank >= 2, input.dtype.isFloatingPoint, input.count > 0, input.shape[1] == bn.numFeatures else { return }
+        if shape.count >= 2, shape[1] > 0 { smallestBatch = min(smallestBatch, shape.reduce(1, *) / shape[1]) }
+    }
+
+    /// Summarizes the input of a sampled training step.
+    private func sample(_ input: Tensor) {
+        guard armed, bn.isTraining, GradMode.isEnabled, input.rank >= 2, input.dtype.isFloatingPoint, input.count > 0,
+              input.shape[1] == bn.numFeatures else { return }
         pending = summarize(input)
     }
 

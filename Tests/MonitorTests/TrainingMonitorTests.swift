@@ -380,8 +380,14 @@ private func dataset(_ n: Int, seed: UInt64, randomLabels: Bool = false) -> (x: 
             monitor.recordStep(loss: Double(y.mean().item()), epoch: 1)
         }
         // Step 1 traces the structure (every module hooked, unfused); steps 1, 3 and 6 are
-        // sampled ((step + 1) % 3 == 0 arms the next step) and still fused.
-        #expect(kinds == ["relu", "batch_norm_relu", "batch_norm_relu", "batch_norm_relu", "batch_norm_relu", "batch_norm_relu"])
+        // sampled ((step + 1) % 3 == 0 arms the next step) and still fused, with the convolution's
+        // output stored for the BatchNorm's input hook. The other steps hook nothing that sees it:
+        // the convolution (2·3·3 taps, no bias, an input without gradient) is recomputed instead
+        // of stored, where the backend can.
+        let geo = ConvGeometry(batch: 4, inChannels: 2, outChannels: 4, groups: 1, inputSize: [5, 5], kernelSize: [3, 3],
+                               stride: [1, 1], padding: [1, 1], dilation: [1, 1])
+        let free = Kernels.convBatchNormReLURecomputes(Tensor.zeros([1]), geo) ? "conv_batch_norm_relu" : "batch_norm_relu"
+        #expect(kinds == ["relu", free, "batch_norm_relu", free, free, "batch_norm_relu"])
         let trace = try #require(monitor.log.batchNorms.first { $0.path == "1" })
         #expect(trace.reluPath == "2")
         #expect(trace.samples.map(\.step) == [1, 3, 6])
@@ -395,10 +401,42 @@ private func dataset(_ n: Int, seed: UInt64, randomLabels: Bool = false) -> (x: 
             #expect(sample.deadReLU == Double(dead.count) / 4, "step \(sample.step): dead ReLU fraction")
         }
         #expect((trace.samples[1].deadReLU ?? 0) >= 0.25, "step 3's shifted channel is dead")
+        // Between samples only the ReLU's counting observer is left: nothing needs the BatchNorm's input.
         let relu: ReLU = model[2]
-        #expect(!relu.hasHooks, "nothing left on the ReLU between samples")
+        #expect(!bn.hasHooks, "nothing left on the BatchNorm between samples")
+        #expect(relu.hasHooks)
         monitor.detach()
-        #expect(!bn.hasHooks)
+        #expect(!bn.hasHooks && !relu.hasHooks)
+    }
+
+    /// Every training call of a BatchNorm is counted (the fewest values per channel it saw, calls
+    /// without gradients in training mode): through the ReLU's output when one follows it — its
+    /// input is then hooked on sampled steps alone — and through a forward pre-hook otherwise.
+    @Test func batchNormCallsAreCountedWithAndWithoutAReLU() {
+        let model = Sequential {
+            Conv2d(2, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU()
+            Flatten(); Linear(64, 5); BatchNorm1d(5)
+        }
+        var config = TrainingMonitor.Configuration()
+        config.sampleEvery = 100
+        let monitor = TrainingMonitor(model: model, configuration: config)
+        model.train()
+        let g = Generator(seed: 12)
+        for n in [6, 3, 5] {
+            let y = model(Tensor.randn([n, 2, 4, 4], generator: g))
+            monitor.recordStep(loss: Double(y.mean().item()), epoch: 1)
+        }
+        withNoGrad { _ = model(Tensor.randn([2, 2, 4, 4], generator: g)) }     // forgot model.eval()
+        model.eval()
+        withNoGrad { _ = model(Tensor.randn([1, 2, 4, 4], generator: g)) }     // evaluation: not counted
+        #expect(monitor.log.batchNorms.map(\.path) == ["1", "5"])
+        #expect(monitor.log.batchNorms.map(\.reluPath) == ["2", nil])
+        let o = monitor.observations
+        #expect(o.smallestBatch.map(\.path) == ["1", "5"])
+        #expect(o.smallestBatch.map(\.values) == [3 * 16, 3])
+        #expect(o.trainingModeWithoutGrad.map(\.path) == ["1", "5"])
+        #expect(o.trainingModeWithoutGrad.map(\.calls) == [1, 1])
+        monitor.detach()
     }
 
     /// Attaching the monitor does not change training: the same seed gives bit-identical weights.
