@@ -575,84 +575,48 @@ void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, 
     }
 }
 
+/// Channels o0..<o0+ob (ob ≤ 2) of one batch of panels in the backward pass: with d = z − shift and g
+/// the gated gy (0 in lanes of no position, which load 0), sum += Σg and products += Σg·d per channel;
+/// then, unless acc is null, g and d go to `gp` as rows 2i and 2i + 1 of the batch's panels and the
+/// six-tap tiles add Σ tap·g and Σ tap·d to acc rows 2(o0 + i) and 2(o0 + i) + 1.
 SWIFTNN_AVX512
-static inline __attribute__((always_inline)) void convbn_grad_moments_block(
-    const long nb, const float *taps, long K, long panels, const float *w, long o0, const float *shift,
+static inline __attribute__((always_inline)) void convbn_backward_channels(
+    const long ob, const float *taps, long K, long panels, const float *w, long o0, const float *shift,
     const float *gateScale, const float *gateOffset, const float *gy, long channelStride, const swiftnn_conv_span *spans,
-    const long *spanCounts, double *sum, double *products) {
-    __m512 s[8], q[8];
-    for (long i = 0; i < nb; i++) {
+    const long *spanCounts, double *sum, double *products, float *acc, float *gp) {
+    __m512 s[2], q[2];
+    for (long i = 0; i < ob; i++) {
         s[i] = _mm512_setzero_ps();
         q[i] = _mm512_setzero_ps();
     }
     for (long j = 0; j < panels; j++) {
-        __m512 z[8];
-        recompute_z(nb, taps + j * K * 16, K, w, o0, z);
-        for (long i = 0; i < nb; i++) {
+        __m512 z[2];
+        recompute_z(ob, taps + j * K * 16, K, w, o0, z);
+        for (long i = 0; i < ob; i++) {
             const long o = o0 + i;
             const float *yr = gy + o * channelStride;
             // gy comes from L3 (the layer above just wrote it); its next lines are requested ahead.
             if (j + 8 < panels) _mm_prefetch((const char *)(yr + spans[16 * (j + 8)].offset), _MM_HINT_T0);
             const __m512 d = _mm512_sub_ps(z[i], _mm512_set1_ps(shift[o]));
-            // Lanes of no position load 0, so they add nothing.
             const __m512 g = gate16(load_lanes(yr, spans + 16 * j, spanCounts[j]), d, _mm512_set1_ps(gateScale[o]),
                                     _mm512_set1_ps(gateOffset[o]));
             s[i] = _mm512_add_ps(s[i], g);
             q[i] = _mm512_add_ps(q[i], _mm512_mul_ps(g, d));
+            if (acc) {
+                _mm512_store_ps(gp + (j * 2 * ob + 2 * i) * 16, g);
+                _mm512_store_ps(gp + (j * 2 * ob + 2 * i + 1) * 16, d);
+            }
         }
     }
-    for (long i = 0; i < nb; i++) {
+    for (long i = 0; i < ob; i++) {
         sum[o0 + i] += hsum_tree(s[i]);
         products[o0 + i] += hsum_tree(q[i]);
     }
-}
-
-SWIFTNN_AVX512
-void swiftnn_convbn_grad_moments_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
-                                     const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
-                                     const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products) {
-    long o = 0;
-    for (; o + 8 <= O; o += 8)
-        convbn_grad_moments_block(8, taps, K, panels, w, o, shift, gateScale, gateOffset, gy, channelStride, spans, spanCounts,
-                                  sum, products);
-    switch (O - o) {
-#define SWIFTNN_GRAD_MOMENTS_CASE(n) case n: convbn_grad_moments_block(n, taps, K, panels, w, o, shift, gateScale, gateOffset, \
-                                                                       gy, channelStride, spans, spanCounts, sum, products); break;
-        SWIFTNN_GRAD_MOMENTS_CASE(1) SWIFTNN_GRAD_MOMENTS_CASE(2) SWIFTNN_GRAD_MOMENTS_CASE(3) SWIFTNN_GRAD_MOMENTS_CASE(4)
-        SWIFTNN_GRAD_MOMENTS_CASE(5) SWIFTNN_GRAD_MOMENTS_CASE(6) SWIFTNN_GRAD_MOMENTS_CASE(7)
-#undef SWIFTNN_GRAD_MOMENTS_CASE
-        default: break;
-    }
-}
-
-/// Channels o0..<o0+ob of the weight gradient: their dz lanes at the batch's panels computed into `gp`
-/// (dz = a·g − b·d + c with g the gated gy, as swiftnn_norm_gated_backward_apply_f32 computes dx; 0 in
-/// lanes of no position), then every block of six taps as in wgrad_small_channels.
-SWIFTNN_AVX512
-static inline __attribute__((always_inline)) void convbn_wgrad_channels(
-    const long ob, const float *taps, long K, long panels, const float *w, long o0, const float *shift,
-    const float *gateScale, const float *gateOffset, const float *a, const float *b, const float *cc, const float *gy,
-    long channelStride, const swiftnn_conv_span *spans, const long *spanCounts, float *acc, float *gp) {
-    for (long j = 0; j < panels; j++) {
-        const __mmask16 lanes = span_lanes(spans + 16 * j, spanCounts[j]);
-        __m512 z[4];
-        recompute_z(ob, taps + j * K * 16, K, w, o0, z);
-        for (long i = 0; i < ob; i++) {
-            const long o = o0 + i;
-            const float *yr = gy + o * channelStride;
-            if (j + 8 < panels) _mm_prefetch((const char *)(yr + spans[16 * (j + 8)].offset), _MM_HINT_T0);
-            const __m512 d = _mm512_sub_ps(z[i], _mm512_set1_ps(shift[o]));
-            const __m512 g = gate16(load_lanes(yr, spans + 16 * j, spanCounts[j]), d, _mm512_set1_ps(gateScale[o]),
-                                    _mm512_set1_ps(gateOffset[o]));
-            const __m512 dz = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(a[o]), g),
-                                                          _mm512_mul_ps(_mm512_set1_ps(b[o]), d)), _mm512_set1_ps(cc[o]));
-            _mm512_store_ps(gp + (j * ob + i) * 16, _mm512_maskz_mov_ps(lanes, dz));
-        }
-    }
-    float *acc0 = acc + o0 * K * 16;
+    if (!acc) return;
+    float *acc0 = acc + 2 * o0 * K * 16;
     for (long k0 = 0; k0 < K; k0 += 6) {
         switch (K - k0 < 6 ? K - k0 : 6) {
-#define SWIFTNN_WGRAD_CASE(n) case n: wgrad_small_tile(ob, n, taps, K, k0, panels, gp, acc0, K * 16); break;
+#define SWIFTNN_WGRAD_CASE(n) case n: wgrad_small_tile(2 * ob, n, taps, K, k0, panels, gp, acc0, K * 16); break;
             SWIFTNN_WGRAD_CASE(1) SWIFTNN_WGRAD_CASE(2) SWIFTNN_WGRAD_CASE(3)
             SWIFTNN_WGRAD_CASE(4) SWIFTNN_WGRAD_CASE(5) SWIFTNN_WGRAD_CASE(6)
 #undef SWIFTNN_WGRAD_CASE
@@ -662,26 +626,40 @@ static inline __attribute__((always_inline)) void convbn_wgrad_channels(
 }
 
 SWIFTNN_AVX512
-void swiftnn_convbn_wgrad_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
-                              const float *gateScale, const float *gateOffset, const float *a, const float *b, const float *cc,
-                              const float *gy, long channelStride, const swiftnn_conv_span *spans, const long *spanCounts,
-                              float *acc) {
+void swiftnn_convbn_backward_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
+                                 const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
+                                 const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products,
+                                 float *acc, double *accD) {
     float gp[64 * 4 * 16] __attribute__((aligned(64)));
+    // The weight sums cancel each other (a·Σtap·g − b·Σtap·d + c·Σtap is far smaller than its
+    // terms), so their float lanes sum one batch at a time and are added into Double after it:
+    // a float run over a whole chunk of panels gave errors near the parity tolerance.
+    const long accFloats = (2 * O * K + K) * 16;
+    float *tapSums = acc ? acc + 2 * O * K * 16 : 0;
+    if (acc) for (long i = 0; i < accFloats; i += 16) _mm512_storeu_ps(acc + i, _mm512_setzero_ps());
     for (long p0 = 0; p0 < panels; p0 += 64) {
         const long np = panels - p0 < 64 ? panels - p0 : 64;
         const float *tp = taps + p0 * K * 16;
         const swiftnn_conv_span *sp = spans + 16 * p0;
         const long *sc = spanCounts + p0;
         long o = 0;
-        for (; o + 4 <= O; o += 4)
-            convbn_wgrad_channels(4, tp, K, np, w, o, shift, gateScale, gateOffset, a, b, cc, gy, channelStride, sp, sc, acc, gp);
-        switch (O - o) {
-#define SWIFTNN_CONVBN_WGRAD_CASE(n) case n: convbn_wgrad_channels(n, tp, K, np, w, o, shift, gateScale, gateOffset, a, b, cc, \
-                                                                   gy, channelStride, sp, sc, acc, gp); break;
-            SWIFTNN_CONVBN_WGRAD_CASE(1) SWIFTNN_CONVBN_WGRAD_CASE(2) SWIFTNN_CONVBN_WGRAD_CASE(3)
-#undef SWIFTNN_CONVBN_WGRAD_CASE
-            default: break;
+        for (; o + 2 <= O; o += 2)
+            convbn_backward_channels(2, tp, K, np, w, o, shift, gateScale, gateOffset, gy, channelStride, sp, sc, sum, products,
+                                     acc, gp);
+        if (o < O)
+            convbn_backward_channels(1, tp, K, np, w, o, shift, gateScale, gateOffset, gy, channelStride, sp, sc, sum, products,
+                                     acc, gp);
+        if (!acc) continue;
+        // Σ tap per lane (lanes of no position and padding hold zeros).
+        for (long k = 0; k < K; k++) {
+            __m512 t = _mm512_loadu_ps(tapSums + 16 * k);
+            for (long j = 0; j < np; j++) t = _mm512_add_ps(t, _mm512_loadu_ps(tp + (j * K + k) * 16));
+            _mm512_storeu_ps(tapSums + 16 * k, t);
         }
+    }
+    if (!acc) return;
+    for (long i = 0; i < accFloats; i += 8) {
+        _mm512_storeu_pd(accD + i, _mm512_add_pd(_mm512_loadu_pd(accD + i), _mm512_cvtps_pd(_mm256_loadu_ps(acc + i))));
     }
 }
 
@@ -778,18 +756,12 @@ void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, 
     (void)taps; (void)K; (void)w; (void)O; (void)shift; (void)scale; (void)offset; (void)y; (void)channelStride; (void)spans;
     (void)nspans;
 }
-void swiftnn_convbn_grad_moments_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
-                                     const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
-                                     const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products) {
+void swiftnn_convbn_backward_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
+                                 const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
+                                 const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products,
+                                 float *acc, double *accD) {
     (void)taps; (void)K; (void)panels; (void)w; (void)O; (void)shift; (void)gateScale; (void)gateOffset; (void)gy;
-    (void)channelStride; (void)spans; (void)spanCounts; (void)sum; (void)products;
-}
-void swiftnn_convbn_wgrad_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
-                              const float *gateScale, const float *gateOffset, const float *a, const float *b, const float *cc,
-                              const float *gy, long channelStride, const swiftnn_conv_span *spans, const long *spanCounts,
-                              float *acc) {
-    (void)taps; (void)K; (void)panels; (void)w; (void)O; (void)shift; (void)gateScale; (void)gateOffset; (void)a; (void)b;
-    (void)cc; (void)gy; (void)channelStride; (void)spans; (void)spanCounts; (void)acc;
+    (void)channelStride; (void)spans; (void)spanCounts; (void)sum; (void)products; (void)acc; (void)accD;
 }
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride) {
     (void)src; (void)rows; (void)cols; (void)rowStride; (void)dst; (void)blockStride;

@@ -161,17 +161,16 @@ void swiftnn_convbn_moments_f32(const float *taps, long K, long panels, const fl
 /// One panel of y = max(0, (z − shift)·scale + offset), stored to its positions (spans) in y.
 void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
                              const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans);
-/// Backward sums: with d = z − shift and g = gy where d·gateScale + gateOffset > 0 (else 0),
-/// sum[o] += Σ g, products[o] += Σ g·d.
-void swiftnn_convbn_grad_moments_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
-                                     const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
-                                     const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products);
-/// Weight gradient: acc[(o·K + k)·16 + lane] += Σ_j tap_k · dz_o with dz = a·g − b·d + cc (g and d as
-/// above), per lane, for every o < O.
-void swiftnn_convbn_wgrad_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
-                              const float *gateScale, const float *gateOffset, const float *a, const float *b, const float *cc,
-                              const float *gy, long channelStride, const swiftnn_conv_span *spans, const long *spanCounts,
-                              float *acc);
+/// The backward in one pass over gy: with d = z − shift and g = gy where d·gateScale + gateOffset > 0
+/// (else 0), sum[o] += Σ g and products[o] += Σ g·d; unless acc is null, per lane
+/// accD[((2o)·K + k)·16 + lane] += Σ tap_k·g_o, accD[((2o + 1)·K + k)·16 + lane] += Σ tap_k·d_o and
+/// accD[(2·O·K + k)·16 + lane] += Σ tap_k, summed in float lanes in `acc` (scratch of as many floats)
+/// for this call's panels. The weight gradient of dz = a·g − b·d + c is then
+/// a·Σtap·g − b·Σtap·d + c·Σtap: the three sums do not depend on a, b, c, which need sum and products.
+void swiftnn_convbn_backward_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
+                                 const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
+                                 const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products,
+                                 float *acc, double *accD);
 /// The micro-kernel's A layout of a row-major matrix (row r at src + r·rowStride, columns
 /// contiguous): dst[b·blockStride + 6c + i] = src[(6b + i)·rowStride + c], zero rows past `rows`.
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride);

@@ -171,83 +171,67 @@ extension ImplicitConvolution {
         }
     }
 
-    /// The backward's per-channel sums of batch norm + ReLU over the recomputed output: Σg and
-    /// Σg·(z − shift), g = gy gated by the ReLU (`gateScale`, `gateOffset` on z − shift).
-    static func recomputedConvGradientSums(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gy: UnsafePointer<Float>,
-                                           _ geo: ConvGeometry, shift: UnsafePointer<Float>, gateScale: UnsafePointer<Float>,
-                                           gateOffset: UnsafePointer<Float>) -> (sum: [Double], products: [Double]) {
-        precondition(recomputes(geo, .float32))
-        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, L = geo.outputCount
-        let chunkPanels = 64
-        let panels = (geo.batch * L + 15) / 16
-        let chunks = (panels + chunkPanels - 1) / chunkPanels
-        let partial = gemmScratch(bytes: chunks * O * 16)
-        let slots = partial.pointer.assumingMemoryBound(to: Double.self)
-        let geometry = geometry(geo)
-        forEachChunk(geo, chunkPanels: chunkPanels, tasks: tasks(work: geo.work, units: chunks, perThread: 4)) { _, chunk, range, s in
-            let sum = slots + chunk * 2 * O, products = sum + O
-            sum.update(repeating: 0, count: 2 * O)
-            var g = geometry
-            forEachBatch(x, geo, &g, panels: range, taps: s.taps, runs: s.runs, spans: s.spans, spanCounts: s.spanCounts,
-                         plan: s.plan) { _, np in
-                swiftnn_convbn_grad_moments_f32(s.taps, K, np, w, O, shift, gateScale, gateOffset, gy, L, s.spans, s.spanCounts,
-                                                sum, products)
-            }
-        }
-        var sum = [Double](repeating: 0, count: O), products = sum
-        for o in 0..<O {
-            for chunk in 0..<chunks {
-                sum[o] += slots[chunk * 2 * O + o]
-                products[o] += slots[chunk * 2 * O + O + o]
-            }
-        }
-        withExtendedLifetime(partial) {}
-        return (sum, products)
-    }
-
-    /// `gw` `[O, K]` (overwritten) from dz = a·g − b·(z − shift) + cc, g the gated gy: the
-    /// convolution's weight gradient with batch norm + ReLU's input gradient computed on the fly.
-    /// Chunks of at least 256 panels (their float lanes flushed into Double once per chunk) as in
-    /// ``weightGradientSmallTaps``.
-    static func recomputedConvWeightGradient(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gy: UnsafePointer<Float>,
-                                             _ gw: UnsafeMutablePointer<Float>, _ geo: ConvGeometry,
-                                             shift: UnsafePointer<Float>, gateScale: UnsafePointer<Float>,
-                                             gateOffset: UnsafePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                                             cc: UnsafePointer<Float>) {
+    /// The backward's sums in one pass over gy, with g = gy gated by the ReLU (`gateScale`,
+    /// `gateOffset` on d = z − shift): per channel Σg and Σg·d (batch norm's sums) and, with
+    /// `weightSums`, per (channel, tap) Σ tap·g and Σ tap·d, and per tap Σ tap. Batch norm's input
+    /// gradient is dz = a·g − b·d + c per channel, with a, b, c from Σg and Σg·d; the convolution's
+    /// weight gradient a·Σtap·g − b·Σtap·d + c·Σtap follows from sums that do not need them, so gy
+    /// is read once. Float lanes are flushed into Double after every batch of panels (the weight
+    /// sums cancel: see conv_kernels.c), and chunks of at least 256 panels each sum into their own
+    /// slot, as in ``weightGradientSmallTaps``.
+    static func recomputedConvBackward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gy: UnsafePointer<Float>,
+                                       _ geo: ConvGeometry, shift: UnsafePointer<Float>, gateScale: UnsafePointer<Float>,
+                                       gateOffset: UnsafePointer<Float>, weightSums: Bool)
+        -> (sum: [Double], products: [Double], tapGradient: [Double], tapDeviation: [Double], tapSum: [Double]) {
         precondition(recomputes(geo, .float32))
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, L = geo.outputCount
         let panels = (geo.batch * L + 15) / 16
         let chunkPanels = max(256, (panels + 255) / 256)
         let chunks = (panels + chunkPanels - 1) / chunkPanels
-        let partialStorage = gemmScratch(bytes: chunks * O * K * 8)
+        // Per chunk: Σg, Σg·d (O each), Σtap·g and Σtap·d interleaved per channel (2·O·K), Σtap (K).
+        let slotSize = 2 * O + (weightSums ? 2 * O * K + K : 0)
+        let partialStorage = gemmScratch(bytes: chunks * slotSize * 8)
         let partial = partialStorage.pointer.assumingMemoryBound(to: Double.self)
         let tasks = tasks(work: geo.work, units: chunks, perThread: 2)
-        let accStorage = gemmScratch(bytes: tasks * O * K * 64)
+        // Per task: a float scratch for one batch's lanes and their Double accumulators.
+        let accFloats = weightSums ? (2 * O * K + K) * 16 : 0
+        let accStorage = gemmScratch(bytes: max(1, tasks * accFloats * 12))
         let geometry = geometry(geo)
-        do {
-            forEachChunk(geo, chunkPanels: chunkPanels, tasks: tasks) { t, chunk, range, s in
-                let acc = accStorage.pointer.assumingMemoryBound(to: Float.self) + t * O * K * 16
-                acc.update(repeating: 0, count: O * K * 16)
-                var g = geometry
-                forEachBatch(x, geo, &g, panels: range, taps: s.taps, runs: s.runs, spans: s.spans, spanCounts: s.spanCounts,
-                             plan: s.plan) { _, np in
-                    swiftnn_convbn_wgrad_f32(s.taps, K, np, w, O, shift, gateScale, gateOffset, a, b, cc, gy, L, s.spans,
-                                             s.spanCounts, acc)
-                }
-                let slot = partial + chunk * O * K
-                for i in 0..<(O * K) {
-                    var sum = 0.0
-                    for lane in 0..<16 { sum += Double(acc[i * 16 + lane]) }
-                    slot[i] = sum
-                }
+        forEachChunk(geo, chunkPanels: chunkPanels, tasks: tasks) { t, chunk, range, s in
+            let slot = partial + chunk * slotSize
+            slot.update(repeating: 0, count: 2 * O)
+            let accD: UnsafeMutablePointer<Double>? =
+                weightSums ? (accStorage.pointer + t * accFloats * 12).assumingMemoryBound(to: Double.self) : nil
+            let acc = accD.map { UnsafeMutableRawPointer($0 + accFloats).assumingMemoryBound(to: Float.self) }
+            accD?.update(repeating: 0, count: accFloats)
+            var g = geometry
+            forEachBatch(x, geo, &g, panels: range, taps: s.taps, runs: s.runs, spans: s.spans, spanCounts: s.spanCounts,
+                         plan: s.plan) { _, np in
+                swiftnn_convbn_backward_f32(s.taps, K, np, w, O, shift, gateScale, gateOffset, gy, L, s.spans, s.spanCounts,
+                                            slot, slot + O, acc, accD)
+            }
+            guard let accD else { return }
+            for i in 0..<(2 * O * K + K) {
+                var sum = 0.0
+                for lane in 0..<16 { sum += accD[i * 16 + lane] }
+                slot[2 * O + i] = sum
             }
         }
-        for i in 0..<(O * K) {
-            var sum = 0.0
-            for chunk in 0..<chunks { sum += partial[chunk * O * K + i] }
-            gw[i] = Float(sum)
+        var total = [Double](repeating: 0, count: slotSize)
+        for chunk in 0..<chunks {
+            for i in 0..<slotSize { total[i] += partial[chunk * slotSize + i] }
         }
         withExtendedLifetime((partialStorage, accStorage)) {}
+        let sum = Array(total[0..<O]), products = Array(total[O..<(2 * O)])
+        guard weightSums else { return (sum, products, [], [], []) }
+        var tapGradient = [Double](repeating: 0, count: O * K), tapDeviation = tapGradient
+        for o in 0..<O {
+            for k in 0..<K {
+                tapGradient[o * K + k] = total[2 * O + (2 * o) * K + k]
+                tapDeviation[o * K + k] = total[2 * O + (2 * o + 1) * K + k]
+            }
+        }
+        return (sum, products, tapGradient, tapDeviation, Array(total[(2 * O + 2 * O * K)...]))
     }
 }
 
@@ -287,37 +271,34 @@ extension CPUBackend: ConvBatchNormOps {
         for o in 0..<O where !mean[o].isNaN {
             precondition(Float(mean[o]) == Float(map.shift[o]), "conv_batch_norm_relu: the map was not made with these statistics")
         }
-        // shift, gate scale, gate offset, then a, b, c of dz = a·g − b·(z − shift) + c (as batchNormGradInput).
-        var k = (map.shift + map.scale + map.offset).map(Float.init) + [Float](repeating: 0, count: 3 * O)
-        let x = input.pointer(as: Float.self), w = weight.pointer(as: Float.self), gy = gradOutput.pointer(as: Float.self)
-        var sums: ChannelGradientSums? = nil
-        withExtendedLifetime((gradOutput, input, weight, batchNormWeight)) {
-            if needSums || batchStatistics {
-                let r = k.withUnsafeBufferPointer { k in
-                    ImplicitConvolution.recomputedConvGradientSums(x, w, gy, geo, shift: k.baseAddress!, gateScale: k.baseAddress! + O,
-                                                                   gateOffset: k.baseAddress! + 2 * O)
-                }
-                let sumDyXhat = (0..<O).map { o in invstd[o] * (r.products[o] - (mean[o] - Double(k[o])) * r.sum[o]) }
-                sums = ChannelGradientSums(count: m, sumDy: r.sum, sumDyXhat: sumDyXhat)
-            }
-            guard needWeight else { return }
-            for o in 0..<O {
-                let a = (batchNormWeight?.doubleValue(at: o) ?? 1) * invstd[o]
-                k[3 * O + o] = Float(a)
-                if batchStatistics, let sums {
-                    let b = a * invstd[o] * sums.sumDyXhat[o] / Double(m)
-                    k[4 * O + o] = Float(b)
-                    k[5 * O + o] = Float(b * (mean[o] - Double(k[o])) - a * sums.sumDy[o] / Double(m))
-                }
-            }
-        }
-        guard needWeight else { return (nil, needSums ? sums : nil) }
-        let gw = Tensor(uninitializedShape: weight.shape, dtype: weight.dtype)
-        withExtendedLifetime((gradOutput, input, weight)) {
+        let k = (map.shift + map.scale + map.offset).map(Float.init)
+        let r = withExtendedLifetime((gradOutput, input, weight)) {
             k.withUnsafeBufferPointer { k in
                 let p = k.baseAddress!
-                ImplicitConvolution.recomputedConvWeightGradient(x, w, gy, gw.pointer(as: Float.self), geo, shift: p, gateScale: p + O,
-                                                                 gateOffset: p + 2 * O, a: p + 3 * O, b: p + 4 * O, cc: p + 5 * O)
+                return ImplicitConvolution.recomputedConvBackward(input.pointer(as: Float.self), weight.pointer(as: Float.self),
+                                                                  gradOutput.pointer(as: Float.self), geo, shift: p,
+                                                                  gateScale: p + O, gateOffset: p + 2 * O, weightSums: needWeight)
+            }
+        }
+        let sumDyXhat = (0..<O).map { o in invstd[o] * (r.products[o] - (mean[o] - Double(k[o])) * r.sum[o]) }
+        let sums = ChannelGradientSums(count: m, sumDy: r.sum, sumDyXhat: sumDyXhat)
+        guard needWeight else { return (nil, needSums ? sums : nil) }
+        // dz = a·g − b·d + c per channel (batchNormGradInput's constants, in Double), so the weight
+        // gradient is a·Σtap·g − b·Σtap·d + c·Σtap.
+        let K = weight.count / max(O, 1)
+        let gw = Tensor(uninitializedShape: weight.shape, dtype: weight.dtype)
+        let out = gw.pointer(as: Float.self)
+        withExtendedLifetime(batchNormWeight) {
+            for o in 0..<O {
+                let a = (batchNormWeight?.doubleValue(at: o) ?? 1) * invstd[o]
+                var b = 0.0, c = 0.0
+                if batchStatistics {
+                    b = a * invstd[o] * sumDyXhat[o] / Double(m)
+                    c = b * (mean[o] - Double(k[o])) - a * r.sum[o] / Double(m)
+                }
+                for t in 0..<K {
+                    out[o * K + t] = Float(a * r.tapGradient[o * K + t] - b * r.tapDeviation[o * K + t] + c * r.tapSum[t])
+                }
             }
         }
         return (gw, needSums ? sums : nil)
