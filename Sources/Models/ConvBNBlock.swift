@@ -8,7 +8,7 @@ import NN
 /// norm and ReLU fused in one pass after the convolution (see `convBatchNormReLU(_:conv:batchNorm:)`)
 /// unless a hook needs the batch norm's output (a forward or backward hook on it or on the ReLU;
 /// the convolution's hooks, the batch norm's forward pre-hooks and the ReLU's output observers
-/// keep it fused). As a first layer (at most 32 taps, an input that needs no gradient, no hooks on
+/// keep it fused). As a first layer (at most 12 taps, such as `ConvBNBlock(1, 32)`, an input that needs no gradient, no hooks on
 /// the convolution or the batch norm) it does not even store the convolution's output: every pass
 /// recomputes it.
 ///

@@ -64,12 +64,13 @@ struct FirstLayerShape: CustomTestStringConvertible, Sendable {
     }
 
     static let all: [FirstLayerShape] = [
-        FirstLayerShape(input: [4, 3, 8, 8], outC: 8, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // K = 27
+        FirstLayerShape(input: [4, 1, 8, 8], outC: 8, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // K = 9
         FirstLayerShape(input: [3, 1, 9, 9], outC: 7, kernel: 3, stride: 2, padding: 1, momentum: nil),       // odd channels, stride 2
-        FirstLayerShape(input: [2, 2, 5, 5], outC: 3, kernel: 3, stride: 1, padding: 0, momentum: 0.2),       // K = 18, no padding
+        FirstLayerShape(input: [2, 1, 5, 5], outC: 3, kernel: 3, stride: 1, padding: 0, momentum: 0.2),       // no padding
         FirstLayerShape(input: [5, 1, 3, 3], outC: 13, kernel: 3, stride: 1, padding: 0, momentum: 0.1),      // 1×1 output: panels span samples
-        FirstLayerShape(input: [1, 3, 7, 9], outC: 5, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // batch 1, a partial last panel
-        FirstLayerShape(input: [2, 1, 6, 6], outC: 4, kernel: 5, stride: 1, padding: 2, momentum: 0.1),       // 5×5 kernel, K = 25
+        FirstLayerShape(input: [1, 1, 7, 9], outC: 5, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // batch 1, a partial last panel
+        FirstLayerShape(input: [2, 3, 6, 6], outC: 4, kernel: 2, stride: 2, padding: 0, momentum: 0.1),       // 3 channels, 2×2: K = 12
+        FirstLayerShape(input: [2, 2, 7, 7], outC: 6, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // K = 18: stored
         // SmallCNN's first layer on MNIST, 6 samples: 294 panels, two chunks of the backward and
         // five of the statistics.
         FirstLayerShape(input: [6, 1, 28, 28], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1),
@@ -195,7 +196,7 @@ struct RecomputedConvBatchNormReLUTests {
 
     @Test("the same bits on 1 and 2 threads")
     func threadCountIndependent() throws {
-        let shape = FirstLayerShape(input: [24, 3, 32, 32], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1)
+        let shape = FirstLayerShape(input: [24, 1, 32, 32], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1)
         var results: [[Float]] = []
         for threads in [1, 2] {
             let pair = try FirstLayerPair(shape, seed: 3)
@@ -227,12 +228,12 @@ struct RecomputedConvBatchNormReLUTests {
         let pre = try FirstLayerPair(shape, seed: 1)
         pre.bn.registerForwardPreHook { _, input in seen.append(input.count) }
         #expect(pre.fused(x).gradFunctionName == "batch_norm_relu")
-        #expect(seen == [8 * 4 * 64, 8 * 4 * 64])
-        // A convolution with a bias; too many taps (4 channels × 3 × 3 = 36).
-        let biased = Sequential { Conv2d(3, 8, 3, padding: 1); BatchNorm2d(8); ReLU() }
+        #expect(seen == [4 * 8 * 64, 4 * 8 * 64])
+        // A convolution with a bias; too many taps to gain (3 channels × 3 × 3 = 27).
+        let biased = Sequential { Conv2d(1, 8, 3, padding: 1); BatchNorm2d(8); ReLU() }
         #expect(biased(x).gradFunctionName == "batch_norm_relu")
-        let wide = Sequential { Conv2d(4, 8, 3, padding: 1, bias: false); BatchNorm2d(8); ReLU() }
-        #expect(wide(Tensor.randn([2, 4, 6, 6])).gradFunctionName == "batch_norm_relu")
+        let wide = Sequential { Conv2d(3, 8, 3, padding: 1, bias: false); BatchNorm2d(8); ReLU() }
+        #expect(wide(Tensor.randn([2, 3, 6, 6])).gradFunctionName == "batch_norm_relu")
     }
 
     @Test("a batch of one value per channel stops with BatchNorm2d's message, as the layers do")

@@ -36,8 +36,9 @@ CASES = [
     ("bias_stride2_odd_channels", [3, 2, 7, 7], 5, 3, 2, 1, True, 0.1, 1e-5),
     ("batch1_spatial_momentum_none", [1, 3, 5, 6], 3, 3, 1, 1, False, None, 1e-5),
     ("pointwise_1x1_output_momentum_03", [4, 3, 3, 3], 6, 3, 1, 0, True, 0.3, 1e-3),
-    # First layers (few taps, no conv bias): with an input that needs no gradient, SwiftNN
-    # recomputes the convolution inside batch norm + ReLU instead of storing it.
+    # First layers (no conv bias): with an input that needs no gradient, SwiftNN recomputes a
+    # convolution of at most 12 taps (the 1-channel case) inside batch norm + ReLU instead of
+    # storing it, and stores the 27 taps of the 3-channel case.
     ("first_layer_1ch", [4, 1, 10, 10], 8, 3, 1, 1, False, 0.1, 1e-5),
     ("first_layer_3ch_stride2_momentum_none", [5, 3, 9, 9], 7, 3, 2, 1, False, None, 1e-5),
 ]

@@ -1,6 +1,7 @@
 import CKernelSupport
 
-// Conv2d → BatchNorm2d → ReLU for a layer with few taps (a network's first layer: K = C·KH·KW ≤ 32),
+// Conv2d → BatchNorm2d → ReLU for a layer with few taps (a network's first layer on one channel:
+// K = C·KH·KW ≤ 12, see recomputeTapLimit),
 // with the convolution's output z never written to memory. Its statistics, the normalized output,
 // the backward's sums and the weight gradient each regather a panel's taps and recompute z in
 // registers (kernels in conv_kernels.c), with the same fused multiply-add chain as
@@ -16,11 +17,19 @@ import CKernelSupport
 // added in chunk order.
 
 extension ImplicitConvolution {
-    /// Whether `geo`'s convolution can be recomputed inside batch norm + ReLU: the implicit path's
-    /// geometries with at most ``smallTapLimit`` taps.
+    /// Whether `geo`'s convolution is recomputed inside batch norm + ReLU: the implicit path's
+    /// geometries with at most ``recomputeTapLimit`` taps.
     static func recomputes(_ geo: ConvGeometry, _ dtype: DType) -> Bool {
-        applies(geo, dtype) && geo.inChannels * geo.kernelCount <= smallTapLimit
+        applies(geo, dtype) && geo.inChannels * geo.kernelCount <= recomputeTapLimit
     }
+
+    /// Recomputing costs about 3·K multiply-adds per output element (statistics, output, backward
+    /// gate) and saves a fixed amount of memory traffic. `bench train --verbose`, 1 thread, first
+    /// layer forward + backward: K = 9 (1×28×28, 128 samples) 11.4 ms stored → 7.3 ms recomputed;
+    /// K = 27 (3×32×32, 64 samples) 5.6–6.0 ms → 10.8–12.0 ms. Per element the gain falls about
+    /// linearly in K and crosses zero near K = 17; 12 stays clear of it. The kernels themselves
+    /// take any K ≤ ``smallTapLimit``.
+    static let recomputeTapLimit = 12
 
     /// Panels per batch of gathered taps: batch × K × 16 floats (≤ 32 KB) stay in L1 while the
     /// channels go past them (as in ``weightGradientSmallTaps``).
@@ -94,7 +103,7 @@ extension ImplicitConvolution {
     /// Double.
     static func recomputedConvStatistics(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ geo: ConvGeometry)
         -> (mean: [Double], variance: [Double]) {
-        precondition(recomputes(geo, .float32))
+        precondition(applies(geo, .float32) && geo.inChannels * geo.kernelCount <= smallTapLimit)
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount
         let shift = firstOutputs(x, w, geo)
         let chunkPanels = 64
@@ -156,7 +165,7 @@ extension ImplicitConvolution {
     static func recomputedConvBatchNormReLU(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                             _ geo: ConvGeometry, shift: UnsafePointer<Float>, scale: UnsafePointer<Float>,
                                             offset: UnsafePointer<Float>) {
-        precondition(recomputes(geo, .float32))
+        precondition(applies(geo, .float32) && geo.inChannels * geo.kernelCount <= smallTapLimit)
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, L = geo.outputCount
         let geometry = geometry(geo)
         let panels = (geo.batch * L + 15) / 16
@@ -183,7 +192,7 @@ extension ImplicitConvolution {
                                        _ geo: ConvGeometry, shift: UnsafePointer<Float>, gateScale: UnsafePointer<Float>,
                                        gateOffset: UnsafePointer<Float>, weightSums: Bool)
         -> (sum: [Double], products: [Double], tapGradient: [Double], tapDeviation: [Double], tapSum: [Double]) {
-        precondition(recomputes(geo, .float32))
+        precondition(applies(geo, .float32) && geo.inChannels * geo.kernelCount <= smallTapLimit)
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, L = geo.outputCount
         let panels = (geo.batch * L + 15) / 16
         let chunkPanels = max(256, (panels + 255) / 256)
