@@ -14,11 +14,13 @@ import NN
 /// statistics are read when the step is recorded (only the forward pass changes them), and an
 /// output observer on the ReLU sees the ReLU's output, which the fused path makes.
 ///
-/// With a ReLU after the layer, the input itself is only needed on sampled steps: the counting
-/// of the other steps reads the ReLU output's shape (the layer's input shape) instead, and the
-/// forward pre-hook is attached while the probe is armed alone. A first layer whose convolution
-/// the fused path recomputes instead of storing (its output is never materialized) so stays on
-/// that path on every step but the sampled ones.
+/// With a ReLU after the layer that no other layer uses, the input itself is only needed on
+/// sampled steps: the counting of the other steps reads the ReLU output's shape (the layer's input
+/// shape) instead, and the forward pre-hook is attached while the probe is armed alone. A first
+/// layer whose convolution the fused path recomputes instead of storing (its output is never
+/// materialized) so stays on that path on every step but the sampled ones. A ReLU module called
+/// more than once per forward pass (ResNet's blocks share one) would be counted once per call,
+/// with other layers' shapes, so there the pre-hook keeps counting.
 final class BatchNormProbe {
     let path: String
     let bn: BatchNormBase
@@ -63,21 +65,30 @@ final class BatchNormProbe {
         })
     }
 
-    /// Watches `relu`, the ReLU the layer's output goes through; from now on the ReLU's output
-    /// (of the layer's input shape) does the counting.
-    func attachReLU(_ relu: Module, path: String) {
+    /// Watches `relu`, the ReLU the layer's output goes through. When `countsCalls` (the ReLU runs
+    /// once per forward pass, after this layer alone), its output (of the layer's input shape)
+    /// does the counting from now on.
+    func attachReLU(_ relu: Module, path: String, countsCalls: Bool) {
         detachSampling()
-        for h in countingHandles { h.remove() }
         reluPath = path
         trace.reluPath = path
         self.relu = relu
-        countingHandles = [relu.registerOutputObserver { [unowned self] _, output in self.count(output.shape) }]
+        if countsCalls {
+            for h in countingHandles { h.remove() }
+            countingHandles = [relu.registerOutputObserver { [unowned self] _, output in self.count(output.shape) }]
+            countsThroughReLU = true
+        }
         if armed { attachSampling() }
     }
 
+    /// Whether the ReLU's output observer counts the calls (the pre-hook then samples alone).
+    private var countsThroughReLU = false
+
     private func attachSampling() {
         guard let relu else { return }
-        samplingHandles.append(bn.registerForwardPreHook { [unowned self] _, input in self.sample(input) })
+        if countsThroughReLU {
+            samplingHandles.append(bn.registerForwardPreHook { [unowned self] _, input in self.sample(input) })
+        }
         samplingHandles.append(relu.registerOutputObserver { [unowned self] _, output in self.afterReLU(output) })
     }
 

@@ -211,7 +211,8 @@ public final class TrainingMonitor {
             guard let probe = probes.first(where: { $0.bn === call.module }) else { continue }
             if probe.reluPath == nil,
                let relu = trace.consumers(of: call.index, through: DataTrace.throughElementwise).map({ trace.calls[$0] }).first(where: { $0.module is ReLU }) {
-                probe.attachReLU(relu.module, path: relu.path)
+                let calls = trace.calls.filter { $0.isAtomic && $0.module === relu.module }.count
+                probe.attachReLU(relu.module, path: relu.path, countsCalls: calls == 1)
             }
             let (_, source) = trace.origin(of: call.input, consumedBy: call.index, through: DataTrace.throughElementwise)
             if case .module(let producer)? = source, producer.module is Linear || producer.module is ConvNd,

@@ -439,6 +439,32 @@ private func dataset(_ n: Int, seed: UInt64, randomLabels: Bool = false) -> (x: 
         monitor.detach()
     }
 
+    /// A ReLU module shared by two BatchNorms (as ResNet's blocks share theirs) runs twice per
+    /// forward pass with different shapes: the BatchNorms' own pre-hooks keep counting.
+    @Test func aSharedReLUDoesNotCount() {
+        final class Shared: Module {
+            var conv1 = Conv2d(2, 4, 3, padding: 1, bias: false), bn1 = BatchNorm2d(4)
+            var conv2 = Conv2d(4, 4, 3, stride: 2, padding: 1, bias: false), bn2 = BatchNorm2d(4)
+            var relu = ReLU()
+            override func forward(_ x: Tensor) -> Tensor { relu(bn2(conv2(relu(bn1(conv1(x)))))) }
+        }
+        let model = Shared()
+        let monitor = TrainingMonitor(model: model)
+        model.train()
+        let g = Generator(seed: 13)
+        for _ in 0..<3 {
+            let y = model(Tensor.randn([3, 2, 8, 8], generator: g))
+            monitor.recordStep(loss: Double(y.mean().item()), epoch: 1)
+        }
+        withNoGrad { _ = model(Tensor.randn([3, 2, 8, 8], generator: g)) }     // forgot model.eval()
+        #expect(monitor.log.batchNorms.map(\.reluPath) == ["relu", "relu"])
+        let o = monitor.observations
+        #expect(o.smallestBatch.map(\.path) == ["bn1", "bn2"])
+        #expect(o.smallestBatch.map(\.values) == [3 * 64, 3 * 16])
+        #expect(o.trainingModeWithoutGrad.map(\.calls) == [1, 1])
+        monitor.detach()
+    }
+
     /// Attaching the monitor does not change training: the same seed gives bit-identical weights.
     @Test func monitoringLeavesTrainingUnchanged() {
         func run(monitored: Bool) -> [Float] {
