@@ -5,7 +5,8 @@ import Autograd
 // stored: its statistics, the normalized output and both backward sweeps recompute it from the
 // input (see Kernels.convBatchNormStatistics). Used by the fused path whenever the output it would
 // skip is invisible: no hooks on the convolution or the batch norm, no convolution bias, an input
-// that needs no gradient, and a geometry the backend recomputes (few taps: C·KH·KW ≤ 12 on the CPU, a one-channel image under a 3×3 kernel).
+// that needs no gradient, and a geometry the backend recomputes (few taps: C·KH·KW ≤ 12 on the
+// CPU, a one-channel image under a 3×3 kernel).
 
 /// `relu(bn(conv(x)))` with the convolution recomputed, or nil (before doing anything) when the
 /// recomputed path does not apply; the caller has checked `canFuse`.

@@ -1,16 +1,16 @@
 import CKernelSupport
 
 // Conv2d → BatchNorm2d → ReLU for a layer with few taps (a network's first layer on one channel:
-// K = C·KH·KW ≤ 12, see recomputeTapLimit),
-// with the convolution's output z never written to memory. Its statistics, the normalized output,
-// the backward's sums and the weight gradient each regather a panel's taps and recompute z in
-// registers (kernels in conv_kernels.c), with the same fused multiply-add chain as
-// `forwardSmallTaps`, so every pass sees the very bits the stored z would hold.
+// K = C·KH·KW ≤ 12, see recomputeTapLimit), with the convolution's output z never written to
+// memory. Its statistics, the normalized output and the backward (batch norm's sums and the weight
+// gradient, in one pass) each regather a panel's taps and recompute z in registers (kernels in
+// conv_kernels.c), with the same fused multiply-add chain as `forwardSmallTaps`, so every pass sees
+// the very bits the stored z would hold.
 //
 // Why: a first layer's z is the network's largest activation (SmallCNN on MNIST: 12.8 MB per
-// step) and costs only 9 or 27 multiply-adds per element. Stored, it is written once and read five
+// step) and costs only 9 multiply-adds per element. Stored, it is written once and read five
 // times (statistics, normalization, the backward's two sweeps, and dz read back by the weight
-// gradient, which writes it first); recomputed, only y is written and gy read twice.
+// gradient, which writes it first); recomputed, only y is written and gy read once.
 //
 // Rounding does not depend on the thread count: sums are taken over a fixed grid of panel chunks
 // (its size depends on the geometry alone), each chunk into its own Double slot, and the slots are
@@ -35,9 +35,9 @@ extension ImplicitConvolution {
     /// channels go past them (as in ``weightGradientSmallTaps``).
     private static func tapBatch(_ K: Int) -> Int { max(16, min(64, 512 / K)) }
 
-    /// Calls `body(panel0, panels, taps, spans, spanCounts)` for consecutive batches of the panels
-    /// `range`, each batch's taps gathered into `taps` (`[panel][K][16]`) and its lanes described
-    /// in `spans` (16 per panel).
+    /// Calls `body(firstPanel, panels)` for consecutive batches of the panels `range`, each batch's
+    /// taps gathered into `tp` (`[panel][K][16]`), its lanes described in `sp` (16 per panel) and
+    /// their counts in `sc`.
     private static func forEachBatch(_ x: UnsafePointer<Float>, _ geo: ConvGeometry, _ g: inout swiftnn_conv_geometry,
                                      panels range: Range<Int>, taps tp: UnsafeMutablePointer<Float>,
                                      runs rp: UnsafeMutablePointer<swiftnn_conv_run>,
