@@ -19,8 +19,8 @@ import NN
 /// shape) instead, and the forward pre-hook is attached while the probe is armed alone. A first
 /// layer whose convolution the fused path recomputes instead of storing (its output is never
 /// materialized) so stays on that path on every step but the sampled ones. A ReLU module called
-/// more than once per forward pass (ResNet's blocks share one) would be counted once per call,
-/// with other layers' shapes, so there the pre-hook keeps counting.
+/// more often than the layer (ResNet's blocks share one) would be counted once per call, with
+/// other layers' shapes, so there the pre-hook keeps counting.
 final class BatchNormProbe {
     let path: String
     let bn: BatchNormBase
@@ -66,8 +66,8 @@ final class BatchNormProbe {
     }
 
     /// Watches `relu`, the ReLU the layer's output goes through. When `countsCalls` (the ReLU runs
-    /// once per forward pass, after this layer alone), its output (of the layer's input shape)
-    /// does the counting from now on.
+    /// as often as this layer, after it alone), its output (of the layer's input shape) does the
+    /// counting from now on.
     func attachReLU(_ relu: Module, path: String, countsCalls: Bool) {
         detachSampling()
         reluPath = path

@@ -211,8 +211,10 @@ public final class TrainingMonitor {
             guard let probe = probes.first(where: { $0.bn === call.module }) else { continue }
             if probe.reluPath == nil,
                let relu = trace.consumers(of: call.index, through: DataTrace.throughElementwise).map({ trace.calls[$0] }).first(where: { $0.module is ReLU }) {
-                let calls = trace.calls.filter { $0.isAtomic && $0.module === relu.module }.count
-                probe.attachReLU(relu.module, path: relu.path, countsCalls: calls == 1)
+                // The trace may hold more than one forward pass: a ReLU that counts for this layer
+                // runs exactly as often as the layer does.
+                func calls(_ m: Module) -> Int { trace.calls.filter { $0.isAtomic && $0.module === m }.count }
+                probe.attachReLU(relu.module, path: relu.path, countsCalls: calls(relu.module) == calls(probe.bn))
             }
             let (_, source) = trace.origin(of: call.input, consumedBy: call.index, through: DataTrace.throughElementwise)
             if case .module(let producer)? = source, producer.module is Linear || producer.module is ConvNd,

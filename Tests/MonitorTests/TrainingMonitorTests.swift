@@ -439,6 +439,31 @@ private func dataset(_ n: Int, seed: UInt64, randomLabels: Bool = false) -> (x: 
         monitor.detach()
     }
 
+    /// The structure is learnt from every forward pass before the first recorded step (here a
+    /// validation pass, then the step's): the ReLU still counts for its BatchNorm, so a first layer
+    /// on one channel is recomputed between samples.
+    @Test func twoForwardPassesBeforeTheFirstStep() {
+        let model = Sequential { Conv2d(1, 4, 3, padding: 1, bias: false); BatchNorm2d(4); ReLU() }
+        var config = TrainingMonitor.Configuration()
+        config.sampleEvery = 3
+        let monitor = TrainingMonitor(model: model, configuration: config)
+        let g = Generator(seed: 14)
+        model.eval()
+        withNoGrad { _ = model(Tensor.randn([4, 1, 6, 6], generator: g)) }
+        model.train()
+        var kinds: [String?] = []
+        for _ in 0..<4 {
+            let y = model(Tensor.randn([4, 1, 6, 6], generator: g))
+            kinds.append(y.gradFunctionName)
+            monitor.recordStep(loss: Double(y.mean().item()), epoch: 1)
+        }
+        let geo = ConvGeometry(batch: 4, inChannels: 1, outChannels: 4, groups: 1, inputSize: [6, 6], kernelSize: [3, 3],
+                               stride: [1, 1], padding: [1, 1], dilation: [1, 1])
+        let free = Kernels.convBatchNormReLURecomputes(Tensor.zeros([1]), geo) ? "conv_batch_norm_relu" : "batch_norm_relu"
+        #expect(kinds == ["relu", free, "batch_norm_relu", free])
+        monitor.detach()
+    }
+
     /// A ReLU module shared by two BatchNorms (as ResNet's blocks share theirs) runs twice per
     /// forward pass with different shapes: the BatchNorms' own pre-hooks keep counting.
     @Test func aSharedReLUDoesNotCount() {
