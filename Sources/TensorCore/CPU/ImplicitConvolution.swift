@@ -482,62 +482,104 @@ enum ImplicitConvolution {
     /// order, so the result does not depend on the thread count.
     static func weightGradientSmallTaps(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gw: UnsafeMutablePointer<Float>,
                                         _ geo: ConvGeometry) {
-        let geometry = geometry(geo)
-        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
-        let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
+        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, L = geo.outputCount
         precondition(K <= smallTapLimit)
-        let panels = (P + 15) / 16
+        let panels = (geo.batch * L + 15) / 16
         let chunkPanels = max(256, (panels + 255) / 256)
         let chunks = (panels + chunkPanels - 1) / chunkPanels
         let partialStorage = gemmScratch(bytes: chunks * O * K * 8)
         let partial = partialStorage.pointer.assumingMemoryBound(to: Double.self)
         let tasks = tasks(work: geo.work, units: chunks, perThread: 2)
-        // Panels per batch: their taps (batch × K × 16 floats, ≤ 32 KB) stay in L1 while each channel
-        // of gy streams past them in runs of batch × 64 bytes (16 panels per batch ran ≈ 2× slower:
-        // gy comes from L3 and short runs leave its loads waiting).
-        let batch = max(16, min(64, 512 / K))
         let accStorage = gemmScratch(bytes: tasks * O * K * 64)
-        let tapStorage = gemmScratch(bytes: tasks * batch * K * 64)
-        Parallel.run(tasks: tasks) { t in
-            var g = geometry
+        let geometry = geometry(geo)
+        forEachChunk(geo, chunkPanels: chunkPanels, tasks: tasks) { t, chunk, range, s in
             let acc = accStorage.pointer.assumingMemoryBound(to: Float.self) + t * O * K * 16
-            let tp = tapStorage.pointer.assumingMemoryBound(to: Float.self) + t * batch * K * 16
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * batch) { runs in
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * batch) { spans in
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: batch) { spanCounts in
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
-                let rp = runs.baseAddress!, sp = spans.baseAddress!, sc = spanCounts.baseAddress!, pl = plan.baseAddress!
-                for chunk in (chunks * t / tasks)..<(chunks * (t + 1) / tasks) {
-                    acc.update(repeating: 0, count: O * K * 16)
-                    var p = chunk * chunkPanels
-                    let end = min(panels, p + chunkPanels)
-                    while p < end {
-                        let np = min(batch, end - p)
-                        for j in 0..<np {
-                            let start = (p + j) * 16
-                            let c = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
-                                             outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
-                            sc[j] = c.spans
-                            let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, c.runs, pl)
-                            swiftnn_conv_gather_f32(x, &g, pl, base, 0, K, tp + j * K * 16, 16)
-                        }
-                        swiftnn_conv_wgrad_small_f32(tp, K, np, gy, L, sp, sc, 0, O, acc)
-                        p += np
-                    }
-                    let slot = partial + chunk * O * K
-                    for i in 0..<(O * K) {
-                        var sum = 0.0
-                        for lane in 0..<16 { sum += Double(acc[i * 16 + lane]) }
-                        slot[i] = sum
-                    }
-                }
-            } } } }
+            acc.update(repeating: 0, count: O * K * 16)
+            var g = geometry
+            forEachBatch(x, geo, &g, panels: range, taps: s.taps, runs: s.runs, spans: s.spans, spanCounts: s.spanCounts,
+                         plan: s.plan) { _, np in
+                swiftnn_conv_wgrad_small_f32(s.taps, K, np, gy, L, s.spans, s.spanCounts, 0, O, acc)
+            }
+            let slot = partial + chunk * O * K
+            for i in 0..<(O * K) {
+                var sum = 0.0
+                for lane in 0..<16 { sum += Double(acc[i * 16 + lane]) }
+                slot[i] = sum
+            }
         }
         for i in 0..<(O * K) {
             var sum = 0.0
             for chunk in 0..<chunks { sum += partial[chunk * O * K + i] }
             gw[i] = Float(sum)
         }
-        withExtendedLifetime((partialStorage, accStorage, tapStorage)) {}
+        withExtendedLifetime((partialStorage, accStorage)) {}
+    }
+
+    /// Panels per batch of a few-tap layer's gathered taps: their taps (batch × K × 16 floats,
+    /// ≤ 32 KB) stay in L1 while each channel of gy streams past them in runs of batch × 64 bytes
+    /// (16 panels per batch ran ≈ 2× slower in ``weightGradientSmallTaps``: gy comes from L3 and
+    /// short runs leave its loads waiting).
+    static func tapBatch(_ K: Int) -> Int { max(16, min(64, 512 / K)) }
+
+    /// Calls `body(firstPanel, panels)` for consecutive batches of the panels `range`, each batch's
+    /// taps gathered into `tp` (`[panel][K][16]`), its lanes described in `sp` (16 per panel) and
+    /// their counts in `sc`.
+    static func forEachBatch(_ x: UnsafePointer<Float>, _ geo: ConvGeometry, _ g: inout swiftnn_conv_geometry,
+                             panels range: Range<Int>, taps tp: UnsafeMutablePointer<Float>,
+                             runs rp: UnsafeMutablePointer<swiftnn_conv_run>,
+                             spans sp: UnsafeMutablePointer<swiftnn_conv_span>, spanCounts sc: UnsafeMutablePointer<Int>,
+                             plan pl: UnsafeMutablePointer<swiftnn_conv_tap_lanes>,
+                             _ body: (Int, Int) -> Void) {
+        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount
+        let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
+        let batch = tapBatch(K)
+        var p = range.lowerBound
+        while p < range.upperBound {
+            let np = min(batch, range.upperBound - p)
+            for j in 0..<np {
+                let start = (p + j) * 16
+                let c = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
+                                 outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
+                sc[j] = c.spans
+                let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, c.runs, pl)
+                swiftnn_conv_gather_f32(x, &g, pl, base, 0, K, tp + j * K * 16, 16)
+            }
+            body(p, np)
+            p += np
+        }
+    }
+
+    /// Runs `body(task, chunk, panels, scratch)` for every chunk of `chunkPanels` panels, chunks
+    /// spread over `tasks` tasks; `scratch` holds one batch's taps, runs, spans, span counts and the
+    /// tap plan.
+    static func forEachChunk(_ geo: ConvGeometry, chunkPanels: Int, tasks: Int,
+                             _ body: (Int, Int, Range<Int>, BatchScratch) -> Void) {
+        let K = geo.inChannels * geo.kernelCount
+        let panels = (geo.batch * geo.outputCount + 15) / 16
+        let chunks = (panels + chunkPanels - 1) / chunkPanels
+        let batch = tapBatch(K)
+        let tapStorage = gemmScratch(bytes: tasks * batch * K * 64)
+        Parallel.run(tasks: tasks) { t in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * batch) { runs in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * batch) { spans in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: batch) { spanCounts in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: geo.kernelCount) { plan in
+                let scratch = BatchScratch(
+                    taps: tapStorage.pointer.assumingMemoryBound(to: Float.self) + t * batch * K * 16, runs: runs.baseAddress!,
+                    spans: spans.baseAddress!, spanCounts: spanCounts.baseAddress!, plan: plan.baseAddress!)
+                for chunk in (chunks * t / tasks)..<(chunks * (t + 1) / tasks) {
+                    body(t, chunk, (chunk * chunkPanels)..<min(panels, (chunk + 1) * chunkPanels), scratch)
+                }
+            } } } }
+        }
+        withExtendedLifetime(tapStorage) {}
+    }
+
+    struct BatchScratch {
+        let taps: UnsafeMutablePointer<Float>
+        let runs: UnsafeMutablePointer<swiftnn_conv_run>
+        let spans: UnsafeMutablePointer<swiftnn_conv_span>
+        let spanCounts: UnsafeMutablePointer<Int>
+        let plan: UnsafeMutablePointer<swiftnn_conv_tap_lanes>
     }
 }
