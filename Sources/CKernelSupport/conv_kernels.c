@@ -128,6 +128,140 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
     }
 }
 
+// MARK: 3×3 taps from runs (masked loads and permutes instead of hardware gathers)
+
+/// Lanes lane0..<lane0 + count of a panel: one sample, one output row, consecutive columns.
+typedef struct {
+    long offset;             ///< sample offset + input column of the run's first lane for kernel column 0
+    long ih0;                ///< input row for kernel row 0
+    long lane0;
+    __mmask16 lanes;
+    __mmask16 lo, hi;        ///< stride 2: the elements offset..+15 and +16..+31 that lie inside the row
+    __mmask16 cols[3];       ///< stride 1: the lanes whose column for kernel column kw lies inside the row
+} run3;
+
+int swiftnn_conv_runs_supported(const swiftnn_conv_geometry *g) {
+    return g->kernelH == 3 && g->kernelW == 3 && g->dilationH == 1 && g->dilationW == 1 && (g->strideW == 1 || g->strideW == 2);
+}
+
+/// Lanes [lo, hi) ∩ [0, 16), for bounds of any sign (lane_range wants 0 ≤ hi).
+static inline __mmask16 lanes_between(long lo, long hi) {
+    return lane_range(lo < 0 ? 0 : lo, hi > 16 ? 16 : hi < 0 ? 0 : hi);
+}
+
+/// The runs of a panel as run3, stride-2 runs cut to at most 15 lanes (two loads hold 2·14 + 2 + 1 elements).
+static long plan_runs3(const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns, run3 *plan) {
+    const long maxLanes = g->strideW == 2 ? 15 : 16;
+    long np = 0;
+    for (long i = 0; i < nruns; i++) {
+        for (long k0 = 0; k0 < runs[i].count; k0 += maxLanes) {
+            run3 *r = plan + np++;
+            const long count = runs[i].count - k0 < maxLanes ? runs[i].count - k0 : maxLanes;
+            const long col0 = (runs[i].ow0 + k0) * g->strideW - g->padW;
+            r->lane0 = runs[i].lane0 + k0;
+            r->offset = runs[i].n * g->sampleStride + col0;
+            r->ih0 = runs[i].oh * g->strideH - g->padH;
+            r->lanes = lane_range(r->lane0, r->lane0 + count);
+            r->lo = lanes_between(-col0, g->width - col0);
+            r->hi = lanes_between(-col0 - 16, g->width - col0 - 16);
+            for (long kw = 0; kw < 3; kw++) {
+                // Stride 1: lane l reads column col0 + kw + (l − lane0).
+                long first = col0 + kw - r->lane0;
+                r->cols[kw] = r->lanes & lanes_between(-first, g->width - first);
+            }
+        }
+    }
+    return np;
+}
+
+/// One channel's nine taps of the panel into t[3·kh + kw], summed in nine registers (an array
+/// indexed in the loop would live in memory, every merge a store and a reload); the stride is a
+/// constant where inlined.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void taps3x3(const float *xc, long height, long width, const run3 *plan, long np,
+                                                           const long strideW, __m512 t[9]) {
+    __m512 t0 = _mm512_setzero_ps(), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0, t8 = t0;
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i one = _mm512_set1_epi32(1);
+    for (long i = 0; i < np; i++) {
+        const run3 *r = plan + i;
+        // Stride 2: lane l takes element 2(l − lane0) + kw of the two loads (indices use 5 bits, so
+        // lanes outside the run may wrap: they are not taken).
+        const __m512i i0 = _mm512_slli_epi32(_mm512_sub_epi32(lane, _mm512_set1_epi32((int)r->lane0)), 1);
+        const __m512i i1 = _mm512_add_epi32(i0, one), i2 = _mm512_add_epi32(i1, one);
+        const float *rows = xc + r->offset + r->ih0 * width;
+#define SWIFTNN_TAP_ROW(kh, a, b, c) \
+        if (r->ih0 + kh >= 0 && r->ih0 + kh < height) { \
+            const float *row = rows + kh * width; \
+            if (strideW == 1) { \
+                a = _mm512_mask_loadu_ps(a, r->cols[0], row - r->lane0); \
+                b = _mm512_mask_loadu_ps(b, r->cols[1], row + 1 - r->lane0); \
+                c = _mm512_mask_loadu_ps(c, r->cols[2], row + 2 - r->lane0); \
+            } else { \
+                const __m512 lo = _mm512_maskz_loadu_ps(r->lo, row), hi = _mm512_maskz_loadu_ps(r->hi, row + 16); \
+                a = _mm512_mask_mov_ps(a, r->lanes, _mm512_permutex2var_ps(lo, i0, hi)); \
+                b = _mm512_mask_mov_ps(b, r->lanes, _mm512_permutex2var_ps(lo, i1, hi)); \
+                c = _mm512_mask_mov_ps(c, r->lanes, _mm512_permutex2var_ps(lo, i2, hi)); \
+            } \
+        }
+        SWIFTNN_TAP_ROW(0, t0, t1, t2)
+        SWIFTNN_TAP_ROW(1, t3, t4, t5)
+        SWIFTNN_TAP_ROW(2, t6, t7, t8)
+#undef SWIFTNN_TAP_ROW
+    }
+    t[0] = t0; t[1] = t1; t[2] = t2; t[3] = t3; t[4] = t4; t[5] = t5; t[6] = t6; t[7] = t7; t[8] = t8;
+}
+
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void gather_runs3(const float *x, const swiftnn_conv_geometry *g, const run3 *plan,
+                                                                long np, long tap0, long taps, float *dst, long stride, int six,
+                                                                const long strideW) {
+    const long planeSize = g->height * g->width;
+    __m512 t[9], pending[6];
+    long c = tap0 / 9, done = 0;
+    long q0 = tap0 % 9;
+    while (done < taps) {
+        const float *xc = x + c * planeSize;
+        // The rows this panel reads four channels ahead (the loads wait on every miss).
+        for (long i = 0; i < np; i++)
+            for (long kh = 0; kh < 3; kh++) {
+                long ih = plan[i].ih0 + kh;
+                if (ih >= 0 && ih < g->height) {
+                    const float *ahead = xc + 4 * planeSize + plan[i].offset + ih * g->width;
+                    _mm_prefetch((const char *)ahead, _MM_HINT_T0);
+                    _mm_prefetch((const char *)(ahead + 16), _MM_HINT_T0);
+                }
+            }
+        taps3x3(xc, g->height, g->width, plan, np, strideW, t);
+        for (long q = q0; q < 9 && done < taps; q++, done++) {
+            if (six) {
+                pending[done % 6] = t[q];
+                if (done % 6 == 5) interleave_six(pending, dst + (done / 6) * stride);
+            } else {
+                _mm512_storeu_ps(dst + done * stride, t[q]);
+            }
+        }
+        q0 = 0;
+        c++;
+    }
+    if (six && taps % 6 != 0) {
+        for (long i = taps % 6; i < 6; i++) pending[i] = _mm512_setzero_ps();  // a last partial block: zero rows
+        interleave_six(pending, dst + (taps / 6) * stride);
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
+                                  long tap0, long taps, float *dst, long stride, int six) {
+    run3 plan[32];
+    const long np = plan_runs3(g, runs, nruns, plan);
+    if (g->strideW == 1) {
+        gather_runs3(x, g, plan, np, tap0, taps, dst, stride, six, 1);
+    } else {
+        gather_runs3(x, g, plan, np, tap0, taps, dst, stride, six, 2);
+    }
+}
+
 /// Where kernel column kw lands in a 16-column window of an input row: the lanes of `mask` receive
 /// consecutive outputs of the row from `src` on (lanes stride-W apart, filled by an expanding load;
 /// for stride 1, lane l receives output src + l, a masked load).
@@ -718,6 +852,11 @@ void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, con
 void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
                                  long base, long tap0, long taps, float *dst, long blockStride) {
     (void)x; (void)g; (void)plan; (void)base; (void)tap0; (void)taps; (void)dst; (void)blockStride;
+}
+int swiftnn_conv_runs_supported(const swiftnn_conv_geometry *g) { (void)g; return 0; }
+void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
+                                  long tap0, long taps, float *dst, long stride, int six) {
+    (void)x; (void)g; (void)runs; (void)nruns; (void)tap0; (void)taps; (void)dst; (void)stride; (void)six;
 }
 void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long outH, long outW, float *dx,
                              const swiftnn_conv_geometry *g) {

@@ -119,6 +119,62 @@ import CKernelSupport
         #expect(!ImplicitConvolution.indicesFit(farPadding))
     }
 
+    @Test("3×3 taps read run by run equal the hardware gathers, bit for bit, in both layouts",
+          .enabled(if: runs, "this CPU lacks AVX-512F"))
+    func runGathersEqualHardwareGathers() {
+        var seed: UInt32 = 12_345
+        func next(_ n: Int) -> Int {
+            seed = seed &* 1_664_525 &+ 1_013_904_223
+            return Int(seed >> 8) % n
+        }
+        var geometries = 0, panelsChecked = 0
+        while geometries < 200 {
+            // Batches, channels and sizes that make panels straddle rows and samples; strides 1 and 2,
+            // padding up to 2 (wider than the kernel's reach on one side), widths past two vectors.
+            let n = 1 + next(4), c = 1 + next(5), h = 1 + next(20), w = 1 + next(40)
+            let sh = 1 + next(2), sw = 1 + next(2), ph = next(3), pw = next(3)
+            let geo = ConvGeometry(batch: n, inChannels: c, outChannels: 1, groups: 1, inputSize: [h, w], kernelSize: [3, 3],
+                                   stride: [sh, sw], padding: [ph, pw], dilation: [1, 1])
+            guard geo.outputSize.allSatisfy({ $0 > 0 }) else { continue }
+            geometries += 1
+            var g = ImplicitConvolution.geometry(geo)
+            #expect(swiftnn_conv_runs_supported(&g) != 0)
+            let x = (0..<(n * c * h * w)).map { _ in Float(next(1 << 16)) / 1024 - 32 }
+            let K = c * 9, L = geo.outputCount, P = n * L, blocks = (K + 5) / 6
+            var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 16)
+            var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
+            var plan = [swiftnn_conv_tap_lanes](repeating: swiftnn_conv_tap_lanes(), count: 9)
+            // Sentinels past what each call writes show that nothing else is touched.
+            var want = [Float](repeating: -7, count: K * 16 + 16), got = want
+            var want6 = [Float](repeating: -7, count: blocks * 96 + 16), got6 = want6
+            x.withUnsafeBufferPointer { xp in
+                for start in stride(from: 0, to: P, by: 16) {
+                    let count = ImplicitConvolution.describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: geo.outputSize[1],
+                                                             positions: L, outChannels: 1, runs: &runs, spans: &spans).runs
+                    let tap0 = next(K), taps = 1 + next(K - tap0)
+                    let base = swiftnn_conv_plan_panel(&g, runs, count, &plan)
+                    swiftnn_conv_gather_f32(xp.baseAddress!, &g, plan, base, tap0, taps, &want, 16)
+                    swiftnn_conv_gather_runs_f32(xp.baseAddress!, &g, runs, count, tap0, taps, &got, 16, 0)
+                    swiftnn_conv_gather_six_f32(xp.baseAddress!, &g, plan, base, tap0, taps, &want6, 96)
+                    swiftnn_conv_gather_runs_f32(xp.baseAddress!, &g, runs, count, tap0, taps, &got6, 96, 1)
+                    panelsChecked += 1
+                    if want.map(\.bitPattern) != got.map(\.bitPattern) || want6.map(\.bitPattern) != got6.map(\.bitPattern) {
+                        Issue.record("N\(n) C\(c) \(h)×\(w) stride (\(sh), \(sw)) padding (\(ph), \(pw)), panel at \(start), taps \(tap0)..<\(tap0 + taps)")
+                        return
+                    }
+                }
+            }
+        }
+        #expect(panelsChecked > 1000)
+        // What stays on the hardware gathers.
+        for (k, s, d) in [((3, 2), (1, 1), (1, 1)), ((3, 3), (1, 3), (1, 1)), ((3, 3), (1, 1), (1, 2)), ((5, 5), (2, 2), (1, 1))] {
+            var g = ImplicitConvolution.geometry(ConvGeometry(batch: 1, inChannels: 1, outChannels: 1, groups: 1, inputSize: [9, 9],
+                                                              kernelSize: [k.0, k.1], stride: [s.0, s.1], padding: [1, 1],
+                                                              dilation: [d.0, d.1]))
+            #expect(swiftnn_conv_runs_supported(&g) == 0, "kernel \(k), stride \(s), dilation \(d)")
+        }
+    }
+
     /// The implicit path itself (whatever `SWIFTNN_CONV` says): output, input and weight gradients.
     private func implicit(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ gy: Tensor, _ geo: ConvGeometry) -> (Tensor, Tensor, Tensor) {
         let y = Tensor(uninitializedShape: gy.shape), gx = Tensor(uninitializedShape: x.shape)

@@ -119,6 +119,15 @@ void swiftnn_conv_gather_f32(const float *x, const swiftnn_conv_geometry *g, con
 /// dst[b·blockStride + 6k + i]; a last partial block of six is padded with zero rows.
 void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_tap_lanes *plan,
                                  long base, long tap0, long taps, float *dst, long blockStride);
+/// Whether swiftnn_conv_gather_runs_f32 handles `g`: a 3×3 kernel without dilation, column stride 1 or 2.
+int swiftnn_conv_runs_supported(const swiftnn_conv_geometry *g);
+/// swiftnn_conv_gather_f32 (`six` = 0: tap t at dst + t·stride) or swiftnn_conv_gather_six_f32 (`six` = 1:
+/// six taps interleaved per block, `stride` floats between blocks) without hardware gathers: each run of
+/// the panel (`runs` as the caller's describe gives them, `n` the absolute sample) reads its input rows
+/// with masked vector loads, shifted into its lanes (stride 1) or deinterleaved by a two-source permute
+/// (stride 2). A 16-lane gather costs about 16 cycles; this, a few per tap. Same values as the gathers.
+void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
+                                  long tap0, long taps, float *dst, long stride, int six);
 /// col2im of one sample: dx[c, ih, iw] (C = `channels` planes of g's height × width, overwritten) =
 /// Σ cols[(c, kh, kw) · ld + oh·outW + ow] over the (kh, kw, oh, ow) that read input (c, ih, iw),
 /// added in the order kw → kh → oh for each channel (a fixed order per element). Contiguous vector

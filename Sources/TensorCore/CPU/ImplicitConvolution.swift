@@ -9,6 +9,9 @@ import Foundation
 // its columns (dcols = Wᵀ·dY), a few samples at a time into a buffer that stays in L2, and adds
 // them onto dx with a contiguous col2im: adding each 6×16 tile back through gathers and scatters
 // cost as much as the product itself when the reduction (the output channels) is short.
+// A 3×3 kernel at column stride 1 or 2 (SmallCNN's and ResNet's layers) reads a panel's taps run by
+// run (lanes of one output row) with masked vector loads, deinterleaved by a permute at stride 2;
+// other kernels use AVX-512 gathers, about 16 cycles each, which had been 12 % of a training step.
 //
 // Rounding does not depend on the thread count: every output (forward) is one dot product over all
 // taps in order, and every input-gradient element receives its contributions in an order fixed by
@@ -17,6 +20,32 @@ import Foundation
 enum ImplicitConvolution {
     /// `SWIFTNN_CONV=im2col` keeps every convolution on the im2col path (to compare the two).
     static let enabled: Bool = ProcessInfo.processInfo.environment["SWIFTNN_CONV"] != "im2col"
+
+    /// `SWIFTNN_CONV_GATHER=hardware` reads every panel's taps with AVX-512 gathers, to compare with
+    /// the masked loads of `swiftnn_conv_gather_runs_f32` (see ``gathersRuns(_:)``).
+    static let runGathersEnabled: Bool = ProcessInfo.processInfo.environment["SWIFTNN_CONV_GATHER"] != "hardware"
+
+    /// Whether panels of `g` read their taps run by run with masked loads (3×3 kernels at column
+    /// stride 1 or 2) instead of hardware gathers: a 16-lane gather costs about 16 cycles, and the
+    /// gathers were 12 % of a SmallCNN training step. Both read the same values.
+    static func gathersRuns(_ g: swiftnn_conv_geometry) -> Bool {
+        var g = g
+        return runGathersEnabled && swiftnn_conv_runs_supported(&g) != 0
+    }
+
+    /// Rows tap0..<tap0+taps of the panel described by `runs` (``describe``), 16 floats per tap at
+    /// `dst + t·stride`, or six taps interleaved per block (`six`): run by run, or by a gather plan.
+    @inline(__always)
+    static func gather(_ x: UnsafePointer<Float>, _ g: inout swiftnn_conv_geometry, byRuns: Bool,
+                       runs: UnsafePointer<swiftnn_conv_run>, count: Int, plan: UnsafeMutablePointer<swiftnn_conv_tap_lanes>,
+                       tap0: Int, taps: Int, _ dst: UnsafeMutablePointer<Float>, stride: Int) {
+        if byRuns {
+            swiftnn_conv_gather_runs_f32(x, &g, runs, count, tap0, taps, dst, stride, 0)
+        } else {
+            let base = swiftnn_conv_plan_panel(&g, runs, count, plan)
+            swiftnn_conv_gather_f32(x, &g, plan, base, tap0, taps, dst, stride)
+        }
+    }
 
     /// Whether `geo` takes this path: float32 2-d, one group, on a CPU with the AVX-512 kernels.
     static func applies(_ geo: ConvGeometry, _ dtype: DType) -> Bool {
@@ -151,7 +180,7 @@ enum ImplicitConvolution {
     /// `forward` as products of packed W blocks and gathered panels on the micro-kernels.
     static func forwardGEMM(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                             _ out: UnsafeMutablePointer<Float>, _ geo: ConvGeometry) {
-        let geometry = geometry(geo)
+        let geometry = geometry(geo), byRuns = gathersRuns(geometry)
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
         let panels = (P + 15) / 16
@@ -192,8 +221,8 @@ enum ImplicitConvolution {
                         let start = (block + j) * 16
                         cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                          outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
-                        let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, cp[j].0, pl)
-                        swiftnn_conv_gather_f32(x, &g, pl, base, 0, K, bpack + j * K * 16, 16)
+                        gather(x, &g, byRuns: byRuns, runs: rp + 16 * j, count: cp[j].0, plan: pl, tap0: 0, taps: K,
+                               bpack + j * K * 16, stride: 16)
                     }
                     var k0 = 0
                     while k0 < K {
@@ -342,7 +371,7 @@ enum ImplicitConvolution {
     static func weightGradient(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gw: UnsafeMutablePointer<Float>,
                                _ geo: ConvGeometry) {
         if geo.inChannels * geo.kernelCount <= smallTapLimit { return weightGradientSmallTaps(gy, x, gw, geo) }
-        let geometry = geometry(geo)
+        let geometry = geometry(geo), byRuns = gathersRuns(geometry)
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
         let panels = (P + 15) / 16, P16 = panels * 16
@@ -392,13 +421,17 @@ enum ImplicitConvolution {
                         let start = pc + 16 * j
                         cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                          outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j).runs
-                        bp[j] = swiftnn_conv_plan_panel(&g, rp + 16 * j, cp[j], pl + KK * j)
+                        if !byRuns { bp[j] = swiftnn_conv_plan_panel(&g, rp + 16 * j, cp[j], pl + KK * j) }
                     }
                     var tb = k0
                     while tb < k1 {
                         let taps = min(tapBlock, k1 - tb)
                         for j in 0..<chunkPanels {
-                            swiftnn_conv_gather_six_f32(x, &g, pl + KK * j, bp[j], tb, taps, ap + 96 * j, chunk * 6)
+                            if byRuns {
+                                swiftnn_conv_gather_runs_f32(x, &g, rp + 16 * j, cp[j], tb, taps, ap + 96 * j, chunk * 6, 1)
+                            } else {
+                                swiftnn_conv_gather_six_f32(x, &g, pl + KK * j, bp[j], tb, taps, ap + 96 * j, chunk * 6)
+                            }
                         }
                         // Pairs of full 16-channel panels × pairs of full six-tap blocks on the 12×32
                         // micro-kernel (same sums as four 6×16 calls), the edges on the 6×16 one.
@@ -448,6 +481,7 @@ enum ImplicitConvolution {
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
         precondition(K <= smallTapLimit)
+        let byRuns = gathersRuns(geometry)
         let panels = (P + 15) / 16
         let tasks = tasks(work: geo.work, units: panels, perThread: 4)
         Parallel.run(tasks: tasks) { t in
@@ -461,8 +495,7 @@ enum ImplicitConvolution {
                     let start = j * 16
                     let c = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                      outChannels: O, runs: rp, spans: sp)
-                    let base = swiftnn_conv_plan_panel(&g, rp, c.runs, pl)
-                    swiftnn_conv_gather_f32(x, &g, pl, base, 0, K, tp, 16)
+                    gather(x, &g, byRuns: byRuns, runs: rp, count: c.runs, plan: pl, tap0: 0, taps: K, tp, stride: 16)
                     swiftnn_conv_forward_small_f32(tp, K, w, O, bias, out, L, sp, c.spans)
                 }
             } } } }
@@ -532,7 +565,7 @@ enum ImplicitConvolution {
                              _ body: (Int, Int) -> Void) {
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
-        let batch = tapBatch(K)
+        let batch = tapBatch(K), byRuns = gathersRuns(g)
         var p = range.lowerBound
         while p < range.upperBound {
             let np = min(batch, range.upperBound - p)
@@ -541,8 +574,8 @@ enum ImplicitConvolution {
                 let c = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                  outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
                 sc[j] = c.spans
-                let base = swiftnn_conv_plan_panel(&g, rp + 16 * j, c.runs, pl)
-                swiftnn_conv_gather_f32(x, &g, pl, base, 0, K, tp + j * K * 16, 16)
+                gather(x, &g, byRuns: byRuns, runs: rp + 16 * j, count: c.runs, plan: pl, tap0: 0, taps: K, tp + j * K * 16,
+                       stride: 16)
             }
             body(p, np)
             p += np

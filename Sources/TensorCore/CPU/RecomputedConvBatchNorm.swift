@@ -85,8 +85,8 @@ extension ImplicitConvolution {
                 let c = describe(panelStart: 0, lo: 0, hi: min(16, P), outputWidth: geo.outputSize[1], positions: geo.outputCount,
                                  outChannels: O, runs: runs.baseAddress!, spans: spans.baseAddress!)
                 let tp = buffer.baseAddress!, out = tp + K * 16
-                let base = swiftnn_conv_plan_panel(&g, runs.baseAddress!, c.runs, plan.baseAddress!)
-                swiftnn_conv_gather_f32(x, &g, plan.baseAddress!, base, 0, K, tp, 16)
+                ImplicitConvolution.gather(x, &g, byRuns: ImplicitConvolution.gathersRuns(g), runs: runs.baseAddress!, count: c.runs,
+                                           plan: plan.baseAddress!, tap0: 0, taps: K, tp, stride: 16)
                 // Lane 0 of every channel into a 16-float row per channel.
                 var lane0 = swiftnn_conv_span(offset: 0, lane0: 0, count: 16)
                 swiftnn_conv_forward_small_f32(tp, K, w, O, nil, out, 16, &lane0, 1)
