@@ -144,11 +144,15 @@ import CKernelSupport
             var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 16)
             var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
             var plan = [swiftnn_conv_tap_lanes](repeating: swiftnn_conv_tap_lanes(), count: 9)
-            // Sentinels past what each call writes show that nothing else is touched.
-            var want = [Float](repeating: -7, count: K * 16 + 16), got = want
-            var want6 = [Float](repeating: -7, count: blocks * 96 + 16), got6 = want6
+            var want = [Float](), got = want, want6 = want, got6 = want
             x.withUnsafeBufferPointer { xp in
                 for start in stride(from: 0, to: P, by: 16) {
+                    // Fresh sentinels for every panel: a tap either call leaves unwritten, or anything
+                    // written past the taps asked for, shows as a difference.
+                    want = [Float](repeating: -7, count: K * 16 + 16)
+                    got = want
+                    want6 = [Float](repeating: -7, count: blocks * 96 + 16)
+                    got6 = want6
                     let count = ImplicitConvolution.describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: geo.outputSize[1],
                                                              positions: L, outChannels: 1, runs: &runs, spans: &spans).runs
                     let tap0 = next(K), taps = 1 + next(K - tap0)
