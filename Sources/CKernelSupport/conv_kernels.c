@@ -21,6 +21,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include "simd_shuffles.h"
 #include "norm_lanes.h"
@@ -415,12 +416,24 @@ void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long out
     if (taps != stackTaps) free(taps);
 }
 
+/// Prefetches a channel row four cache lines past a panel's last span: the panels four ahead.
+/// load_rows and pack_transposed read 16 floats from each of the O channel planes per panel, O
+/// interleaved streams that the hardware prefetchers do not follow (the rows came from DRAM or L3:
+/// with this, conv 32→64's input gradient 4–5 % and weight gradient 9–14 % faster, a SmallCNN step
+/// 2.5–3 %, in-process A/B on Zen 5; 2 to 16 lines ahead measured alike). A prefetch never faults,
+/// so an address past the plane's or the tensor's end is harmless (formed as an integer, not as a
+/// pointer past the buffer).
+static inline void prefetch_panels_ahead(const float *yr, const swiftnn_conv_span *spans, long nspans) {
+    if (nspans > 0) _mm_prefetch((const char *)((uintptr_t)(yr + spans[nspans - 1].offset) + 4 * 64), _MM_HINT_T0);
+}
+
 SWIFTNN_AVX512
 void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
                                 long rows, float *dst, long dstStride) {
     for (long r = 0; r < rows; r++) {
         __m512 out = _mm512_setzero_ps();
         const float *yr = y + r * channelStride;
+        prefetch_panels_ahead(yr, spans, nspans);
         for (long i = 0; i < nspans; i++) {
             __mmask16 mask = lane_range(spans[i].lane0, spans[i].lane0 + spans[i].count);
             const float *base = (const float *)((const char *)yr + (spans[i].offset - spans[i].lane0) * (long)sizeof(float));
@@ -456,6 +469,7 @@ void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long c
             if (i < rows) {
                 __m512 out = _mm512_setzero_ps();
                 const float *yr = y + (16 * q + i) * channelStride;
+                prefetch_panels_ahead(yr, spans, nspans);
                 for (long s = 0; s < nspans; s++) {
                     __mmask16 mask = lane_range(spans[s].lane0, spans[s].lane0 + spans[s].count);
                     const float *base = (const float *)((const char *)yr + (spans[s].offset - spans[s].lane0) * (long)sizeof(float));
