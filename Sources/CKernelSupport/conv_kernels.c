@@ -698,24 +698,32 @@ static inline void store_lanes(float *yr, __m512 v, const swiftnn_conv_span *spa
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) void convbn_relu_block(
     const long nb, const float *taps, long K, const float *w, long o0, const float *shift, const float *scale,
-    const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans) {
+    const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans, int stream) {
     __m512 z[8];
     recompute_z(nb, taps, K, w, o0, z);
+    // A whole panel in one 64-byte line (every panel when the plane holds a multiple of 16 positions).
+    const int whole = stream && nspans == 1 && spans[0].lane0 == 0 && spans[0].count == 16;
     for (long i = 0; i < nb; i++) {
         // (z − shift)·scale + offset, then max(0, ·): swiftnn_norm_affine_f32's arithmetic.
         const __m512 d = _mm512_sub_ps(z[i], _mm512_set1_ps(shift[o0 + i]));
         const __m512 v = relu16(_mm512_add_ps(_mm512_mul_ps(d, _mm512_set1_ps(scale[o0 + i])), _mm512_set1_ps(offset[o0 + i])));
-        store_lanes(y + (o0 + i) * channelStride, v, spans, nspans);
+        float *yr = y + (o0 + i) * channelStride;
+        if (whole && ((uintptr_t)(yr + spans[0].offset) & 63) == 0) {
+            _mm512_stream_ps(yr + spans[0].offset, v);
+        } else {
+            store_lanes(yr, v, spans, nspans);
+        }
     }
 }
 
 SWIFTNN_AVX512
 void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
-                             const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans) {
+                             const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
+                             int stream) {
     long o = 0;
-    for (; o + 8 <= O; o += 8) convbn_relu_block(8, taps, K, w, o, shift, scale, offset, y, channelStride, spans, nspans);
+    for (; o + 8 <= O; o += 8) convbn_relu_block(8, taps, K, w, o, shift, scale, offset, y, channelStride, spans, nspans, stream);
     switch (O - o) {
-#define SWIFTNN_RELU_CASE(n) case n: convbn_relu_block(n, taps, K, w, o, shift, scale, offset, y, channelStride, spans, nspans); break;
+#define SWIFTNN_RELU_CASE(n) case n: convbn_relu_block(n, taps, K, w, o, shift, scale, offset, y, channelStride, spans, nspans, stream); break;
         SWIFTNN_RELU_CASE(1) SWIFTNN_RELU_CASE(2) SWIFTNN_RELU_CASE(3) SWIFTNN_RELU_CASE(4)
         SWIFTNN_RELU_CASE(5) SWIFTNN_RELU_CASE(6) SWIFTNN_RELU_CASE(7)
 #undef SWIFTNN_RELU_CASE
@@ -905,9 +913,10 @@ void swiftnn_convbn_moments_f32(const float *taps, long K, long panels, const fl
     (void)taps; (void)K; (void)panels; (void)w; (void)O; (void)spans; (void)spanCounts; (void)shift; (void)sum; (void)squares;
 }
 void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
-                             const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans) {
+                             const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
+                             int stream) {
     (void)taps; (void)K; (void)w; (void)O; (void)shift; (void)scale; (void)offset; (void)y; (void)channelStride; (void)spans;
-    (void)nspans;
+    (void)nspans; (void)stream;
 }
 void swiftnn_convbn_backward_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
                                  const float *gateScale, const float *gateOffset, const float *gy, long channelStride,

@@ -194,6 +194,27 @@ struct RecomputedConvBatchNormReLUTests {
         }
     }
 
+    @Test("non-temporal stores of y give the same bits as plain stores and as the three layers",
+          arguments: [FirstLayerShape.all[7], FirstLayerShape.all[0], FirstLayerShape.all[4]], [1, 2])
+    func streamedOutput(_ shape: FirstLayerShape, _ threads: Int) throws {
+        // 28×28 and 8×8 planes hold whole 16-position panels (streamed); 7×9 ones leave partial panels
+        // (stored as before) between them.
+        let x = Tensor.randn(shape.input, mean: 0.3, std: 1.5, generator: Generator(seed: 17))
+        func forward(streamingBytes: Int) throws -> (y: Tensor, pair: FirstLayerPair) {
+            let saved = Kernels.normalizationStreamingBytes
+            Kernels.normalizationStreamingBytes = streamingBytes
+            defer { Kernels.normalizationStreamingBytes = saved }
+            let pair = try FirstLayerPair(shape, seed: 23)
+            return (Parallel.withThreadCount(threads) { pair.fused(x) }, pair)
+        }
+        let streamed = try forward(streamingBytes: 0), stored = try forward(streamingBytes: Int.max)
+        #expect(streamed.y.gradFunctionName == (Self.recomputes(shape) ? "conv_batch_norm_relu" : "batch_norm_relu"))
+        let differing = zip(streamed.y.scalars, stored.y.scalars).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(differing == 0, "\(differing) of \(streamed.y.count) outputs differ from the stored path's")
+        let plain = streamed.pair.runPlain(x)
+        #expect(NormTest.mismatches(streamed.y, plain).isEmpty, "\(NormTest.mismatches(streamed.y, plain))")
+    }
+
     @Test("the same bits on 1 and 2 threads")
     func threadCountIndependent() throws {
         let shape = FirstLayerShape(input: [24, 1, 32, 32], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1)

@@ -167,9 +167,12 @@ void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, l
 void swiftnn_convbn_moments_f32(const float *taps, long K, long panels, const float *w, long O,
                                 const swiftnn_conv_span *spans, const long *spanCounts, const float *shift, double *sum,
                                 double *squares);
-/// One panel of y = max(0, (z − shift)·scale + offset), stored to its positions (spans) in y.
+/// One panel of y = max(0, (z − shift)·scale + offset), stored to its positions (spans) in y. With
+/// `stream`, a panel that fills one aligned 64-byte line of a channel row is written with a
+/// non-temporal store (the caller fences, swiftnn_store_fence, before other threads read y).
 void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
-                             const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans);
+                             const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
+                             int stream);
 /// The backward in one pass over gy: with d = z − shift and g = gy where d·gateScale + gateOffset > 0
 /// (else 0), sum[o] += Σ g and products[o] += Σ g·d; unless acc is null, per lane
 /// accD[((2o)·K + k)·16 + lane] += Σ tap_k·g_o, accD[((2o + 1)·K + k)·16 + lane] += Σ tap_k·d_o and
