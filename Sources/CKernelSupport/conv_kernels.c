@@ -264,9 +264,18 @@ void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g
 }
 
 /// Where kernel column kw lands in a 16-column window of an input row: the lanes of `mask` receive
-/// consecutive outputs of the row from `src` on (lanes stride-W apart, filled by an expanding load;
-/// for stride 1, lane l receives output src + l, a masked load).
-typedef struct { long src; __mmask16 mask; } col2im_tap;
+/// consecutive outputs of the row from `src` on (for stride 1, lane l receives output src + l, a
+/// masked load). For wider strides the lanes are stride-W apart: the first `count` lanes are loaded
+/// and lane l of `mask` takes loaded lane `rank[l]`, the number of mask lanes below l — an expanding
+/// load, as a masked load and a permute (vexpandps costs about 5 cycles on Zen 5, the two
+/// instructions about 1; same values).
+typedef struct { int32_t rank[16]; long src; __mmask16 mask, count; } col2im_tap;
+
+/// The stride-W expanding load of a col2im tap: `count` floats from p into the lanes of `mask`.
+SWIFTNN_AVX512
+static inline __m512 expand_tap(__mmask16 mask, __mmask16 count, __m512i rank, const float *p) {
+    return _mm512_maskz_permutexvar_ps(mask, rank, _mm512_maskz_loadu_ps(count, p));
+}
 /// Kernel widths up to this keep their taps in registers (col2im_window); wider ones read the table.
 #define COL2IM_MAX_KW 7
 
@@ -288,11 +297,14 @@ static inline __attribute__((always_inline)) void col2im_window(const float *cc,
         if (ohEnd > outH) ohEnd = outH;
         if (oh >= ohEnd) continue;
         const float *p[COL2IM_MAX_KW];
-        __mmask16 m[COL2IM_MAX_KW];
+        __mmask16 m[COL2IM_MAX_KW], n[COL2IM_MAX_KW];
+        __m512i r[COL2IM_MAX_KW];
 #pragma clang loop unroll(full)
         for (long kw = 0; kw < KW; kw++) {
             p[kw] = cc + (kh * KW + kw) * ld + t[kw].src + oh * outW;
             m[kw] = t[kw].mask;
+            n[kw] = t[kw].count;
+            r[kw] = expand ? _mm512_loadu_si512(t[kw].rank) : _mm512_setzero_si512();
         }
         float *row = buf + (ih0 + oh * g->strideH) * Wp;
         long rowStep = g->strideH * Wp;
@@ -300,7 +312,7 @@ static inline __attribute__((always_inline)) void col2im_window(const float *cc,
             __m512 v = _mm512_setzero_ps();
 #pragma clang loop unroll(full)
             for (long kw = 0; kw < KW; kw++) {
-                v = _mm512_add_ps(v, expand ? _mm512_maskz_expandloadu_ps(m[kw], p[kw]) : _mm512_maskz_loadu_ps(m[kw], p[kw]));
+                v = _mm512_add_ps(v, expand ? expand_tap(m[kw], n[kw], r[kw], p[kw]) : _mm512_maskz_loadu_ps(m[kw], p[kw]));
                 p[kw] += outW;
             }
             _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), v));
@@ -321,7 +333,8 @@ static void col2im_window_wide(const float *cc, long ld, long outH, long outW, f
             __m512 v = _mm512_setzero_ps();
             for (long kw = 0; kw < KW; kw++) {
                 const float *p = cc + (kh * KW + kw) * ld + oh * outW + t[kw].src;
-                v = _mm512_add_ps(v, expand ? _mm512_maskz_expandloadu_ps(t[kw].mask, p) : _mm512_maskz_loadu_ps(t[kw].mask, p));
+                v = _mm512_add_ps(v, expand ? expand_tap(t[kw].mask, t[kw].count, _mm512_loadu_si512(t[kw].rank), p)
+                                            : _mm512_maskz_loadu_ps(t[kw].mask, p));
             }
             _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), v));
         }
@@ -390,8 +403,15 @@ void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long out
                 if (!mask) first = sW > 1 ? t / sW : t / sW - l;
                 mask |= 1u << l;
             }
-            taps[w * KW + kw].src = first;
-            taps[w * KW + kw].mask = (__mmask16)mask;
+            col2im_tap *tap = taps + w * KW + kw;
+            tap->src = first;
+            tap->mask = (__mmask16)mask;
+            int32_t rank = 0;
+            for (long l = 0; l < 16; l++) {
+                tap->rank[l] = rank;
+                rank += (int32_t)((mask >> l) & 1u);
+            }
+            tap->count = (__mmask16)((1u << rank) - 1u);  // rank ≤ 16: a 32-bit shift
         }
     }
     // One channel's rows, 64-byte aligned, each row padded to whole windows.
