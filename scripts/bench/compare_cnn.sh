@@ -8,6 +8,7 @@
 #     FASHION_EPOCHS=1 scripts/bench/compare_cnn.sh   # shorter Fashion-MNIST runs
 #     SKIP_FASHION=1 THREADS="2" scripts/bench/compare_cnn.sh
 #     MNIST_PAIRS=3 scripts/bench/compare_cnn.sh      # each bundled-MNIST pair three times, median ratio
+#     FASHION_PAIRS=3 scripts/bench/compare_cnn.sh    # the same for the Fashion-MNIST pairs
 #
 # What it runs, for each thread count in $THREADS (default "1 2"), SwiftNN first and PyTorch right
 # after it, so that both see the same machine state:
@@ -38,6 +39,7 @@ THREADS=${THREADS:-"1 2"}
 FASHION_DIR=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 FASHION_EPOCHS=${FASHION_EPOCHS:-5}
 MNIST_PAIRS=${MNIST_PAIRS:-1}
+FASHION_PAIRS=${FASHION_PAIRS:-1}
 MNIST_DIR=Sources/Data/Resources/mnist-10k
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
@@ -95,7 +97,7 @@ for t in $THREADS; do
     if [ -d "$FASHION_DIR" ] && [ -z "${SKIP_FASHION:-}" ]; then
         run_pair "SmallCNN, Fashion-MNIST 60k, $FASHION_EPOCHS epochs" "$t" \
             "--model cnn --epochs $FASHION_EPOCHS --data $FASHION_DIR" \
-            "$FASHION_DIR --model cnn --epochs $FASHION_EPOCHS --own-stats"
+            "$FASHION_DIR --model cnn --epochs $FASHION_EPOCHS --own-stats" "$FASHION_PAIRS"
     fi
 done
 
