@@ -636,12 +636,13 @@ void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, l
 }
 
 // Conv2d → BatchNorm2d → ReLU for a layer with few taps (a first layer), with the convolution's output
-// z never stored: each pass regathers a panel's taps (K ≤ 32 vectors) and recomputes z — the same fused
-// multiply-add chain as swiftnn_conv_forward_small_f32, so the very same bits — in registers. A first
-// layer's z is the network's largest activation and costs 9 or 27 multiply-adds per element: reading
-// and writing it (statistics, normalization, the backward's two sweeps, the weight gradient's read of
-// dz) cost several times the arithmetic. The batch-norm arithmetic is norm_kernels.c's, through
-// norm_lanes.h: multiply and add kept separate, the same gate, the same horizontal sums.
+// z never stored. A first layer's z is the network's largest activation and costs 9 or 27 multiply-adds
+// per element: reading and writing it (statistics, normalization, the backward's two sweeps, the weight
+// gradient's read of dz) cost several times the arithmetic. Each pass regathers a panel's taps (K ≤ 32
+// vectors): the statistics sum the taps' moments (z = w·tap, so no z is needed), the output recomputes
+// z in registers — the same fused multiply-add chain as swiftnn_conv_forward_small_f32, so the very
+// same bits — and the backward reads the ReLU's gate off the output. The normalization's arithmetic is
+// norm_kernels.c's, through norm_lanes.h: multiply and add kept separate, the same horizontal sums.
 
 /// z of channels o0..<o0+nb at one panel's lanes: a fused multiply-add chain from zero in tap order.
 SWIFTNN_AVX512
@@ -654,6 +655,15 @@ static inline __attribute__((always_inline)) void recompute_z(const long nb, con
     }
 }
 
+/// accD[0..<16] += v's sixteen lanes, in Double.
+SWIFTNN_AVX512
+static inline void add_lanes_to_double(double *accD, __m512 v) {
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    _mm512_storeu_pd(accD, _mm512_add_pd(_mm512_loadu_pd(accD), lo));
+    _mm512_storeu_pd(accD + 8, _mm512_add_pd(_mm512_loadu_pd(accD + 8), hi));
+}
+
 /// The lanes of a panel that hold positions (the union of its spans).
 static inline __mmask16 span_lanes(const swiftnn_conv_span *spans, long nspans) {
     __mmask16 m = 0;
@@ -661,44 +671,64 @@ static inline __mmask16 span_lanes(const swiftnn_conv_span *spans, long nspans) 
     return m;
 }
 
+/// Adds the rb × cb tile of Σ_j t_r·t_c (rows r0.., columns c0.., compile-time sizes once inlined, so
+/// the sums live in registers) over a batch's panels into the Double lanes gram[(r·K + c)·16 + lane].
 SWIFTNN_AVX512
-static inline __attribute__((always_inline)) void convbn_moments_block(
-    const long nb, const float *taps, long K, long panels, const float *w, long o0, const swiftnn_conv_span *spans,
-    const long *spanCounts, const float *shift, double *sum, double *squares) {
-    __m512 s[8], q[8], sh[8];
-    for (long i = 0; i < nb; i++) {
-        s[i] = _mm512_setzero_ps();
-        q[i] = _mm512_setzero_ps();
-        sh[i] = _mm512_set1_ps(shift[o0 + i]);
-    }
+static inline __attribute__((always_inline)) void gram_tile(const long rb, const long cb, const float *taps, long K, long r0,
+                                                            long c0, long panels, double *gram) {
+    __m512 acc[4][6];
+    for (long i = 0; i < rb; i++)
+        for (long c = 0; c < cb; c++) acc[i][c] = _mm512_setzero_ps();
     for (long j = 0; j < panels; j++) {
-        const __mmask16 lanes = span_lanes(spans + 16 * j, spanCounts[j]);
-        __m512 z[8];
-        recompute_z(nb, taps + j * K * 16, K, w, o0, z);
-        for (long i = 0; i < nb; i++) {
-            const __m512 d = _mm512_sub_ps(z[i], sh[i]);
-            s[i] = _mm512_mask_add_ps(s[i], lanes, s[i], d);
-            q[i] = _mm512_mask_add_ps(q[i], lanes, q[i], _mm512_mul_ps(d, d));
+        const float *t = taps + j * K * 16;
+        __m512 r[4];
+        for (long i = 0; i < rb; i++) r[i] = _mm512_loadu_ps(t + 16 * (r0 + i));
+        for (long c = 0; c < cb; c++) {
+            const __m512 v = _mm512_loadu_ps(t + 16 * (c0 + c));
+            for (long i = 0; i < rb; i++) acc[i][c] = _mm512_fmadd_ps(r[i], v, acc[i][c]);
         }
     }
-    for (long i = 0; i < nb; i++) {
-        sum[o0 + i] += hsum_tree(s[i]);
-        squares[o0 + i] += hsum_tree(q[i]);
+    for (long i = 0; i < rb; i++) {
+        for (long c = 0; c < cb; c++) add_lanes_to_double(gram + ((r0 + i) * K + c0 + c) * 16, acc[i][c]);
     }
 }
 
 SWIFTNN_AVX512
-void swiftnn_convbn_moments_f32(const float *taps, long K, long panels, const float *w, long O,
-                                const swiftnn_conv_span *spans, const long *spanCounts, const float *shift, double *sum,
-                                double *squares) {
-    long o = 0;
-    for (; o + 8 <= O; o += 8) convbn_moments_block(8, taps, K, panels, w, o, spans, spanCounts, shift, sum, squares);
-    switch (O - o) {
-#define SWIFTNN_MOMENTS_CASE(n) case n: convbn_moments_block(n, taps, K, panels, w, o, spans, spanCounts, shift, sum, squares); break;
-        SWIFTNN_MOMENTS_CASE(1) SWIFTNN_MOMENTS_CASE(2) SWIFTNN_MOMENTS_CASE(3) SWIFTNN_MOMENTS_CASE(4)
-        SWIFTNN_MOMENTS_CASE(5) SWIFTNN_MOMENTS_CASE(6) SWIFTNN_MOMENTS_CASE(7)
-#undef SWIFTNN_MOMENTS_CASE
-        default: break;
+void swiftnn_conv_tap_moments_f32(float *taps, long K, long panels, const swiftnn_conv_span *spans, const long *spanCounts,
+                                  const float *tapShift, double *accD) {
+    // Shift every tap (a padded tap is 0, so it becomes −shift: it is a value the convolution reads)
+    // and zero the lanes of no position, in place: the sums below then need no masks.
+    __m512 sum[32];
+    for (long k = 0; k < K; k++) sum[k] = _mm512_setzero_ps();
+    for (long j = 0; j < panels; j++) {
+        const __mmask16 lanes = span_lanes(spans + 16 * j, spanCounts[j]);
+        float *t = taps + j * K * 16;
+        for (long k = 0; k < K; k++) {
+            const __m512 v = _mm512_maskz_sub_ps(lanes, _mm512_loadu_ps(t + 16 * k), _mm512_set1_ps(tapShift[k]));
+            _mm512_storeu_ps(t + 16 * k, v);
+            sum[k] = _mm512_add_ps(sum[k], v);
+        }
+    }
+    double *gram = accD + K * 16;
+    for (long k = 0; k < K; k++) add_lanes_to_double(accD + 16 * k, sum[k]);
+    // Tiles of four rows by six columns that hold the lower triangle (c ≤ r); their few entries above
+    // it are summed too and ignored.
+    for (long r0 = 0; r0 < K; r0 += 4) {
+        const long rb = K - r0 < 4 ? K - r0 : 4;
+        for (long c0 = 0; c0 < r0 + rb; c0 += 6) {
+            const long cb = r0 + rb - c0 < 6 ? r0 + rb - c0 : 6;
+            switch (rb * 8 + cb) {
+#define SWIFTNN_GRAM_CASE(R, C) case R * 8 + C: gram_tile(R, C, taps, K, r0, c0, panels, gram); break;
+                SWIFTNN_GRAM_CASE(1, 1) SWIFTNN_GRAM_CASE(1, 2) SWIFTNN_GRAM_CASE(1, 3) SWIFTNN_GRAM_CASE(1, 4)
+                SWIFTNN_GRAM_CASE(1, 5) SWIFTNN_GRAM_CASE(1, 6) SWIFTNN_GRAM_CASE(2, 1) SWIFTNN_GRAM_CASE(2, 2)
+                SWIFTNN_GRAM_CASE(2, 3) SWIFTNN_GRAM_CASE(2, 4) SWIFTNN_GRAM_CASE(2, 5) SWIFTNN_GRAM_CASE(2, 6)
+                SWIFTNN_GRAM_CASE(3, 1) SWIFTNN_GRAM_CASE(3, 2) SWIFTNN_GRAM_CASE(3, 3) SWIFTNN_GRAM_CASE(3, 4)
+                SWIFTNN_GRAM_CASE(3, 5) SWIFTNN_GRAM_CASE(3, 6) SWIFTNN_GRAM_CASE(4, 1) SWIFTNN_GRAM_CASE(4, 2)
+                SWIFTNN_GRAM_CASE(4, 3) SWIFTNN_GRAM_CASE(4, 4) SWIFTNN_GRAM_CASE(4, 5) SWIFTNN_GRAM_CASE(4, 6)
+#undef SWIFTNN_GRAM_CASE
+                default: break;
+            }
+        }
     }
 }
 
@@ -751,48 +781,87 @@ void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, 
     }
 }
 
-/// Channels o0..<o0+ob (ob ≤ 2) of one batch of panels in the backward pass: with d = z − shift and g
-/// the gated gy (0 in lanes of no position, which load 0), sum += Σg and products += Σg·d per channel;
-/// then, unless acc is null, g and d go to `gp` as rows 2i and 2i + 1 of the batch's panels and the
-/// six-tap tiles add Σ tap·g and Σ tap·d to acc rows 2(o0 + i) and 2(o0 + i) + 1.
+#ifndef SWIFTNN_GATE_AHEAD
+#define SWIFTNN_GATE_AHEAD 16
+#endif
+
+/// A tile of ob output channels × kn taps, as wgrad_small_tile, its float sums added into Double
+/// lanes after every 16 panels: the weight gradient a·Σtap·g − b·Cov·w − c·Σtap cancels, and float
+/// runs of 64 panels left it farther from float64 than the stored path on CIFAR's first layer.
 SWIFTNN_AVX512
-static inline __attribute__((always_inline)) void convbn_backward_channels(
-    const long ob, const float *taps, long K, long panels, const float *w, long o0, const float *shift,
-    const float *gateScale, const float *gateOffset, const float *gy, long channelStride, const swiftnn_conv_span *spans,
-    const long *spanCounts, double *sum, double *products, float *acc, float *gp) {
-    __m512 s[2], q[2];
-    for (long i = 0; i < ob; i++) {
-        s[i] = _mm512_setzero_ps();
-        q[i] = _mm512_setzero_ps();
-    }
-    for (long j = 0; j < panels; j++) {
-        __m512 z[2];
-        recompute_z(ob, taps + j * K * 16, K, w, o0, z);
+static inline __attribute__((always_inline)) void gated_wgrad_tile(
+    const long ob, const long kn, const float *taps, long K, long k0, long panels, const float *gp, double *accD, long K16) {
+    for (long j0 = 0; j0 < panels; j0 += 16) {
+        const long j1 = panels - j0 < 16 ? panels : j0 + 16;
+        __m512 r[4][6];
+        for (long i = 0; i < ob; i++)
+            for (long k = 0; k < kn; k++) r[i][k] = _mm512_setzero_ps();
+        for (long j = j0; j < j1; j++) {
+            __m512 d[4];
+            for (long i = 0; i < ob; i++) d[i] = _mm512_load_ps(gp + (j * ob + i) * 16);
+            const float *t = taps + (j * K + k0) * 16;
+            for (long k = 0; k < kn; k++) {
+                const __m512 tv = _mm512_loadu_ps(t + 16 * k);
+                for (long i = 0; i < ob; i++) r[i][k] = _mm512_fmadd_ps(tv, d[i], r[i][k]);
+            }
+        }
         for (long i = 0; i < ob; i++) {
-            const long o = o0 + i;
-            const float *yr = gy + o * channelStride;
-            // gy comes from L3 (the layer above just wrote it); its next lines are requested ahead.
-            if (j + 8 < panels) _mm_prefetch((const char *)(yr + spans[16 * (j + 8)].offset), _MM_HINT_T0);
-            const __m512 d = _mm512_sub_ps(z[i], _mm512_set1_ps(shift[o]));
-            const __m512 g = gate16(load_lanes(yr, spans + 16 * j, spanCounts[j]), d, _mm512_set1_ps(gateScale[o]),
-                                    _mm512_set1_ps(gateOffset[o]));
+            for (long k = 0; k < kn; k++) add_lanes_to_double(accD + i * K16 + (k0 + k) * 16, r[i][k]);
+        }
+    }
+}
+
+/// Channels o0..<o0+ob of one batch of panels: g = gy where y > 0 (the ReLU's gate read off its
+/// output; lanes of no position load 0 and stay shut) into `gp`, Σg into sum, then every block of
+/// six taps.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void gated_backward_channels(
+    const long ob, const float *taps, long K, long panels, const float *y, const float *gy, long channelStride, long o0,
+    long O, const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *accD, float *gp) {
+    __m512 s[4];
+    for (long i = 0; i < ob; i++) s[i] = _mm512_setzero_ps();
+    for (long j = 0; j < panels; j++) {
+        for (long i = 0; i < ob; i++) {
+            const float *yr = y + (o0 + i) * channelStride, *gr = gy + (o0 + i) * channelStride;
+            // y comes from memory and gy from L3 or memory, in rows of a few kilobytes: each row's lines
+            // are requested ahead, and near its end the next channels' first lines (short rows leave
+            // the hardware prefetchers no time to follow them).
+            const long ahead = j + SWIFTNN_GATE_AHEAD;
+            if (ahead < panels) {
+                _mm_prefetch((const char *)(gr + spans[16 * ahead].offset), _MM_HINT_T0);
+                _mm_prefetch((const char *)(yr + spans[16 * ahead].offset), _MM_HINT_T0);
+            } else if (o0 + ob + i < O && ahead - panels < panels) {
+                const long next = (o0 + ob + i) * channelStride + spans[16 * (ahead - panels)].offset;
+                _mm_prefetch((const char *)(gy + next), _MM_HINT_T0);
+                _mm_prefetch((const char *)(y + next), _MM_HINT_T0);
+            } else if (o0 + ob >= O) {
+                // The last channels: the next batch's first channels, whose panels follow this batch's
+                // last one unless a sample ends there (a prefetch never faults).
+                const swiftnn_conv_span *last = spans + 16 * (panels - 1);
+                const long next = i * channelStride + last->offset - last->lane0 + 16 * (ahead - panels + 1);
+                _mm_prefetch((const char *)(gy + next), _MM_HINT_T0);
+                _mm_prefetch((const char *)(y + next), _MM_HINT_T0);
+            }
+            const __m512 yv = load_lanes(yr, spans + 16 * j, spanCounts[j]);
+            const __m512 g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(yv, _mm512_setzero_ps(), _CMP_GT_OQ),
+                                                 load_lanes(gr, spans + 16 * j, spanCounts[j]));
             s[i] = _mm512_add_ps(s[i], g);
-            q[i] = _mm512_add_ps(q[i], _mm512_mul_ps(g, d));
-            if (acc) {
-                _mm512_store_ps(gp + (j * 2 * ob + 2 * i) * 16, g);
-                _mm512_store_ps(gp + (j * 2 * ob + 2 * i + 1) * 16, d);
+            _mm512_store_ps(gp + (j * ob + i) * 16, g);
+        }
+        // Σg into Double every 16 panels, as the tiles' sums: batch norm's Σg·(z − mean) is
+        // w·Σtap·g − mean·Σg, which cancels when z's mean is large (raw pixel values).
+        if ((j & 15) == 15 || j == panels - 1) {
+            for (long i = 0; i < ob; i++) {
+                sum[o0 + i] += hsum_tree(s[i]);
+                s[i] = _mm512_setzero_ps();
             }
         }
     }
-    for (long i = 0; i < ob; i++) {
-        sum[o0 + i] += hsum_tree(s[i]);
-        products[o0 + i] += hsum_tree(q[i]);
-    }
-    if (!acc) return;
-    float *acc0 = acc + 2 * o0 * K * 16;
+    if (!accD) return;
+    double *a = accD + o0 * K * 16;
     for (long k0 = 0; k0 < K; k0 += 6) {
         switch (K - k0 < 6 ? K - k0 : 6) {
-#define SWIFTNN_WGRAD_CASE(n) case n: wgrad_small_tile(2 * ob, n, taps, K, k0, panels, gp, acc0, K * 16); break;
+#define SWIFTNN_WGRAD_CASE(n) case n: gated_wgrad_tile(ob, n, taps, K, k0, panels, gp, a, K * 16); break;
             SWIFTNN_WGRAD_CASE(1) SWIFTNN_WGRAD_CASE(2) SWIFTNN_WGRAD_CASE(3)
             SWIFTNN_WGRAD_CASE(4) SWIFTNN_WGRAD_CASE(5) SWIFTNN_WGRAD_CASE(6)
 #undef SWIFTNN_WGRAD_CASE
@@ -802,40 +871,23 @@ static inline __attribute__((always_inline)) void convbn_backward_channels(
 }
 
 SWIFTNN_AVX512
-void swiftnn_convbn_backward_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
-                                 const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
-                                 const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products,
-                                 float *acc, double *accD) {
+void swiftnn_convbn_gated_backward_f32(const float *taps, long K, long panels, const float *y, const float *gy,
+                                       long channelStride, const swiftnn_conv_span *spans, const long *spanCounts, long O,
+                                       double *sum, double *accD) {
     float gp[64 * 4 * 16] __attribute__((aligned(64)));
-    // The weight sums cancel each other (a·Σtap·g − b·Σtap·d + c·Σtap is far smaller than its
-    // terms), so their float lanes sum one batch at a time and are added into Double after it:
-    // a float run over a whole chunk of panels gave errors near the parity tolerance.
-    const long accFloats = (2 * O * K + K) * 16;
-    float *tapSums = acc ? acc + 2 * O * K * 16 : 0;
-    if (acc) for (long i = 0; i < accFloats; i += 16) _mm512_storeu_ps(acc + i, _mm512_setzero_ps());
     for (long p0 = 0; p0 < panels; p0 += 64) {
         const long np = panels - p0 < 64 ? panels - p0 : 64;
         const float *tp = taps + p0 * K * 16;
         const swiftnn_conv_span *sp = spans + 16 * p0;
         const long *sc = spanCounts + p0;
         long o = 0;
-        for (; o + 2 <= O; o += 2)
-            convbn_backward_channels(2, tp, K, np, w, o, shift, gateScale, gateOffset, gy, channelStride, sp, sc, sum, products,
-                                     acc, gp);
-        if (o < O)
-            convbn_backward_channels(1, tp, K, np, w, o, shift, gateScale, gateOffset, gy, channelStride, sp, sc, sum, products,
-                                     acc, gp);
-        if (!acc) continue;
-        // Σ tap per lane (lanes of no position and padding hold zeros).
-        for (long k = 0; k < K; k++) {
-            __m512 t = _mm512_loadu_ps(tapSums + 16 * k);
-            for (long j = 0; j < np; j++) t = _mm512_add_ps(t, _mm512_loadu_ps(tp + (j * K + k) * 16));
-            _mm512_storeu_ps(tapSums + 16 * k, t);
+        for (; o + 4 <= O; o += 4) gated_backward_channels(4, tp, K, np, y, gy, channelStride, o, O, sp, sc, sum, accD, gp);
+        switch (O - o) {
+            case 3: gated_backward_channels(3, tp, K, np, y, gy, channelStride, o, O, sp, sc, sum, accD, gp); break;
+            case 2: gated_backward_channels(2, tp, K, np, y, gy, channelStride, o, O, sp, sc, sum, accD, gp); break;
+            case 1: gated_backward_channels(1, tp, K, np, y, gy, channelStride, o, O, sp, sc, sum, accD, gp); break;
+            default: break;
         }
-    }
-    if (!acc) return;
-    for (long i = 0; i < accFloats; i += 8) {
-        _mm512_storeu_pd(accD + i, _mm512_add_pd(_mm512_loadu_pd(accD + i), _mm512_cvtps_pd(_mm256_loadu_ps(acc + i))));
     }
 }
 
@@ -927,10 +979,9 @@ void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, l
                                     long channelStride, const swiftnn_conv_span *spans, long nspans) {
     (void)taps; (void)K; (void)w; (void)O; (void)bias; (void)y; (void)channelStride; (void)spans; (void)nspans;
 }
-void swiftnn_convbn_moments_f32(const float *taps, long K, long panels, const float *w, long O,
-                                const swiftnn_conv_span *spans, const long *spanCounts, const float *shift, double *sum,
-                                double *squares) {
-    (void)taps; (void)K; (void)panels; (void)w; (void)O; (void)spans; (void)spanCounts; (void)shift; (void)sum; (void)squares;
+void swiftnn_conv_tap_moments_f32(float *taps, long K, long panels, const swiftnn_conv_span *spans, const long *spanCounts,
+                                  const float *tapShift, double *accD) {
+    (void)taps; (void)K; (void)panels; (void)spans; (void)spanCounts; (void)tapShift; (void)accD;
 }
 void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
                              const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
@@ -938,12 +989,11 @@ void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, 
     (void)taps; (void)K; (void)w; (void)O; (void)shift; (void)scale; (void)offset; (void)y; (void)channelStride; (void)spans;
     (void)nspans; (void)stream;
 }
-void swiftnn_convbn_backward_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
-                                 const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
-                                 const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products,
-                                 float *acc, double *accD) {
-    (void)taps; (void)K; (void)panels; (void)w; (void)O; (void)shift; (void)gateScale; (void)gateOffset; (void)gy;
-    (void)channelStride; (void)spans; (void)spanCounts; (void)sum; (void)products; (void)acc; (void)accD;
+void swiftnn_convbn_gated_backward_f32(const float *taps, long K, long panels, const float *y, const float *gy,
+                                       long channelStride, const swiftnn_conv_span *spans, const long *spanCounts, long O,
+                                       double *sum, double *accD) {
+    (void)taps; (void)K; (void)panels; (void)y; (void)gy; (void)channelStride; (void)spans; (void)spanCounts; (void)O;
+    (void)sum; (void)accD;
 }
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride) {
     (void)src; (void)rows; (void)cols; (void)rowStride; (void)dst; (void)blockStride;

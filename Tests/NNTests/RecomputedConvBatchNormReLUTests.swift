@@ -70,9 +70,11 @@ struct FirstLayerShape: CustomTestStringConvertible, Sendable {
         FirstLayerShape(input: [5, 1, 3, 3], outC: 13, kernel: 3, stride: 1, padding: 0, momentum: 0.1),      // 1×1 output: panels span samples
         FirstLayerShape(input: [1, 1, 7, 9], outC: 5, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // batch 1, a partial last panel
         FirstLayerShape(input: [2, 3, 6, 6], outC: 4, kernel: 2, stride: 2, padding: 0, momentum: 0.1),       // 3 channels, 2×2: K = 12
-        FirstLayerShape(input: [2, 2, 7, 7], outC: 6, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // K = 18: stored
-        // SmallCNN's first layer on MNIST, 6 samples: 294 panels, two chunks of the backward and
-        // five of the statistics.
+        FirstLayerShape(input: [2, 2, 7, 7], outC: 6, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // K = 18
+        FirstLayerShape(input: [3, 3, 10, 10], outC: 9, kernel: 3, stride: 1, padding: 1, momentum: 0.1),     // K = 27 (RGB)
+        FirstLayerShape(input: [2, 4, 6, 6], outC: 5, kernel: 3, stride: 1, padding: 1, momentum: 0.1),       // K = 36: stored
+        // SmallCNN's first layer on MNIST, 6 samples: 294 panels, two chunks of the statistics and
+        // of the backward.
         FirstLayerShape(input: [6, 1, 28, 28], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1),
     ]
 }
@@ -154,21 +156,26 @@ struct RecomputedConvBatchNormReLUTests {
 
     /// On a larger batch two float32 computations of the weight gradient (sums over 15,680
     /// positions that largely cancel) differ by about the parity tolerance, whichever is right; the
-    /// float64 layers say which. The recomputed path sums its products in Double after every batch
-    /// of panels; it must be no farther from float64 than the stored path, element by element in
-    /// the worst case, over three steps.
-    @Test("on SmallCNN's first layer (20 × 1 × 28 × 28) it is as close to float64 as the stored path")
-    func precisionAgainstFloat64() throws {
-        let shape = FirstLayerShape(input: [20, 1, 28, 28], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1)
+    /// float64 layers say which. The recomputed path takes batch norm's statistics and sums from the
+    /// taps' moments and the weight gradient's sums, in Double after every batch of panels; it must
+    /// be no farther from float64 than the stored path, element by element in the worst case, over
+    /// three steps: on MNIST's and CIFAR's first layers, and on raw pixel values (mean 120), whose
+    /// moments cancel most.
+    @Test("on SmallCNN's first layers it is as close to float64 as the stored path",
+          arguments: [(FirstLayerShape(input: [20, 1, 28, 28], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1), 0.3, 1.5),
+                      (FirstLayerShape(input: [12, 3, 32, 32], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1), 0.3, 1.5),
+                      (FirstLayerShape(input: [12, 3, 32, 32], outC: 32, kernel: 3, stride: 1, padding: 1, momentum: 0.1), 120, 60)])
+    func precisionAgainstFloat64(_ shape: FirstLayerShape, _ inputMean: Double, _ inputStd: Double) throws {
         guard Self.recomputes(shape) else { return }
-        let conv = Conv2d(1, 32, 3, padding: 1, bias: false, generator: Generator(seed: 7))
-        let bn = BatchNorm2d(32)
+        let C = shape.input[1], O = shape.outC
+        let conv = Conv2d(C, O, 3, padding: 1, bias: false, generator: Generator(seed: 7))
+        let bn = BatchNorm2d(O)
         let g = Generator(seed: 8)
-        bn.weight!.copyData(from: Tensor.randn([32], mean: 1, std: 0.5, generator: g))
-        bn.bias!.copyData(from: Tensor.randn([32], std: 0.5, generator: g))
+        bn.weight!.copyData(from: Tensor.randn([O], mean: 1, std: 0.5, generator: g))
+        bn.bias!.copyData(from: Tensor.randn([O], std: 0.5, generator: g))
         for step in 0..<3 {
-            let x = Tensor.randn(shape.input, mean: 0.3, std: 1.5, generator: g)
-            let gy = Tensor.randn([20, 32, 28, 28], generator: g)
+            let x = Tensor.randn(shape.input, mean: inputMean, std: inputStd, generator: g)
+            let gy = Tensor.randn([shape.input[0], O] + Array(shape.input[2...]), generator: g)
             func gradients(_ forward: () -> Tensor, node: String) -> [Double] {
                 for p in [conv.weight, bn.weight!, bn.bias!] { p.grad = nil }
                 let y = forward()
@@ -195,7 +202,7 @@ struct RecomputedConvBatchNormReLUTests {
     }
 
     @Test("non-temporal stores of y give the same bits as plain stores and as the three layers",
-          arguments: [FirstLayerShape.all[7], FirstLayerShape.all[0], FirstLayerShape.all[4]], [1, 2])
+          arguments: [FirstLayerShape.all[9], FirstLayerShape.all[7], FirstLayerShape.all[0], FirstLayerShape.all[4]], [1, 2])
     func streamedOutput(_ shape: FirstLayerShape, _ threads: Int) throws {
         // 28×28 and 8×8 planes hold whole 16-position panels (streamed); 7×9 ones leave partial panels
         // (stored as before) between them.
@@ -250,11 +257,11 @@ struct RecomputedConvBatchNormReLUTests {
         pre.bn.registerForwardPreHook { _, input in seen.append(input.count) }
         #expect(pre.fused(x).gradFunctionName == "batch_norm_relu")
         #expect(seen == [4 * 8 * 64, 4 * 8 * 64])
-        // A convolution with a bias; too many taps to gain (3 channels × 3 × 3 = 27).
+        // A convolution with a bias; more taps than the few-tap kernels take (4 channels × 3 × 3 = 36).
         let biased = Sequential { Conv2d(1, 8, 3, padding: 1); BatchNorm2d(8); ReLU() }
         #expect(biased(x).gradFunctionName == "batch_norm_relu")
-        let wide = Sequential { Conv2d(3, 8, 3, padding: 1, bias: false); BatchNorm2d(8); ReLU() }
-        #expect(wide(Tensor.randn([2, 3, 6, 6])).gradFunctionName == "batch_norm_relu")
+        let wide = Sequential { Conv2d(4, 8, 3, padding: 1, bias: false); BatchNorm2d(8); ReLU() }
+        #expect(wide(Tensor.randn([2, 4, 6, 6])).gradFunctionName == "batch_norm_relu")
     }
 
     @Test("a batch of one value per channel stops with BatchNorm2d's message, as the layers do")

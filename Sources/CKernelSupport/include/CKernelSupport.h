@@ -159,30 +159,30 @@ void swiftnn_conv_wgrad_small_f32(const float *taps, long K, long panels, const 
 /// when bias is given; spans (nspans of them) describe the panel's lanes in y.
 void swiftnn_conv_forward_small_f32(const float *taps, long K, const float *w, long O, const float *bias, float *y,
                                     long channelStride, const swiftnn_conv_span *spans, long nspans);
-/// Conv2d → BatchNorm2d → ReLU for a layer with few taps, the convolution's output z recomputed in
-/// every pass from a panel's gathered taps (as swiftnn_conv_forward_small_f32 computes it, bit for bit)
-/// instead of stored. `taps`, `spans` and `spanCounts` as in swiftnn_conv_wgrad_small_f32 (batches of
+/// Conv2d → BatchNorm2d → ReLU for a layer with few taps (a first layer), the convolution's output z
+/// never stored. `taps`, `spans` and `spanCounts` as in swiftnn_conv_wgrad_small_f32 (batches of
 /// `panels` ≤ 64 panels), `w` [O, K]; per-channel arrays have O entries.
-/// Shifted moments: sum[o] += Σ (z − shift[o]), squares[o] += Σ (z − shift[o])² over the panels' positions.
-void swiftnn_convbn_moments_f32(const float *taps, long K, long panels, const float *w, long O,
-                                const swiftnn_conv_span *spans, const long *spanCounts, const float *shift, double *sum,
-                                double *squares);
-/// One panel of y = max(0, (z − shift)·scale + offset), stored to its positions (spans) in y. With
-/// `stream`, a panel that fills one aligned 64-byte line of a channel row is written with a
+///
+/// The statistics need no z: with t = tap − tapShift[k] (shifted and zeroed in lanes of no position
+/// in place, in `taps`), per lane accD[k·16 + lane] += Σ t_k and accD[(K + r·K + c)·16 + lane] +=
+/// Σ t_r·t_c for c ≤ r (the moments of the taps; z's mean and variance are w·mean(t) + w·tapShift
+/// and wᵀ·Cov(t)·w).
+void swiftnn_conv_tap_moments_f32(float *taps, long K, long panels, const swiftnn_conv_span *spans, const long *spanCounts,
+                                  const float *tapShift, double *accD);
+/// One panel of y = max(0, (z − shift)·scale + offset), z recomputed from the taps (as
+/// swiftnn_conv_forward_small_f32 computes it, bit for bit) and stored to its positions (spans) in y.
+/// With `stream`, a panel that fills one aligned 64-byte line of a channel row is written with a
 /// non-temporal store (the caller fences, swiftnn_store_fence, before other threads read y).
 void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
                              const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
                              int stream);
-/// The backward in one pass over gy: with d = z − shift and g = gy where d·gateScale + gateOffset > 0
-/// (else 0), sum[o] += Σ g and products[o] += Σ g·d; unless acc is null, per lane
-/// accD[((2o)·K + k)·16 + lane] += Σ tap_k·g_o, accD[((2o + 1)·K + k)·16 + lane] += Σ tap_k·d_o and
-/// accD[(2·O·K + k)·16 + lane] += Σ tap_k, summed in float lanes in `acc` (scratch of as many floats)
-/// for this call's panels. The weight gradient of dz = a·g − b·d + c is then
-/// a·Σtap·g − b·Σtap·d + c·Σtap: the three sums do not depend on a, b, c, which need sum and products.
-void swiftnn_convbn_backward_f32(const float *taps, long K, long panels, const float *w, long O, const float *shift,
-                                 const float *gateScale, const float *gateOffset, const float *gy, long channelStride,
-                                 const swiftnn_conv_span *spans, const long *spanCounts, double *sum, double *products,
-                                 float *acc, double *accD);
+/// The backward in one pass over y and gy, z not needed: with g = gy where y > 0 (else 0), sum[o] +=
+/// Σ g and, unless accD is null, per lane accD[(o·K + k)·16 + lane] += Σ tap_k·g_o (the weight
+/// gradient's sums). Batch norm's Σ g·(z − shift) and Σ tap·(z − shift) follow from these and the
+/// forward's tap moments, because z = w·tap.
+void swiftnn_convbn_gated_backward_f32(const float *taps, long K, long panels, const float *y, const float *gy,
+                                       long channelStride, const swiftnn_conv_span *spans, const long *spanCounts, long O,
+                                       double *sum, double *accD);
 /// The micro-kernel's A layout of a row-major matrix (row r at src + r·rowStride, columns
 /// contiguous): dst[b·blockStride + 6c + i] = src[(6b + i)·rowStride + c], zero rows past `rows`.
 void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long rowStride, float *dst, long blockStride);

@@ -2,11 +2,12 @@ import TensorCore
 import Autograd
 
 // The fused Conv2d → BatchNorm2d → ReLU of a first layer, with the convolution's output never
-// stored: its statistics, the normalized output and both backward sweeps recompute it from the
-// input (see Kernels.convBatchNormStatistics). Used by the fused path whenever the output it would
-// skip is invisible: no hooks on the convolution or the batch norm, no convolution bias, an input
-// that needs no gradient, and a geometry the backend recomputes (few taps: C·KH·KW ≤ 12 on the
-// CPU, a one-channel image under a 3×3 kernel).
+// stored: its statistics come from the moments of its taps, the normalized output recomputes it
+// from the input, and the backward reads the ReLU's gate off the output (see ConvBatchNormOps).
+// Used by the fused path whenever the output it would skip is invisible: no hooks on the
+// convolution or the batch norm, no convolution bias, an input that needs no gradient, and a
+// geometry the backend recomputes (few taps: C·KH·KW ≤ 32 on the CPU, one or three channels under
+// a 3×3 kernel).
 
 /// `relu(bn(conv(x)))` with the convolution recomputed, or nil (before doing anything) when the
 /// recomputed path does not apply; the caller has checked `canFuse`.
@@ -24,9 +25,11 @@ func recomputedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d,
     } catch { usageFailure(error) }
     let weight = conv.weight, gamma = bn.weight, beta = bn.bias, eps = bn.eps
     let mean: [Double], invstd: [Double]
-    let batchStatistics = bn.isTraining
-    if batchStatistics {
-        let stats = Kernels.convBatchNormStatistics(x, weight, geo)
+    var moments: ConvTapMoments?
+    if bn.isTraining {
+        let tm = Kernels.convTapMoments(x, geo)
+        let stats = tm.statistics(weight: weight.doubleScalars)
+        moments = tm
         mean = stats.mean
         invstd = stats.invstd(eps: eps)
         bn.runningStatistics?.update(with: stats)
@@ -38,10 +41,13 @@ func recomputedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d,
     var y = Kernels.convBatchNormReLUApply(x, weight, geo, map: map)
     let inputs = [weight] + [gamma, beta].compactMap { $0 }
     if Autograd.isRecording(inputs) {
-        y = Autograd.record("conv_batch_norm_relu", output: y, inputs: inputs) { gy in
+        // The backward reads the ReLU's gate off y's values: a detached view of its storage, as
+        // sigmoid's backward keeps its output (the tensor itself would hold its own node).
+        let output = y.detach()
+        y = Autograd.record("conv_batch_norm_relu", output: y, inputs: inputs) { [moments] gy in
             let needAffine = (gamma?.requiresGrad ?? false) || (beta?.requiresGrad ?? false)
-            let g = Kernels.convBatchNormReLUBackward(gy, x, weight, geo, map: map, mean: mean, invstd: invstd,
-                                                      batchNormWeight: gamma, batchStatistics: batchStatistics,
+            let g = Kernels.convBatchNormReLUBackward(gy, output: output, x, weight, geo, mean: mean, invstd: invstd,
+                                                      batchNormWeight: gamma, tapMoments: moments,
                                                       needWeight: weight.requiresGrad, needSums: needAffine)
             return parameterGradients(g.weight, gamma, beta, needAffine ? g.sums : nil)
         }

@@ -561,11 +561,11 @@ enum ImplicitConvolution {
                              panels range: Range<Int>, taps tp: UnsafeMutablePointer<Float>,
                              runs rp: UnsafeMutablePointer<swiftnn_conv_run>,
                              spans sp: UnsafeMutablePointer<swiftnn_conv_span>, spanCounts sc: UnsafeMutablePointer<Int>,
-                             plan pl: UnsafeMutablePointer<swiftnn_conv_tap_lanes>,
+                             plan pl: UnsafeMutablePointer<swiftnn_conv_tap_lanes>, batch: Int? = nil,
                              _ body: (Int, Int) -> Void) {
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
-        let batch = tapBatch(K), byRuns = gathersRuns(g)
+        let batch = batch ?? tapBatch(K), byRuns = gathersRuns(g)
         var p = range.lowerBound
         while p < range.upperBound {
             let np = min(batch, range.upperBound - p)
@@ -585,12 +585,12 @@ enum ImplicitConvolution {
     /// Runs `body(task, chunk, panels, scratch)` for every chunk of `chunkPanels` panels, chunks
     /// spread over `tasks` tasks; `scratch` holds one batch's taps, runs, spans, span counts and the
     /// tap plan.
-    static func forEachChunk(_ geo: ConvGeometry, chunkPanels: Int, tasks: Int,
+    static func forEachChunk(_ geo: ConvGeometry, chunkPanels: Int, tasks: Int, batch: Int? = nil,
                              _ body: (Int, Int, Range<Int>, BatchScratch) -> Void) {
         let K = geo.inChannels * geo.kernelCount
         let panels = (geo.batch * geo.outputCount + 15) / 16
         let chunks = (panels + chunkPanels - 1) / chunkPanels
-        let batch = tapBatch(K)
+        let batch = batch ?? tapBatch(K)
         let tapStorage = gemmScratch(bytes: tasks * batch * K * 64)
         Parallel.run(tasks: tasks) { t in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * batch) { runs in

@@ -1,16 +1,21 @@
 import CKernelSupport
 
-// Conv2d → BatchNorm2d → ReLU for a layer with few taps (a network's first layer on one channel:
-// K = C·KH·KW ≤ 12, see recomputeTapLimit), with the convolution's output z never written to
-// memory. Its statistics, the normalized output and the backward (batch norm's sums and the weight
-// gradient, in one pass) each regather a panel's taps and recompute z in registers (kernels in
-// conv_kernels.c), with the same fused multiply-add chain as `forwardSmallTaps`, so every pass sees
-// the very bits the stored z would hold.
+// Conv2d → BatchNorm2d → ReLU for a layer with few taps (a network's first layer: K = C·KH·KW ≤ 32,
+// see recomputeTapLimit), with the convolution's output z never written to memory.
+// - Statistics: z = w·tap at every position, so z's mean and variance are w·mean(tap) and
+//   wᵀ·Cov(tap)·w. One pass sums the taps and their products (K·(K+1)/2 per position, against
+//   K·O for z itself), in Double per batch of panels; batch norm's statistics then cost O·K² in Double.
+// - Output: regathers a panel's taps and recomputes z in registers, with the same fused multiply-add
+//   chain as `forwardSmallTaps`, then normalizes it and applies the ReLU.
+// - Backward: the ReLU's gate is y > 0, read off the output; g = gated gy. Σg and Σ tap·g (the
+//   weight gradient's own sums) are all it accumulates: batch norm's Σg·(z − mean) = w·Σtap·g −
+//   mean·Σg, and the weight gradient of dz = a·g − b·(z − mean) − c is a·Σtap·g − b·Cov·w − c·Σtap,
+//   with the forward's tap moments.
 //
-// Why: a first layer's z is the network's largest activation (SmallCNN on MNIST: 12.8 MB per
-// step) and costs only 9 multiply-adds per element. Stored, it is written once and read five
-// times (statistics, normalization, the backward's two sweeps, and dz read back by the weight
-// gradient, which writes it first); recomputed, only y is written and gy read once.
+// Why: a first layer's z is the network's largest activation (SmallCNN on MNIST: 12.8 MB per step,
+// on CIFAR 8 MB) and costs only K multiply-adds per element. Stored, it is written once and read
+// five times (statistics, normalization, the backward's two sweeps, and dz read back by the weight
+// gradient, which writes it first); here only y is written, and y and gy are read once.
 //
 // Rounding does not depend on the thread count: sums are taken over a fixed grid of panel chunks
 // (its size depends on the geometry alone), each chunk into its own Double slot, and the slots are
@@ -23,76 +28,77 @@ extension ImplicitConvolution {
         applies(geo, dtype) && geo.inChannels * geo.kernelCount <= recomputeTapLimit
     }
 
-    /// Recomputing costs about 3·K multiply-adds per output element (statistics, output, backward
-    /// gate) and saves a fixed amount of memory traffic. `bench train --verbose`, 1 thread, first
-    /// layer forward + backward: K = 9 (1×28×28, 128 samples) 11.4 ms stored → 7.3 ms recomputed;
-    /// K = 27 (3×32×32, 64 samples) 5.6–6.0 ms → 10.8–12.0 ms. Per element the gain falls about
-    /// linearly in K and crosses zero near K = 17; 12 stays clear of it. The kernels themselves
-    /// take any K ≤ ``smallTapLimit``.
-    static let recomputeTapLimit = 12
+    /// Every layer the few-tap kernels take. Recomputing z costs K multiply-adds per output element
+    /// once (the output pass); the statistics' tap moments cost K·(K+1)/2 per position, and the
+    /// backward's sums are the weight gradient's own. The stored path costs the same products plus z's
+    /// memory traffic.
+    static let recomputeTapLimit = smallTapLimit
 
-    /// Per output channel, the mean and biased variance of `conv(x, w)` over the batch and every
-    /// position, with the output never stored. Shifted sums (each channel offset by its first
-    /// output element, as `batchNormStatistics` does), float lanes per batch of panels flushed into
-    /// Double.
-    static func recomputedConvStatistics(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ geo: ConvGeometry)
-        -> (mean: [Double], variance: [Double]) {
-        precondition(applies(geo, .float32) && geo.inChannels * geo.kernelCount <= smallTapLimit)
-        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount
-        let shift = firstOutputs(x, w, geo)
-        let chunkPanels = 64
+    /// Panels per batch of the backward's sums: 64 whatever K (the kernel's own block), so that its
+    /// per-batch Double flushes are fewer; a batch's taps (≤ 128 KB) stay in L2 while the 4-channel
+    /// blocks reread them (CIFAR's first layer, K = 27: 0.95 of the 18-panel batches' time).
+    static let gatedBatch = 64
+
+    /// The moments of `conv(x, ·)`'s taps: Σ tap and Σ (tap − mean)(tap − mean)ᵀ over the batch and
+    /// every output position. The taps are summed shifted by their input channel's first element (so
+    /// that the products cancel less), float lanes per batch of panels flushed into Double.
+    static func tapMoments(_ x: UnsafePointer<Float>, _ geo: ConvGeometry) -> ConvTapMoments {
+        let K = geo.inChannels * geo.kernelCount
+        precondition(applies(geo, .float32) && K <= smallTapLimit)
+        let plane = geo.inputSize.reduce(1, *)
+        let shift = (0..<K).map { x[(($0 / geo.kernelCount) * plane)] }
         let panels = (geo.batch * geo.outputCount + 15) / 16
+        let chunkPanels = max(256, (panels + 255) / 256)
         let chunks = (panels + chunkPanels - 1) / chunkPanels
-        let partial = gemmScratch(bytes: chunks * O * 16)
-        let slots = partial.pointer.assumingMemoryBound(to: Double.self)
+        // Per chunk: Σt (K), then Σ t_r·t_c for c ≤ r (K·(K+1)/2, row by row).
+        let slotSize = K + K * (K + 1) / 2
+        let partialStorage = gemmScratch(bytes: chunks * slotSize * 8)
+        let partial = partialStorage.pointer.assumingMemoryBound(to: Double.self)
+        let tasks = tasks(work: geo.work, units: chunks, perThread: 2)
+        let accDoubles = (K + K * K) * 16
+        let accStorage = gemmScratch(bytes: tasks * accDoubles * 8)
         let geometry = geometry(geo)
         shift.withUnsafeBufferPointer { sh in
-            forEachChunk(geo, chunkPanels: chunkPanels, tasks: tasks(work: geo.work, units: chunks, perThread: 4)) { _, chunk, range, s in
-                let sum = slots + chunk * 2 * O, squares = sum + O
-                sum.update(repeating: 0, count: 2 * O)
+            forEachChunk(geo, chunkPanels: chunkPanels, tasks: tasks) { t, chunk, range, s in
+                let accD = accStorage.pointer.assumingMemoryBound(to: Double.self) + t * accDoubles
+                accD.update(repeating: 0, count: accDoubles)
                 var g = geometry
                 forEachBatch(x, geo, &g, panels: range, taps: s.taps, runs: s.runs, spans: s.spans, spanCounts: s.spanCounts,
                              plan: s.plan) { _, np in
-                    swiftnn_convbn_moments_f32(s.taps, K, np, w, O, s.spans, s.spanCounts, sh.baseAddress!, sum, squares)
+                    swiftnn_conv_tap_moments_f32(s.taps, K, np, s.spans, s.spanCounts, sh.baseAddress!, accD)
+                }
+                let slot = partial + chunk * slotSize
+                func lanes(_ i: Int) -> Double {
+                    var sum = 0.0
+                    for lane in 0..<16 { sum += accD[i * 16 + lane] }
+                    return sum
+                }
+                var i = 0
+                for k in 0..<K { slot[i] = lanes(k); i += 1 }
+                for r in 0..<K {
+                    for c in 0...r { slot[i] = lanes(K + r * K + c); i += 1 }
                 }
             }
         }
+        var total = [Double](repeating: 0, count: slotSize)
+        for chunk in 0..<chunks {
+            for i in 0..<slotSize { total[i] += partial[chunk * slotSize + i] }
+        }
+        withExtendedLifetime((partialStorage, accStorage)) {}
+        // Σ (t − t̄)(t − t̄)ᵀ = Σ t·tᵀ − Σt·Σtᵀ / m, the same for the taps and the shifted taps.
         let m = Double(geo.batch * geo.outputCount)
-        var mean = [Double](repeating: 0, count: O), variance = mean
-        for o in 0..<O {
-            var sum = 0.0, squares = 0.0
-            for chunk in 0..<chunks {
-                sum += slots[chunk * 2 * O + o]
-                squares += slots[chunk * 2 * O + O + o]
+        var centered = [Double](repeating: 0, count: K * K)
+        var i = K
+        for r in 0..<K {
+            for c in 0...r {
+                let v = total[i] - total[r] * total[c] / m
+                centered[r * K + c] = v
+                centered[c * K + r] = v
+                i += 1
             }
-            let mu = sum / m
-            mean[o] = Double(shift[o]) + mu
-            variance[o] = max(0, squares / m - mu * mu)
         }
-        withExtendedLifetime(partial) {}
-        return (mean, variance)
-    }
-
-    /// Each output channel's first element, `conv(x, w)[0, o, 0, 0]`, as the forward computes it.
-    private static func firstOutputs(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ geo: ConvGeometry) -> [Float] {
-        let O = geo.outChannels, K = geo.inChannels * geo.kernelCount
-        var g = geometry(geo)
-        return withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16) { runs in
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16) { spans in
-            withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: geo.kernelCount) { plan in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: K * 16 + O * 16) { buffer in
-                let P = geo.batch * geo.outputCount
-                let c = describe(panelStart: 0, lo: 0, hi: min(16, P), outputWidth: geo.outputSize[1], positions: geo.outputCount,
-                                 outChannels: O, runs: runs.baseAddress!, spans: spans.baseAddress!)
-                let tp = buffer.baseAddress!, out = tp + K * 16
-                ImplicitConvolution.gather(x, &g, byRuns: ImplicitConvolution.gathersRuns(g), runs: runs.baseAddress!, count: c.runs,
-                                           plan: plan.baseAddress!, tap0: 0, taps: K, tp, stride: 16)
-                // Lane 0 of every channel into a 16-float row per channel.
-                var lane0 = swiftnn_conv_span(offset: 0, lane0: 0, count: 16)
-                swiftnn_conv_forward_small_f32(tp, K, w, O, nil, out, 16, &lane0, 1)
-                return (0..<O).map { out[16 * $0] }
-            } } }
-        }
+        let tapSum = (0..<K).map { total[$0] + m * Double(shift[$0]) }
+        return ConvTapMoments(count: geo.batch * geo.outputCount, tapSum: tapSum, centered: centered)
     }
 
     /// `y = max(0, (conv(x, w) − shift)·scale + offset)` per output channel, `y` `[N, O, OH, OW]`.
@@ -120,50 +126,37 @@ extension ImplicitConvolution {
         }
     }
 
-    /// The backward's sums in one pass over gy, with g = gy gated by the ReLU (`gateScale`,
-    /// `gateOffset` on d = z − shift): per channel Σg and Σg·d (batch norm's sums) and, with
-    /// `weightSums`, per (channel, tap) Σ tap·g and Σ tap·d, and per tap Σ tap. Batch norm's input
-    /// gradient is dz = a·g − b·d + c per channel, with a, b, c from Σg and Σg·d; the convolution's
-    /// weight gradient a·Σtap·g − b·Σtap·d + c·Σtap follows from sums that do not need them, so gy
-    /// is read once. Float lanes are flushed into Double after every batch of panels (the weight
-    /// sums cancel: see conv_kernels.c), and chunks of at least 256 panels each sum into their own
-    /// slot, as in ``weightGradientSmallTaps``.
-    static func recomputedConvBackward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gy: UnsafePointer<Float>,
-                                       _ geo: ConvGeometry, shift: UnsafePointer<Float>, gateScale: UnsafePointer<Float>,
-                                       gateOffset: UnsafePointer<Float>, weightSums: Bool)
-        -> (sum: [Double], products: [Double], tapGradient: [Double], tapDeviation: [Double], tapSum: [Double]) {
-        precondition(applies(geo, .float32) && geo.inChannels * geo.kernelCount <= smallTapLimit)
+    /// The backward's sums in one pass over y and gy: per channel Σg and Σ tap·g, g = gy where y > 0.
+    /// Float lanes are flushed into Double after every batch of panels, and chunks of at least 256
+    /// panels each sum into their own slot, as in ``weightGradientSmallTaps``.
+    static func gatedSums(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ geo: ConvGeometry)
+        -> ConvGatedSums {
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, L = geo.outputCount
+        precondition(applies(geo, .float32) && K <= smallTapLimit)
         let panels = (geo.batch * L + 15) / 16
         let chunkPanels = max(256, (panels + 255) / 256)
         let chunks = (panels + chunkPanels - 1) / chunkPanels
-        // Per chunk: Σg, Σg·d (O each), Σtap·g and Σtap·d interleaved per channel (2·O·K), Σtap (K).
-        let slotSize = 2 * O + (weightSums ? 2 * O * K + K : 0)
+        let slotSize = O + O * K
         let partialStorage = gemmScratch(bytes: chunks * slotSize * 8)
         let partial = partialStorage.pointer.assumingMemoryBound(to: Double.self)
         let tasks = tasks(work: geo.work, units: chunks, perThread: 2)
-        // Per task: a float scratch for one batch's lanes and their Double accumulators.
-        let accFloats = weightSums ? (2 * O * K + K) * 16 : 0
-        let accStorage = gemmScratch(bytes: max(1, tasks * accFloats * 12))
+        let accDoubles = O * K * 16
+        let accStorage = gemmScratch(bytes: tasks * accDoubles * 8)
         let geometry = geometry(geo)
-        forEachChunk(geo, chunkPanels: chunkPanels, tasks: tasks) { t, chunk, range, s in
+        forEachChunk(geo, chunkPanels: chunkPanels, tasks: tasks, batch: gatedBatch) { t, chunk, range, s in
             let slot = partial + chunk * slotSize
-            slot.update(repeating: 0, count: 2 * O)
-            let accD: UnsafeMutablePointer<Double>? =
-                weightSums ? (accStorage.pointer + t * accFloats * 12).assumingMemoryBound(to: Double.self) : nil
-            let acc = accD.map { UnsafeMutableRawPointer($0 + accFloats).assumingMemoryBound(to: Float.self) }
-            accD?.update(repeating: 0, count: accFloats)
+            slot.update(repeating: 0, count: O)
+            let accD = accStorage.pointer.assumingMemoryBound(to: Double.self) + t * accDoubles
+            accD.update(repeating: 0, count: accDoubles)
             var g = geometry
             forEachBatch(x, geo, &g, panels: range, taps: s.taps, runs: s.runs, spans: s.spans, spanCounts: s.spanCounts,
-                         plan: s.plan) { _, np in
-                swiftnn_convbn_backward_f32(s.taps, K, np, w, O, shift, gateScale, gateOffset, gy, L, s.spans, s.spanCounts,
-                                            slot, slot + O, acc, accD)
+                         plan: s.plan, batch: gatedBatch) { _, np in
+                swiftnn_convbn_gated_backward_f32(s.taps, K, np, y, gy, L, s.spans, s.spanCounts, O, slot, accD)
             }
-            guard let accD else { return }
-            for i in 0..<(2 * O * K + K) {
+            for i in 0..<(O * K) {
                 var sum = 0.0
                 for lane in 0..<16 { sum += accD[i * 16 + lane] }
-                slot[2 * O + i] = sum
+                slot[O + i] = sum
             }
         }
         var total = [Double](repeating: 0, count: slotSize)
@@ -171,16 +164,7 @@ extension ImplicitConvolution {
             for i in 0..<slotSize { total[i] += partial[chunk * slotSize + i] }
         }
         withExtendedLifetime((partialStorage, accStorage)) {}
-        let sum = Array(total[0..<O]), products = Array(total[O..<(2 * O)])
-        guard weightSums else { return (sum, products, [], [], []) }
-        var tapGradient = [Double](repeating: 0, count: O * K), tapDeviation = tapGradient
-        for o in 0..<O {
-            for k in 0..<K {
-                tapGradient[o * K + k] = total[2 * O + (2 * o) * K + k]
-                tapDeviation[o * K + k] = total[2 * O + (2 * o + 1) * K + k]
-            }
-        }
-        return (sum, products, tapGradient, tapDeviation, Array(total[(2 * O + 2 * O * K)...]))
+        return ConvGatedSums(sum: Array(total[0..<O]), tapProducts: Array(total[O...]))
     }
 }
 
@@ -189,12 +173,8 @@ extension CPUBackend: ConvBatchNormOps {
         ImplicitConvolution.recomputes(geo, dtype)
     }
 
-    public func convBatchNormStatistics(_ input: Tensor, _ weight: Tensor, _ geo: ConvGeometry) -> ChannelStatistics {
-        let r = withExtendedLifetime((input, weight)) {
-            ImplicitConvolution.recomputedConvStatistics(input.pointer(as: Float.self), weight.pointer(as: Float.self), geo)
-        }
-        let count = geo.batch * geo.outputCount
-        return ChannelStatistics(count: count, mean: r.mean, m2: r.variance.map { $0 * Double(count) })
+    public func convTapMoments(_ input: Tensor, _ geo: ConvGeometry) -> ConvTapMoments {
+        withExtendedLifetime(input) { ImplicitConvolution.tapMoments(input.pointer(as: Float.self), geo) }
     }
 
     public func convBatchNormReLUApply(_ input: Tensor, _ weight: Tensor, _ geo: ConvGeometry, map: ChannelAffineMap) -> Tensor {
@@ -211,45 +191,11 @@ extension CPUBackend: ConvBatchNormOps {
         return y
     }
 
-    public func convBatchNormReLUBackward(_ gradOutput: Tensor, _ input: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
-                                          map: ChannelAffineMap, mean: [Double], invstd: [Double], batchNormWeight: Tensor?,
-                                          batchStatistics: Bool, needWeight: Bool, needSums: Bool)
-        -> (weight: Tensor?, sums: ChannelGradientSums?) {
-        let O = geo.outChannels, m = geo.batch * geo.outputCount
-        // The gate subtracts Float(mean), the shift the forward subtracted: they must agree.
-        for o in 0..<O where !mean[o].isNaN {
-            precondition(Float(mean[o]) == Float(map.shift[o]), "conv_batch_norm_relu: the map was not made with these statistics")
+    public func convBatchNormReLUGatedSums(_ gradOutput: Tensor, output: Tensor, _ input: Tensor, _ geo: ConvGeometry)
+        -> ConvGatedSums {
+        withExtendedLifetime((gradOutput, output, input)) {
+            ImplicitConvolution.gatedSums(input.pointer(as: Float.self), output.pointer(as: Float.self),
+                                          gradOutput.pointer(as: Float.self), geo)
         }
-        let k = (map.shift + map.scale + map.offset).map(Float.init)
-        let r = withExtendedLifetime((gradOutput, input, weight)) {
-            k.withUnsafeBufferPointer { k in
-                let p = k.baseAddress!
-                return ImplicitConvolution.recomputedConvBackward(input.pointer(as: Float.self), weight.pointer(as: Float.self),
-                                                                  gradOutput.pointer(as: Float.self), geo, shift: p,
-                                                                  gateScale: p + O, gateOffset: p + 2 * O, weightSums: needWeight)
-            }
-        }
-        let sumDyXhat = (0..<O).map { o in invstd[o] * (r.products[o] - (mean[o] - Double(k[o])) * r.sum[o]) }
-        let sums = ChannelGradientSums(count: m, sumDy: r.sum, sumDyXhat: sumDyXhat)
-        guard needWeight else { return (nil, needSums ? sums : nil) }
-        // dz = a·g − b·d + c per channel (batchNormGradInput's constants, in Double), so the weight
-        // gradient is a·Σtap·g − b·Σtap·d + c·Σtap.
-        let K = weight.count / max(O, 1)
-        let gw = Tensor(uninitializedShape: weight.shape, dtype: weight.dtype)
-        let out = gw.pointer(as: Float.self)
-        withExtendedLifetime(batchNormWeight) {
-            for o in 0..<O {
-                let a = (batchNormWeight?.doubleValue(at: o) ?? 1) * invstd[o]
-                var b = 0.0, c = 0.0
-                if batchStatistics {
-                    b = a * invstd[o] * sumDyXhat[o] / Double(m)
-                    c = b * (mean[o] - Double(k[o])) - a * r.sum[o] / Double(m)
-                }
-                for t in 0..<K {
-                    out[o * K + t] = Float(a * r.tapGradient[o * K + t] - b * r.tapDeviation[o * K + t] + c * r.tapSum[t])
-                }
-            }
-        }
-        return (gw, needSums ? sums : nil)
     }
 }
