@@ -17,10 +17,10 @@ import Autograd
 ///
 /// A first layer goes further when nothing can observe the convolution's output: with no hooks
 /// on the convolution or the BatchNorm, no convolution bias, an input that needs no gradient and
-/// at most 12 taps (`inChannels·kH·kW`: a one-channel image under a 3×3 kernel; beyond that
-/// recomputing costs more than storing), the output is never stored — the statistics, the
-/// normalized output and the backward recompute it from the input (autograd node
-/// `conv_batch_norm_relu`), with the same results.
+/// at most 32 taps (`inChannels·kH·kW`: a one- or three-channel image under a 3×3 kernel), the
+/// output is never stored (autograd node `conv_batch_norm_relu`): the statistics come from the
+/// moments of the convolution's taps, the normalized output recomputes it from the input, and the
+/// backward reads the ReLU's mask off the output. The results are the layers' within rounding.
 ///
 /// `Sequential` (and so ``ConvBNBlock``-style blocks) applies this to every
 /// `Conv2d → BatchNorm2d → ReLU` run of its layers by itself; call it from custom modules.
