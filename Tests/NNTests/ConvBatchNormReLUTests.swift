@@ -365,7 +365,7 @@ struct ConvBatchNormReLUTests {
         let eps = try #require(c["eps"] as? NSNumber).doubleValue
         let (inC, outC, k, stride, padding) = (try int("in"), try int("out"), try int("kernel"), try int("stride"), try int("padding"))
         // An input that needs its gradient keeps the convolution's output; one that does not (a
-        // first layer's data) has it recomputed when the layer qualifies (no bias, C·k·k ≤ 12).
+        // first layer's data) has it recomputed when the layer qualifies (no bias, C·k·k ≤ 32).
         for inputNeedsGrad in [true, false] {
             let model = Sequential {
                 Conv2d(inC, outC, k, stride: stride, padding: padding, bias: convBias)
