@@ -217,23 +217,53 @@ SWIFTNN_AVX512
 static inline __attribute__((always_inline)) void gather_runs3(const float *x, const swiftnn_conv_geometry *g, const run3 *plan,
                                                                 long np, long tap0, long taps, float *dst, long stride, int six,
                                                                 const long strideW) {
-    const long planeSize = g->height * g->width;
-    __m512 t[9], pending[6];
+    const long planeSize = g->height * g->width, width = g->width;
+    __m512 t[9], u[9], pending[6];
     long c = tap0 / 9, done = 0;
     long q0 = tap0 % 9;
     while (done < taps) {
         const float *xc = x + c * planeSize;
-        // The rows this panel reads four channels ahead (the loads wait on every miss).
-        for (long i = 0; i < np; i++)
+        // The rows this panel reads four channels ahead (the loads wait on every miss). A row above
+        // or below the image is prefetched too: a prefetch never faults, and checking each row cost
+        // a sixth of the gather.
+        for (long i = 0; i < np; i++) {
+            const float *ahead = xc + 4 * planeSize + plan[i].offset + plan[i].ih0 * width;
             for (long kh = 0; kh < 3; kh++) {
-                long ih = plan[i].ih0 + kh;
-                if (ih >= 0 && ih < g->height) {
-                    const float *ahead = xc + 4 * planeSize + plan[i].offset + ih * g->width;
-                    _mm_prefetch((const char *)ahead, _MM_HINT_T0);
-                    _mm_prefetch((const char *)(ahead + 16), _MM_HINT_T0);
+                _mm_prefetch((const char *)(ahead + kh * width), _MM_HINT_T0);
+                _mm_prefetch((const char *)(ahead + kh * width + 16), _MM_HINT_T0);
+            }
+        }
+        taps3x3(xc, g->height, g->width, plan, np, strideW, t);
+        // Whole channels store straight from registers (the general loop below indexes t at run time,
+        // which keeps it in memory): nine rows, or in the six-row layout two channels' eighteen rows
+        // as three blocks.
+        if (q0 == 0 && !six && taps - done >= 9) {
+            float *d = dst + done * stride;
+            for (long q = 0; q < 9; q++) _mm512_storeu_ps(d + q * stride, t[q]);
+            done += 9;
+            c++;
+            continue;
+        }
+        if (q0 == 0 && six && done % 6 == 0 && taps - done >= 18) {
+            for (long i = 0; i < np; i++) {
+                const float *ahead = xc + 5 * planeSize + plan[i].offset + plan[i].ih0 * width;
+                for (long kh = 0; kh < 3; kh++) {
+                    _mm_prefetch((const char *)(ahead + kh * width), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(ahead + kh * width + 16), _MM_HINT_T0);
                 }
             }
-        taps3x3(xc, g->height, g->width, plan, np, strideW, t);
+            taps3x3(xc + planeSize, g->height, g->width, plan, np, strideW, u);
+            float *d = dst + (done / 6) * stride;
+            const __m512 b0[6] = {t[0], t[1], t[2], t[3], t[4], t[5]};
+            const __m512 b1[6] = {t[6], t[7], t[8], u[0], u[1], u[2]};
+            const __m512 b2[6] = {u[3], u[4], u[5], u[6], u[7], u[8]};
+            interleave_six(b0, d);
+            interleave_six(b1, d + stride);
+            interleave_six(b2, d + 2 * stride);
+            done += 18;
+            c += 2;
+            continue;
+        }
         for (long q = q0; q < 9 && done < taps; q++, done++) {
             if (six) {
                 pending[done % 6] = t[q];
