@@ -550,19 +550,17 @@ static inline __m512 load_lanes(const float *yr, const swiftnn_conv_span *spans,
 }
 
 /// A tile of `ob` output channels × `kn` taps (compile-time constants once inlined, so the ob·kn sums
-/// live in registers): sums over the batch's panels, then one add per (channel, tap) onto the
-/// accumulator in memory. `gp` holds the panels' gy lanes of the ob channels ([panel][ob][16]).
-/// Each panel's ob gy vectors serve kn taps and each tap vector ob channels: ob + kn loads per
-/// ob·kn multiply-adds (one channel at a time took one load per multiply-add and ran at a quarter
-/// of the FMA peak). Every lane still sums its panels in order from zero, so the tiling does not
-/// change a bit.
+/// live in registers): r[i][k] = Σ tap_{k0+k}·gp_i over panels j0..<j1, from zero. `gp` holds the
+/// panels' gy lanes of the ob channels ([panel][ob][16]). Each panel's ob gy vectors serve kn taps
+/// and each tap vector ob channels: ob + kn loads per ob·kn multiply-adds (one channel at a time
+/// took one load per multiply-add and ran at a quarter of the FMA peak). Every lane still sums its
+/// panels in order from zero, so the tiling does not change a bit.
 SWIFTNN_AVX512
-static inline __attribute__((always_inline)) void wgrad_small_tile(
-    const long ob, const long kn, const float *taps, long K, long k0, long panels, const float *gp, float *acc, long K16) {
-    __m512 r[4][6];
+static inline __attribute__((always_inline)) void tap_tile_sums(
+    const long ob, const long kn, const float *taps, long K, long k0, long j0, long j1, const float *gp, __m512 r[4][6]) {
     for (long i = 0; i < ob; i++)
         for (long k = 0; k < kn; k++) r[i][k] = _mm512_setzero_ps();
-    for (long j = 0; j < panels; j++) {
+    for (long j = j0; j < j1; j++) {
         __m512 d[4];
         for (long i = 0; i < ob; i++) d[i] = _mm512_load_ps(gp + (j * ob + i) * 16);
         const float *t = taps + (j * K + k0) * 16;
@@ -571,6 +569,14 @@ static inline __attribute__((always_inline)) void wgrad_small_tile(
             for (long i = 0; i < ob; i++) r[i][k] = _mm512_fmadd_ps(tv, d[i], r[i][k]);
         }
     }
+}
+
+/// The tile's sums over a batch's panels, then one add per (channel, tap) onto the accumulator in memory.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void wgrad_small_tile(
+    const long ob, const long kn, const float *taps, long K, long k0, long panels, const float *gp, float *acc, long K16) {
+    __m512 r[4][6];
+    tap_tile_sums(ob, kn, taps, K, k0, 0, panels, gp, r);
     for (long i = 0; i < ob; i++) {
         float *a = acc + i * K16 + k0 * 16;
         for (long k = 0; k < kn; k++) _mm512_storeu_ps(a + 16 * k, _mm512_add_ps(_mm512_loadu_ps(a + 16 * k), r[i][k]));
@@ -822,19 +828,8 @@ SWIFTNN_AVX512
 static inline __attribute__((always_inline)) void gated_wgrad_tile(
     const long ob, const long kn, const float *taps, long K, long k0, long panels, const float *gp, double *accD, long K16) {
     for (long j0 = 0; j0 < panels; j0 += 16) {
-        const long j1 = panels - j0 < 16 ? panels : j0 + 16;
         __m512 r[4][6];
-        for (long i = 0; i < ob; i++)
-            for (long k = 0; k < kn; k++) r[i][k] = _mm512_setzero_ps();
-        for (long j = j0; j < j1; j++) {
-            __m512 d[4];
-            for (long i = 0; i < ob; i++) d[i] = _mm512_load_ps(gp + (j * ob + i) * 16);
-            const float *t = taps + (j * K + k0) * 16;
-            for (long k = 0; k < kn; k++) {
-                const __m512 tv = _mm512_loadu_ps(t + 16 * k);
-                for (long i = 0; i < ob; i++) r[i][k] = _mm512_fmadd_ps(tv, d[i], r[i][k]);
-            }
-        }
+        tap_tile_sums(ob, kn, taps, K, k0, j0, panels - j0 < 16 ? panels : j0 + 16, gp, r);
         for (long i = 0; i < ob; i++) {
             for (long k = 0; k < kn; k++) add_lanes_to_double(accD + i * K16 + (k0 + k) * 16, r[i][k]);
         }
