@@ -264,6 +264,65 @@ struct RecomputedConvBatchNormReLUTests {
         #expect(wide(Tensor.randn([2, 4, 6, 6])).gradFunctionName == "batch_norm_relu")
     }
 
+    /// The moments behind the statistics, against float64: the taps (an im2col in float64, as a
+    /// convolution by one-hot filters), their sums and centered products, and the batch statistics
+    /// of a convolution computed from them; on normalized inputs and on raw pixel values, whose
+    /// uncentered products are 10⁴ times their spread.
+    @Test("tap moments and the statistics from them match float64",
+          arguments: [(FirstLayerShape.all[7], 0.3, 1.5), (FirstLayerShape.all[7], 120, 60), (FirstLayerShape.all[1], 0, 1),
+                      (FirstLayerShape.all[3], 0, 1)])
+    func tapMomentsAgainstFloat64(_ shape: FirstLayerShape, _ inputMean: Double, _ inputStd: Double) throws {
+        let C = shape.input[1], k = shape.kernel, K = C * k * k
+        let geo = ConvGeometry(batch: shape.input[0], inChannels: C, outChannels: shape.outC, groups: 1,
+                               inputSize: Array(shape.input[2...]), kernelSize: [k, k], stride: [shape.stride, shape.stride],
+                               padding: [shape.padding, shape.padding], dilation: [1, 1])
+        guard Self.recomputes(shape) else { return }
+        let g = Generator(seed: 21)
+        let x = Tensor.randn(shape.input, mean: inputMean, std: inputStd, generator: g)
+        let moments = Kernels.convTapMoments(x, geo)
+        // Tap t of every position: the convolution by the filter that is 1 at t.
+        var oneHot = [Double](repeating: 0, count: K * K)
+        for t in 0..<K { oneHot[t * K + t] = 1 }
+        let filters = Tensor(converting: oneHot, shape: [K, C, k, k], dtype: .float64)
+        let cols = conv2d(x.to(.float64), weight: filters, stride: shape.stride, padding: shape.padding)
+        let m = geo.batch * geo.outputCount, L = geo.outputCount
+        let v = cols.doubleScalars
+        func tap(_ t: Int, _ p: Int) -> Double { v[((p / L) * K + t) * L + p % L] }
+        #expect(moments.count == m)
+        let sums = (0..<K).map { t in (0..<m).reduce(0.0) { $0 + tap(t, $1) } }
+        var centered = [Double](repeating: 0, count: K * K)
+        for r in 0..<K {
+            for c in 0..<K {
+                centered[r * K + c] = (0..<m).reduce(0.0) { $0 + (tap(r, $1) - sums[r] / Double(m)) * (tap(c, $1) - sums[c] / Double(m)) }
+            }
+        }
+        for t in 0..<K {
+            #expect(abs(moments.tapSum[t] - sums[t]) <= 1e-5 * Double(m) * (abs(inputMean) + inputStd) + 1e-4 * abs(sums[t]),
+                    "Σtap \(t): \(moments.tapSum[t]) vs \(sums[t])")
+        }
+        for r in 0..<K {
+            for c in 0..<K {
+                // Off-diagonal products may be near zero: measured against the two taps' spreads.
+                let scale = (centered[r * K + r] * centered[c * K + c]).squareRoot()
+                let got = moments.centered[r * K + c], want = centered[r * K + c]
+                #expect(abs(got - want) <= 1e-5 * scale + 1e-4 * abs(want), "centered (\(r), \(c)): \(got) vs \(want)")
+            }
+        }
+        // The statistics of conv(x, w) for a random w, against batch norm's own in float64.
+        let w = Tensor.randn([shape.outC, C, k, k], std: 0.3, generator: g)
+        let stats = moments.statistics(weight: w.doubleScalars)
+        let z = conv2d(x.to(.float64), weight: w.to(.float64), stride: shape.stride, padding: shape.padding)
+        let zv = z.doubleScalars
+        for o in 0..<shape.outC {
+            let values = (0..<m).map { p in zv[((p / L) * shape.outC + o) * L + p % L] }
+            let mean = values.reduce(0, +) / Double(m)
+            let m2 = values.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) }
+            #expect(abs(stats.mean[o] - mean) <= 1e-5 * (abs(inputMean) + inputStd) + 1e-4 * abs(mean),
+                    "channel \(o) mean \(stats.mean[o]) vs \(mean)")
+            #expect(abs(stats.m2[o] - m2) <= 1e-5 * Double(m) + 1e-4 * m2, "channel \(o) M2 \(stats.m2[o]) vs \(m2)")
+        }
+    }
+
     @Test("a batch of one value per channel stops with BatchNorm2d's message, as the layers do")
     func oneValuePerChannel() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
