@@ -466,6 +466,74 @@ void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long out
     if (taps != stackTaps) free(taps);
 }
 
+// MARK: Input gradient by output phase (stride 2)
+
+/// A pointer `elements` floats from `base`, formed as an integer: the offsets of masked lanes may point
+/// before or past the buffer, which a pointer may not, and masked lanes are never touched.
+static inline const float *at_offset(const float *base, long elements) {
+    return (const float *)((uintptr_t)base + (uintptr_t)(elements * (long)sizeof(float)));
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_phase_gather_f32(const float *dy, long channels, long height, long width,
+                                   const swiftnn_conv_run *runs, long nruns, const long *rowShifts, long nrow,
+                                   const long *colShifts, long ncol, float *dst) {
+    const long plane = height * width, sample = channels * plane;
+    for (long jh = 0; jh < nrow; jh++) {
+        for (long jw = 0; jw < ncol; jw++) {
+            // Each run's lanes inside dy for this shift: one masked load per run and channel.
+            long off[16];
+            __mmask16 mask[16];
+            long k = 0;
+            for (long r = 0; r < nruns && r < 16; r++) {
+                long row = runs[r].oh + rowShifts[jh], col = runs[r].ow0 + colShifts[jw];
+                if (row < 0 || row >= height) continue;
+                long lo = col < 0 ? -col : 0;
+                long hi = width - col < runs[r].count ? width - col : runs[r].count;
+                if (lo >= hi) continue;
+                mask[k] = lane_range(runs[r].lane0 + lo, runs[r].lane0 + hi);
+                off[k] = runs[r].n * sample + row * width + col - runs[r].lane0;
+                k++;
+            }
+            float *d = dst + (jh * ncol + jw) * channels * 16;
+            if (k == 0) {
+                for (long o = 0; o < channels; o++) _mm512_storeu_ps(d + 16 * o, _mm512_setzero_ps());
+            } else if (k == 1) {
+                for (long o = 0; o < channels; o++) {
+                    _mm512_storeu_ps(d + 16 * o, _mm512_maskz_loadu_ps(mask[0], at_offset(dy, off[0] + o * plane)));
+                }
+            } else {
+                for (long o = 0; o < channels; o++) {
+                    __m512 v = _mm512_maskz_loadu_ps(mask[0], at_offset(dy, off[0] + o * plane));
+                    for (long i = 1; i < k; i++) v = _mm512_mask_loadu_ps(v, mask[i], at_offset(dy, off[i] + o * plane));
+                    _mm512_storeu_ps(d + 16 * o, v);
+                }
+            }
+        }
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
+                                  float *dx, long sampleStride, long planeStride, long width, long rowPhase) {
+    // Output element 2i (2i + 1) of a run is lane lane0 + i of the even (odd) columns' tile.
+    const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (long r = 0; r < nruns; r++) {
+        long b0 = runs[r].ow0, count = 2 * runs[r].count;
+        if (count > width - 2 * b0) count = width - 2 * b0;
+        const __m512i shift = _mm512_set1_epi32((int)runs[r].lane0);
+        const __m512i lo = _mm512_add_epi32(low, shift), hi = _mm512_add_epi32(high, shift);
+        const __mmask16 loMask = lane_range(0, count), hiMask = lane_range(0, count - 16);
+        float *row = dx + runs[r].n * sampleStride + (2 * runs[r].oh + rowPhase) * width + 2 * b0;
+        for (long c = 0; c < rows; c++) {
+            __m512 e = _mm512_loadu_ps(even + 16 * c), o = _mm512_loadu_ps(odd + 16 * c);
+            _mm512_mask_storeu_ps(row + c * planeStride, loMask, _mm512_permutex2var_ps(e, lo, o));
+            if (hiMask) _mm512_mask_storeu_ps(row + c * planeStride + 16, hiMask, _mm512_permutex2var_ps(e, hi, o));
+        }
+    }
+}
+
 /// Prefetches a channel row four cache lines past a panel's last span: the panels four ahead.
 /// load_rows and pack_transposed read 16 floats from each of the O channel planes per panel, O
 /// interleaved streams that the hardware prefetchers do not follow (the rows came from DRAM or L3:
@@ -980,6 +1048,17 @@ void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g
 void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long outH, long outW, float *dx,
                              const swiftnn_conv_geometry *g) {
     (void)cols; (void)ld; (void)channels; (void)outH; (void)outW; (void)dx; (void)g;
+}
+void swiftnn_conv_phase_gather_f32(const float *dy, long channels, long height, long width,
+                                   const swiftnn_conv_run *runs, long nruns, const long *rowShifts, long nrow,
+                                   const long *colShifts, long ncol, float *dst) {
+    (void)dy; (void)channels; (void)height; (void)width; (void)runs; (void)nruns; (void)rowShifts; (void)nrow;
+    (void)colShifts; (void)ncol; (void)dst;
+}
+void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
+                                  float *dx, long sampleStride, long planeStride, long width, long rowPhase) {
+    (void)even; (void)odd; (void)rows; (void)runs; (void)nruns; (void)dx; (void)sampleStride; (void)planeStride;
+    (void)width; (void)rowPhase;
 }
 void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
                                 long rows, float *dst, long dstStride) {

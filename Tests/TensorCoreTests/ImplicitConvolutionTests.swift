@@ -259,8 +259,8 @@ import CKernelSupport
             GEMMBlocking.$sizes.withValue(sizes) {
                 Parallel.withThreadCount(threads) {
                     withExtendedLifetime((gy, w, gx)) {
-                        ImplicitConvolution.inputGradient(gy.pointer(as: Float.self), w.pointer(as: Float.self),
-                                                          gx.pointer(as: Float.self), geo)
+                        ImplicitConvolution.inputGradientByColumns(gy.pointer(as: Float.self), w.pointer(as: Float.self),
+                                                                   gx.pointer(as: Float.self), geo)
                     }
                 }
             }
@@ -338,5 +338,71 @@ import CKernelSupport
         #expect(one.0 == many.0)
         #expect(one.1 == many.1)
         #expect(one.2 == many.2)
+    }
+
+    static func stride2(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, k: (Int, Int), p: (Int, Int)) -> Case {
+        Case(n: n, c: c, o: o, h: h, w: w, k: k, s: (2, 2), p: p, d: (1, 1))
+    }
+
+    /// Stride-2 geometries for the input gradient by output phase, called directly whatever their size.
+    static let phaseCases: [Case] = [
+        stride2(3, 7, 10, 9, 11, k: (3, 3), p: (1, 1)),  // odd sizes: the odd phases one row / column short
+        stride2(2, 13, 9, 12, 10, k: (3, 3), p: (1, 1)),  // even sizes; 13 channels: a partial six-row block
+        stride2(3, 8, 16, 28, 28, k: (3, 3), p: (1, 1)),  // 14-wide phases: panels over two and three rows
+        stride2(2, 5, 6, 8, 9, k: (1, 1), p: (0, 0)),  // pointwise: three of the four phases have no taps
+        stride2(2, 4, 5, 7, 8, k: (2, 2), p: (0, 0)),
+        stride2(2, 3, 7, 9, 9, k: (4, 4), p: (1, 1)),
+        stride2(2, 6, 8, 11, 13, k: (5, 3), p: (2, 1)),  // taps shifted both ways
+        stride2(2, 3, 4, 15, 16, k: (7, 7), p: (3, 3)),  // a ResNet stem
+        stride2(2, 2, 3, 6, 7, k: (3, 3), p: (2, 0)),
+        stride2(3, 1, 2, 1, 1, k: (3, 3), p: (1, 1)),  // one input element: no odd phase at all
+        // Many panels per block and several blocks of samples (900 B rows per panel, 150 channels of dy).
+        stride2(40, 12, 150, 8, 8, k: (3, 3), p: (1, 1)),
+        stride2(33, 20, 64, 7, 7, k: (3, 3), p: (1, 1)),  // SmallCNN's last layer on MNIST, scaled down
+    ]
+
+    /// The input gradient by output phase (stride 2) against float64 im2col, and the same bits on every
+    /// thread count (tasks own whole samples; every element one dot product in a fixed order).
+    @Test("stride-2 input gradients by output phase equal the float64 im2col path, whatever the thread count",
+          .enabled(if: runs, "this CPU lacks AVX-512F"), arguments: phaseCases)
+    func inputGradientByPhase(_ c: Case) {
+        let geo = c.geo
+        let w = Tensor(converting: values(c.o * c.c * c.k.0 * c.k.1, seed: 14), shape: [c.o, c.c, c.k.0, c.k.1], dtype: .float32)
+        let outShape = [c.n, c.o] + geo.outputSize
+        let gy = Tensor(converting: values(outShape.reduce(1, *), seed: 15), shape: outShape, dtype: .float32)
+        let x64 = Tensor.zeros([c.n, c.c, c.h, c.w], dtype: .float64)
+        let want = Kernels.convolutionBackward(Kernels.cast(gy, to: .float64), x64, Kernels.cast(w, to: .float64), geo,
+                                               needInput: true, needWeight: false, needBias: false).input!.doubleScalars
+        func run(threads: Int) -> [UInt32] {
+            var sizes = GEMMBlocking.Sizes()
+            if threads > 1 { sizes.parallelWork = 1 }
+            // NaN everywhere first: every element must be written.
+            let gx = Tensor(converting: [Double](repeating: .nan, count: c.n * c.c * c.h * c.w), shape: [c.n, c.c, c.h, c.w],
+                            dtype: .float32)
+            GEMMBlocking.$sizes.withValue(sizes) {
+                Parallel.withThreadCount(threads) {
+                    withExtendedLifetime((gy, w, gx)) {
+                        ImplicitConvolution.inputGradientByPhase(gy.pointer(as: Float.self), w.pointer(as: Float.self),
+                                                                 gx.pointer(as: Float.self), geo)
+                    }
+                }
+            }
+            return gx.scalars.map(\.bitPattern)
+        }
+        let one = run(threads: 1)
+        close(one.map { Float(bitPattern: $0) }, want, "input gradient by phase \(c)")
+        #expect(run(threads: Parallel.maxThreadCount) == one, "\(c) on \(Parallel.maxThreadCount) threads")
+    }
+
+    @Test("the backend takes the phases for stride-2 layers with at most 16 output positions, dcols and col2im otherwise")
+    func phaseSelection() {
+        #expect(ImplicitConvolution.takesPhases(Self.stride2(1, 128, 256, 7, 7, k: (3, 3), p: (1, 1)).geo) == ImplicitConvolution.phasesEnabled)
+        #expect(ImplicitConvolution.takesPhases(Self.stride2(1, 128, 256, 8, 8, k: (3, 3), p: (1, 1)).geo) == ImplicitConvolution.phasesEnabled)
+        // 7×7 and 8×8 outputs: the columns path measured faster there.
+        #expect(!ImplicitConvolution.takesPhases(Self.stride2(1, 64, 128, 14, 14, k: (3, 3), p: (1, 1)).geo))
+        #expect(!ImplicitConvolution.takesPhases(Self.stride2(1, 64, 128, 16, 16, k: (3, 3), p: (1, 1)).geo))
+        #expect(!ImplicitConvolution.takesPhases(Case(n: 1, c: 8, o: 8, h: 4, w: 4, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)).geo))
+        #expect(!ImplicitConvolution.takesPhases(Case(n: 1, c: 8, o: 8, h: 8, w: 8, k: (3, 3), s: (2, 2), p: (1, 1), d: (2, 2)).geo))
+        #expect(!ImplicitConvolution.takesPhases(Case(n: 1, c: 8, o: 8, h: 8, w: 8, k: (3, 3), s: (2, 1), p: (1, 1), d: (1, 1)).geo))
     }
 }

@@ -128,6 +128,19 @@ int swiftnn_conv_runs_supported(const swiftnn_conv_geometry *g);
 /// (stride 2). A 16-lane gather costs about 16 cycles; this, a few per tap. Same values as the gathers.
 void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
                                   long tap0, long taps, float *dst, long stride, int six);
+/// Rows of the B panel of one output phase of a stride-2 input gradient (dx = Σ_o Σ_taps w · dy[shifted]):
+/// for each tap j = jh·ncol + jw and each channel o < channels of dy ([N, channels, height, width]), 16
+/// floats at dst + (j·channels + o)·16, lane lane0 + i of run r = dy[n, o, oh + rowShifts[jh], ow0 +
+/// colShifts[jw] + i] (runs over the phase grid's positions), 0 outside dy and on lanes of no run.
+void swiftnn_conv_phase_gather_f32(const float *dy, long channels, long height, long width,
+                                   const swiftnn_conv_run *runs, long nruns, const long *rowShifts, long nrow,
+                                   const long *colShifts, long ncol, float *dst);
+/// The tiles of the even and the odd input columns of one row phase (`rows` channel rows of 16 lanes
+/// each) interleaved into dx: lane lane0 + i of run r goes to dx[n·sampleStride + c·planeStride +
+/// (2·oh + rowPhase)·width + 2·(ow0 + i) + parity], inside the row only (an odd width has one odd
+/// column fewer). Overwrites.
+void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
+                                  float *dx, long sampleStride, long planeStride, long width, long rowPhase);
 /// col2im of one sample: dx[c, ih, iw] (C = `channels` planes of g's height × width, overwritten) =
 /// Σ cols[(c, kh, kw) · ld + oh·outW + ow] over the (kh, kw, oh, ow) that read input (c, ih, iw),
 /// added in the order kw → kh → oh for each channel (a fixed order per element). Contiguous vector

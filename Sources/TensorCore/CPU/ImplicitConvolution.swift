@@ -8,7 +8,8 @@ import Foundation
 // instead of writing cols, reading it back and packing it again. The input gradient does write
 // its columns (dcols = Wᵀ·dY), a few samples at a time into a buffer that stays in L2, and adds
 // them onto dx with a contiguous col2im: adding each 6×16 tile back through gathers and scatters
-// cost as much as the product itself when the reduction (the output channels) is short.
+// cost as much as the product itself when the reduction (the output channels) is short. Stride-2
+// layers with small outputs take it by output phase instead (PhaseInputGradient.swift).
 // A 3×3 kernel at column stride 1 or 2 (SmallCNN's and ResNet's layers) reads a panel's taps run by
 // run (lanes of one output row) with masked vector loads, deinterleaved by a permute at stride 2;
 // other kernels use AVX-512 gathers, about 16 cycles each, which had been 12 % of a training step.
@@ -268,14 +269,25 @@ enum ImplicitConvolution {
         withExtendedLifetime((scratch, wpStorage)) {}
     }
 
-    /// `gx = ∂L/∂x` from `gy = ∂L/∂out` (gx is overwritten): dcols = Wᵀ · dY over a block of whole
+    /// `gx = ∂L/∂x` from `gy = ∂L/∂out` (gx is overwritten): by output phase for the stride-2
+    /// geometries of ``takesPhases(_:)``, through dcols and col2im otherwise.
+    static func inputGradient(_ gy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
+                              _ geo: ConvGeometry) {
+        if takesPhases(geo) {
+            inputGradientByPhase(gy, w, gx, geo)
+        } else {
+            inputGradientByColumns(gy, w, gx, geo)
+        }
+    }
+
+    /// ``inputGradient(_:_:_:_:)`` for every geometry: dcols = Wᵀ · dY over a block of whole
     /// samples, a chunk of whole channels' taps at a time (the micro-kernel's tiles stored into a
     /// cache-sized column buffer), each chunk followed by col2im of its channels with contiguous vector
     /// row operations (swiftnn_conv_col2im_f32).
     /// Every dcols element is one dot product over the output channels in order and col2im adds in
     /// an order fixed by the geometry, so neither the blocks nor the thread count change the result.
-    static func inputGradient(_ gy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
-                              _ geo: ConvGeometry) {
+    static func inputGradientByColumns(_ gy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
+                                       _ geo: ConvGeometry) {
         let geometry = geometry(geo)
         let O = geo.outChannels, C = geo.inChannels, KK = geo.kernelCount, K = C * KK
         let L = geo.outputCount, OH = geo.outputSize[0], OW = geo.outputSize[1], N = geo.batch

@@ -1,0 +1,182 @@
+import CKernelSupport
+import Foundation
+
+// The input gradient of a stride-2 convolution, one output phase at a time. Input element
+// (ih, iw) = (2a + ph, 2b + pw) receives w[o, c, kh, kw] · dy[o, oh, ow] exactly from the kernel rows
+// kh ≡ ph + padH (mod 2), at oh = a + (ph + padH − kh) / 2, and likewise for the columns: each of the
+// four parities (ph, pw) is a stride-1 correlation of dy with a sub-kernel (for 3×3, padding 1: 1×1,
+// 1×2, 2×1 and 2×2 taps). As a GEMM per phase, dx_phase[c, pos] = A[c, (tap, o)] · B[(tap, o), pos],
+// the taps' products are summed in the reduction: no dcols written (4.5 floats per dy float for a
+// 3×3 stride-2 layer), no col2im reading them back, and a reduction of O·taps instead of O.
+// The two column phases of a row phase share their positions (b over the even columns' width), so
+// each output tile pair is interleaved into whole dx rows by permutes and stored once: dx is
+// written exactly once, without zeroing.
+//
+// Every dx element is one dot product over (tap, o) in a fixed order, whatever the blocks and the
+// thread count (tasks own whole samples).
+//
+// Taken for outputs of at most 16 positions per sample (`phaseOutputLimit`), where it measured faster
+// (`bench conv`, 1 thread, Zen 5): 4×4 outputs +6 to +25 % (SmallCNN's last layer 20 % on MNIST's 7×7
+// input, whose col2im path also computed 31 % of its products for padding; 9 % on CIFAR's 8×8), 2×2
+// and 1×1 +35 to +80 %. On larger outputs the tap reads cost more than col2im saves: each B row
+// feeds only C output rows (the columns path's dY rows feed 9·C), a phase panel reads O·taps of them
+// from O channel planes, as many streams missing L1 (28 % of the time at 14×14 outputs with 32
+// input channels). There the phases ran 6–12 % slower (14×14 and 16×16 outputs, 32 channels),
+// 2–6 % (7×7 and 8×8, 64 channels) and even (7×7, 128 channels).
+
+extension ImplicitConvolution {
+    /// `SWIFTNN_CONV_DX=col2im` keeps stride-2 input gradients on dcols and col2im (to compare the two).
+    static let phasesEnabled: Bool = ProcessInfo.processInfo.environment["SWIFTNN_CONV_DX"] != "col2im"
+
+    /// Output positions per sample up to which the phases are taken (see ``takesPhases(_:)``).
+    static let phaseOutputLimit = 16
+
+    /// Whether `geo`'s input gradient goes by output phase: stride 2 in both dimensions, no dilation.
+    static func takesPhases(_ geo: ConvGeometry) -> Bool {
+        phasesEnabled && geo.stride == [2, 2] && geo.dilation == [1, 1] && geo.outputCount <= phaseOutputLimit
+    }
+
+    /// The kernel offsets k < `size` that reach input indices of parity `phase`, in order, each with
+    /// its output shift (phase + padding − k) / 2: input 2a + phase reads output a + shift.
+    static func phaseTaps(phase: Int, size: Int, padding: Int) -> (offsets: [Int], shifts: [Int]) {
+        let offsets = (0..<size).filter { (phase + padding - $0) & 1 == 0 }
+        return (offsets, offsets.map { (phase + padding - $0) / 2 })
+    }
+
+    /// ``inputGradient(_:_:_:_:)`` by output phase (``takesPhases(_:)``); gx is overwritten.
+    static func inputGradientByPhase(_ gy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>,
+                                     _ geo: ConvGeometry) {
+        let O = geo.outChannels, C = geo.inChannels, N = geo.batch
+        let KH = geo.kernelSize[0], KW = geo.kernelSize[1], KK = KH * KW
+        let H = geo.inputSize[0], W = geo.inputSize[1], OH = geo.outputSize[0], OW = geo.outputSize[1]
+        let rowTaps = (0..<2).map { phaseTaps(phase: $0, size: KH, padding: geo.padding[0]) }
+        let colTaps = (0..<2).map { phaseTaps(phase: $0, size: KW, padding: geo.padding[1]) }
+        // Reduction length of phase (ph, pw): its taps times the output channels.
+        let reduction = (0..<2).map { ph in (0..<2).map { pw in rowTaps[ph].offsets.count * colTaps[pw].offsets.count * O } }
+        // A for every phase, six-row blocks of input channels: [C/6][(tap, o)][6].
+        let cBlocks = (C + 5) / 6
+        var aOffset = [[0, 0], [0, 0]]
+        var aFloats = 0
+        for ph in 0..<2 {
+            for pw in 0..<2 {
+                aOffset[ph][pw] = aFloats
+                aFloats += cBlocks * reduction[ph][pw] * 6
+            }
+        }
+        let wtStorage = gemmScratch(bytes: C * KK * O * 4), aStorage = gemmScratch(bytes: max(1, aFloats) * 4)
+        let wt = wtStorage.pointer.assumingMemoryBound(to: Float.self), a = aStorage.pointer.assumingMemoryBound(to: Float.self)
+        // wt[(c, kh, kw)][o] = w[o][(c, kh, kw)]: one kernel offset's [C][O] slice has unit column stride.
+        swiftnn_transpose_f32(w, O, C * KK, C * KK, wt, O)
+        for ph in 0..<2 {
+            for pw in 0..<2 {
+                let K = reduction[ph][pw]
+                for (jh, kh) in rowTaps[ph].offsets.enumerated() {
+                    for (jw, kw) in colTaps[pw].offsets.enumerated() {
+                        let tap = jh * colTaps[pw].offsets.count + jw
+                        packSixRows(wt + (kh * KW + kw) * O, rows: C, cols: O, rowStride: KK * O, colStride: 1,
+                                    a + aOffset[ph][pw] + tap * O * 6, blockStride: K * 6)
+                    }
+                }
+            }
+        }
+        // Both column phases run over the even columns' width; the odd phase's last column is
+        // outside an odd-width input and never stored.
+        let PW = (W + 1) / 2
+        // Panels per block: B panels (the row phase's two reductions × 16 floats each) within ≈ 192 KB,
+        // an even count (panels go through the micro-kernel in pairs).
+        let maxRows = max(1, (0..<2).map { reduction[$0][0] + reduction[$0][1] }.max()!)
+        let fit = max(2, (192 << 10) / (maxRows * 64))
+        let perBlock = fit & ~1
+        let tasks = tasks(work: geo.work, units: N, perThread: 4)
+        let scratch = gemmScratch(bytes: tasks * perBlock * maxRows * 16 * 4)
+        // Shifts as C arrays: rows of phase 0 at 0, of phase 1 at 4, columns at 8 and 12 (a 3×3
+        // kernel has at most two taps per phase; larger kernels get a larger table).
+        let maxTaps = max(4, (rowTaps + colTaps).map { $0.shifts.count }.max()!)
+        let shiftTable = UnsafeMutablePointer<Int>.allocate(capacity: 4 * maxTaps)
+        defer { shiftTable.deallocate() }
+        for (i, phase) in (rowTaps + colTaps).enumerated() {
+            for (j, shift) in phase.shifts.enumerated() { shiftTable[i * maxTaps + j] = shift }
+        }
+        // Samples per block: their dy within ≈ 256 KB (stays in L2 for the second row phase).
+        let samplesPerBlock = max(1, (256 << 10) / max(1, O * OH * OW * 4))
+        Parallel.run(tasks: tasks) { t in
+            // Whole samples per task, so no two tasks write the same input element.
+            let n0 = N * t / tasks, n1 = N * (t + 1) / tasks
+            let bpack = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perBlock * maxRows * 16
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * perBlock) { runs in
+            withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16) { spans in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: perBlock) { counts in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * 384) { tiles in
+                let rp = runs.baseAddress!, sp = spans.baseAddress!, cp = counts.baseAddress!
+                let even = tiles.baseAddress!, odd = even + 384
+                // Both row phases of a block of samples in turn, so that the block's dy is read from
+                // memory once and from L2 for the other phase.
+                var s = n0
+                while s < n1 {
+                    let s1 = min(n1, s + samplesPerBlock)
+                    for ph in 0..<2 {
+                        let PH = (H - ph + 1) / 2
+                        guard PH > 0 else { continue }
+                        let L = PH * PW, lo = s * L, hi = s1 * L
+                        let panels = (hi - lo + 15) / 16
+                        let K0 = reduction[ph][0], K1 = reduction[ph][1], rows = K0 + K1
+                        let a0 = a + aOffset[ph][0], a1 = a + aOffset[ph][1]
+                        var block = 0
+                        while block < panels {
+                            let nb = min(perBlock, panels - block)
+                            for j in 0..<nb {
+                                let start = lo + (block + j) * 16
+                                cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, hi), outputWidth: PW,
+                                                 positions: L, outChannels: O, runs: rp + 16 * j, spans: sp).runs
+                                let b = bpack + j * rows * 16
+                                swiftnn_conv_phase_gather_f32(gy, O, OH, OW, rp + 16 * j, cp[j], UnsafePointer(shiftTable + ph * maxTaps), rowTaps[ph].shifts.count,
+                                                              UnsafePointer(shiftTable + 2 * maxTaps), colTaps[0].shifts.count, b)
+                                swiftnn_conv_phase_gather_f32(gy, O, OH, OW, rp + 16 * j, cp[j], UnsafePointer(shiftTable + ph * maxTaps), rowTaps[ph].shifts.count,
+                                                              UnsafePointer(shiftTable + 3 * maxTaps), colTaps[1].shifts.count, b + K0 * 16)
+                            }
+                            // Two panels × two six-channel blocks per micro-kernel call where there are two.
+                            @inline(__always) func tiles(_ K: Int, _ base: UnsafePointer<Float>, _ ob: Int, _ blocks: Int,
+                                                         _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>, _ pairs: Int,
+                                                         _ tile: UnsafeMutablePointer<Float>) {
+                                let x0 = base + ob * K * 6, x1 = x0 + K * 6
+                                switch (blocks, pairs) {
+                                case (2, 2): swiftnn_gemm_f32_12x32_tile(K, x0, x1, b0, b1, tile)
+                                case (1, 2): swiftnn_gemm_f32_6x32_tile(K, x0, b0, b1, tile)
+                                case (2, _):
+                                    swiftnn_gemm_f32_6x16_tile(K, x0, b0, tile)
+                                    swiftnn_gemm_f32_6x16_tile(K, x1, b0, tile + 192)
+                                default: swiftnn_gemm_f32_6x16_tile(K, x0, b0, tile)
+                                }
+                            }
+                            var j = 0
+                            while j < nb {
+                                let pairs = j + 1 < nb ? 2 : 1
+                                let b0 = bpack + j * rows * 16, b1 = b0 + rows * 16
+                                var ob = 0
+                                while ob < cBlocks {
+                                    let blocks = ob + 1 < cBlocks ? 2 : 1
+                                    tiles(K0, a0, ob, blocks, b0, b1, pairs, even)
+                                    tiles(K1, a1, ob, blocks, b0 + K0 * 16, b1 + K0 * 16, pairs, odd)
+                                    // Tile q = 2·block + panel (the 12×32 kernel's order).
+                                    for bi in 0..<blocks {
+                                        let c0 = 6 * (ob + bi)
+                                        for pj in 0..<pairs {
+                                            let q = 96 * (2 * bi + pj)
+                                            swiftnn_conv_phase_store_f32(even + q, odd + q, min(6, C - c0), rp + 16 * (j + pj), cp[j + pj],
+                                                                         gx + c0 * H * W, C * H * W, H * W, W, ph)
+                                        }
+                                    }
+                                    ob += blocks
+                                }
+                                j += pairs
+                            }
+                            block += nb
+                        }
+                    }
+                    s = s1
+                }
+            } } } }
+        }
+        withExtendedLifetime((scratch, wtStorage, aStorage)) {}
+    }
+}
