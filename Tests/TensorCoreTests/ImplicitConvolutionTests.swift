@@ -62,6 +62,11 @@ import CKernelSupport
         // Stride 3 (six outputs per window) and a stride wider than a vector (the scalar path).
         Case(n: 2, c: 2, o: 6, h: 5, w: 50, k: (3, 3), s: (1, 3), p: (1, 1), d: (1, 1)),
         Case(n: 2, c: 2, o: 5, h: 6, w: 36, k: (2, 3), s: (2, 17), p: (1, 1), d: (1, 1)),
+        // col2im of a 3×3 kernel at stride 2, padding 1, by row and column parity: odd and even
+        // heights and widths, rows over more than one chunk of 32 columns.
+        Case(n: 2, c: 3, o: 5, h: 7, w: 37, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        Case(n: 2, c: 2, o: 6, h: 6, w: 64, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        Case(n: 3, c: 4, o: 3, h: 9, w: 33, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         // A kernel wider than col2im keeps in registers (more than 7 columns).
         Case(n: 2, c: 2, o: 5, h: 4, w: 30, k: (2, 9), s: (1, 2), p: (1, 4), d: (1, 1)),
     ]
