@@ -67,6 +67,8 @@ import CKernelSupport
         Case(n: 2, c: 3, o: 5, h: 7, w: 37, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         Case(n: 2, c: 2, o: 6, h: 6, w: 64, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         Case(n: 3, c: 4, o: 3, h: 9, w: 33, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        // The input gradient by output phase through the backend (64 channels, 4×4 output).
+        Case(n: 3, c: 64, o: 20, h: 7, w: 7, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         // A kernel wider than col2im keeps in registers (more than 7 columns).
         Case(n: 2, c: 2, o: 5, h: 4, w: 30, k: (2, 9), s: (1, 2), p: (1, 4), d: (1, 1)),
     ]
@@ -399,8 +401,10 @@ import CKernelSupport
         #expect(run(threads: Parallel.maxThreadCount) == one, "\(c) on \(Parallel.maxThreadCount) threads")
     }
 
-    @Test("the backend takes the phases for stride-2 layers with at most 16 output positions, dcols and col2im otherwise")
+    @Test("the backend takes the phases for stride-2 layers with at most 16 output positions and 64 input channels, dcols and col2im otherwise")
     func phaseSelection() {
+        #expect(ImplicitConvolution.takesPhases(Self.stride2(1, 64, 128, 8, 8, k: (3, 3), p: (1, 1)).geo) == ImplicitConvolution.phasesEnabled)
+        #expect(!ImplicitConvolution.takesPhases(Self.stride2(1, 32, 64, 8, 8, k: (3, 3), p: (1, 1)).geo))
         #expect(ImplicitConvolution.takesPhases(Self.stride2(1, 128, 256, 7, 7, k: (3, 3), p: (1, 1)).geo) == ImplicitConvolution.phasesEnabled)
         #expect(ImplicitConvolution.takesPhases(Self.stride2(1, 128, 256, 8, 8, k: (3, 3), p: (1, 1)).geo) == ImplicitConvolution.phasesEnabled)
         // 7×7 and 8×8 outputs: the columns path measured faster there.

@@ -15,14 +15,15 @@ import Foundation
 // Every dx element is one dot product over (tap, o) in a fixed order, whatever the blocks and the
 // thread count (tasks own whole samples).
 //
-// Taken for outputs of at most 16 positions per sample (`phaseOutputLimit`), where it measured faster
-// (`bench conv`, 1 thread, Zen 5): 4×4 outputs +6 to +25 % (SmallCNN's last layer 20 % on MNIST's 7×7
-// input, whose col2im path also computed 31 % of its products for padding; 9 % on CIFAR's 8×8), 2×2
-// and 1×1 +35 to +80 %. On larger outputs the tap reads cost more than col2im saves: each B row
-// feeds only C output rows (the columns path's dY rows feed 9·C), a phase panel reads O·taps of them
-// from O channel planes, as many streams missing L1 (28 % of the time at 14×14 outputs with 32
-// input channels). There the phases ran 6–12 % slower (14×14 and 16×16 outputs, 32 channels),
-// 2–6 % (7×7 and 8×8, 64 channels) and even (7×7, 128 channels).
+// Taken where it measured faster than dcols and col2im (`bench conv`, 1 thread, Zen 5): outputs of
+// at most 16 positions per sample (`phaseOutputLimit`) and at least 64 input channels
+// (`phaseChannelMinimum`). SmallCNN's last layer (128 channels) ran 8–10 % faster on MNIST's 7×7
+// input (whose col2im path also computes 31 % of its products for padding) and on CIFAR's 8×8;
+// 64 channels 10–15 % at 7×7, even at 8×8. With 32 channels (8×8) col2im was 8 % faster, and on
+// larger outputs the tap reads cost more than col2im saves: each B row feeds only C output rows
+// (the columns path's dY rows feed 9·C), and a phase panel reads O·taps of them from O channel
+// planes, as many streams missing L1 (28 % of the time at 14×14 outputs with 32 input channels,
+// 6–12 % slower there than the columns path).
 
 extension ImplicitConvolution {
     /// `SWIFTNN_CONV_DX=col2im` keeps stride-2 input gradients on dcols and col2im (to compare the two).
@@ -30,10 +31,14 @@ extension ImplicitConvolution {
 
     /// Output positions per sample up to which the phases are taken (see ``takesPhases(_:)``).
     static let phaseOutputLimit = 16
+    /// Input channels from which the phases are taken: every B row of a phase feeds C output rows.
+    static let phaseChannelMinimum = 64
 
-    /// Whether `geo`'s input gradient goes by output phase: stride 2 in both dimensions, no dilation.
+    /// Whether `geo`'s input gradient goes by output phase: stride 2 in both dimensions, no dilation,
+    /// a small output and enough input channels (where it measured faster than col2im).
     static func takesPhases(_ geo: ConvGeometry) -> Bool {
         phasesEnabled && geo.stride == [2, 2] && geo.dilation == [1, 1] && geo.outputCount <= phaseOutputLimit
+            && geo.inChannels >= phaseChannelMinimum
     }
 
     /// The kernel offsets k < `size` that reach input indices of parity `phase`, in order, each with
