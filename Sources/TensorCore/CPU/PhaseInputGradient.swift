@@ -94,14 +94,16 @@ extension ImplicitConvolution {
         let perBlock = fit & ~1
         let tasks = tasks(work: geo.work, units: N, perThread: 4)
         let scratch = gemmScratch(bytes: tasks * perBlock * maxRows * 16 * 4)
-        // Shifts as C arrays: rows of phase 0 at 0, of phase 1 at 4, columns at 8 and 12 (a 3×3
-        // kernel has at most two taps per phase; larger kernels get a larger table).
-        let maxTaps = max(4, (rowTaps + colTaps).map { $0.shifts.count }.max()!)
+        // The shifts as C arrays, `maxTaps` entries each: row phase ph's at ph·maxTaps, column phase
+        // pw's at (2 + pw)·maxTaps.
+        let phases = rowTaps + colTaps
+        let maxTaps = max(1, phases.map { $0.shifts.count }.max()!)
         let shiftTable = UnsafeMutablePointer<Int>.allocate(capacity: 4 * maxTaps)
         defer { shiftTable.deallocate() }
-        for (i, phase) in (rowTaps + colTaps).enumerated() {
+        for (i, phase) in phases.enumerated() {
             for (j, shift) in phase.shifts.enumerated() { shiftTable[i * maxTaps + j] = shift }
         }
+        let shifts = (0..<4).map { (UnsafePointer(shiftTable + $0 * maxTaps), phases[$0].shifts.count) }
         // Samples per block: their dy within ≈ 256 KB (stays in L2 for the second row phase).
         let samplesPerBlock = max(1, (256 << 10) / max(1, O * OH * OW * 4))
         Parallel.run(tasks: tasks) { t in
@@ -134,10 +136,10 @@ extension ImplicitConvolution {
                                 cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, hi), outputWidth: PW,
                                                  positions: L, outChannels: O, runs: rp + 16 * j, spans: sp).runs
                                 let b = bpack + j * rows * 16
-                                swiftnn_conv_phase_gather_f32(gy, O, OH, OW, rp + 16 * j, cp[j], UnsafePointer(shiftTable + ph * maxTaps), rowTaps[ph].shifts.count,
-                                                              UnsafePointer(shiftTable + 2 * maxTaps), colTaps[0].shifts.count, b)
-                                swiftnn_conv_phase_gather_f32(gy, O, OH, OW, rp + 16 * j, cp[j], UnsafePointer(shiftTable + ph * maxTaps), rowTaps[ph].shifts.count,
-                                                              UnsafePointer(shiftTable + 3 * maxTaps), colTaps[1].shifts.count, b + K0 * 16)
+                                for pw in 0..<2 {
+                                    swiftnn_conv_phase_gather_f32(gy, O, OH, OW, rp + 16 * j, cp[j], shifts[ph].0, shifts[ph].1,
+                                                                  shifts[2 + pw].0, shifts[2 + pw].1, b + (pw == 0 ? 0 : K0 * 16))
+                                }
                             }
                             // Two panels × two six-channel blocks per micro-kernel call where there are two.
                             @inline(__always) func tiles(_ K: Int, _ base: UnsafePointer<Float>, _ ob: Int, _ blocks: Int,
@@ -167,8 +169,8 @@ extension ImplicitConvolution {
                                         let c0 = 6 * (ob + bi)
                                         for pj in 0..<pairs {
                                             let q = 96 * (2 * bi + pj)
-                                            swiftnn_conv_phase_store_f32(even + q, odd + q, min(6, C - c0), rp + 16 * (j + pj), cp[j + pj],
-                                                                         gx + c0 * H * W, C * H * W, H * W, W, ph)
+                                            swiftnn_conv_phase_store_f32(even + q, odd + q, min(6, C - c0), rp + 16 * (j + pj),
+                                                                         cp[j + pj], gx + c0 * H * W, C * H * W, H * W, W, ph)
                                         }
                                     }
                                     ob += blocks
