@@ -143,7 +143,8 @@ void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows
                                   float *dx, long sampleStride, long planeStride, long width, long rowPhase);
 /// col2im of one sample: dx[c, ih, iw] (C = `channels` planes of g's height × width, overwritten) =
 /// Σ cols[(c, kh, kw) · ld + oh·outW + ow] over the (kh, kw, oh, ow) that read input (c, ih, iw),
-/// added in the order kw → kh → oh for each channel (a fixed order per element). Contiguous vector
+/// added in the order kw → kh → oh for each channel (a fixed order per element; a 3×3 kernel at stride
+/// 2, padding 1 sums by row and column parity instead, kernel row 2 or 1 before 0). Contiguous vector
 /// row operations: masked loads for stride-1 widths, expanding loads (every strideW-th lane) for
 /// strides up to 16, scalar beyond.
 void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long outH, long outW, float *dx,

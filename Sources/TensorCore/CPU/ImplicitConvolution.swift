@@ -9,7 +9,8 @@ import Foundation
 // its columns (dcols = Wᵀ·dY), a few samples at a time into a buffer that stays in L2, and adds
 // them onto dx with a contiguous col2im: adding each 6×16 tile back through gathers and scatters
 // cost as much as the product itself when the reduction (the output channels) is short. Stride-2
-// layers with small outputs take it by output phase instead (PhaseInputGradient.swift).
+// layers with small outputs and at least 64 input channels take it by output phase instead
+// (PhaseInputGradient.swift).
 // A 3×3 kernel at column stride 1 or 2 (SmallCNN's and ResNet's layers) reads a panel's taps run by
 // run (lanes of one output row) with masked vector loads, deinterleaved by a permute at stride 2;
 // other kernels use AVX-512 gathers, about 16 cycles each, which had been 12 % of a training step.
