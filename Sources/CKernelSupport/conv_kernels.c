@@ -392,6 +392,23 @@ static void col2im_channel(const float *cc, long ld, long outH, long outW, float
     }
 }
 
+/// Permute indices that interleave two vectors from lane `first` on: element 2i of the result is
+/// lane first + i of the first source, element 2i + 1 that of the second (lo: i < 8, hi: i ≥ 8).
+SWIFTNN_AVX512
+static inline void interleave_indices(long first, __m512i *lo, __m512i *hi) {
+    const __m512i shift = _mm512_set1_epi32((int)first);
+    *lo = _mm512_add_epi32(_mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), shift);
+    *hi = _mm512_add_epi32(_mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), shift);
+}
+
+/// The first `count` elements (at most 32) of the interleaving of `even` and `odd` (interleave_indices)
+/// stored at dst; nothing past them is touched.
+SWIFTNN_AVX512
+static inline void store_interleaved(float *dst, long count, __m512 even, __m512 odd, __m512i lo, __m512i hi) {
+    _mm512_mask_storeu_ps(dst, lane_range(0, count), _mm512_permutex2var_ps(even, lo, odd));
+    if (count > 16) _mm512_mask_storeu_ps(dst + 16, lane_range(0, count - 16), _mm512_permutex2var_ps(even, hi, odd));
+}
+
 /// col2im of one channel for a 3×3 kernel at stride 2, padding 1 (SmallCNN's and ResNet's
 /// downsampling layers), by the parity of the input row and column: an even row 2a receives kernel
 /// row 1 at output row a; an odd row 2a + 1 kernel row 2 at a and kernel row 0 at a + 1; likewise
@@ -402,8 +419,8 @@ static void col2im_channel(const float *cc, long ld, long outH, long outW, float
 /// gradient on MNIST). Sums in the order kernel row 2 (or 1), then 0; within a row column 2, then 0.
 SWIFTNN_AVX512
 static void col2im_3x3_stride2(const float *cc, long ld, long outH, long outW, float *plane, long H, long W) {
-    const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    __m512i low, high;
+    interleave_indices(0, &low, &high);
     for (long ih = 0; ih < H; ih++) {
         long a = ih >> 1;
         // Kernel rows and output rows feeding input row ih: (1, a) if even; (2, a) and (0, a + 1) if odd.
@@ -419,9 +436,7 @@ static void col2im_3x3_stride2(const float *cc, long ld, long outH, long outW, f
                 e = _mm512_add_ps(e, _mm512_maskz_loadu_ps(m, r1 + ld + b0));
                 o = _mm512_add_ps(o, _mm512_add_ps(_mm512_maskz_loadu_ps(m, r1 + 2 * ld + b0), _mm512_maskz_loadu_ps(m1, r1 + b0 + 1)));
             }
-            long count = W - 2 * b0;
-            _mm512_mask_storeu_ps(d + 2 * b0, lane_range(0, count), _mm512_permutex2var_ps(e, low, o));
-            if (count > 16) _mm512_mask_storeu_ps(d + 2 * b0 + 16, lane_range(0, count - 16), _mm512_permutex2var_ps(e, high, o));
+            store_interleaved(d + 2 * b0, W - 2 * b0, e, o, low, high);
         }
     }
 }
@@ -556,19 +571,14 @@ SWIFTNN_AVX512
 void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
                                   float *dx, long sampleStride, long planeStride, long width, long rowPhase) {
     // Output element 2i (2i + 1) of a run is lane lane0 + i of the even (odd) columns' tile.
-    const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (long r = 0; r < nruns; r++) {
         long b0 = runs[r].ow0, count = 2 * runs[r].count;
         if (count > width - 2 * b0) count = width - 2 * b0;
-        const __m512i shift = _mm512_set1_epi32((int)runs[r].lane0);
-        const __m512i lo = _mm512_add_epi32(low, shift), hi = _mm512_add_epi32(high, shift);
-        const __mmask16 loMask = lane_range(0, count), hiMask = lane_range(0, count - 16);
+        __m512i lo, hi;
+        interleave_indices(runs[r].lane0, &lo, &hi);
         float *row = dx + runs[r].n * sampleStride + (2 * runs[r].oh + rowPhase) * width + 2 * b0;
         for (long c = 0; c < rows; c++) {
-            __m512 e = _mm512_loadu_ps(even + 16 * c), o = _mm512_loadu_ps(odd + 16 * c);
-            _mm512_mask_storeu_ps(row + c * planeStride, loMask, _mm512_permutex2var_ps(e, lo, o));
-            if (hiMask) _mm512_mask_storeu_ps(row + c * planeStride + 16, hiMask, _mm512_permutex2var_ps(e, hi, o));
+            store_interleaved(row + c * planeStride, count, _mm512_loadu_ps(even + 16 * c), _mm512_loadu_ps(odd + 16 * c), lo, hi);
         }
     }
 }
