@@ -213,27 +213,83 @@ static inline __attribute__((always_inline)) void taps3x3(const float *xc, long 
     t[0] = t0; t[1] = t1; t[2] = t2; t[3] = t3; t[4] = t4; t[5] = t5; t[6] = t6; t[7] = t7; t[8] = t8;
 }
 
+/// A panel's lanes grouped by sample, for reading phase planes (swiftnn_conv_gather_phases_f32).
+typedef struct {
+    const float *base;       ///< the sample's split channel 0, shifted so that lane l reads base + l
+    __mmask16 lanes;
+} phase_segment;
+
+typedef struct {
+    phase_segment seg[16];
+    long nseg, outW, planeLen;
+    __mmask16 top, left;     ///< lanes in output row 0 / output column 0 (their kernel row or column 0 is padding)
+} phase_panel;
+
+/// One channel's nine taps from its four phase planes (`xc`: planes [row parity][column parity][OH][OW]).
+/// Stride 2, padding 1: kernel row 0 reads odd row oh − 1, row 1 even row oh, row 2 odd row oh (columns
+/// alike), so every tap is one masked contiguous load per sample of the panel, whatever the output width.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void taps3x3_phases(long channelOffset, const phase_panel *pp, __m512 t[9]) {
+    __m512 t0 = _mm512_setzero_ps(), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0, t8 = t0;
+    const long L = pp->planeLen, up = pp->outW;
+    for (long i = 0; i < pp->nseg; i++) {
+        const float *p00 = pp->seg[i].base + channelOffset, *p01 = p00 + L, *p10 = p00 + 2 * L, *p11 = p00 + 3 * L;
+        const __mmask16 m = pp->seg[i].lanes, mt = m & ~pp->top, ml = m & ~pp->left, mtl = mt & ~pp->left;
+        t0 = _mm512_mask_loadu_ps(t0, mtl, p11 - up - 1);
+        t1 = _mm512_mask_loadu_ps(t1, mt, p10 - up);
+        t2 = _mm512_mask_loadu_ps(t2, mt, p11 - up);
+        t3 = _mm512_mask_loadu_ps(t3, ml, p01 - 1);
+        t4 = _mm512_mask_loadu_ps(t4, m, p00);
+        t5 = _mm512_mask_loadu_ps(t5, m, p01);
+        t6 = _mm512_mask_loadu_ps(t6, ml, p11 - 1);
+        t7 = _mm512_mask_loadu_ps(t7, m, p10);
+        t8 = _mm512_mask_loadu_ps(t8, m, p11);
+    }
+    t[0] = t0; t[1] = t1; t[2] = t2; t[3] = t3; t[4] = t4; t[5] = t5; t[6] = t6; t[7] = t7; t[8] = t8;
+}
+
+/// Channel c's nine taps of a panel, from the input's rows (`phases` = 0: `src` is the input, `plan`
+/// its runs) or from phase planes (`phases` = 1: `src` is the phase_panel); constants where inlined.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void channel_taps(const float *x, const swiftnn_conv_geometry *g, const run3 *plan,
+                                                                long np, const phase_panel *pp, long c, const int phases,
+                                                                const long strideW, __m512 t[9]) {
+    if (phases) {
+        const long planes = 4 * pp->planeLen;
+        // The next channels' lines are in L2 (the planes were just written): a few rows ahead is enough.
+        for (long i = 0; i < pp->nseg; i++) {
+            const float *ahead = pp->seg[i].base + (c + 2) * planes;
+            _mm_prefetch((const char *)ahead, _MM_HINT_T0);
+            _mm_prefetch((const char *)(ahead + 2 * pp->planeLen), _MM_HINT_T0);
+            _mm_prefetch((const char *)(ahead + 3 * pp->planeLen), _MM_HINT_T0);
+        }
+        taps3x3_phases(c * planes, pp, t);
+        return;
+    }
+    const long planeSize = g->height * g->width, width = g->width;
+    const float *xc = x + c * planeSize;
+    // The rows this panel reads four channels ahead (the loads wait on every miss). A row above
+    // or below the image is prefetched too: a prefetch never faults, and checking each row cost
+    // a sixth of the gather.
+    for (long i = 0; i < np; i++) {
+        const float *ahead = xc + 4 * planeSize + plan[i].offset + plan[i].ih0 * width;
+        for (long kh = 0; kh < 3; kh++) {
+            _mm_prefetch((const char *)(ahead + kh * width), _MM_HINT_T0);
+            _mm_prefetch((const char *)(ahead + kh * width + 16), _MM_HINT_T0);
+        }
+    }
+    taps3x3(xc, g->height, g->width, plan, np, strideW, t);
+}
+
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) void gather_runs3(const float *x, const swiftnn_conv_geometry *g, const run3 *plan,
-                                                                long np, long tap0, long taps, float *dst, long stride, int six,
-                                                                const long strideW) {
-    const long planeSize = g->height * g->width, width = g->width;
+                                                                long np, const phase_panel *pp, long tap0, long taps, float *dst,
+                                                                long stride, int six, const int phases, const long strideW) {
     __m512 t[9], u[9], pending[6];
     long c = tap0 / 9, done = 0;
     long q0 = tap0 % 9;
     while (done < taps) {
-        const float *xc = x + c * planeSize;
-        // The rows this panel reads four channels ahead (the loads wait on every miss). A row above
-        // or below the image is prefetched too: a prefetch never faults, and checking each row cost
-        // a sixth of the gather.
-        for (long i = 0; i < np; i++) {
-            const float *ahead = xc + 4 * planeSize + plan[i].offset + plan[i].ih0 * width;
-            for (long kh = 0; kh < 3; kh++) {
-                _mm_prefetch((const char *)(ahead + kh * width), _MM_HINT_T0);
-                _mm_prefetch((const char *)(ahead + kh * width + 16), _MM_HINT_T0);
-            }
-        }
-        taps3x3(xc, g->height, g->width, plan, np, strideW, t);
+        channel_taps(x, g, plan, np, pp, c, phases, strideW, t);
         // Whole channels store straight from registers (the general loop below indexes t at run time,
         // which keeps it in memory): nine rows, or in the six-row layout two channels' eighteen rows
         // as three blocks.
@@ -245,14 +301,7 @@ static inline __attribute__((always_inline)) void gather_runs3(const float *x, c
             continue;
         }
         if (q0 == 0 && six && done % 6 == 0 && taps - done >= 18) {
-            for (long i = 0; i < np; i++) {
-                const float *ahead = xc + 5 * planeSize + plan[i].offset + plan[i].ih0 * width;
-                for (long kh = 0; kh < 3; kh++) {
-                    _mm_prefetch((const char *)(ahead + kh * width), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(ahead + kh * width + 16), _MM_HINT_T0);
-                }
-            }
-            taps3x3(xc + planeSize, g->height, g->width, plan, np, strideW, u);
+            channel_taps(x, g, plan, np, pp, c + 1, phases, strideW, u);
             float *d = dst + (done / 6) * stride;
             const __m512 b0[6] = {t[0], t[1], t[2], t[3], t[4], t[5]};
             const __m512 b1[6] = {t[6], t[7], t[8], u[0], u[1], u[2]};
@@ -287,10 +336,105 @@ void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g
     run3 plan[32];
     const long np = plan_runs3(g, runs, nruns, plan);
     if (g->strideW == 1) {
-        gather_runs3(x, g, plan, np, tap0, taps, dst, stride, six, 1);
+        gather_runs3(x, g, plan, np, 0, tap0, taps, dst, stride, six, 0, 1);
     } else {
-        gather_runs3(x, g, plan, np, tap0, taps, dst, stride, six, 2);
+        gather_runs3(x, g, plan, np, 0, tap0, taps, dst, stride, six, 0, 2);
     }
+}
+
+// MARK: 3×3 stride-2 taps from phase planes
+
+int swiftnn_conv_phases_supported(const swiftnn_conv_geometry *g) {
+    return g->kernelH == 3 && g->kernelW == 3 && g->strideH == 2 && g->strideW == 2 && g->padH == 1 && g->padW == 1
+        && g->dilationH == 1 && g->dilationW == 1;
+}
+
+#ifndef SPLIT_AHEAD
+#define SPLIT_AHEAD 1024
+#endif
+SWIFTNN_AVX512
+void swiftnn_conv_split_phases_f32(const float *x, long channels, long height, long width, long outH, long outW,
+                                   long row0, long row1, float *dst) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const long planeLen = outH * outW, planeSize = height * width;
+    if (width % 2 == 0 && width <= 16 && height == 2 * outH) {
+        // Narrow even planes: rows 2i and 2i + 1 are 2·width ≤ 32 contiguous floats, whose even and
+        // odd elements hold row i of all four planes (one iteration per row pair instead of two).
+        const long half = width / 2;
+        const __mmask16 lo = lane_range(0, 2 * width), hi = lane_range(0, 2 * width - 16);
+        const __mmask16 first = lane_range(0, half), second = lane_range(half, width);
+        for (long c = 0; c < channels; c++) {
+            const float *xc = x + c * planeSize;
+            float *p00 = dst + c * 4 * planeLen, *p01 = p00 + planeLen, *p10 = p01 + planeLen, *p11 = p10 + planeLen;
+            for (long i = row0; i < row1; i++) {
+                const float *r = xc + 2 * i * width;
+                for (long k = 0; k < 2 * width; k += 16) _mm_prefetch((const char *)(r + SPLIT_AHEAD + k), _MM_HINT_T0);
+                const __m512 a = _mm512_maskz_loadu_ps(lo, r), b = _mm512_maskz_loadu_ps(hi, r + 16);
+                const __m512 ve = _mm512_permutex2var_ps(a, even, b), vo = _mm512_permutex2var_ps(a, odd, b);
+                _mm512_mask_storeu_ps(p00 + i * outW, first, ve);
+                _mm512_mask_storeu_ps(p10 + i * outW - half, second, ve);
+                _mm512_mask_storeu_ps(p01 + i * outW, first, vo);
+                _mm512_mask_storeu_ps(p11 + i * outW - half, second, vo);
+            }
+        }
+        return;
+    }
+    for (long c = 0; c < channels; c++) {
+        const float *xc = x + c * planeSize;
+        float *d = dst + c * 4 * planeLen;
+        for (long i = row0; i < row1; i++) {
+            // Rows 2i and 2i + 1 in order (the input is read front to back); their lines two channels
+            // ahead are requested now: the input comes from L3 or memory, and each load waited on its miss.
+            const float *ahead = xc + 2 * i * width + SPLIT_AHEAD;
+            for (long k = 0; k < 2 * width; k += 16) _mm_prefetch((const char *)(ahead + k), _MM_HINT_T0);
+            for (long rowParity = 0; rowParity < 2; rowParity++) {
+                const long row = 2 * i + rowParity;
+                float *e = d + 2 * rowParity * planeLen + i * outW, *o = e + planeLen;
+                for (long j0 = 0; j0 < outW; j0 += 16) {
+                    const __mmask16 out = lane_range(0, outW - j0);
+                    __m512 ve = _mm512_setzero_ps(), vo = ve;
+                    if (row < height) {
+                        // Input columns 2·j0 ..< 2·j0 + 32; past the row's end, zeros (an odd width's last odd column).
+                        const float *r = xc + row * width + 2 * j0;
+                        const __m512 lo = _mm512_maskz_loadu_ps(lanes_between(0, width - 2 * j0), r);
+                        const __m512 hi = _mm512_maskz_loadu_ps(lanes_between(0, width - 2 * j0 - 16), r + 16);
+                        ve = _mm512_permutex2var_ps(lo, even, hi);
+                        vo = _mm512_permutex2var_ps(lo, odd, hi);
+                    }
+                    _mm512_mask_storeu_ps(e + j0, out, ve);
+                    _mm512_mask_storeu_ps(o + j0, out, vo);
+                }
+            }
+        }
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_gather_phases_f32(const float *const *samples, long nBase, long outW, long planeLen,
+                                    const swiftnn_conv_run *runs, long nruns, long tap0, long taps, float *dst, long stride,
+                                    int six) {
+    phase_panel pp;
+    pp.nseg = 0;
+    pp.outW = outW;
+    pp.planeLen = planeLen;
+    pp.top = 0;
+    pp.left = 0;
+    for (long i = 0; i < nruns; i++) {
+        const swiftnn_conv_run *r = runs + i;
+        const __mmask16 lanes = lane_range(r->lane0, r->lane0 + r->count);
+        if (r->oh == 0) pp.top |= lanes;
+        if (r->ow0 == 0) pp.left |= lane_range(r->lane0, r->lane0 + 1);
+        // Runs of one sample are consecutive positions, so contiguous in its planes: one segment.
+        if (pp.nseg > 0 && runs[i - 1].n == r->n) {
+            pp.seg[pp.nseg - 1].lanes |= lanes;
+        } else {
+            phase_segment *s = pp.seg + pp.nseg++;
+            s->base = samples[r->n - nBase] + (r->oh * outW + r->ow0) - r->lane0;
+            s->lanes = lanes;
+        }
+    }
+    gather_runs3(0, 0, 0, 0, &pp, tap0, taps, dst, stride, six, 1, 2);
 }
 
 /// Where kernel column kw lands in a 16-column window of an input row: the lanes of `mask` receive
@@ -1090,6 +1234,17 @@ void swiftnn_conv_gather_six_f32(const float *x, const swiftnn_conv_geometry *g,
     (void)x; (void)g; (void)plan; (void)base; (void)tap0; (void)taps; (void)dst; (void)blockStride;
 }
 int swiftnn_conv_runs_supported(const swiftnn_conv_geometry *g) { (void)g; return 0; }
+int swiftnn_conv_phases_supported(const swiftnn_conv_geometry *g) { (void)g; return 0; }
+void swiftnn_conv_split_phases_f32(const float *x, long channels, long height, long width, long outH, long outW,
+                                   long row0, long row1, float *dst) {
+    (void)x; (void)channels; (void)height; (void)width; (void)outH; (void)outW; (void)row0; (void)row1; (void)dst;
+}
+void swiftnn_conv_gather_phases_f32(const float *const *samples, long nBase, long outW, long planeLen,
+                                    const swiftnn_conv_run *runs, long nruns, long tap0, long taps, float *dst, long stride,
+                                    int six) {
+    (void)samples; (void)nBase; (void)outW; (void)planeLen; (void)runs; (void)nruns; (void)tap0; (void)taps; (void)dst;
+    (void)stride; (void)six;
+}
 void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
                                   long tap0, long taps, float *dst, long stride, int six) {
     (void)x; (void)g; (void)runs; (void)nruns; (void)tap0; (void)taps; (void)dst; (void)stride; (void)six;

@@ -186,6 +186,69 @@ import CKernelSupport
         }
     }
 
+    @Test("3×3 stride-2 taps read from phase planes equal the run-by-run taps, bit for bit, in both layouts",
+          .enabled(if: runs, "this CPU lacks AVX-512F"))
+    func phasePlaneGathersEqualRunGathers() {
+        var seed: UInt32 = 54_321
+        func next(_ n: Int) -> Int {
+            seed = seed &* 1_664_525 &+ 1_013_904_223
+            return Int(seed >> 8) % n
+        }
+        var geometries = 0, panelsChecked = 0, narrow = 0, wide = 0
+        while geometries < 150 {
+            // Odd and even sizes (an odd size's last odd row or column is padding), widths up to
+            // 16 (two rows per vector when even), past 32 (two vectors per row), 1×1 inputs.
+            let n = 1 + next(4), c = 1 + next(6), h = 1 + next(24), w = next(2) == 0 ? 1 + next(16) : 1 + next(70)
+            let geo = ConvGeometry(batch: n, inChannels: c, outChannels: 1, groups: 1, inputSize: [h, w], kernelSize: [3, 3],
+                                   stride: [2, 2], padding: [1, 1], dilation: [1, 1])
+            geometries += 1
+            if w <= 16 && w % 2 == 0 && h % 2 == 0 { narrow += 1 }
+            if w > 32 { wide += 1 }
+            var g = ImplicitConvolution.geometry(geo)
+            #expect(PhaseSplitSamples.used(g))
+            let x = (0..<(n * c * h * w)).map { _ in Float(next(1 << 16)) / 1024 - 32 }
+            let K = c * 9, L = geo.outputCount, P = n * L, OW = geo.outputSize[1], blocks = (K + 5) / 6
+            var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 16)
+            var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
+            let maxSamples = 16 / L + 2
+            let bytes = PhaseSplitSamples.bytes(samples: maxSamples, channels: c, geo)
+            let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            defer { memory.deallocate() }
+            x.withUnsafeBufferPointer { xp in
+                for start in stride(from: 0, to: P, by: 16) {
+                    let end = min(start + 16, P)
+                    let count = ImplicitConvolution.describe(panelStart: start, lo: start, hi: end, outputWidth: OW,
+                                                             positions: L, outChannels: 1, runs: &runs, spans: &spans).runs
+                    let tap0 = next(K), taps = 1 + next(K - tap0)
+                    // Only the rows this panel reads are split: anything else read would be NaN.
+                    memory.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes)
+                    let split = PhaseSplitSamples(x: xp.baseAddress!, geo, samples: maxSamples, channels: c, memory: memory)
+                    let c0 = tap0 / 9, channels = (tap0 + taps - 1) / 9 - c0 + 1
+                    let samples = split.prepare(positions: start..<end, channels: c0, count: channels)
+                    var want = [Float](repeating: -7, count: K * 16 + 16), got = want
+                    var want6 = [Float](repeating: -7, count: blocks * 96 + 16), got6 = want6
+                    swiftnn_conv_gather_runs_f32(xp.baseAddress!, &g, runs, count, tap0, taps, &want, 16, 0)
+                    swiftnn_conv_gather_runs_f32(xp.baseAddress!, &g, runs, count, tap0, taps, &want6, 96, 1)
+                    swiftnn_conv_gather_phases_f32(samples, start / L, OW, L, runs, count, tap0 - 9 * c0, taps, &got, 16, 0)
+                    swiftnn_conv_gather_phases_f32(samples, start / L, OW, L, runs, count, tap0 - 9 * c0, taps, &got6, 96, 1)
+                    panelsChecked += 1
+                    if want.map(\.bitPattern) != got.map(\.bitPattern) || want6.map(\.bitPattern) != got6.map(\.bitPattern) {
+                        Issue.record("N\(n) C\(c) \(h)×\(w), panel at \(start), taps \(tap0)..<\(tap0 + taps)")
+                        return
+                    }
+                }
+            }
+        }
+        #expect(panelsChecked > 1000 && narrow > 10 && wide > 20)
+        // Other stride-2 geometries stay on the runs.
+        for (k, p) in [((3, 3), (0, 0)), ((3, 3), (2, 1)), ((1, 1), (0, 0)), ((5, 5), (2, 2))] {
+            let g = ImplicitConvolution.geometry(ConvGeometry(batch: 1, inChannels: 1, outChannels: 1, groups: 1, inputSize: [9, 9],
+                                                              kernelSize: [k.0, k.1], stride: [2, 2], padding: [p.0, p.1],
+                                                              dilation: [1, 1]))
+            #expect(!PhaseSplitSamples.used(g), "kernel \(k), padding \(p)")
+        }
+    }
+
     /// The implicit path itself (whatever `SWIFTNN_CONV` says): output, input and weight gradients.
     private func implicit(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ gy: Tensor, _ geo: ConvGeometry) -> (Tensor, Tensor, Tensor) {
         let y = Tensor(uninitializedShape: gy.shape), gx = Tensor(uninitializedShape: x.shape)

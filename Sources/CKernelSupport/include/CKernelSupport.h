@@ -128,6 +128,21 @@ int swiftnn_conv_runs_supported(const swiftnn_conv_geometry *g);
 /// (stride 2). A 16-lane gather costs about 16 cycles; this, a few per tap. Same values as the gathers.
 void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
                                   long tap0, long taps, float *dst, long stride, int six);
+/// Whether swiftnn_conv_gather_phases_f32 handles `g`: a 3×3 kernel at stride 2, padding 1, no dilation.
+int swiftnn_conv_phases_supported(const swiftnn_conv_geometry *g);
+/// Channels of one sample (`x`: [channels, height, width]) split into the four phase planes of a 3×3,
+/// stride-2, padding-1 convolution: dst[c][2·rowParity + columnParity][i][j] = x[c, 2i + rowParity,
+/// 2j + columnParity] for row0 ≤ i < row1 (≤ outH) and j < outW (planes of the output's size, outH·outW),
+/// 0 where that lies past the input. Other rows of dst are not written.
+void swiftnn_conv_split_phases_f32(const float *x, long channels, long height, long width, long outH, long outW,
+                                   long row0, long row1, float *dst);
+/// swiftnn_conv_gather_runs_f32 for a 3×3, stride-2, padding-1 geometry, reading split phase planes:
+/// `samples[n − nBase]` is sample n's split channel 0 (swiftnn_conv_split_phases_f32 layout, planes of
+/// `planeLen` = outH·outW), tap0 counts from that channel. Every tap is one masked contiguous load per
+/// sample of the panel (no permutes, no per-row runs). Same values as swiftnn_conv_gather_runs_f32.
+void swiftnn_conv_gather_phases_f32(const float *const *samples, long nBase, long outW, long planeLen,
+                                    const swiftnn_conv_run *runs, long nruns, long tap0, long taps, float *dst, long stride,
+                                    int six);
 /// Rows of the B panel of one output phase of a stride-2 input gradient (dx = Σ_o Σ_taps w · dy[shifted]):
 /// for each tap j = jh·ncol + jw and each channel o < channels of dy ([N, channels, height, width]), 16
 /// floats at dst + (j·channels + o)·16, lane lane0 + i of run r = dy[n, o, oh + rowShifts[jh], ow0 +

@@ -205,10 +205,18 @@ enum ImplicitConvolution {
         let chunks = (K + 1151) / 1152
         let kcMax = (K + chunks - 1) / chunks
         let scratch = gemmScratch(bytes: tasks * perBlock * K * 16 * 4)
+        // Stride-2 3×3 layers: the samples a block of panels reads, split into phase planes (a block
+        // spans at most this many samples; the ring keeps the last one for the next block).
+        let phased = byRuns && PhaseSplitSamples.used(geometry)
+        let splitBytes = phased ? PhaseSplitSamples.bytes(samples: (16 * perBlock - 1) / L + 2, channels: geo.inChannels, geo) : 0
+        let splitStorage = gemmScratch(bytes: max(64, tasks * splitBytes))
         Parallel.run(tasks: tasks) { t in
             var g = geometry  // per task: `&g` is an access the exclusivity checker tracks
             let p0 = panels * t / tasks, p1 = panels * (t + 1) / tasks
             let bpack = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perBlock * K * 16
+            let split = phased
+                ? PhaseSplitSamples(x: x, geo, samples: (16 * perBlock - 1) / L + 2, channels: geo.inChannels,
+                                    memory: splitStorage.pointer + t * splitBytes) : nil
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * perBlock) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * perBlock) { spans in
             withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: perBlock) { counts in
@@ -219,12 +227,19 @@ enum ImplicitConvolution {
                 var block = p0
                 while block < p1 {
                     let nb = min(perBlock, p1 - block)
+                    let n0 = block * 16 / L
+                    let samples = split?.prepare(positions: block * 16..<min((block + nb) * 16, P), channels: 0,
+                                                 count: geo.inChannels)
                     for j in 0..<nb {
                         let start = (block + j) * 16
                         cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                          outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
-                        gather(x, &g, byRuns: byRuns, runs: rp + 16 * j, count: cp[j].0, plan: pl, tap0: 0, taps: K,
-                               bpack + j * K * 16, stride: 16)
+                        if let samples {
+                            swiftnn_conv_gather_phases_f32(samples, n0, OW, L, rp + 16 * j, cp[j].0, 0, K, bpack + j * K * 16, 16, 0)
+                        } else {
+                            gather(x, &g, byRuns: byRuns, runs: rp + 16 * j, count: cp[j].0, plan: pl, tap0: 0, taps: K,
+                                   bpack + j * K * 16, stride: 16)
+                        }
                     }
                     var k0 = 0
                     while k0 < K {
@@ -267,7 +282,7 @@ enum ImplicitConvolution {
                 }
             } } } } }
         }
-        withExtendedLifetime((scratch, wpStorage)) {}
+        withExtendedLifetime((scratch, wpStorage, splitStorage)) {}
     }
 
     /// `gx = ∂L/∂x` from `gy = ∂L/∂out` (gx is overwritten): by output phase for the stride-2
@@ -414,10 +429,18 @@ enum ImplicitConvolution {
         let rowBlocks = (K + 5) / 6
         let tasks = tasks(work: geo.work, units: rowBlocks)
         let scratch = gemmScratch(bytes: tasks * tapBlock * chunk * 4)
+        // Stride-2 3×3 layers: a chunk's samples, the channels of one block of taps, split into phase planes.
+        let phased = byRuns && PhaseSplitSamples.used(geometry)
+        let splitSamples = (chunk - 1) / L + 2, splitChannels = (tapBlock + 7) / 9 + 1
+        let splitBytes = phased ? PhaseSplitSamples.bytes(samples: splitSamples, channels: splitChannels, geo) : 0
+        let splitStorage = gemmScratch(bytes: max(64, tasks * splitBytes))
         Parallel.run(tasks: tasks) { t in
             var g = geometry
             let k0 = rowBlocks * t / tasks * 6, k1 = min(K, rowBlocks * (t + 1) / tasks * 6)
             if k0 >= k1 { return }
+            let split = phased
+                ? PhaseSplitSamples(x: x, geo, samples: splitSamples, channels: splitChannels,
+                                    memory: splitStorage.pointer + t * splitBytes) : nil
             // Gathered rows of cols, already in the micro-kernel's six-row layout.
             let ap = scratch.pointer.assumingMemoryBound(to: Float.self) + t * tapBlock * chunk
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: chunk) { runs in
@@ -439,7 +462,16 @@ enum ImplicitConvolution {
                     var tb = k0
                     while tb < k1 {
                         let taps = min(tapBlock, k1 - tb)
-                        for j in 0..<chunkPanels {
+                        if let split {
+                            let c0 = tb / KK, n0 = pc / L
+                            let samples = split.prepare(positions: pc..<pc + kc, channels: c0,
+                                                        count: (tb + taps - 1) / KK - c0 + 1)
+                            for j in 0..<chunkPanels {
+                                swiftnn_conv_gather_phases_f32(samples, n0, OW, L, rp + 16 * j, cp[j], tb - c0 * KK, taps,
+                                                               ap + 96 * j, chunk * 6, 1)
+                            }
+                        }
+                        for j in 0..<chunkPanels where split == nil {
                             if byRuns {
                                 swiftnn_conv_gather_runs_f32(x, &g, rp + 16 * j, cp[j], tb, taps, ap + 96 * j, chunk * 6, 1)
                             } else {
@@ -480,7 +512,7 @@ enum ImplicitConvolution {
             // This task's taps of gwᵀ into gw while they are still in its cache.
             swiftnn_transpose_f32(gwt + k0 * O, k1 - k0, O, O, gw + k0, K)
         }
-        withExtendedLifetime((scratch, gytStorage, gwtStorage)) {}
+        withExtendedLifetime((scratch, gytStorage, gwtStorage, splitStorage)) {}
     }
 
     /// `forward` for a layer with few taps: each panel's taps (at most 32 vectors, in L1) go straight
