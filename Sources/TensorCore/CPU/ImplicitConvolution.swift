@@ -14,6 +14,8 @@ import Foundation
 // A 3×3 kernel at column stride 1 or 2 (SmallCNN's and ResNet's layers) reads a panel's taps run by
 // run (lanes of one output row) with masked vector loads, deinterleaved by a permute at stride 2;
 // other kernels use AVX-512 gathers, about 16 cycles each, which had been 12 % of a training step.
+// At stride 2, padding 1 the rows a block reads are first split into phase planes (PhaseSplitSamples),
+// where each tap is one contiguous masked load per sample of the panel.
 //
 // Rounding does not depend on the thread count: every output (forward) is one dot product over all
 // taps in order, and every input-gradient element receives its contributions in an order fixed by
