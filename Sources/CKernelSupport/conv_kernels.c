@@ -227,8 +227,8 @@ typedef struct {
     __mmask16 top, left;     ///< lanes in output row 0 / output column 0 (their kernel row or column 0 is padding)
 } phase_panel;
 
-/// One channel's nine taps from its four phase planes (`xc`: planes [row parity][column parity][OH][OW]).
-/// Stride 2, padding 1: kernel row 0 reads odd row oh − 1, row 1 even row oh, row 2 odd row oh (columns
+/// One channel's nine taps from its four phase planes ([row parity][column parity][OH][OW], at
+/// `channelOffset` from each segment's base). Stride 2, padding 1: kernel row 0 reads odd row oh − 1, row 1 even row oh, row 2 odd row oh (columns
 /// alike), so every tap is one masked contiguous load per sample of the panel, whatever the output width.
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) void taps3x3_phases(long channelOffset, const phase_panel *pp, __m512 t[9]) {
@@ -250,8 +250,8 @@ static inline __attribute__((always_inline)) void taps3x3_phases(long channelOff
     t[0] = t0; t[1] = t1; t[2] = t2; t[3] = t3; t[4] = t4; t[5] = t5; t[6] = t6; t[7] = t7; t[8] = t8;
 }
 
-/// Channel c's nine taps of a panel, from the input's rows (`phases` = 0: `src` is the input, `plan`
-/// its runs) or from phase planes (`phases` = 1: `src` is the phase_panel); constants where inlined.
+/// Channel c's nine taps of a panel, from the input's rows (`phases` = 0: `x` and the runs' `plan`)
+/// or from phase planes (`phases` = 1: `pp`); `phases` and the stride are constants where inlined.
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) void channel_taps(const float *x, const swiftnn_conv_geometry *g, const run3 *plan,
                                                                 long np, const phase_panel *pp, long c, const int phases,

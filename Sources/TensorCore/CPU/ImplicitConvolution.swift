@@ -207,17 +207,18 @@ enum ImplicitConvolution {
         let chunks = (K + 1151) / 1152
         let kcMax = (K + chunks - 1) / chunks
         let scratch = gemmScratch(bytes: tasks * perBlock * K * 16 * 4)
-        // Stride-2 3×3 layers: the samples a block of panels reads, split into phase planes (a block
-        // spans at most this many samples; the ring keeps the last one for the next block).
+        // Stride-2 3×3 layers: the input rows a block of panels reads, split into phase planes (a
+        // block's positions span at most `splitSamples` samples).
         let phased = byRuns && PhaseSplitSamples.used(geometry)
-        let splitBytes = phased ? PhaseSplitSamples.bytes(samples: (16 * perBlock - 1) / L + 2, channels: geo.inChannels, geo) : 0
+        let splitSamples = (16 * perBlock - 1) / L + 2
+        let splitBytes = phased ? PhaseSplitSamples.bytes(samples: splitSamples, channels: geo.inChannels, geo) : 0
         let splitStorage = gemmScratch(bytes: max(64, tasks * splitBytes))
         Parallel.run(tasks: tasks) { t in
             var g = geometry  // per task: `&g` is an access the exclusivity checker tracks
             let p0 = panels * t / tasks, p1 = panels * (t + 1) / tasks
             let bpack = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perBlock * K * 16
             let split = phased
-                ? PhaseSplitSamples(x: x, geo, samples: (16 * perBlock - 1) / L + 2, channels: geo.inChannels,
+                ? PhaseSplitSamples(x: x, geo, samples: splitSamples, channels: geo.inChannels,
                                     memory: splitStorage.pointer + t * splitBytes) : nil
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * perBlock) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * perBlock) { spans in
@@ -431,7 +432,9 @@ enum ImplicitConvolution {
         let rowBlocks = (K + 5) / 6
         let tasks = tasks(work: geo.work, units: rowBlocks)
         let scratch = gemmScratch(bytes: tasks * tapBlock * chunk * 4)
-        // Stride-2 3×3 layers: a chunk's samples, the channels of one block of taps, split into phase planes.
+        // Stride-2 3×3 layers: for each chunk of positions and block of taps, the input rows the chunk
+        // reads of the block's channels (at most `splitChannels`: 48 taps start anywhere in a channel),
+        // split into phase planes.
         let phased = byRuns && PhaseSplitSamples.used(geometry)
         let splitSamples = (chunk - 1) / L + 2, splitChannels = (tapBlock + 7) / 9 + 1
         let splitBytes = phased ? PhaseSplitSamples.bytes(samples: splitSamples, channels: splitChannels, geo) : 0
