@@ -48,10 +48,10 @@ struct TrainCommand: ParsableCommand {
     var batchSize: Int = recipe.batchSize
 
     @Option(parsing: .unconditional, help: "AdamW learning rate (default: \(TrainOptions.defaultLearningRate); with --resume: the run's, or a new one to continue with).")
-    var lr: Double? = recipe.learningRate
+    var lr: Double?
 
     @Option(parsing: .unconditional, help: "AdamW weight decay (default: \(TrainOptions.defaultWeightDecay); with --resume: the run's, or a new one to continue with).")
-    var weightDecay: Double? = recipe.weightDecay
+    var weightDecay: Double?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Dropout probability (default: "
                                + ModelKind.allCases.map { "\($0.defaultDropout) for \($0.rawValue)" }.joined(separator: ", ") + ")."))

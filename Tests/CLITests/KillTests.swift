@@ -18,7 +18,8 @@ import TestSupport
     /// Starts `swiftnn train` with stretched writes; stdout/stderr are discarded.
     func start(_ arguments: [String]) throws -> Process {
         let p = Process()
-        p.executableURL = try #require(swiftnnExecutable())
+        let executable = try #require(swiftnnExecutable())
+        p.executableURL = executable
         p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["SWIFTNN_GEMM_FMA"] = "0"

@@ -51,7 +51,7 @@ import TestSupport
             }
             try layer.loadStateDict(c.sd.scoped("layer"), strict: true)
             try bn.loadStateDict(c.sd.scoped("bn"), strict: true)
-            let model = Sequential([layer as! any Layer, bn])
+            let model = Sequential([layer as any Layer, bn])
             let unfused = withNoGrad { model.eval(); return model(c.sd["input"]!) }
             #expect(allClose(unfused, c.sd["output"]!), "\(c.name) unfused")
             fuseBatchNorm(model)

@@ -111,7 +111,10 @@ struct ModuleReplacementTests {
         owner = nil
         m.parent = nil
         #expect(m.stateDict().keys == ["fc.weight", "fc.bias"])
-        m.parent = Identity()
+        do {
+            let gone = Identity()  // the weak reference outlives it
+            m.parent = gone
+        }
         _ = m.parameters()
         withExtendedLifetime(owner) {}
     }
@@ -122,7 +125,7 @@ struct ModuleReplacementTests {
         #expect(m.stateDict().keys == ["mean"])              // scratch is not persistent, plain is no state
         m.optionalBuffer = Buffer(Tensor.zeros([1]))
         #expect(m.stateDict().keys == ["mean", "optional_buffer"])
-        var sd = m.stateDict().cloned()
+        let sd = m.stateDict().cloned()
         sd["mean"]!.fill(2)
         try m.loadStateDict(sd)                              // strict: scratch is not expected
         #expect(m.mean.scalars == [2, 2, 2])

@@ -96,7 +96,7 @@ struct RecomputedConvBatchNormReLUTests {
         let pair = try FirstLayerPair(shape, seed: 7)
         let node = Self.recomputes(shape) ? "conv_batch_norm_relu" : "batch_norm_relu"
         let g = Generator(seed: 11)
-        try Parallel.withThreadCount(threads) {
+        Parallel.withThreadCount(threads) {
             for step in 1...3 {
                 pair.zeroGrad()
                 let x = Tensor.randn(shape.input, mean: 0.3, std: 1.5, generator: g)
