@@ -20,6 +20,15 @@ import CKernelSupport
         }
     }
 
+    /// Reproducible integers in 0..<n (the linear congruential generator of ``values(_:seed:)``).
+    struct Draws {
+        var seed: UInt32
+        mutating func next(_ n: Int) -> Int {
+            seed = seed &* 1_664_525 &+ 1_013_904_223
+            return Int(seed >> 8) % n
+        }
+    }
+
     struct Case: CustomStringConvertible {
         var n: Int, c: Int, o: Int, h: Int, w: Int, k: (Int, Int), s: (Int, Int), p: (Int, Int), d: (Int, Int)
         var description: String { "N\(n) C\(c)→\(o) \(h)×\(w) k\(k) s\(s) p\(p) d\(d)" }
@@ -129,11 +138,8 @@ import CKernelSupport
     @Test("3×3 taps read run by run equal the hardware gathers, bit for bit, in both layouts",
           .enabled(if: runs, "this CPU lacks AVX-512F"))
     func runGathersEqualHardwareGathers() {
-        var seed: UInt32 = 12_345
-        func next(_ n: Int) -> Int {
-            seed = seed &* 1_664_525 &+ 1_013_904_223
-            return Int(seed >> 8) % n
-        }
+        var draws = Draws(seed: 12_345)
+        func next(_ n: Int) -> Int { draws.next(n) }
         var geometries = 0, panelsChecked = 0
         while geometries < 200 {
             // Batches, channels and sizes that make panels straddle rows and samples; strides 1 and 2,
@@ -189,11 +195,8 @@ import CKernelSupport
     @Test("3×3 stride-2 taps read from phase planes equal the run-by-run taps, bit for bit, in both layouts",
           .enabled(if: runs, "this CPU lacks AVX-512F"))
     func phasePlaneGathersEqualRunGathers() {
-        var seed: UInt32 = 54_321
-        func next(_ n: Int) -> Int {
-            seed = seed &* 1_664_525 &+ 1_013_904_223
-            return Int(seed >> 8) % n
-        }
+        var draws = Draws(seed: 54_321)
+        func next(_ n: Int) -> Int { draws.next(n) }
         var geometries = 0, panelsChecked = 0, narrow = 0, wide = 0
         while geometries < 150 {
             // Odd and even sizes (an odd size's last odd row or column is padding), widths up to
