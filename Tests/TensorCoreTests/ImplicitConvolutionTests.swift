@@ -227,13 +227,14 @@ import CKernelSupport
                     memory.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes)
                     let split = PhaseSplitSamples(x: xp.baseAddress!, geo, samples: maxSamples, channels: c, memory: memory)
                     let c0 = tap0 / 9, channels = (tap0 + taps - 1) / 9 - c0 + 1
-                    let samples = split.prepare(positions: start..<end, channels: c0, count: channels)
+                    let planes = split.prepare(positions: start..<end, channels: c0, count: channels)
+                    #expect(planes.first == start / L)
                     var want = [Float](repeating: -7, count: K * 16 + 16), got = want
                     var want6 = [Float](repeating: -7, count: blocks * 96 + 16), got6 = want6
                     swiftnn_conv_gather_runs_f32(xp.baseAddress!, &g, runs, count, tap0, taps, &want, 16, 0)
                     swiftnn_conv_gather_runs_f32(xp.baseAddress!, &g, runs, count, tap0, taps, &want6, 96, 1)
-                    swiftnn_conv_gather_phases_f32(samples, start / L, OW, L, runs, count, tap0 - 9 * c0, taps, &got, 16, 0)
-                    swiftnn_conv_gather_phases_f32(samples, start / L, OW, L, runs, count, tap0 - 9 * c0, taps, &got6, 96, 1)
+                    swiftnn_conv_gather_phases_f32(planes.samples, planes.first, OW, L, runs, count, tap0 - 9 * c0, taps, &got, 16, 0)
+                    swiftnn_conv_gather_phases_f32(planes.samples, planes.first, OW, L, runs, count, tap0 - 9 * c0, taps, &got6, 96, 1)
                     panelsChecked += 1
                     if want.map(\.bitPattern) != got.map(\.bitPattern) || want6.map(\.bitPattern) != got6.map(\.bitPattern) {
                         Issue.record("N\(n) C\(c) \(h)×\(w), panel at \(start), taps \(tap0)..<\(tap0 + taps)")

@@ -230,15 +230,15 @@ enum ImplicitConvolution {
                 var block = p0
                 while block < p1 {
                     let nb = min(perBlock, p1 - block)
-                    let n0 = block * 16 / L
-                    let samples = split?.prepare(positions: block * 16..<min((block + nb) * 16, P), channels: 0,
-                                                 count: geo.inChannels)
+                    let planes = split?.prepare(positions: block * 16..<min((block + nb) * 16, P), channels: 0,
+                                                count: geo.inChannels)
                     for j in 0..<nb {
                         let start = (block + j) * 16
                         cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                          outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
-                        if let samples {
-                            swiftnn_conv_gather_phases_f32(samples, n0, OW, L, rp + 16 * j, cp[j].0, 0, K, bpack + j * K * 16, 16, 0)
+                        if let planes {
+                            swiftnn_conv_gather_phases_f32(planes.samples, planes.first, OW, L, rp + 16 * j, cp[j].0, 0, K,
+                                                           bpack + j * K * 16, 16, 0)
                         } else {
                             gather(x, &g, byRuns: byRuns, runs: rp + 16 * j, count: cp[j].0, plan: pl, tap0: 0, taps: K,
                                    bpack + j * K * 16, stride: 16)
@@ -468,11 +468,12 @@ enum ImplicitConvolution {
                     while tb < k1 {
                         let taps = min(tapBlock, k1 - tb)
                         if let split {
-                            let c0 = tb / KK, n0 = pc / L
-                            let samples = split.prepare(positions: pc..<pc + kc, channels: c0,
-                                                        count: (tb + taps - 1) / KK - c0 + 1)
+                            let c0 = tb / KK
+                            let planes = split.prepare(positions: pc..<pc + kc, channels: c0,
+                                                       count: (tb + taps - 1) / KK - c0 + 1)
                             for j in 0..<chunkPanels {
-                                swiftnn_conv_gather_phases_f32(samples, n0, OW, L, rp + 16 * j, cp[j], tb - c0 * KK, taps,
+                                swiftnn_conv_gather_phases_f32(planes.samples, planes.first, OW, L, rp + 16 * j, cp[j],
+                                                               tb - c0 * KK, taps,
                                                                ap + 96 * j, chunk * 6, 1)
                             }
                         }

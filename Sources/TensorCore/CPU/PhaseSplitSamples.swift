@@ -46,8 +46,9 @@ struct PhaseSplitSamples {
     }
 
     /// Splits what the output positions `positions` (global, over N·OH·OW) read of channels
-    /// `c0..<c0 + count`: entry `n − (first sample)` of the result points at sample n's channel c0.
-    func prepare(positions: Range<Int>, channels c0: Int, count: Int) -> UnsafePointer<UnsafePointer<Float>?> {
+    /// `c0..<c0 + count`: entry `n − first` of `samples` points at sample n's channel c0 (the
+    /// arguments `samples` and `nBase` of `swiftnn_conv_gather_phases_f32`).
+    func prepare(positions: Range<Int>, channels c0: Int, count: Int) -> (samples: UnsafePointer<UnsafePointer<Float>?>, first: Int) {
         let L = geo.outputCount, OH = geo.outputSize[0], OW = geo.outputSize[1]
         let C = geo.inChannels, H = geo.inputSize[0], W = geo.inputSize[1]
         let n0 = positions.lowerBound / L, n1 = (positions.upperBound - 1) / L
@@ -60,6 +61,6 @@ struct PhaseSplitSamples {
                                           max(first / OW - 1, 0), last / OW + 1, dst)
             pointers[n - n0] = UnsafePointer(dst)
         }
-        return UnsafePointer(pointers)
+        return (UnsafePointer(pointers), n0)
     }
 }
