@@ -21,24 +21,43 @@ struct BenchConv: ParsableCommand {
     @Option(help: "Channels of the input images (1: MNIST, 3: CIFAR-10).")
     var inChannels: Int = 1
 
+    @Option(help: "The network whose layer shapes to run: smallcnn, or resnet18 (its small-image stem's distinct shapes: 3×3 stride 1 and 2, 1×1 stride-2 downsamples; --size is the image's).")
+    var model: String = "smallcnn"
+
+    @Option(help: "Only run the layers whose name contains this text (e.g. \"512->512\", \"3x3 8x8\"; x for ×, -> for →).")
+    var only: String?
+
     func run() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
         guard (4...512).contains(size) else { throw ValidationError("--size must be between 4 and 512, got \(size)") }
         guard (1...64).contains(inChannels) else { throw ValidationError("--in-channels must be between 1 and 64, got \(inChannels)") }
         print(buildNote())
-        // (in channels, out channels, input size, stride): SmallCNN's four blocks (3×3, padding 1).
-        let half = (size + 1) / 2, quarter = (half + 1) / 2
-        let layers = [(inChannels, 32, size, 1), (32, 64, size, 2), (64, 128, half, 2), (128, 256, quarter, 2)]
+        // (in channels, out channels, input size, stride, kernel): 3×3 layers have padding 1, 1×1 none.
+        let half = (size + 1) / 2, quarter = (half + 1) / 2, eighth = (quarter + 1) / 2
+        let layers: [(Int, Int, Int, Int, Int)]
+        switch model {
+        case "smallcnn":
+            layers = [(inChannels, 32, size, 1, 3), (32, 64, size, 2, 3), (64, 128, half, 2, 3), (128, 256, quarter, 2, 3)]
+        case "resnet18":
+            layers = [(inChannels, 64, size, 1, 3), (64, 64, size, 1, 3),
+                      (64, 128, size, 2, 3), (128, 128, half, 1, 3), (64, 128, size, 2, 1),
+                      (128, 256, half, 2, 3), (256, 256, quarter, 1, 3), (128, 256, half, 2, 1),
+                      (256, 512, quarter, 2, 3), (512, 512, eighth, 1, 3), (256, 512, quarter, 2, 1)]
+        default:
+            throw ValidationError("--model must be smallcnn or resnet18, got \(model)")
+        }
         var table = BenchTable(["case", "threads", "median", "fastest", "GFLOP/s", "per CPU-s"])
-        for (index, (cin, cout, size, stride)) in layers.enumerated() {
+        for (index, (cin, cout, size, stride, k)) in layers.enumerated() {
             Tensor.manualSeed(0)
             let x = Tensor.randn([batch, cin, size, size])
-            let conv = Conv2d(cin, cout, kernelSize: 3, stride: stride, padding: 1, bias: false)
+            let conv = Conv2d(cin, cout, kernelSize: k, stride: stride, padding: k / 2, bias: false)
             let geo = ConvGeometry(batch: batch, inChannels: cin, outChannels: cout, groups: 1, inputSize: [size, size],
-                                   kernelSize: [3, 3], stride: [stride, stride], padding: [1, 1], dilation: [1, 1])
+                                   kernelSize: [k, k], stride: [stride, stride], padding: [k / 2, k / 2], dilation: [1, 1])
             let outSize = geo.outputSize[0]
-            let flops = 2 * Double(batch * cout * cin * 9 * outSize * outSize)
-            let name = "\(cin)→\(cout) \(size)×\(size)/\(stride)"
+            let flops = 2 * Double(batch * cout * cin * k * k * outSize * outSize)
+            let name = "\(cin)→\(cout) \(k)×\(k) \(size)×\(size)/\(stride)"
+            func plain(_ s: String) -> String { s.lowercased().replacingOccurrences(of: "×", with: "x").replacingOccurrences(of: "→", with: "->") }
+            if let only, !plain(name).contains(plain(only)) { continue }
             let g = Tensor.randn([batch, cout, outSize, outSize])
             for t in options.threadCounts {
                 let f = withThreads(t) {

@@ -55,6 +55,45 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + identity)
+
+
+class ResNet18SmallImage(nn.Module):
+    """torchvision's resnet18 with the 3x3 stride-1 stem and no max pool (swiftnn's `stem: .smallImage`)."""
+    def __init__(self, cin=3, k=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, 64, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        stages, prev = [], 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            stages.append(nn.Sequential(BasicBlock(prev, planes, stride), BasicBlock(planes, planes, 1)))
+            prev = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, k)
+
+    def forward(self, x):
+        h = self.relu(self.bn1(self.conv1(x)))
+        h = self.layer4(self.layer3(self.layer2(self.layer1(h))))
+        return self.fc(torch.flatten(self.avgpool(h), 1))
+
+
 def step_flops(model, x):
     """Forward + both backward GEMM FLOPs from the shapes every Linear / Conv2d sees."""
     total = [0.0]
@@ -117,7 +156,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--only", default=None, help="mlp, cnn (both SmallCNN cases), 3x32x32 or 1x28x28")
+    ap.add_argument("--only", default=None, help="mlp, cnn (both SmallCNN cases), 3x32x32, 1x28x28 or resnet")
     a = ap.parse_args()
     print(f"torch {torch.__version__}, load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
     cases = []
@@ -132,6 +171,10 @@ def main():
         if wanted(name):
             torch.manual_seed(0)
             cases.append((name, SmallCNN(cin), torch.randn(batch, cin, size, size), torch.arange(batch) * 7 % 10))
+    name = "ResNet-18 step (batch 32, CIFAR 32x32)"
+    if wanted(name):
+        torch.manual_seed(0)
+        cases.append((name, ResNet18SmallImage(), torch.randn(32, 3, 32, 32), torch.arange(32) * 7 % 10))
     rows = []
     for t in [int(s) for s in a.threads.split(",")]:
         torch.set_num_threads(t)
