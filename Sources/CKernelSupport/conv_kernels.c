@@ -1190,11 +1190,19 @@ void swiftnn_conv_pack_six_rows_f32(const float *src, long rows, long cols, long
 SWIFTNN_AVX512
 void swiftnn_conv_pack_six_contiguous_rows_f32(const float *src, long rows, long cols, long colStride, float *dst,
                                                long blockStride) {
-    for (long c = 0; c < cols; c++) {
-        const float *column = src + c * colStride;
+    // Sixteen columns at a time, so that each block's 16 × 6 floats (six whole lines) are written
+    // back to back: one column at a time wrote 24 bytes into each of rows / 6 lines a block apart,
+    // and for large W (ResNet's 512 × 4608 Wᵀ) those lines left L1 before they were complete
+    // (3.4 ms per pack, 5.5 GB/s).
+    for (long c0 = 0; c0 < cols; c0 += 16) {
+        const long nc = cols - c0 < 16 ? cols - c0 : 16;
         for (long b = 0; 6 * b < rows; b++) {
-            __m512 v = _mm512_maskz_loadu_ps(lane_range(0, rows - 6 * b < 6 ? rows - 6 * b : 6), column + 6 * b);
-            _mm512_mask_storeu_ps(dst + b * blockStride + 6 * c, (__mmask16)0x3F, v);
+            const __mmask16 m = lane_range(0, rows - 6 * b < 6 ? rows - 6 * b : 6);
+            float *out = dst + b * blockStride + 6 * c0;
+            for (long c = 0; c < nc; c++) {
+                __m512 v = _mm512_maskz_loadu_ps(m, src + (c0 + c) * colStride + 6 * b);
+                _mm512_mask_storeu_ps(out + 6 * c, (__mmask16)0x3F, v);
+            }
         }
     }
 }

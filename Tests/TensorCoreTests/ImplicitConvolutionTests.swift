@@ -52,6 +52,9 @@ import CKernelSupport
         Case(n: 3, c: 2, o: 64, h: 5, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         // More than 1152 taps: the forward pass in two chunks of 585 taps.
         Case(n: 2, c: 130, o: 8, h: 4, w: 5, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
+        // Taps too many for two panels in the forward's 192 KB (3600: ResNet's 512-channel layers are
+        // 4608): still two panels per block, in four chunks of 900 taps, a pair and a lone six-row block.
+        Case(n: 3, c: 400, o: 13, h: 4, w: 5, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         // The weight gradient's GEMM path (36 taps) over three chunks of positions (512, 512, 116).
         Case(n: 3, c: 4, o: 9, h: 20, w: 19, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         // Few taps over many positions (a first layer): the weight gradient's small-tap path in more

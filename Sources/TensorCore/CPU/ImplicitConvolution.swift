@@ -191,8 +191,10 @@ enum ImplicitConvolution {
         // A block of panels (K × 16 floats each) stays in L2 while every 6-row block of W sweeps it.
         // An even count: panels go through the micro-kernel in pairs, and an odd block leaves one
         // on the narrower 6×16 tile every time (conv 64→128: five panels per block ran ≈ 7 % slower
-        // than four).
-        let fit = max(1, min(panels, (192 << 10) / (K * 64)))
+        // than four). At least two even when K is too large for two in 192 KB: the lone 6×16 tile
+        // leaves the FMA latency exposed (ResNet-18's 256- and 512-channel 3×3 layers ran at 183
+        // GFLOP/s on it, 250–260 in pairs; each chunk of a pair's taps still fits L2).
+        let fit = min(panels, max(2, (192 << 10) / (K * 64)))
         let perBlock = fit > 1 ? fit & ~1 : 1
         let tasks = tasks(work: geo.work, units: panels, perThread: 4)
         let oBlocks = (O + 5) / 6
