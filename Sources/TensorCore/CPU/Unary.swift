@@ -75,26 +75,19 @@ extension CPUBackend {
         switch op {
         case .neg: simdMap(px, po, n, { -$0 }, { -$0 })
         // Plain select loops: LLVM vectorises them, while SIMD mask operations are scalarised.
-        case .abs: cheapMap(px, po, n) { Swift.abs($0) }
-        case .relu: cheapMap(px, po, n) { $0 < 0 ? 0 : $0 }     // NaN stays NaN, like PyTorch
+        case .abs: map(px, po, n, AbsFunction<T>())
+        case .relu: map(px, po, n, ReLUFunction<T>())
         case .scale(let c):
             let k = T(c), kv = SIMD16<T>(repeating: k)
             simdMap(px, po, n, { $0 * kv }, { $0 * k })
         case .clamp(let lo, let hi):
-            let l = lo.map { T($0) } ?? -T.infinity, h = hi.map { T($0) } ?? T.infinity
-            // NaN fails both compares and passes through, like PyTorch's clamp.
-            cheapMap(px, po, n) { v in
-                let a = v < l ? l : v
-                return a > h ? h : a
-            }
+            map(px, po, n, ClampFunction(low: lo.map { T($0) } ?? -T.infinity, high: hi.map { T($0) } ?? T.infinity))
         case .sqrt: simdMap(px, po, n, { $0.squareRoot() }, { $0.squareRoot() })
         case .rsqrt: simdMap(px, po, n, { 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
-        case .exp: cheapMap(px, po, n) { T.kexpFast($0) }
+        case .exp: map(px, po, n, ExpFunction<T>())
         case .log: scalarMap(px, po, n) { T.klog($0) }
         case .tanh: scalarMap(px, po, n) { T.ktanh($0) }
-        case .sigmoid:
-            // e^-x overflows to +inf for very negative x, giving exactly 0; no branch, so it vectorises.
-            cheapMap(px, po, n) { x in 1 / (1 + T.kexpFast(-x)) }
+        case .sigmoid: map(px, po, n, SigmoidFunction<T>())
         case .gelu:
             let r = T(1 / 2.0.squareRoot())
             scalarMap(px, po, n) { x in x * T(0.5) * (1 + T.kerf(x * r)) }
@@ -138,8 +131,9 @@ extension CPUBackend {
         }
     }
 
+    /// A cheap elementwise function over `n` elements (see ``ElementFunction`` for why not a closure).
     @inline(__always)
-    static func cheapMap<T>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int, _ f: (T) -> T) {
+    static func map<F: ElementFunction>(_ px: UnsafeMutablePointer<F.Value>, _ po: UnsafeMutablePointer<F.Value>, _ n: Int, _ f: F) {
         Parallel.forRange(0..<n, grain: elementwiseGrain) { r in for i in r { po[i] = f(px[i]) } }
     }
 
@@ -178,21 +172,23 @@ extension CPUBackend {
         @inline(__always) func zip(_ grain: Int, _ f: (T, T, T) -> T) {
             Parallel.forRange(0..<n, grain: grain) { r in for i in r { po[i] = f(pg[i], px[i], py[i]) } }
         }
-        let cheap = elementwiseGrain, costly = transcendentalGrain
+        // The cheap gradients as types: a closure would be called per element on more than one thread.
+        @inline(__always) func map<F: ElementGradient>(_ f: F) where F.Value == T {
+            Parallel.forRange(0..<n, grain: elementwiseGrain) { r in for i in r { po[i] = f(pg[i], px[i], py[i]) } }
+        }
+        let costly = transcendentalGrain
         switch op {
-        case .neg: zip(cheap) { g, _, _ in -g }
-        case .abs: zip(cheap) { g, x, _ in x > 0 ? g : (x < 0 ? -g : 0) }
-        case .relu: zip(cheap) { g, x, _ in x > 0 ? g : 0 }
-        case .scale(let c): let k = T(c); zip(cheap) { g, _, _ in g * k }
-        case .clamp(let lo, let hi):
-            let l = lo.map { T($0) } ?? -T.infinity, h = hi.map { T($0) } ?? T.infinity
-            zip(cheap) { g, x, _ in x >= l && x <= h ? g : 0 }
-        case .exp: zip(cheap) { g, _, y in g * y }
-        case .log: zip(cheap) { g, x, _ in g / x }
-        case .sqrt: zip(cheap) { g, _, y in g / (2 * y) }
-        case .rsqrt: zip(cheap) { g, _, y in T(-0.5) * g * y * y * y }
-        case .sigmoid: zip(cheap) { g, _, y in g * y * (1 - y) }
-        case .tanh: zip(cheap) { g, _, y in g * (1 - y * y) }
+        case .neg: map(NegGradient())
+        case .abs: map(AbsGradient())
+        case .relu: map(ReLUGradient())
+        case .scale(let c): map(ScaleGradient(factor: T(c)))
+        case .clamp(let lo, let hi): map(ClampGradient(low: lo.map { T($0) } ?? -T.infinity, high: hi.map { T($0) } ?? T.infinity))
+        case .exp: map(ExpGradient())
+        case .log: map(LogGradient())
+        case .sqrt: map(SqrtGradient())
+        case .rsqrt: map(RsqrtGradient())
+        case .sigmoid: map(SigmoidGradient())
+        case .tanh: map(TanhGradient())
         case .gelu:
             let r = T(1 / 2.0.squareRoot()), c = T(1 / (2 * Double.pi).squareRoot())
             zip(costly) { g, x, _ in
@@ -212,9 +208,7 @@ extension CPUBackend {
             zip(costly) { g, x, _ in x > 0 ? g * s : g * s * a * T.kexp(x) }
         case .pow(let e):
             let te = T(e)
-            if e == 0 { zip(cheap) { _, _, _ in 0 }; return }
-            if e == 1 { zip(cheap) { g, _, _ in g }; return }
-            if e == 2 { zip(cheap) { g, x, _ in 2 * g * x }; return }
+            if e == 0 || e == 1 || e == 2 { map(SmallPowerGradient(exponent: Int(e))); return }
             zip(costly) { g, x, _ in g * te * T.kpow(x, te - 1) }
         }
     }
