@@ -21,7 +21,7 @@ struct BenchConv: ParsableCommand {
     @Option(help: "Channels of the input images (1: MNIST, 3: CIFAR-10).")
     var inChannels: Int = 1
 
-    @Option(help: "The network whose layer shapes to run: smallcnn, or resnet18 (its small-image stem's distinct shapes: 3×3 stride 1 and 2, 1×1 stride-2 downsamples; --size is the image's).")
+    @Option(help: "The network whose layer shapes to run: smallcnn; resnet18 (the small-image stem's distinct shapes: 3×3 stride 1 and 2, 1×1 stride-2 downsamples; --size is the image's); resnet18-imagenet (torchvision's 7×7 stride-2 stem, then the same stages at a quarter of --size, e.g. 224).")
     var model: String = "smallcnn"
 
     @Option(help: "Only run the layers whose name contains this text (e.g. \"512->512\", \"3x3 8x8\"; x for ×, -> for →).")
@@ -33,18 +33,21 @@ struct BenchConv: ParsableCommand {
         guard (1...64).contains(inChannels) else { throw ValidationError("--in-channels must be between 1 and 64, got \(inChannels)") }
         print(buildNote())
         // (in channels, out channels, input size, stride, kernel): 3×3 layers have padding 1, 1×1 none.
-        let half = (size + 1) / 2, quarter = (half + 1) / 2, eighth = (quarter + 1) / 2
+        let half = (size + 1) / 2, quarter = (half + 1) / 2
         let layers: [(Int, Int, Int, Int, Int)]
         switch model {
         case "smallcnn":
             layers = [(inChannels, 32, size, 1, 3), (32, 64, size, 2, 3), (64, 128, half, 2, 3), (128, 256, quarter, 2, 3)]
-        case "resnet18":
-            layers = [(inChannels, 64, size, 1, 3), (64, 64, size, 1, 3),
-                      (64, 128, size, 2, 3), (128, 128, half, 1, 3), (64, 128, size, 2, 1),
-                      (128, 256, half, 2, 3), (256, 256, quarter, 1, 3), (128, 256, half, 2, 1),
-                      (256, 512, quarter, 2, 3), (512, 512, eighth, 1, 3), (256, 512, quarter, 2, 1)]
+        case "resnet18", "resnet18-imagenet":
+            // The stages see the image itself, or a quarter of it after the 7×7 stride-2 stem and max pool.
+            let s1 = model == "resnet18" ? size : (size + 3) / 4, s2 = (s1 + 1) / 2, s3 = (s2 + 1) / 2, s4 = (s3 + 1) / 2
+            let stem = model == "resnet18" ? (inChannels, 64, size, 1, 3) : (inChannels, 64, size, 2, 7)
+            layers = [stem, (64, 64, s1, 1, 3),
+                      (64, 128, s1, 2, 3), (128, 128, s2, 1, 3), (64, 128, s1, 2, 1),
+                      (128, 256, s2, 2, 3), (256, 256, s3, 1, 3), (128, 256, s2, 2, 1),
+                      (256, 512, s3, 2, 3), (512, 512, s4, 1, 3), (256, 512, s3, 2, 1)]
         default:
-            throw ValidationError("--model must be smallcnn or resnet18, got \(model)")
+            throw ValidationError("--model must be smallcnn, resnet18 or resnet18-imagenet, got \(model)")
         }
         var table = BenchTable(["case", "threads", "median", "fastest", "GFLOP/s", "per CPU-s"])
         for (index, (cin, cout, size, stride, k)) in layers.enumerated() {

@@ -49,7 +49,8 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         print(buildNote())
         print("load average: \(loadAverage())")
-        let all = [mlpCase(), cnnCase(inChannels: 3, batch: 64, size: 32), cnnCase(inChannels: 1, batch: 128, size: 28), resnetCase()]
+        let all = [mlpCase(), cnnCase(inChannels: 3, batch: 64, size: 32), cnnCase(inChannels: 1, batch: 128, size: 28), resnetCase(),
+                   resnetCase(stem: .imageNet, batch: 8, size: 224)]
         let cases = all.filter { c in
             guard let only else { return true }
             return c.name.lowercased().replacingOccurrences(of: "×", with: "x")
@@ -122,15 +123,17 @@ struct BenchTrain: ParsableCommand {
 
     /// ResNet-18 with the small-image stem (3×3 stride-1 `conv1`, no max pool) at batch 32 on
     /// CIFAR-sized 3×32×32 images: the stride-1 3×3 layers, residual adds and 1×1 downsamples that
-    /// SmallCNN lacks.
-    func resnetCase() -> Case {
+    /// SmallCNN lacks; or with torchvision's stem (7×7 stride 2, max pool) at ImageNet's 224×224,
+    /// the shape a transfer-learning user fine-tunes at.
+    func resnetCase(stem: ResNetStem = .smallImage, batch: Int = 32, size: Int = 32) -> Case {
         Tensor.manualSeed(0)
-        let model = resnet18(numClasses: 10, stem: .smallImage)
-        let stages: [(String, Module)] = [("conv1 + bn1 + relu", Sequential(model.conv1, model.bn1, model.relu)),
+        let model = resnet18(numClasses: 10, stem: stem)
+        let stages: [(String, Module)] = [("conv1 + bn1 + relu + maxpool", Sequential(model.conv1, model.bn1, model.relu, model.maxpool)),
                                           ("layer1", model.layer1), ("layer2", model.layer2), ("layer3", model.layer3),
                                           ("layer4", model.layer4), ("avgpool + fc", Sequential(model.avgpool, Flatten(), model.fc))]
-        return Case(name: "ResNet-18 step (batch 32, CIFAR 32×32)", model: model, stages: stages,
-                    input: Tensor.randn([32, 3, 32, 32]), labels: Self.labels(32), target: "faster than PyTorch")
+        let shape = stem == .smallImage ? "CIFAR \(size)×\(size)" : "ImageNet stem, \(size)×\(size)"
+        return Case(name: "ResNet-18 step (batch \(batch), \(shape))", model: model, stages: stages,
+                    input: Tensor.randn([batch, 3, size, size]), labels: Self.labels(batch), target: "faster than PyTorch")
     }
 
     static func labels(_ n: Int) -> Tensor {

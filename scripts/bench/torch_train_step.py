@@ -73,13 +73,14 @@ class BasicBlock(nn.Module):
         return self.relu(self.bn2(self.conv2(out)) + identity)
 
 
-class ResNet18SmallImage(nn.Module):
-    """torchvision's resnet18 with the 3x3 stride-1 stem and no max pool (swiftnn's `stem: .smallImage`)."""
-    def __init__(self, cin=3, k=10):
+class ResNet18(nn.Module):
+    """torchvision's resnet18; small_image: the 3x3 stride-1 stem and no max pool (swiftnn's `stem: .smallImage`)."""
+    def __init__(self, small_image, cin=3, k=10):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, 64, 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(cin, 64, 3, 1, 1, bias=False) if small_image else nn.Conv2d(cin, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.Identity() if small_image else nn.MaxPool2d(3, 2, 1)
         stages, prev = [], 64
         for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
             stages.append(nn.Sequential(BasicBlock(prev, planes, stride), BasicBlock(planes, planes, 1)))
@@ -89,7 +90,7 @@ class ResNet18SmallImage(nn.Module):
         self.fc = nn.Linear(512, k)
 
     def forward(self, x):
-        h = self.relu(self.bn1(self.conv1(x)))
+        h = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         h = self.layer4(self.layer3(self.layer2(self.layer1(h))))
         return self.fc(torch.flatten(self.avgpool(h), 1))
 
@@ -171,10 +172,11 @@ def main():
         if wanted(name):
             torch.manual_seed(0)
             cases.append((name, SmallCNN(cin), torch.randn(batch, cin, size, size), torch.arange(batch) * 7 % 10))
-    name = "ResNet-18 step (batch 32, CIFAR 32x32)"
-    if wanted(name):
-        torch.manual_seed(0)
-        cases.append((name, ResNet18SmallImage(), torch.randn(32, 3, 32, 32), torch.arange(32) * 7 % 10))
+    for small, batch, size in ((True, 32, 32), (False, 8, 224)):
+        name = f"ResNet-18 step (batch {batch}, " + (f"CIFAR {size}x{size})" if small else f"ImageNet stem, {size}x{size})")
+        if wanted(name):
+            torch.manual_seed(0)
+            cases.append((name, ResNet18(small), torch.randn(batch, 3, size, size), torch.arange(batch) * 7 % 10))
     rows = []
     for t in [int(s) for s in a.threads.split(",")]:
         torch.set_num_threads(t)
