@@ -1,6 +1,8 @@
 // Instructions Swift cannot spell, for TensorCore's kernels.
 #pragma once
 
+#include <stdint.h>
+
 /// Sixteen floats; imported into Swift as SIMD16<Float>.
 typedef float swiftnn_float16 __attribute__((ext_vector_type(16)));
 
@@ -221,6 +223,14 @@ void swiftnn_conv_pack_six_contiguous_rows_f32(const float *src, long rows, long
                                                long blockStride);
 /// dst[c·dstStride + r] = src[r·srcStride + c] for r < rows, c < cols (a row-major matrix transposed).
 void swiftnn_transpose_f32(const float *src, long rows, long cols, long srcStride, float *dst, long dstStride);
+
+// MARK: Pooling (pool_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
+
+/// 2-d max pooling of `planes` planes H×W into OH×OW, with the flat index (h·W + w) of each
+/// maximum: the scalar definition's result (first maximum in scan order, the first NaN wins,
+/// padding skipped), sixteen output columns at a time. Needs H·W + W < 2³¹.
+void swiftnn_maxpool2d_f32(const float *x, float *out, int64_t *indices, long planes, long H, long W, long OH, long OW,
+                           long kh, long kw, long sh, long sw, long ph, long pw, long dh, long dw);
 
 // MARK: Normalization sweeps (norm_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 // Bit-identical to their Swift twins in TensorCore/CPU/Normalization/NormSIMD.swift.

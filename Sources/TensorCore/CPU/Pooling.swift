@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 
 // 2-d pooling over planes (N·C planes of H×W, contiguous): max (with the argmax kept for
@@ -7,8 +8,10 @@ import Foundation
 @inline(__always)
 private func planeGrain(_ perPlane: Int) -> Int { max(1, (1 << 15) / max(perPlane, 1)) }
 
-private func maxPoolForward<T: BinaryFloatingPoint>(_ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
-                                                   _ idx: UnsafeMutablePointer<Int64>, _ g: PoolGeometry) {
+/// The definition of max pooling's forward (float64, and float32 without AVX-512): the values and the flat
+/// index of each window's first maximum, the first NaN winning.
+func maxPoolForward<T: BinaryFloatingPoint>(_ x: UnsafePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                        _ idx: UnsafeMutablePointer<Int64>, _ g: PoolGeometry) {
     let H = g.inputHeight, W = g.inputWidth, OH = g.outputHeight, OW = g.outputWidth
     let (kh, kw) = g.kernel, (sh, sw) = g.stride, (ph, pw) = g.padding, (dh, dw) = g.dilation
     Parallel.forRange(0..<g.planes, grain: planeGrain(OH * OW * kh * kw)) { planes in
@@ -42,6 +45,25 @@ private func maxPoolForward<T: BinaryFloatingPoint>(_ x: UnsafePointer<T>, _ out
                 }
             }
         }
+    }
+}
+
+/// Whether float32 max pooling takes the AVX-512 kernel: the CPU has it (`SWIFTNN_GEMM_FMA=0`
+/// keeps the scalar loop) and the kernel's 32-bit flat indices and column offsets fit.
+func maxPoolVectorised(_ g: PoolGeometry) -> Bool {
+    GEMMCKernel.level >= 2 && g.inputHeight * g.inputWidth < 1 << 30
+        && (g.outputWidth + 16) * g.stride.1 + g.kernel.1 * g.dilation.1 + g.padding.1 < 1 << 30
+}
+
+/// `maxPoolForward` for float32, sixteen output columns per vector (swiftnn_maxpool2d_f32: the same
+/// values and indices), planes spread over the threads.
+func maxPoolForwardAVX512(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<Int64>,
+                          _ g: PoolGeometry) {
+    let H = g.inputHeight, W = g.inputWidth, OH = g.outputHeight, OW = g.outputWidth
+    Parallel.forRange(0..<g.planes, grain: planeGrain(OH * OW * g.kernel.0 * g.kernel.1 / 8)) { planes in
+        swiftnn_maxpool2d_f32(x + planes.lowerBound * H * W, out + planes.lowerBound * OH * OW, idx + planes.lowerBound * OH * OW,
+                              planes.count, H, W, OH, OW, g.kernel.0, g.kernel.1, g.stride.0, g.stride.1, g.padding.0, g.padding.1,
+                              g.dilation.0, g.dilation.1)
     }
 }
 
@@ -190,7 +212,12 @@ extension CPUBackend {
         let idx = Tensor(uninitializedShape: outputShape, dtype: .int64)
         withExtendedLifetime((input, out, idx)) {
             switch input.dtype {
-            case .float32: maxPoolForward(input.pointer(as: Float.self), out.pointer(as: Float.self), idx.pointer(as: Int64.self), geo)
+            case .float32:
+                if maxPoolVectorised(geo) {
+                    maxPoolForwardAVX512(input.pointer(as: Float.self), out.pointer(as: Float.self), idx.pointer(as: Int64.self), geo)
+                } else {
+                    maxPoolForward(input.pointer(as: Float.self), out.pointer(as: Float.self), idx.pointer(as: Int64.self), geo)
+                }
             case .float64: maxPoolForward(input.pointer(as: Double.self), out.pointer(as: Double.self), idx.pointer(as: Int64.self), geo)
             default: usageFailure(UsageError("max_pool2d", "\"max_pool2d\" not implemented for '\(input.dtype)'"))
             }
