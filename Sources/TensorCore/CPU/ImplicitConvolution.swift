@@ -196,7 +196,7 @@ enum ImplicitConvolution {
         // GFLOP/s on it, 250–260 in pairs; each chunk of a pair's taps still fits L2).
         let fit = min(panels, max(2, (192 << 10) / (K * 64)))
         let perBlock = fit > 1 ? fit & ~1 : 1
-        let tasks = tasks(work: geo.work, units: panels, perThread: 4)
+        let tasks = tasks(work: geo.work, units: (panels + 1) / 2, perThread: 4)
         let oBlocks = (O + 5) / 6
         let wpStorage = gemmScratch(bytes: oBlocks * K * 6 * 4)
         let wp = wpStorage.pointer.assumingMemoryBound(to: Float.self)
@@ -217,7 +217,9 @@ enum ImplicitConvolution {
         let splitStorage = gemmScratch(bytes: max(64, tasks * splitBytes))
         Parallel.run(tasks: tasks) { t in
             var g = geometry  // per task: `&g` is an access the exclusivity checker tracks
-            let p0 = panels * t / tasks, p1 = panels * (t + 1) / tasks
+            // Whole pairs of panels per task, so that only the last panel of all can be a lone one.
+            let pairs = (panels + 1) / 2
+            let p0 = min(panels, 2 * (pairs * t / tasks)), p1 = min(panels, 2 * (pairs * (t + 1) / tasks))
             let bpack = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perBlock * K * 16
             let split = phased
                 ? PhaseSplitSamples(x: x, geo, samples: splitSamples, channels: geo.inChannels,
@@ -275,7 +277,14 @@ enum ImplicitConvolution {
                                     ob += 1
                                 }
                             }
-                            for ob in ob..<oBlocks {
+                            // A lone panel: two six-row blocks of W at a time on the 12×16 kernel
+                            // (12 accumulators; the 6×16 tile's six leave the FMA latency exposed).
+                            while ob + 1 < oBlocks {
+                                swiftnn_gemm_f32_12x16_store(kc, wp + (ob * K + k0) * 6, wp + ((ob + 1) * K + k0) * 6, bj, tp, 16)
+                                store(tp, ob, j); store(tp + 96, ob + 1, j)
+                                ob += 2
+                            }
+                            if ob < oBlocks {
                                 swiftnn_gemm_f32_6x16_tile(kc, wp + (ob * K + k0) * 6, bj, tp)
                                 store(tp, ob, j)
                             }
