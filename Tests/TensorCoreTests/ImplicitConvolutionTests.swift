@@ -46,6 +46,8 @@ import CKernelSupport
         Case(n: 5, c: 4, o: 17, h: 4, w: 4, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         Case(n: 2, c: 3, o: 4, h: 5, w: 40, k: (1, 5), s: (1, 1), p: (0, 2), d: (1, 1)),
         Case(n: 2, c: 8, o: 9, h: 6, w: 6, k: (1, 1), s: (1, 1), p: (0, 0), d: (1, 1)),
+        // 1×1 taps read run by run through the GEMM paths (40 taps), panels across rows and samples.
+        Case(n: 3, c: 40, o: 13, h: 5, w: 7, k: (1, 1), s: (1, 1), p: (0, 0), d: (1, 1)),
         Case(n: 3, c: 33, o: 20, h: 5, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         Case(n: 2, c: 45, o: 8, h: 5, w: 6, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         Case(n: 2, c: 5, o: 40, h: 6, w: 7, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
@@ -138,25 +140,29 @@ import CKernelSupport
         #expect(!ImplicitConvolution.indicesFit(farPadding))
     }
 
-    @Test("3×3 taps read run by run equal the hardware gathers, bit for bit, in both layouts",
+    @Test("3×3 and 1×1 taps read run by run equal the hardware gathers, bit for bit, in both layouts",
           .enabled(if: runs, "this CPU lacks AVX-512F"))
     func runGathersEqualHardwareGathers() {
         var draws = Draws(seed: 12_345)
         func next(_ n: Int) -> Int { draws.next(n) }
         var geometries = 0, panelsChecked = 0
-        while geometries < 200 {
+        var pointwise = 0
+        while geometries < 300 {
             // Batches, channels and sizes that make panels straddle rows and samples; strides 1 and 2,
-            // padding up to 2 (wider than the kernel's reach on one side), widths past two vectors.
-            let n = 1 + next(4), c = 1 + next(5), h = 1 + next(20), w = 1 + next(40)
-            let sh = 1 + next(2), sw = 1 + next(2), ph = next(3), pw = next(3)
-            let geo = ConvGeometry(batch: n, inChannels: c, outChannels: 1, groups: 1, inputSize: [h, w], kernelSize: [3, 3],
-                                   stride: [sh, sw], padding: [ph, pw], dilation: [1, 1])
+            // padding up to 2 (wider than the kernel's reach on one side), widths past two vectors; a
+            // third of them 1×1 (column stride 1; more channels: several six-tap blocks), dilated or not.
+            let k = next(3) == 0 ? 1 : 3
+            let n = 1 + next(4), c = 1 + next(k == 1 ? 14 : 5), h = 1 + next(20), w = 1 + next(40)
+            let sh = 1 + next(2), sw = k == 1 ? 1 : 1 + next(2), ph = next(3), pw = next(3), d = k == 1 ? 1 + next(2) : 1
+            let geo = ConvGeometry(batch: n, inChannels: c, outChannels: 1, groups: 1, inputSize: [h, w], kernelSize: [k, k],
+                                   stride: [sh, sw], padding: [ph, pw], dilation: [d, d])
             guard geo.outputSize.allSatisfy({ $0 > 0 }) else { continue }
             geometries += 1
             var g = ImplicitConvolution.geometry(geo)
             #expect(swiftnn_conv_runs_supported(&g) != 0)
             let x = (0..<(n * c * h * w)).map { _ in Float(next(1 << 16)) / 1024 - 32 }
-            let K = c * 9, L = geo.outputCount, P = n * L, blocks = (K + 5) / 6
+            if k == 1 { pointwise += 1 }
+            let K = c * k * k, L = geo.outputCount, P = n * L, blocks = (K + 5) / 6
             var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 16)
             var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
             var plan = [swiftnn_conv_tap_lanes](repeating: swiftnn_conv_tap_lanes(), count: 9)
@@ -179,15 +185,15 @@ import CKernelSupport
                     swiftnn_conv_gather_runs_f32(xp.baseAddress!, &g, runs, count, tap0, taps, &got6, 96, 1)
                     panelsChecked += 1
                     if want.map(\.bitPattern) != got.map(\.bitPattern) || want6.map(\.bitPattern) != got6.map(\.bitPattern) {
-                        Issue.record("N\(n) C\(c) \(h)×\(w) stride (\(sh), \(sw)) padding (\(ph), \(pw)), panel at \(start), taps \(tap0)..<\(tap0 + taps)")
+                        Issue.record("N\(n) C\(c) \(h)×\(w) kernel \(k) stride (\(sh), \(sw)) padding (\(ph), \(pw)), panel at \(start), taps \(tap0)..<\(tap0 + taps)")
                         return
                     }
                 }
             }
         }
-        #expect(panelsChecked > 1000)
+        #expect(panelsChecked > 1000 && pointwise > 50)
         // What stays on the hardware gathers.
-        for (k, s, d) in [((3, 2), (1, 1), (1, 1)), ((3, 3), (1, 3), (1, 1)), ((3, 3), (1, 1), (1, 2)), ((5, 5), (2, 2), (1, 1))] {
+        for (k, s, d) in [((3, 2), (1, 1), (1, 1)), ((3, 3), (1, 3), (1, 1)), ((3, 3), (1, 1), (1, 2)), ((5, 5), (2, 2), (1, 1)), ((1, 1), (1, 2), (1, 1))] {
             var g = ImplicitConvolution.geometry(ConvGeometry(batch: 1, inChannels: 1, outChannels: 1, groups: 1, inputSize: [9, 9],
                                                               kernelSize: [k.0, k.1], stride: [s.0, s.1], padding: [1, 1],
                                                               dilation: [d.0, d.1]))
