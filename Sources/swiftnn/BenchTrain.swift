@@ -32,7 +32,7 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print the per-layer breakdown (forward, backward, optimizer) of every case.")
     var verbose = false
 
-    @Option(help: "Only run the cases whose name contains this text (mlp, cnn, 3×32×32, 1×28×28; x for ×).")
+    @Option(help: "Only run the cases whose name contains this text (mlp, cnn, 3×32×32, 1×28×28, resnet, resnet-50, imagenet; x for ×).")
     var only: String?
 
     /// One model's training step.
@@ -50,7 +50,7 @@ struct BenchTrain: ParsableCommand {
         print(buildNote())
         print("load average: \(loadAverage())")
         let all = [mlpCase(), cnnCase(inChannels: 3, batch: 64, size: 32), cnnCase(inChannels: 1, batch: 128, size: 28), resnetCase(),
-                   resnetCase(stem: .imageNet, batch: 8, size: 224)]
+                   resnetCase(stem: .imageNet, batch: 8, size: 224), resnetCase(depth: 50, stem: .imageNet, batch: 8, size: 224)]
         let cases = all.filter { c in
             guard let only else { return true }
             return c.name.lowercased().replacingOccurrences(of: "×", with: "x")
@@ -124,15 +124,16 @@ struct BenchTrain: ParsableCommand {
     /// ResNet-18 with the small-image stem (3×3 stride-1 `conv1`, no max pool) at batch 32 on
     /// CIFAR-sized 3×32×32 images: the stride-1 3×3 layers, residual adds and 1×1 downsamples that
     /// SmallCNN lacks; or with torchvision's stem (7×7 stride 2, max pool) at ImageNet's 224×224,
-    /// the shape a transfer-learning user fine-tunes at.
-    func resnetCase(stem: ResNetStem = .smallImage, batch: Int = 32, size: Int = 32) -> Case {
+    /// the shape a transfer-learning user fine-tunes at; `depth` 50 gives ResNet-50 (bottleneck
+    /// blocks: mostly 1×1 convolutions).
+    func resnetCase(depth: Int = 18, stem: ResNetStem = .smallImage, batch: Int = 32, size: Int = 32) -> Case {
         Tensor.manualSeed(0)
-        let model = resnet18(numClasses: 10, stem: stem)
+        let model = depth == 50 ? resnet50(numClasses: 10, stem: stem) : resnet18(numClasses: 10, stem: stem)
         let stages: [(String, Module)] = [("conv1 + bn1 + relu + maxpool", Sequential(model.conv1, model.bn1, model.relu, model.maxpool)),
                                           ("layer1", model.layer1), ("layer2", model.layer2), ("layer3", model.layer3),
                                           ("layer4", model.layer4), ("avgpool + fc", Sequential(model.avgpool, Flatten(), model.fc))]
         let shape = stem == .smallImage ? "CIFAR \(size)×\(size)" : "ImageNet stem, \(size)×\(size)"
-        return Case(name: "ResNet-18 step (batch \(batch), \(shape))", model: model, stages: stages,
+        return Case(name: "ResNet-\(depth) step (batch \(batch), \(shape))", model: model, stages: stages,
                     input: Tensor.randn([batch, 3, size, size]), labels: Self.labels(batch), target: "faster than PyTorch")
     }
 

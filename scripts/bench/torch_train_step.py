@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""PyTorch's side of `swiftnn bench train`: the same two training steps, timed the same way.
+"""PyTorch's side of `swiftnn bench train`: the same training steps, timed the same way.
 
     /work/venv/bin/python scripts/bench/torch_train_step.py [--threads 1,2] [--repeats 20]
 
 MLP step: MLPClassifier 784->[512,256,128]->10 (BatchNorm1d, ReLU, Dropout 0.4), batch 128.
 SmallCNN step: the tutorial's SmallCNN with 3 input channels, batch 64, 3x32x32; and with 1 input
 channel at batch 128 on 1x28x28, the shapes torch_recipe.py and `swiftnn train --model cnn` run.
-Both: CrossEntropyLoss(label_smoothing=0.1), AdamW(lr 1e-3, weight_decay 1e-4); a step is
+ResNet steps: torchvision's resnet18 with the small-image stem (3x3 stride 1, no max pool) at batch 32
+on 3x32x32, and resnet18 and resnet50 with the ImageNet stem at batch 8 on 3x224x224, 10 classes.
+All: CrossEntropyLoss(label_smoothing=0.1), AdamW(lr 1e-3, weight_decay 1e-4); a step is
 zero_grad + forward + loss + backward + step. For each thread count it prints the median step
 time, the step's GEMM FLOPs (counted from the layer shapes exactly as swiftnn counts them:
 forward + weight-gradient + input-gradient products of every Linear and convolution, the
@@ -73,21 +75,51 @@ class BasicBlock(nn.Module):
         return self.relu(self.bn2(self.conv2(out)) + identity)
 
 
-class ResNet18(nn.Module):
-    """torchvision's resnet18; small_image: the 3x3 stride-1 stem and no max pool (swiftnn's `stem: .smallImage`)."""
-    def __init__(self, small_image, cin=3, k=10):
+class Bottleneck(nn.Module):
+    """torchvision's (v1.5: the stride on the 3x3 convolution)."""
+    def __init__(self, cin, planes, stride):
+        super().__init__()
+        cout = planes * 4
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)) + identity)
+
+
+class ResNet(nn.Module):
+    """torchvision's resnet18 (depth 18) or resnet50 (depth 50); small_image: the 3x3 stride-1 stem and
+    no max pool (swiftnn's `stem: .smallImage`)."""
+    def __init__(self, small_image, depth=18, cin=3, k=10):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, 64, 3, 1, 1, bias=False) if small_image else nn.Conv2d(cin, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.Identity() if small_image else nn.MaxPool2d(3, 2, 1)
         stages, prev = [], 64
-        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            stages.append(nn.Sequential(BasicBlock(prev, planes, stride), BasicBlock(planes, planes, 1)))
-            prev = planes
+        blocks = (2, 2, 2, 2) if depth == 18 else (3, 4, 6, 3)
+        for (planes, stride), count in zip(((64, 1), (128, 2), (256, 2), (512, 2)), blocks):
+            if depth == 18:
+                stage = [BasicBlock(prev, planes, stride)] + [BasicBlock(planes, planes, 1) for _ in range(count - 1)]
+                prev = planes
+            else:
+                stage = [Bottleneck(prev, planes, stride)] + [Bottleneck(planes * 4, planes, 1) for _ in range(count - 1)]
+                prev = planes * 4
+            stages.append(nn.Sequential(*stage))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, k)
+        self.fc = nn.Linear(prev, k)
 
     def forward(self, x):
         h = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -157,7 +189,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--only", default=None, help="mlp, cnn (both SmallCNN cases), 3x32x32, 1x28x28 or resnet")
+    ap.add_argument("--only", default=None, help="mlp, cnn (both SmallCNN cases), 3x32x32, 1x28x28, resnet, resnet-50 or imagenet")
     a = ap.parse_args()
     print(f"torch {torch.__version__}, load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
     cases = []
@@ -172,11 +204,11 @@ def main():
         if wanted(name):
             torch.manual_seed(0)
             cases.append((name, SmallCNN(cin), torch.randn(batch, cin, size, size), torch.arange(batch) * 7 % 10))
-    for small, batch, size in ((True, 32, 32), (False, 8, 224)):
-        name = f"ResNet-18 step (batch {batch}, " + (f"CIFAR {size}x{size})" if small else f"ImageNet stem, {size}x{size})")
+    for depth, small, batch, size in ((18, True, 32, 32), (18, False, 8, 224), (50, False, 8, 224)):
+        name = f"ResNet-{depth} step (batch {batch}, " + (f"CIFAR {size}x{size})" if small else f"ImageNet stem, {size}x{size})")
         if wanted(name):
             torch.manual_seed(0)
-            cases.append((name, ResNet18(small), torch.randn(batch, 3, size, size), torch.arange(batch) * 7 % 10))
+            cases.append((name, ResNet(small, depth), torch.randn(batch, 3, size, size), torch.arange(batch) * 7 % 10))
     rows = []
     for t in [int(s) for s in a.threads.split(",")]:
         torch.set_num_threads(t)
