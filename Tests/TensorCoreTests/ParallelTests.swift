@@ -57,3 +57,31 @@ import Testing
         #expect(Generator.default !== g)
     }
 }
+
+/// Copies large enough to be split over the threads, and copies between overlapping views of one
+/// storage, which must keep memmove's result.
+@Suite struct ParallelCopyTests {
+    @Test("a large copy split over threads equals its source; overlapping views copy as memmove does")
+    func copies() {
+        let n = (3 << 20) / 4 + 1237  // past three 1 MB grains, not a multiple of a page
+        let values = (0..<(n + 4096)).map { Float($0 % 4093) - 2000.5 }
+        for threads in [1, 2, 4] {
+            Parallel.withThreadCount(threads) {
+                let source = Tensor(values, shape: [n + 4096])
+                let destination = Tensor.zeros([n])
+                Kernels.copy(Tensor(storage: source.storage, shape: [n], dtype: .float32), into: destination)
+                let copied = destination.scalars == Array(values[0..<n])  // a Bool: a failure would print 790k floats
+                #expect(copied, "threads \(threads)")
+                // Forward and backward overlaps in one storage.
+                for shift in [1000, -1000] {
+                    let storage = Tensor(values, shape: [n + 4096])
+                    let from = Tensor(storage: storage.storage, shape: [n], dtype: .float32, offset: shift > 0 ? 0 : 2048)
+                    let to = Tensor(storage: storage.storage, shape: [n], dtype: .float32, offset: shift > 0 ? 1000 : 1048)
+                    Kernels.copy(from, into: to)
+                    let moved = to.scalars == Array(values[(shift > 0 ? 0 : 2048)..<(shift > 0 ? n : 2048 + n)])
+                    #expect(moved, "threads \(threads), shift \(shift)")
+                }
+            }
+        }
+    }
+}
