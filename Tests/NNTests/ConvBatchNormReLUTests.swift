@@ -290,15 +290,25 @@ struct ConvBatchNormReLUTests {
         #expect(y.gradFunctionName == "batch_norm_relu")
         #expect(bn.numBatchesTracked == 1)
 
-        // SmallCNN: every ConvBNBlock fused vs the same model with a do-nothing hook on each BatchNorm.
-        let a = SmallCNN(inChannels: 3, numClasses: 10, dropout: 0), b = SmallCNN(inChannels: 3, numClasses: 10, dropout: 0)
+        // SmallCNN: every ConvBNBlock fused vs the same model with a hook on each BatchNorm (unfused).
+        // The weights come from their own generator: drawn from the shared default one, they changed
+        // with the tests running concurrently, and 1 draw in 200 put a batch norm output within
+        // rounding of the ReLU's kink (1.7e-7), where the two paths may gate it differently and
+        // every gradient upstream differs. The hooks check that these draws keep 1e-6 away from it (ten
+        // times the paths' rounding differences at these magnitudes).
+        let a = Generator.withDefault(Generator(seed: 3)) { SmallCNN(inChannels: 3, numClasses: 10, dropout: 0) }
+        let b = SmallCNN(inChannels: 3, numClasses: 10, dropout: 0)
         _ = try b.loadStateDict(a.stateDict())
-        for m in b.modules() where m is BatchNorm2d { m.registerForwardHook { _, _, _ in } }
+        var nearestKink = Float.infinity
+        for m in b.modules() where m is BatchNorm2d {
+            m.registerForwardHook { _, _, output in nearestKink = min(nearestKink, output.scalars.map { abs($0) }.min()!) }
+        }
         let g = Generator(seed: 9)
         for step in 1...2 {
             for p in a.parameters() + b.parameters() { p.grad = nil }
             let input = Tensor.randn([3, 3, 16, 16], generator: g)
             let ya = a(input), yb = b(input)
+            #expect(nearestKink > 1e-6, "SmallCNN step \(step): a batch norm output \(nearestKink) from the ReLU's kink")
             #expect(NormTest.mismatches(ya, yb).isEmpty, "SmallCNN step \(step) output")
             let gy = Tensor.randn(ya.shape, generator: g)
             ya.backward(gy)
