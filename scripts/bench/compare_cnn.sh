@@ -13,7 +13,9 @@
 # What it runs, for each thread count in $THREADS (default "1 2"), SwiftNN first and PyTorch right
 # after it, so that both see the same machine state:
 #   1. `swiftnn bench train` and scripts/bench/torch_train_step.py: one training step of the MLP
-#      (batch 128) and of SmallCNN (batch 64, 3×32×32, AdamW), median time vs the GEMM floor.
+#      (batch 128) and of SmallCNN (batch 64, 3×32×32, AdamW), median time vs the GEMM floor; then
+#      the ResNet steps (ResNet-18 on 3×32×32, ResNet-18 and ResNet-50 at 224×224; fewer repeats,
+#      ≈ 3 min per thread count).
 #   2. `swiftnn train --model cnn --epochs 5` (defaults, monitor included) and the same recipe in PyTorch (torch_recipe.py) on the
 #      bundled MNIST subset (10,000 training images).
 #   3. `swiftnn train` (MLP, 15 epochs) and PyTorch's MLP recipe.
@@ -86,8 +88,12 @@ run_pair() {
 
 for t in $THREADS; do
     echo "== training step vs its compute floor, $t thread(s), load average $(load)"
-    "$SWIFTNN" bench train --threads "$t" --repeats 20
-    "$PYTHON" scripts/bench/torch_train_step.py --threads "$t" --repeats 20
+    "$SWIFTNN" bench train --threads "$t" --repeats 20 --only mlp
+    "$SWIFTNN" bench train --threads "$t" --repeats 20 --only cnn
+    "$PYTHON" scripts/bench/torch_train_step.py --threads "$t" --repeats 20 --only mlp
+    "$PYTHON" scripts/bench/torch_train_step.py --threads "$t" --repeats 20 --only cnn
+    "$SWIFTNN" bench train --threads "$t" --repeats 8 --only resnet
+    "$PYTHON" scripts/bench/torch_train_step.py --threads "$t" --repeats 8 --only resnet
     echo
 done
 
