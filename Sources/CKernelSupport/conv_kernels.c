@@ -30,14 +30,6 @@
 
 #define SWIFTNN_AVX512 __attribute__((target("avx512f")))
 
-/// Lanes [lo, hi) of a 16-lane mask.
-static inline __mmask16 lane_range(long lo, long hi) {
-    if (hi <= lo) return 0;
-    unsigned int up = hi >= 16 ? 0xFFFFu : ((1u << hi) - 1u);
-    unsigned int down = lo <= 0 ? 0u : ((1u << lo) - 1u);
-    return (__mmask16)(up & ~down);
-}
-
 /// One tap of a planned panel: lane k = plane[index of lane k], 0 where masked (never read).
 SWIFTNN_AVX512
 static inline __m512 load_tap(const float *plane, const swiftnn_conv_tap_lanes *e) {
@@ -149,11 +141,6 @@ int swiftnn_conv_runs_supported(const swiftnn_conv_geometry *g) {
     // gathers (ResNet-18's downsamples are bound by memory either way).
     const int k1 = g->kernelH == 1 && g->kernelW == 1 && g->strideW == 1;  // dilation moves nothing
     return k1 || (k3 && (g->strideW == 1 || g->strideW == 2));
-}
-
-/// Lanes [lo, hi) ∩ [0, 16), for bounds of any sign (lane_range wants 0 ≤ hi).
-static inline __mmask16 lanes_between(long lo, long hi) {
-    return lane_range(lo < 0 ? 0 : lo, hi > 16 ? 16 : hi < 0 ? 0 : hi);
 }
 
 /// The runs of a panel as run3, stride-2 runs cut to at most 15 lanes (two loads hold 2·14 + 2 + 1 elements).

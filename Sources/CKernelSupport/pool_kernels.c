@@ -12,16 +12,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdint.h>
+#include "simd_shuffles.h"
 
 #define SWIFTNN_AVX512 __attribute__((target("avx512f")))
-
-/// Lanes [lo, hi) of a 16-lane mask.
-static inline __mmask16 pool_lanes(long lo, long hi) {
-    if (lo < 0) lo = 0;
-    if (hi > 16) hi = 16;
-    if (hi <= lo) return 0;
-    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
 
 SWIFTNN_AVX512
 void swiftnn_maxpool2d_f32(const float *x, float *out, int64_t *indices, long planes, long H, long W, long OH, long OW,
@@ -38,7 +31,7 @@ void swiftnn_maxpool2d_f32(const float *x, float *out, int64_t *indices, long pl
             const long h0 = oh * sh - ph;
             for (long ow0 = 0; ow0 < OW; ow0 += 16) {
                 const long n = OW - ow0 < 16 ? OW - ow0 : 16;
-                const __mmask16 live = (__mmask16)(n == 16 ? 0xFFFFu : ((1u << n) - 1u));
+                const __mmask16 live = lane_range(0, n);
                 // Column of kernel column 0 for each lane: (ow0 + lane)·sw − pw.
                 const __m512i col0 = _mm512_sub_epi32(_mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)ow0)),
                                                                          _mm512_set1_epi32((int)sw)),
@@ -62,8 +55,8 @@ void swiftnn_maxpool2d_f32(const float *x, float *out, int64_t *indices, long pl
                             // Two contiguous loads and the even elements: hardware gathers ran at a
                             // fifth of this speed.
                             const long b = 2 * ow0 - pw + j * dw;
-                            const __m512 lo = _mm512_maskz_loadu_ps(pool_lanes(-b, W - b), row + b);
-                            const __m512 hi = _mm512_maskz_loadu_ps(pool_lanes(-b - 16, W - b - 16), row + b + 16);
+                            const __m512 lo = _mm512_maskz_loadu_ps(lanes_between(-b, W - b), row + b);
+                            const __m512 hi = _mm512_maskz_loadu_ps(lanes_between(-b - 16, W - b - 16), row + b + 16);
                             v = _mm512_permutex2var_ps(lo, even, hi);
                         } else {
                             v = _mm512_mask_i32gather_ps(negInf, valid, col, row, 4);

@@ -1,7 +1,21 @@
-// In-register shuffles shared by the AVX-512 kernels (conv_kernels.c, gemm_microkernel.c). Private
+// In-register shuffles and lane masks shared by the AVX-512 kernels (conv_kernels.c, gemm_microkernel.c,
+// pool_kernels.c). Private
 // to CKernelSupport: outside include/, so Swift never imports it.
 #pragma once
 #include <immintrin.h>
+
+/// Lanes [lo, hi) of a 16-lane mask.
+static inline __mmask16 lane_range(long lo, long hi) {
+    if (hi <= lo) return 0;
+    unsigned int up = hi >= 16 ? 0xFFFFu : ((1u << hi) - 1u);
+    unsigned int down = lo <= 0 ? 0u : ((1u << lo) - 1u);
+    return (__mmask16)(up & ~down);
+}
+
+/// Lanes [lo, hi) ∩ [0, 16), for bounds of any sign (lane_range wants 0 ≤ hi).
+static inline __mmask16 lanes_between(long lo, long hi) {
+    return lane_range(lo < 0 ? 0 : lo, hi > 16 ? 16 : hi < 0 ? 0 : hi);
+}
 
 /// In-register transpose of a 16×16 block held as 16 row vectors.
 __attribute__((target("avx512f")))
