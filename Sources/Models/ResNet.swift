@@ -17,6 +17,10 @@ public enum ResNetStem: Sendable, Equatable {
 /// connection, `downsample` (1×1 convolution + BatchNorm) matching the shortcut when the stride or
 /// width changes. State-dict keys: `conv1`, `bn1`, `conv2`, `bn2`, `downsample.0`, `downsample.1`.
 ///
+/// `relu(bn1(conv1(x)))` runs fused (``convBatchNormReLU(_:conv:batchNorm:relu:)``: one batch-norm
+/// + ReLU sweep, one autograd node) unless a hook on `relu` or `bn1` needs the layers; Bottleneck's
+/// first two and ResNet's stem likewise.
+///
 /// ```swift
 /// let block = BasicBlock(64, 64)
 /// block(Tensor.randn([2, 64, 8, 8])).shape       // [2, 64, 8, 8]
@@ -47,7 +51,7 @@ public final class BasicBlock: Module, BatchNormFoldable {
     }
 
     override public func forward(_ x: Tensor) -> Tensor {
-        var out = relu(bn1(conv1(x)))
+        var out = convBatchNormReLU(x, conv: conv1, batchNorm: bn1, relu: relu)
         out = bn2(conv2(out))
         let identity = downsample.map { $0(x) } ?? x
         return relu(out + identity)
@@ -93,8 +97,8 @@ public final class Bottleneck: Module, BatchNormFoldable {
     }
 
     override public func forward(_ x: Tensor) -> Tensor {
-        var out = relu(bn1(conv1(x)))
-        out = relu(bn2(conv2(out)))
+        var out = convBatchNormReLU(x, conv: conv1, batchNorm: bn1, relu: relu)
+        out = convBatchNormReLU(out, conv: conv2, batchNorm: bn2, relu: relu)
         out = bn3(conv3(out))
         let identity = downsample.map { $0(x) } ?? x
         return relu(out + identity)
@@ -246,7 +250,7 @@ public final class ResNet: Module, BatchNormFoldable {
     }
 
     override public func forward(_ x: Tensor) -> Tensor {
-        var h = maxpool(relu(bn1(conv1(x))))
+        var h = maxpool(convBatchNormReLU(x, conv: conv1, batchNorm: bn1, relu: relu))
         h = layer4(layer3(layer2(layer1(h))))
         return fc(avgpool(h).flattened(startDim: 1))
     }

@@ -36,11 +36,30 @@ public func convBatchNormReLU(_ input: Tensor, conv: Conv2d, batchNorm: BatchNor
     fusedConvBatchNormReLU(input, conv, batchNorm, nil) ?? batchNorm(conv(input)).relu()
 }
 
+/// `relu(batchNorm(conv(x)))` for a module that owns the ``ReLU`` too, as torchvision's residual
+/// blocks do: fused as ``convBatchNormReLU(_:conv:batchNorm:)`` is, with the ReLU's output observers
+/// run on the fused output and, when `relu` has other hooks, the three layers called instead. An
+/// in-place ReLU (`ReLU(inplace: true)`, torchvision's choice) fuses too: the BatchNorm output it
+/// would overwrite is private to the call and never made.
+///
+/// ```swift
+/// override func forward(_ x: Tensor) -> Tensor {
+///     let out = convBatchNormReLU(x, conv: conv1, batchNorm: bn1, relu: relu)   // relu(bn1(conv1(x)))
+///     return conv2(out)
+/// }
+/// ```
+public func convBatchNormReLU(_ input: Tensor, conv: Conv2d, batchNorm: BatchNorm2d, relu: ReLU) -> Tensor {
+    fusedConvBatchNormReLU(input, conv, batchNorm, relu, inplaceIsPrivate: true) ?? relu(batchNorm(conv(input)))
+}
+
 /// The fused `relu(bn(conv(x)))`, or nil (before doing anything) when fusing could change what
 /// the layers observably do; `relu` is the ReLU module of a `Sequential` run, nil for the
 /// functional ``convBatchNormReLU(_:conv:batchNorm:)``.
-func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?) -> Tensor? {
-    guard canFuse(x, conv, bn, relu), let runningMean = bn.runningMean, let runningVar = bn.runningVar else { return nil }
+/// `inplaceIsPrivate`: the caller alone sees the BatchNorm's output, so an in-place ReLU's
+/// overwrite of it cannot be observed (a residual block's own `relu`).
+func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?,
+                            inplaceIsPrivate: Bool = false) -> Tensor? {
+    guard canFuse(x, conv, bn, relu, inplaceIsPrivate: inplaceIsPrivate), let runningMean = bn.runningMean, let runningVar = bn.runningVar else { return nil }
     if let y = recomputedConvBatchNormReLU(x, conv, bn, relu) { return y }
     let z = bn.runForwardPreHooks(conv(x))
     // The convolution's hooks or the BatchNorm's pre-hooks may have swapped in a tensor the fused
@@ -59,15 +78,16 @@ func fusedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ re
 }
 
 /// Whether the fused path gives exactly what the three layers give, observers included.
-private func canFuse(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?) -> Bool {
+private func canFuse(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, _ relu: ReLU?, inplaceIsPrivate: Bool) -> Bool {
     // Hooks that see the BatchNorm's output (its forward and backward hooks, its output observers,
     // the ReLU's hooks) need a tensor the fused path never makes. The convolution's hooks, the
     // BatchNorm's forward pre-hooks and the ReLU's output observers see tensors it does make, so
     // they run inside it.
     if bn.hasHooks && !bn.hasOnlyForwardPreHooks { return false }
     if let relu, relu.hasHooks && !relu.hasOnlyOutputObservers { return false }
-    // ReLU(inplace: true) keeps its own semantics (overwriting its input outside autograd).
-    if relu?.inplace ?? false { return false }
+    // In a Sequential, ReLU(inplace: true) keeps its own semantics (overwriting its input outside
+    // autograd); a caller that owns the BatchNorm's output may waive that.
+    if relu?.inplace ?? false, !inplaceIsPrivate { return false }
     // The tuned kernels are float32; other dtypes (and mixed ones, which the layers reject with
     // their own messages) go through the layers. Unbatched input makes a 3-d output BatchNorm2d
     // refuses.
