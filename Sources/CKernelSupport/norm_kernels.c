@@ -94,6 +94,24 @@ void swiftnn_norm_affine_f32(const float *x, float *y, long n, float shift, floa
 #undef SWIFTNN_AFFINE
 }
 
+/// A residual block's tail: y = max(0, ((x − shift)·scale + bias) + r), the three operations in
+/// the order (and roundings) of batch norm's affine, the add and the ReLU done one after another.
+SWIFTNN_AVX512 SWIFTNN_ONE_BODY
+void swiftnn_norm_affine_add_relu_f32(const float *x, const float *r, float *y, long n, float shift, float scale,
+                                      float bias, int stream) {
+    const __m512 sh = _mm512_set1_ps(shift), sc = _mm512_set1_ps(scale), bi = _mm512_set1_ps(bias);
+#define SWIFTNN_TAIL(v, w) relu16(_mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps((v), sh), sc), bi), (w)))
+    long i = 0;
+    if (stream) {
+        long head = head_to_align(y, n);
+        for (; i < head; i++) y[i] = relu1(((x[i] - shift) * scale + bias) + r[i]);
+        for (; i + 16 <= n; i += 16) _mm512_stream_ps(y + i, SWIFTNN_TAIL(_mm512_loadu_ps(x + i), _mm512_loadu_ps(r + i)));
+    }
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, SWIFTNN_TAIL(_mm512_loadu_ps(x + i), _mm512_loadu_ps(r + i)));
+    for (; i < n; i++) y[i] = relu1(((x[i] - shift) * scale + bias) + r[i]);
+#undef SWIFTNN_TAIL
+}
+
 SWIFTNN_AVX512 SWIFTNN_ONE_BODY
 void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n, float shift, float gateScale,
                                          float gateOffset, double *sum, double *products) {
@@ -184,6 +202,18 @@ void swiftnn_norm_affine_planes_f32(const float *x, float *y, long s, long seg0,
 }
 
 SWIFTNN_AVX512
+void swiftnn_norm_affine_add_relu_planes_f32(const float *x, const float *r, float *y, long s, long seg0, long seg1, long c,
+                                             long c0, const float *shift, const float *scale, const float *bias, int stream) {
+    if (seg1 <= seg0) return;
+    long ch = (seg1 - 1) % c;
+    for (long seg = seg1 - 1; seg >= seg0; seg--) {
+        long k = ch - c0;
+        swiftnn_norm_affine_add_relu_f32(x + seg * s, r + seg * s, y + seg * s, s, shift[k], scale[k], bias[k], stream);
+        if (ch-- == 0) ch = c - 1;
+    }
+}
+
+SWIFTNN_AVX512
 void swiftnn_norm_gated_grad_moments_planes_f32(const float *x, const float *dy, long s, long seg0, long seg1, long c,
                                                 long c0, const float *shift, const float *gateScale,
                                                 const float *gateOffset, double *sum, double *products) {
@@ -219,6 +249,15 @@ void swiftnn_norm_moments_f32(const float *p, long n, float shift, double *sum, 
 }
 void swiftnn_norm_affine_f32(const float *x, float *y, long n, float shift, float scale, float bias, int stream, int relu) {
     (void)x; (void)y; (void)n; (void)shift; (void)scale; (void)bias; (void)stream; (void)relu;
+}
+void swiftnn_norm_affine_add_relu_f32(const float *x, const float *r, float *y, long n, float shift, float scale,
+                                      float bias, int stream) {
+    (void)x; (void)r; (void)y; (void)n; (void)shift; (void)scale; (void)bias; (void)stream;
+}
+void swiftnn_norm_affine_add_relu_planes_f32(const float *x, const float *r, float *y, long s, long seg0, long seg1, long c,
+                                             long c0, const float *shift, const float *scale, const float *bias, int stream) {
+    (void)x; (void)r; (void)y; (void)s; (void)seg0; (void)seg1; (void)c; (void)c0; (void)shift; (void)scale; (void)bias;
+    (void)stream;
 }
 void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n, float shift, float gateScale,
                                          float gateOffset, double *sum, double *products) {

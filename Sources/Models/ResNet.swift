@@ -18,8 +18,9 @@ public enum ResNetStem: Sendable, Equatable {
 /// width changes. State-dict keys: `conv1`, `bn1`, `conv2`, `bn2`, `downsample.0`, `downsample.1`.
 ///
 /// `relu(bn1(conv1(x)))` runs fused (``convBatchNormReLU(_:conv:batchNorm:relu:)``: one batch-norm
-/// + ReLU sweep, one autograd node) unless a hook on `relu` or `bn1` needs the layers; Bottleneck's
-/// first two and ResNet's stem likewise.
+/// + ReLU sweep, one autograd node) and so does the tail `relu(bn2(·) + identity)`
+/// (``batchNormAddReLU(_:residual:batchNorm:relu:)``) unless a hook on `relu` or a BatchNorm needs
+/// the layers; Bottleneck's and ResNet's stem likewise.
 ///
 /// ```swift
 /// let block = BasicBlock(64, 64)
@@ -51,10 +52,8 @@ public final class BasicBlock: Module, BatchNormFoldable {
     }
 
     override public func forward(_ x: Tensor) -> Tensor {
-        var out = convBatchNormReLU(x, conv: conv1, batchNorm: bn1, relu: relu)
-        out = bn2(conv2(out))
-        let identity = downsample.map { $0(x) } ?? x
-        return relu(out + identity)
+        let out = convBatchNormReLU(x, conv: conv1, batchNorm: bn1, relu: relu)
+        return batchNormAddReLU(conv2(out), residual: downsample.map { $0(x) } ?? x, batchNorm: bn2, relu: relu)
     }
 
     public var batchNormFoldingPairs: [(layer: String, batchNorm: String)] { [("conv1", "bn1"), ("conv2", "bn2")] }
@@ -99,9 +98,7 @@ public final class Bottleneck: Module, BatchNormFoldable {
     override public func forward(_ x: Tensor) -> Tensor {
         var out = convBatchNormReLU(x, conv: conv1, batchNorm: bn1, relu: relu)
         out = convBatchNormReLU(out, conv: conv2, batchNorm: bn2, relu: relu)
-        out = bn3(conv3(out))
-        let identity = downsample.map { $0(x) } ?? x
-        return relu(out + identity)
+        return batchNormAddReLU(conv3(out), residual: downsample.map { $0(x) } ?? x, batchNorm: bn3, relu: relu)
     }
 
     public var batchNormFoldingPairs: [(layer: String, batchNorm: String)] {

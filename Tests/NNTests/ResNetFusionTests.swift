@@ -5,9 +5,10 @@ import SwiftNN
 import TestSupport
 
 /// ResNet's blocks (and its stem) call `convBatchNormReLU(_:conv:batchNorm:relu:)` for each
-/// `relu(bn(conv(x)))`; these tests compare a narrow ResNet against a copy whose ReLU modules carry
-/// a forward hook, which sends every such call through the three layers one by one.
-@Suite("ResNet fuses Conv2d → BatchNorm2d → ReLU")
+/// `relu(bn(conv(x)))` and `batchNormAddReLU(_:residual:batchNorm:relu:)` for each block's tail;
+/// these tests compare a narrow ResNet against a copy whose ReLU modules carry a forward hook, which
+/// sends every such call through the layers one by one.
+@Suite("ResNet fuses Conv2d → BatchNorm2d → ReLU and its blocks' tails")
 struct ResNetFusionTests {
     /// A narrow ResNet with parameters and running statistics drawn from its own generator (the
     /// shared default one is advanced by concurrent tests), and an identical copy.
@@ -78,7 +79,7 @@ struct ResNetFusionTests {
                     let ya = fused(xa), yb = layers(xb)
                     let context = "\(stem) step \(step)"
                     let stemNode = step == 1 && stem == .smallImage ? "conv_batch_norm_relu" : "batch_norm_relu"
-                    #expect(seenFused() == [stemNode, "relu", "batch_norm_relu"], "\(context): the fused path ran")
+                    #expect(seenFused() == [stemNode, "batch_norm_add_relu", "batch_norm_relu"], "\(context): the fused path ran")
                     #expect(seenLayers() == ["relu", "relu", "relu"], "\(context): hooked ReLUs run the layers")
                     #expect(NormTest.mismatches(ya, yb).isEmpty, "\(context) output: \(NormTest.mismatches(ya, yb).prefix(3))")
                     let gy = Tensor.randn(ya.shape, generator: g)

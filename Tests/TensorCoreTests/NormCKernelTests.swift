@@ -49,7 +49,7 @@ import Testing
         }
     }
 
-    @Test("affine (with and without ReLU) and the gated backward apply equal the Swift sweeps",
+    @Test("affine (with and without ReLU, with a residual) and the gated backward apply equal the Swift sweeps",
           .enabled(if: runs, "this CPU lacks AVX-512F"))
     func sweeps() {
         for n in Self.lengths {
@@ -74,6 +74,24 @@ import Testing
                     swiftnn_store_fence()
                     #expect(firstDifference(got, want) == nil, "affine n=\(n) stream \(stream) relu \(relu) shift \(shift)")
                 } }
+                // A residual block's tail, max(0, affine + r), with dy as the residual.
+                for (shift, scale, bias) in [(Float(2.75), Float(0.5), Float(-0.25)), (0, 1, -0.0)] {
+                    var got = [Float](repeating: 7, count: n + 3), want = got
+                    x.withUnsafeBufferPointer { px in
+                        dy.withUnsafeBufferPointer { pd in
+                            let p = px.baseAddress ?? UnsafePointer(bitPattern: 64)!
+                            let d = pd.baseAddress ?? UnsafePointer(bitPattern: 64)!
+                            got.withUnsafeMutableBufferPointer { g in
+                                swiftnn_norm_affine_add_relu_f32(p, d, g.baseAddress! + 3, n, shift, scale, bias, stream ? 1 : 0)
+                            }
+                            want.withUnsafeMutableBufferPointer { w in
+                                segmentAffineAddReLUSwift(p, d, w.baseAddress! + 3, n, shift, scale, bias)
+                            }
+                        }
+                    }
+                    swiftnn_store_fence()
+                    #expect(firstDifference(got, want) == nil, "affine + residual + ReLU n=\(n) stream \(stream) shift \(shift)")
+                }
                 var got = [Float](repeating: 7, count: n + 3), want = got
                 x.withUnsafeBufferPointer { px in
                     dy.withUnsafeBufferPointer { pd in
@@ -114,7 +132,7 @@ import Testing
         for (planes, c0) in ranges {
             let m = planes.count
             var s1 = [Double](repeating: 9, count: m), q1 = s1, s2 = s1, q2 = s1
-            var y1 = [Float](repeating: 7, count: total), y2 = y1, d1 = y1, d2 = y1
+            var y1 = [Float](repeating: 7, count: total), y2 = y1, d1 = y1, d2 = y1, t1 = y1, t2 = y1
             for relu in [false, true] { for stream in [false, true] {
                 x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pd in
                 let p = px.baseAddress!, d = pd.baseAddress!
@@ -131,6 +149,13 @@ import Testing
                     y1.withUnsafeMutableBufferPointer { y in
                         planeAffine(p, y.baseAddress!, s: s, planes: planes, c: c, c0: c0, shift: shp, scale: scp, offset: ofp,
                                     stream: stream, relu: relu)
+                    }
+                    // The residual tail (dy as the residual) comes with the ReLU only.
+                    if relu {
+                        t1.withUnsafeMutableBufferPointer { y in
+                            planeAffine(p, y.baseAddress!, s: s, planes: planes, c: c, c0: c0, shift: shp, scale: scp, offset: ofp,
+                                        stream: stream, relu: true, residual: d)
+                        }
                     }
                     d1.withUnsafeMutableBufferPointer { dx in
                         planeGatedBackwardApply(p, d, dx.baseAddress!, s: s, planes: planes, c: c, c0: c0, shift: shp, a: scp,
@@ -149,6 +174,12 @@ import Testing
                             swiftnn_norm_affine_f32(p + seg * s, y.baseAddress! + seg * s, s, shp[k], scp[k], ofp[k],
                                                     stream ? 1 : 0, relu ? 1 : 0)
                         }
+                        if relu {
+                            t2.withUnsafeMutableBufferPointer { y in
+                                swiftnn_norm_affine_add_relu_f32(p + seg * s, d + seg * s, y.baseAddress! + seg * s, s, shp[k], scp[k],
+                                                                 ofp[k], stream ? 1 : 0)
+                            }
+                        }
                         d2.withUnsafeMutableBufferPointer { dx in
                             swiftnn_norm_gated_backward_apply_f32(p + seg * s, d + seg * s, dx.baseAddress! + seg * s, s, shp[k],
                                                                   scp[k], ofp[k], b2p[k], g1p[k], g2p[k], stream ? 1 : 0)
@@ -160,6 +191,7 @@ import Testing
                 // Planes outside the range stay untouched (7), inside they match bit for bit.
                 #expect(firstDifference(y1, y2) == nil, "affine \(shape) \(planes) relu \(relu) stream \(stream)")
                 #expect(firstDifference(d1, d2) == nil, "gated backward \(shape) \(planes) stream \(stream)")
+                #expect(firstDifference(t1, t2) == nil, "affine + residual + ReLU \(shape) \(planes) stream \(stream)")
             } }
         }
     }

@@ -239,6 +239,10 @@ void swiftnn_maxpool2d_f32(const float *x, float *out, int64_t *indices, long pl
 void swiftnn_norm_moments_f32(const float *p, long n, float shift, double *sum, double *squares);
 /// y = (x − shift)·scale + bias, then max(0, ·) when relu ≠ 0; non-temporal stores when stream ≠ 0 (segmentAffine).
 void swiftnn_norm_affine_f32(const float *x, float *y, long n, float shift, float scale, float bias, int stream, int relu);
+/// y = max(0, ((x − shift)·scale + bias) + r): batch norm's affine, a residual add and the ReLU, each rounded as
+/// when done one after another (segmentAffineAddReLUSwift).
+void swiftnn_norm_affine_add_relu_f32(const float *x, const float *r, float *y, long n, float shift, float scale,
+                                      float bias, int stream);
 /// Σg and Σg·(x − shift), g = dy where (x − shift)·gateScale + gateOffset > 0, else 0 (segmentGatedGradMomentsSwift).
 void swiftnn_norm_gated_grad_moments_f32(const float *x, const float *dy, long n, float shift, float gateScale,
                                          float gateOffset, double *sum, double *products);
@@ -256,6 +260,8 @@ void swiftnn_norm_moments_planes_f32(const float *x, long s, long seg0, long seg
                                      double *sum, double *squares);
 void swiftnn_norm_affine_planes_f32(const float *x, float *y, long s, long seg0, long seg1, long c, long c0,
                                     const float *shift, const float *scale, const float *bias, int stream, int relu);
+void swiftnn_norm_affine_add_relu_planes_f32(const float *x, const float *r, float *y, long s, long seg0, long seg1, long c,
+                                             long c0, const float *shift, const float *scale, const float *bias, int stream);
 void swiftnn_norm_gated_grad_moments_planes_f32(const float *x, const float *dy, long s, long seg0, long seg1, long c,
                                                 long c0, const float *shift, const float *gateScale,
                                                 const float *gateOffset, double *sum, double *products);

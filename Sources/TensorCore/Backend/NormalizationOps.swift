@@ -210,6 +210,14 @@ public protocol NormalizationOps {
     func batchNormReLUBackward(_ x: Tensor, gradOutput: Tensor, map: ChannelAffineMap, mean: [Double], invstd: [Double],
                                weight: Tensor?, batchStatistics: Bool, needInput: Bool, needSums: Bool)
         -> (input: Tensor?, sums: ChannelGradientSums?)
+    /// A residual block's tail in training: batch normalization of `x` (its statistics, as
+    /// ``batchNormTrainingForward(_:weight:bias:eps:)``), then `max(0, normalized·weight + bias + residual)`
+    /// in the normalizing sweep.
+    func batchNormAddReLUTrainingForward(_ x: Tensor, residual: Tensor, weight: Tensor?, bias: Tensor?, eps: Double)
+        -> (output: Tensor, statistics: ChannelStatistics, map: ChannelAffineMap)
+    /// `max(0, (x − mean)·invstd·weight + bias + residual)` per channel in one sweep (evaluation).
+    func batchNormAddReLUApply(_ x: Tensor, residual: Tensor, mean: [Double], invstd: [Double], weight: Tensor?, bias: Tensor?)
+        -> (output: Tensor, map: ChannelAffineMap)
     /// `running ← (1 − factor)·running + factor·batch` elementwise, computed in Double.
     func updateRunningStatistic(_ running: Tensor, with batch: [Double], factor: Double)
     /// Group normalization (instance normalization is `groups == c`): statistics per (sample, group).
@@ -356,6 +364,44 @@ extension Kernels {
         return backend(x, gradOutput, weight).batchNormReLUBackward(x, gradOutput: gradOutput, map: map, mean: mean, invstd: invstd,
                                                                      weight: weight, batchStatistics: batchStatistics,
                                                                      needInput: needInput, needSums: needSums)
+    }
+
+    /// A residual block's tail, `relu(batchNorm(x) + residual)`, in training: the statistics of
+    /// ``batchNormTrainingForward(_:weight:bias:eps:)`` and, in the sweep that normalizes,
+    /// `max(0, normalized·weight + bias + residual)`: the values of the three operations done one after
+    /// another (each rounded as there), without their two intermediate tensors. `residual` has x's shape.
+    ///
+    /// ```swift
+    /// let (y, stats, map) = Kernels.batchNormAddReLUTrainingForward(z, residual: identity, weight: w, bias: b, eps: 1e-5)
+    /// ```
+    public static func batchNormAddReLUTrainingForward(_ x: Tensor, residual: Tensor, weight: Tensor?, bias: Tensor?, eps: Double)
+        -> (output: Tensor, statistics: ChannelStatistics, map: ChannelAffineMap) {
+        checkNormInput(x, "batch_norm_add_relu", rank: 2)
+        checkResidual(x, residual)
+        checkAffine(x, weight, bias, count: x.shape[1])
+        return backend(x, residual, weight, bias).batchNormAddReLUTrainingForward(x, residual: residual, weight: weight, bias: bias,
+                                                                                  eps: eps)
+    }
+
+    /// `max(0, (x − mean)·invstd·weight + bias + residual)` per channel of `x` (N, C, *) in one sweep:
+    /// a residual block's tail with given (running) statistics.
+    ///
+    /// ```swift
+    /// let (y, map) = Kernels.batchNormAddReLUApply(z, residual: identity, mean: runningMean, invstd: invstd, weight: w, bias: b)
+    /// ```
+    public static func batchNormAddReLUApply(_ x: Tensor, residual: Tensor, mean: [Double], invstd: [Double], weight: Tensor?,
+                                             bias: Tensor?) -> (output: Tensor, map: ChannelAffineMap) {
+        checkNormInput(x, "batch_norm_add_relu", rank: 2)
+        checkResidual(x, residual)
+        checkChannels(x.shape[1], mean, invstd)
+        checkAffine(x, weight, bias, count: x.shape[1])
+        return backend(x, residual, weight, bias).batchNormAddReLUApply(x, residual: residual, mean: mean, invstd: invstd,
+                                                                        weight: weight, bias: bias)
+    }
+
+    private static func checkResidual(_ x: Tensor, _ residual: Tensor) {
+        precondition(residual.shape == x.shape && residual.dtype == x.dtype,
+                     "batch_norm_add_relu: the residual must be a \(x.dtype) tensor of shape \(x.shape), got \(residual.dtype) \(residual.shape)")
     }
 
     /// `running ← (1 − factor)·running + factor·batch` elementwise in Double, in place: the one

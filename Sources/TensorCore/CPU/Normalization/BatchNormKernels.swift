@@ -62,11 +62,12 @@ extension CPUBackend {
                                                 n: Int, c: Int, s: Int,
                                                 weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                                 eps: Double, relu: Bool = false,
-                                                constants: UnsafeMutablePointer<Float>? = nil) -> (mean: [Double], variance: [Double]) {
+                                                constants: UnsafeMutablePointer<Float>? = nil,
+                                                residual: UnsafePointer<Float>? = nil) -> (mean: [Double], variance: [Double]) {
         guard let plan = ChannelBlocks(n: n, c: c, s: s) else {
             let (mean, variance) = batchNormStatistics(x, n: n, c: c, s: s)
             batchNormApply(x, y, n: n, c: c, s: s, mean: mean, invstd: variance.map { 1 / ($0 + eps).squareRoot() },
-                           weight: weight, bias: bias, relu: relu, constants: constants)
+                           weight: weight, bias: bias, relu: relu, constants: constants, residual: residual)
             return (mean, variance)
         }
         let mean = NormScratch<Double>(c, 0), variance = NormScratch<Double>(c, 0)
@@ -114,7 +115,7 @@ extension CPUBackend {
             sh2.withUnsafeBufferPointer { sh in scale.withUnsafeBufferPointer { sc in offset.withUnsafeBufferPointer { of in
                 for i in (0..<n).reversed() {
                     planeAffine(x, y, s: s, planes: (i * c + c0)..<(i * c + c1), c: c, c0: c0, shift: sh.baseAddress!,
-                                scale: sc.baseAddress!, offset: of.baseAddress!, stream: stream, relu: relu)
+                                scale: sc.baseAddress!, offset: of.baseAddress!, stream: stream, relu: relu, residual: residual)
                 }
             } } }
             streamFence(stream)
@@ -128,7 +129,8 @@ extension CPUBackend {
     static func batchNormApply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                       n: Int, c: Int, s: Int, mean: [Double], invstd: [Double],
                                       weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
-                                      relu: Bool = false, constants: UnsafeMutablePointer<Float>? = nil) {
+                                      relu: Bool = false, constants: UnsafeMutablePointer<Float>? = nil,
+                                      residual: UnsafePointer<Float>? = nil) {
         // Per channel: y = (x − shift)·scale + offset with shift = Float(mean), so x − shift is
         // exact for data near the mean and the residual mean − shift is folded into the offset.
         let shift = NormScratch<Float>(c, 0), scale = NormScratch<Float>(c, 0), offset = NormScratch<Float>(c, 0)
@@ -146,6 +148,7 @@ extension CPUBackend {
             (constants + 2 * c).update(from: offset.p, count: c)
         }
         if s == 1 {
+            precondition(residual == nil, "batch_norm_add_relu: (N, C) input takes the unfused tail")
             columnAffine(x, y, rows: n, c: c, shift: shift.p, scale: scale.p, offset: offset.p, relu: relu)
             return
         }
@@ -153,7 +156,7 @@ extension CPUBackend {
         Parallel.forRange(0..<(n * c), grain: max(1, normParallelGrain / s)) { r in
             // Reverse order: the segments read last by the statistics pass are still in cache.
             planeAffine(x, y, s: s, planes: r, c: c, c0: 0, shift: shift.p, scale: scale.p, offset: offset.p,
-                        stream: stream, relu: relu)
+                        stream: stream, relu: relu, residual: residual)
             streamFence(stream)
         }
     }

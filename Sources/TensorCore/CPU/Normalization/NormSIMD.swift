@@ -181,6 +181,23 @@ private func segmentAffineBody(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePoin
     }
 }
 
+/// y = max(0, ((x − shift)·scale + bias) + r) over `n` contiguous floats: a residual block's tail
+/// (batch norm's affine, the add, the ReLU), each operation rounded as when done one after another.
+/// The reference of swiftnn_norm_affine_add_relu_f32 and the path without AVX-512.
+func segmentAffineAddReLUSwift(_ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                               _ shift: Float, _ scale: Float, _ bias: Float) {
+    let sh = NormV16(repeating: shift), sc = NormV16(repeating: scale), bi = NormV16(repeating: bias)
+    var i = 0
+    while i + 16 <= n {
+        nstore(y + i, nrelu(((nload(x + i) - sh) * sc + bi) + nload(r + i)))
+        i += 16
+    }
+    while i < n {
+        y[i] = nrelu(((x[i] - shift) * scale + bias) + r[i])
+        i += 1
+    }
+}
+
 /// The ReLU after a batch normalization, seen from its backward: the gradient passes where the
 /// forward's pre-activation (x − shift)·scale + offset was > 0 (NaN and ≤ 0 stop it, as the ReLU
 /// backward's `input > 0` test). The constants are the very Floats the forward used, so the mask
@@ -332,7 +349,21 @@ func planeMoments(_ x: UnsafePointer<Float>, s: Int, planes: Range<Int>, c: Int,
 @inline(__always)
 func planeAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, s: Int, planes: Range<Int>, c: Int, c0: Int,
                  shift: UnsafePointer<Float>, scale: UnsafePointer<Float>, offset: UnsafePointer<Float>,
-                 stream: Bool, relu: Bool) {
+                 stream: Bool, relu: Bool, residual: UnsafePointer<Float>? = nil) {
+    if let residual {
+        // A residual block's tail: max(0, affine + residual).
+        precondition(relu, "a residual is added before a ReLU only")
+        if normUsesCKernels {
+            swiftnn_norm_affine_add_relu_planes_f32(x, residual, y, s, planes.lowerBound, planes.upperBound, c, c0, shift, scale, offset,
+                                                    stream ? 1 : 0)
+            return
+        }
+        for seg in planes.reversed() {
+            let k = seg % c - c0
+            segmentAffineAddReLUSwift(x + seg * s, residual + seg * s, y + seg * s, s, shift[k], scale[k], offset[k])
+        }
+        return
+    }
     if normUsesCKernels {
         swiftnn_norm_affine_planes_f32(x, y, s, planes.lowerBound, planes.upperBound, c, c0, shift, scale, offset,
                                        stream ? 1 : 0, relu ? 1 : 0)

@@ -176,6 +176,66 @@ extension CPUBackend: NormalizationOps {
         return (dx, sums)
     }
 
+    public func batchNormAddReLUTrainingForward(_ x: Tensor, residual: Tensor, weight: Tensor?, bias: Tensor?, eps: Double)
+        -> (output: Tensor, statistics: ChannelStatistics, map: ChannelAffineMap) {
+        let (n, c, s) = ncs(x)
+        let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        guard x.dtype == .float32 else {
+            let stats = batchNormStatistics(x)
+            let (y, map) = batchNormAddReLUApply(x, residual: residual, mean: stats.mean, invstd: stats.invstd(eps: eps),
+                                                 weight: weight, bias: bias)
+            return (y, stats, map)
+        }
+        let constants = NormScratch<Float>(3 * c, 0)
+        defer { constants.free() }
+        // Batch norm's own training sweep (the same statistics and constants as the unfused layer),
+        // with the residual added before the ReLU; an (N, C) input adds it afterwards.
+        let r = withExtendedLifetime((x, residual, weight, bias)) {
+            Self.batchNormTrainingForward(floats(x)!, y.pointer(as: Float.self), n: n, c: c, s: s, weight: floats(weight),
+                                          bias: floats(bias), eps: eps, relu: s > 1, constants: constants.p,
+                                          residual: s > 1 ? floats(residual)! : nil)
+        }
+        if s == 1 { withExtendedLifetime(residual) { Self.addReLU(y, floats(residual)!) } }
+        let map = Self.affineMap(constants, c)
+        guard n * s > 0 else { return (y, .empty(channels: c), map) }
+        return (y, ChannelStatistics(count: n * s, mean: r.mean, m2: r.variance.map { $0 * Double(n * s) }), map)
+    }
+
+    public func batchNormAddReLUApply(_ x: Tensor, residual: Tensor, mean: [Double], invstd: [Double], weight: Tensor?,
+                                      bias: Tensor?) -> (output: Tensor, map: ChannelAffineMap) {
+        let (n, c, s) = ncs(x)
+        let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        if x.dtype == .float64 {
+            let map = withExtendedLifetime((weight, bias)) {
+                NormReference.reluMap(c: c, mean: mean, invstd: invstd, weight: doubles(weight), bias: doubles(bias))
+            }
+            withExtendedLifetime((x, residual)) {
+                let xp = doubles(x)!, rp = doubles(residual)!, yp = y.pointer(as: Double.self)
+                for i in 0..<(n * c * s) {
+                    let ch = (i / s) % c
+                    let v = (xp[i] - map.shift[ch]) * map.scale[ch] + map.offset[ch] + rp[i]
+                    yp[i] = v < 0 ? 0 : v
+                }
+            }
+            return (y, map)
+        }
+        let constants = NormScratch<Float>(3 * c, 0)
+        defer { constants.free() }
+        withExtendedLifetime((x, residual, weight, bias)) {
+            Self.batchNormApply(floats(x)!, y.pointer(as: Float.self), n: n, c: c, s: s, mean: mean, invstd: invstd,
+                                weight: floats(weight), bias: floats(bias), relu: s > 1, constants: constants.p,
+                                residual: s > 1 ? floats(residual)! : nil)
+        }
+        if s == 1 { withExtendedLifetime(residual) { Self.addReLU(y, floats(residual)!) } }
+        return (y, Self.affineMap(constants, c))
+    }
+
+    /// y = max(0, y + r) in place, for (N, C) batch norm outputs (the rounding of the add, then the ReLU).
+    private static func addReLU(_ y: Tensor, _ r: UnsafePointer<Float>) {
+        let p = y.pointer(as: Float.self)
+        for i in 0..<y.count { p[i] = nrelu(p[i] + r[i]) }
+    }
+
     /// The map from a float32 kernel's 3·c constants (shift, scale, offset).
     private static func affineMap(_ k: NormScratch<Float>, _ c: Int) -> ChannelAffineMap {
         ChannelAffineMap(shift: (0..<c).map { Double(k[$0]) }, scale: (0..<c).map { Double(k[c + $0]) },
