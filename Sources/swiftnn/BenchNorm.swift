@@ -63,6 +63,17 @@ struct BenchNorm: ParsableCommand {
                  target: "-", layer: FusedBatchNormReLU(64), backward: true),
             Case(name: "BatchNorm2d(64) → ReLU train fwd+bwd (64,64,16,16)", shape: [64, 64, 16, 16], tensorsMoved: 5,
                  target: "-", layer: Sequential { BatchNorm2d(64); ReLU() }, backward: true),
+            // A residual block's tail, relu(bn(x) + identity), fused (what ResNet's blocks run) against
+            // the three operations; x and the residual are read, y written (3 tensors forward, 5 more
+            // backward: dy, the mask, x read; dx and the residual's gradient written).
+            Case(name: "BatchNorm2d(64)+add+ReLU fused train fwd (32,64,56,56)", shape: [32, 64, 56, 56], tensorsMoved: 3,
+                 target: "-", layer: ResidualTail(64, [32, 64, 56, 56], fused: true), backward: false),
+            Case(name: "BatchNorm2d(64) → add → ReLU train fwd (32,64,56,56)", shape: [32, 64, 56, 56], tensorsMoved: 3,
+                 target: "-", layer: ResidualTail(64, [32, 64, 56, 56], fused: false), backward: false),
+            Case(name: "BatchNorm2d(64)+add+ReLU fused train fwd+bwd (32,64,56,56)", shape: [32, 64, 56, 56], tensorsMoved: 8,
+                 target: "-", layer: ResidualTail(64, [32, 64, 56, 56], fused: true), backward: true),
+            Case(name: "BatchNorm2d(64) → add → ReLU train fwd+bwd (32,64,56,56)", shape: [32, 64, 56, 56], tensorsMoved: 8,
+                 target: "-", layer: ResidualTail(64, [32, 64, 56, 56], fused: false), backward: true),
             // SmallCNN's deeper layers on MNIST: planes of 7×7 and 4×4, so per-plane overheads show.
             Case(name: "BatchNorm2d(128)+ReLU fused train fwd+bwd (128,128,7,7)", shape: [128, 128, 7, 7], tensorsMoved: 5,
                  target: "-", layer: FusedBatchNormReLU(128), backward: true),
@@ -145,5 +156,26 @@ private final class FusedBatchNormReLU: Module {
     override func forward(_ x: Tensor) -> Tensor {
         batchNormReLU(x, runningMean: bn.runningMean, runningVar: bn.runningVar, weight: bn.weight, bias: bn.bias,
                       training: isTraining)
+    }
+}
+
+/// `relu(bn(x) + residual)` with a fixed residual (an interior node, as an identity branch is):
+/// through ``batchNormAddReLU(_:residual:batchNorm:relu:)`` or as three operations with an in-place
+/// ReLU, as torchvision's blocks write it.
+private final class ResidualTail: Module {
+    let bn: BatchNorm2d
+    let relu = ReLU(inplace: true)
+    let values: Tensor
+    let fused: Bool
+    init(_ channels: Int, _ shape: [Int], fused: Bool) {
+        bn = BatchNorm2d(channels)
+        values = Tensor.randn(shape)
+        self.fused = fused
+        super.init()
+    }
+    override func forward(_ x: Tensor) -> Tensor {
+        let source = Tensor.zeros([1], requiresGrad: true)
+        let residual = Autograd.record("bench_residual", output: values.viewData(values.shape), inputs: [source]) { _ in [nil] }
+        return fused ? batchNormAddReLU(x, residual: residual, batchNorm: bn, relu: relu) : relu(bn(x) + residual)
     }
 }
