@@ -18,12 +18,15 @@ struct BenchOps: ParsableCommand {
         let a = Tensor.randn([rows, cols], generator: gen), b = Tensor.randn([rows, cols], generator: gen)
         let bias = Tensor.randn([cols], generator: gen)
         let sq = Tensor.randn([2048, 2048], generator: gen)
+        let positive = a.abs()
         let f = 4 * n   // bytes of one float32 operand
         let cases: [(String, Int, () -> Void)] = [
             ("a + b (same shape)", 3 * f, { _ = a + b }),
             ("a + bias (row broadcast)", 2 * f, { _ = a + bias }),
             ("a * 2 (scalar)", 2 * f, { _ = a * 2 }),
             ("relu", 2 * f, { _ = a.relu() }),
+            ("sqrt", 2 * f, { _ = positive.sqrt() }),
+            ("rsqrt", 2 * f, { _ = positive.rsqrt() }),
             ("exp", 2 * f, { _ = a.exp() }),
             ("sigmoid", 2 * f, { _ = a.sigmoid() }),
             ("gelu (erf)", 2 * f, { _ = a.gelu() }),

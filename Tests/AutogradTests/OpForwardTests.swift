@@ -62,6 +62,27 @@ import TestSupport
         #expect(big.sigmoid().scalars == [0, 1])
     }
 
+    /// float32 sqrt and rsqrt are correctly rounded, as `Float.squareRoot()` and `1 / squareRoot()`
+    /// per element, over vector bodies and scalar tails and the special values (−0, NaN for
+    /// negatives, ∞, subnormals).
+    @Test func squareRootsAreCorrectlyRounded() {
+        var state: UInt32 = 12345
+        let specials: [Float] = [0, -0.0, -1, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, .leastNormalMagnitude, 2, 4]
+        for n in [1, 15, 16, 17, 33, 1000, 70_001] {
+            let values: [Float] = (0..<n).map { i in
+                state = state &* 1_664_525 &+ 1_013_904_223
+                if i % 29 == 3 { return specials[Int(state >> 28) % specials.count] }
+                return Float(bitPattern: state & 0x7F7F_FFFF)   // positive and finite, subnormals included
+            }
+            let x = Tensor(values)
+            let root = x.sqrt().scalars, inverse = x.rsqrt().scalars
+            let badRoot = values.indices.filter { root[$0].bitPattern != values[$0].squareRoot().bitPattern }
+            let badInverse = values.indices.filter { inverse[$0].bitPattern != (1 / values[$0].squareRoot()).bitPattern }
+            #expect(badRoot.count == 0, "sqrt n=\(n): \(badRoot.count) differ, first at \(badRoot.first.map { "\($0): \(values[$0])" } ?? "")")
+            #expect(badInverse.count == 0, "rsqrt n=\(n): \(badInverse.count) differ")
+        }
+    }
+
     @Test func reductionValues() {
         let x = Tensor([1, 2, 3, 4, 5, 6] as [Float], shape: [2, 3])
         #expect(x.sum().item() == 21 && x.sum().shape == [])

@@ -117,6 +117,8 @@ extension CPUBackend {
         case .tanh: tanhLoopF
         case .gelu: geluLoopF
         case .geluTanh: geluTanhLoopF
+        case .sqrt: sqrtLoopF
+        case .rsqrt: rsqrtLoopF
         default: nil
         }
     }
