@@ -179,13 +179,13 @@ extension CPUBackend: NormalizationOps {
     public func batchNormAddReLUTrainingForward(_ x: Tensor, residual: Tensor, weight: Tensor?, bias: Tensor?, eps: Double)
         -> (output: Tensor, statistics: ChannelStatistics, map: ChannelAffineMap) {
         let (n, c, s) = ncs(x)
-        let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
         guard x.dtype == .float32 else {
             let stats = batchNormStatistics(x)
             let (y, map) = batchNormAddReLUApply(x, residual: residual, mean: stats.mean, invstd: stats.invstd(eps: eps),
                                                  weight: weight, bias: bias)
             return (y, stats, map)
         }
+        let y = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
         let constants = NormScratch<Float>(3 * c, 0)
         defer { constants.free() }
         // Batch norm's own training sweep (the same statistics and constants as the unfused layer),
