@@ -129,7 +129,7 @@ struct BenchTrain: ParsableCommand {
     func resnetCase(depth: Int = 18, stem: ResNetStem = .smallImage, batch: Int = 32, size: Int = 32) -> Case {
         Tensor.manualSeed(0)
         let model = depth == 50 ? resnet50(numClasses: 10, stem: stem) : resnet18(numClasses: 10, stem: stem)
-        let stages: [(String, Module)] = [("conv1 + bn1 + relu + maxpool", Sequential(model.conv1, model.bn1, model.relu, model.maxpool)),
+        let stages: [(String, Module)] = [("conv1 + bn1 + relu + maxpool", ResNetStemStage(model)),
                                           ("layer1", model.layer1), ("layer2", model.layer2), ("layer3", model.layer3),
                                           ("layer4", model.layer4), ("avgpool + fc", Sequential(model.avgpool, Flatten(), model.fc))]
         let shape = stem == .smallImage ? "CIFAR \(size)×\(size)" : "ImageNet stem, \(size)×\(size)"
@@ -249,4 +249,15 @@ struct BenchTrain: ParsableCommand {
     func loadAverage() -> String {
         (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "unknown"
     }
+}
+
+/// ResNet's stem as `ResNet.forward` runs it (conv1 → bn1 → ReLU fused, then the max pool), for the
+/// per-stage breakdown: a `Sequential` of the four layers would not fuse its in-place ReLU.
+private final class ResNetStemStage: Module {
+    let conv1: Conv2d, bn1: BatchNorm2d, relu: ReLU, maxpool: Module
+    init(_ model: ResNet) {
+        (conv1, bn1, relu, maxpool) = (model.conv1, model.bn1, model.relu, model.maxpool)
+        super.init()
+    }
+    override func forward(_ x: Tensor) -> Tensor { maxpool(convBatchNormReLU(x, conv: conv1, batchNorm: bn1, relu: relu)) }
 }
