@@ -56,6 +56,21 @@ struct BatchNormAddReLUTests {
         }
     }
 
+    @Test("the input as its own residual: both gradients reach it, as with the three operations")
+    func inputAsResidual() {
+        let x = Tensor.randn([3, 4, 5, 5], mean: 0.5, generator: Generator(seed: 8))
+        let xa = x.clonedData(), xb = x.clonedData()
+        xa.requiresGrad = true
+        xb.requiresGrad = true
+        let ya = batchNormAddReLU(xa, residual: xa, runningMean: nil, runningVar: nil, training: true)
+        let yb = (batchNorm(xb, runningMean: nil, runningVar: nil, training: true) + xb).relu()
+        #expect(Self.bitDifference(ya, yb).isEmpty, "\(Self.bitDifference(ya, yb))")
+        let gy = Tensor.randn(ya.shape, generator: Generator(seed: 9))
+        ya.backward(gy)
+        yb.backward(gy)
+        #expect(NormTest.mismatches(xa.grad, xb.grad!).isEmpty, "dx: \(NormTest.mismatches(xa.grad, xb.grad!).prefix(3))")
+    }
+
     @Test("a residual that broadcasts or has another dtype takes the three operations; shape errors are batchNorm's")
     func fallbacks() async {
         let x = Tensor.randn([2, 3, 4, 4], generator: Generator(seed: 3))
