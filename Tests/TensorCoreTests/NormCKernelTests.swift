@@ -25,6 +25,25 @@ import Testing
         a.indices.first { a[$0].bitPattern != b[$0].bitPattern }
     }
 
+    /// The first element where a C sweep and its Swift twin differ (nil: none), both given x and dy
+    /// and writing from 3 floats into a buffer of sevens: streaming stores a scalar head up to the
+    /// next 64-byte boundary, then aligned vectors, so the head is not empty.
+    private func sweepDifference(_ x: [Float], _ dy: [Float],
+                                 _ c: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                                 _ swift: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> Int? {
+        var got = [Float](repeating: 7, count: x.count + 3), want = got
+        x.withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pd in
+                let p = px.baseAddress ?? UnsafePointer(bitPattern: 64)!
+                let d = pd.baseAddress ?? UnsafePointer(bitPattern: 64)!
+                got.withUnsafeMutableBufferPointer { c(p, d, $0.baseAddress! + 3) }
+                want.withUnsafeMutableBufferPointer { swift(p, d, $0.baseAddress! + 3) }
+            }
+        }
+        swiftnn_store_fence()
+        return firstDifference(got, want)
+    }
+
     @Test("moments and gated gradient moments equal the Swift sweeps", .enabled(if: runs, "this CPU lacks AVX-512F"))
     func moments() {
         for n in Self.lengths {
@@ -56,59 +75,25 @@ import Testing
             let x = values(n, seed: UInt32(3 * n + 1), specials: true)
             let dy = values(n, seed: UInt32(5 * n + 2), specials: true)
             let gate = ReLUGate(scale: -1.5, offset: 4.0)
-            // Streaming stores a scalar head up to the next 64-byte boundary, then aligned vectors:
-            // the output starts 3 floats into its buffer so that the head is not empty.
             for stream in [false, true] {
                 // (0, 1, −0) keeps the inputs' −0, NaN and −∞ as they are, so the ReLU sees them.
                 for relu in [false, true] { for (shift, scale, bias) in [(Float(2.75), Float(0.5), Float(-0.25)), (0, 1, -0.0)] {
-                    var got = [Float](repeating: 7, count: n + 3), want = got
-                    x.withUnsafeBufferPointer { px in
-                        let p = px.baseAddress ?? UnsafePointer(bitPattern: 64)!
-                        got.withUnsafeMutableBufferPointer { g in
-                            swiftnn_norm_affine_f32(p, g.baseAddress! + 3, n, shift, scale, bias, stream ? 1 : 0, relu ? 1 : 0)
-                        }
-                        want.withUnsafeMutableBufferPointer { w in
-                            segmentAffineSwift(p, w.baseAddress! + 3, n, shift, scale, bias, stream: stream, relu: relu)
-                        }
-                    }
-                    swiftnn_store_fence()
-                    #expect(firstDifference(got, want) == nil, "affine n=\(n) stream \(stream) relu \(relu) shift \(shift)")
+                    let d = sweepDifference(x, dy, { p, _, y in
+                        swiftnn_norm_affine_f32(p, y, n, shift, scale, bias, stream ? 1 : 0, relu ? 1 : 0)
+                    }, { p, _, y in segmentAffineSwift(p, y, n, shift, scale, bias, stream: stream, relu: relu) })
+                    #expect(d == nil, "affine n=\(n) stream \(stream) relu \(relu) shift \(shift)")
                 } }
                 // A residual block's tail, max(0, affine + r), with dy as the residual.
                 for (shift, scale, bias) in [(Float(2.75), Float(0.5), Float(-0.25)), (0, 1, -0.0)] {
-                    var got = [Float](repeating: 7, count: n + 3), want = got
-                    x.withUnsafeBufferPointer { px in
-                        dy.withUnsafeBufferPointer { pd in
-                            let p = px.baseAddress ?? UnsafePointer(bitPattern: 64)!
-                            let d = pd.baseAddress ?? UnsafePointer(bitPattern: 64)!
-                            got.withUnsafeMutableBufferPointer { g in
-                                swiftnn_norm_affine_add_relu_f32(p, d, g.baseAddress! + 3, n, shift, scale, bias, stream ? 1 : 0)
-                            }
-                            want.withUnsafeMutableBufferPointer { w in
-                                segmentAffineAddReLUSwift(p, d, w.baseAddress! + 3, n, shift, scale, bias)
-                            }
-                        }
-                    }
-                    swiftnn_store_fence()
-                    #expect(firstDifference(got, want) == nil, "affine + residual + ReLU n=\(n) stream \(stream) shift \(shift)")
+                    let d = sweepDifference(x, dy, { p, r, y in
+                        swiftnn_norm_affine_add_relu_f32(p, r, y, n, shift, scale, bias, stream ? 1 : 0)
+                    }, { p, r, y in segmentAffineAddReLUSwift(p, r, y, n, shift, scale, bias) })
+                    #expect(d == nil, "affine + residual + ReLU n=\(n) stream \(stream) shift \(shift)")
                 }
-                var got = [Float](repeating: 7, count: n + 3), want = got
-                x.withUnsafeBufferPointer { px in
-                    dy.withUnsafeBufferPointer { pd in
-                        let p = px.baseAddress ?? UnsafePointer(bitPattern: 64)!
-                        let d = pd.baseAddress ?? UnsafePointer(bitPattern: 64)!
-                        got.withUnsafeMutableBufferPointer { g in
-                            swiftnn_norm_gated_backward_apply_f32(p, d, g.baseAddress! + 3, n, 2.75, 1.25, -0.5, 0.125,
-                                                                  gate.scale, gate.offset, stream ? 1 : 0)
-                        }
-                        want.withUnsafeMutableBufferPointer { w in
-                            segmentGatedBackwardApplySwift(p, d, w.baseAddress! + 3, n, 2.75, 1.25, -0.5, 0.125, gate,
-                                                           stream: stream)
-                        }
-                    }
-                }
-                swiftnn_store_fence()
-                #expect(firstDifference(got, want) == nil, "gated backward n=\(n) stream \(stream)")
+                let d = sweepDifference(x, dy, { p, g, y in
+                    swiftnn_norm_gated_backward_apply_f32(p, g, y, n, 2.75, 1.25, -0.5, 0.125, gate.scale, gate.offset, stream ? 1 : 0)
+                }, { p, g, y in segmentGatedBackwardApplySwift(p, g, y, n, 2.75, 1.25, -0.5, 0.125, gate, stream: stream) })
+                #expect(d == nil, "gated backward n=\(n) stream \(stream)")
             }
         }
     }

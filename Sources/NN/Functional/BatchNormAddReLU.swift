@@ -31,10 +31,7 @@ public func batchNormAddReLU(_ x: Tensor, residual: Tensor, runningMean: Tensor?
         try validateBatchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
                               training: training)
     } catch { usageFailure(error) }
-    var running: RunningStatistics? = nil
-    if let runningMean, let runningVar {
-        running = RunningStatistics(mean: runningMean, variance: runningVar, batchesTracked: nil, momentum: momentum)
-    }
+    let running = RunningStatistics.functional(mean: runningMean, variance: runningVar, momentum: momentum)
     return batchNormAddReLUCore(x, residual: residual, running: running, weight: weight, bias: bias, training: training, eps: eps)
 }
 
@@ -87,8 +84,7 @@ func batchNormAddReLUCore(_ x: Tensor, residual: Tensor, running: RunningStatist
         invstd = stats.invstd(eps: eps)
         if training { running?.update(with: stats) }
     } else {
-        mean = running!.mean.doubleScalars
-        invstd = running!.variance.doubleScalars.map { 1 / ($0 + eps).squareRoot() }
+        (mean, invstd) = running!.evaluationStatistics(eps: eps)
         (y, _) = Kernels.batchNormAddReLUApply(x, residual: residual, mean: mean, invstd: invstd, weight: weight, bias: bias)
     }
     let inputs = [x, residual] + [weight, bias].compactMap { $0 }

@@ -31,10 +31,7 @@ public func batchNormReLU(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?
         try validateBatchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
                               training: training)
     } catch { usageFailure(error) }
-    var running: RunningStatistics? = nil
-    if let runningMean, let runningVar {
-        running = RunningStatistics(mean: runningMean, variance: runningVar, batchesTracked: nil, momentum: momentum)
-    }
+    let running = RunningStatistics.functional(mean: runningMean, variance: runningVar, momentum: momentum)
     return batchNormReLUCore(x, running: running, weight: weight, bias: bias, training: training, eps: eps)
 }
 
@@ -51,8 +48,7 @@ func batchNormReLUCore(_ x: Tensor, running: RunningStatistics?, weight: Tensor?
         invstd = stats.invstd(eps: eps)
         if training { running?.update(with: stats) }
     } else {
-        mean = running!.mean.doubleScalars
-        invstd = running!.variance.doubleScalars.map { 1 / ($0 + eps).squareRoot() }
+        (mean, invstd) = running!.evaluationStatistics(eps: eps)
         (y, map) = Kernels.batchNormReLUApply(x, mean: mean, invstd: invstd, weight: weight, bias: bias)
     }
     let inputs = [x] + [weight, bias].compactMap { $0 }

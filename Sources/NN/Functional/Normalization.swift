@@ -143,10 +143,7 @@ public func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, we
         try validateBatchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
                               training: training, checkBatchSize: reducer == nil || !batchStatistics)
     } catch { usageFailure(error) }
-    var running: RunningStatistics? = nil
-    if let runningMean, let runningVar {
-        running = RunningStatistics(mean: runningMean, variance: runningVar, batchesTracked: nil, momentum: momentum)
-    }
+    let running = RunningStatistics.functional(mean: runningMean, variance: runningVar, momentum: momentum)
     return batchNormCore(x, running: running, weight: weight, bias: bias, training: training, eps: eps, reducer: reducer)
 }
 
@@ -176,8 +173,7 @@ func batchNormCore(_ x: Tensor, running: RunningStatistics?, weight: Tensor?, bi
         }
         if training { running?.update(with: stats) }
     } else {
-        mean = running!.mean.doubleScalars
-        invstd = running!.variance.doubleScalars.map { 1 / ($0 + eps).squareRoot() }
+        (mean, invstd) = running!.evaluationStatistics(eps: eps)
         y = Kernels.batchNormApply(x, mean: mean, invstd: invstd, weight: weight, bias: bias)
     }
     let inputs = [x] + [weight, bias].compactMap { $0 }
@@ -246,10 +242,7 @@ public func instanceNorm(_ x: Tensor, runningMean: Tensor? = nil, runningVar: Te
         try validateInstanceNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
                                  useInputStats: useInputStats)
     } catch { usageFailure(error) }
-    var running: RunningStatistics? = nil
-    if let runningMean, let runningVar {
-        running = RunningStatistics(mean: runningMean, variance: runningVar, batchesTracked: nil, momentum: momentum)
-    }
+    let running = RunningStatistics.functional(mean: runningMean, variance: runningVar, momentum: momentum)
     return instanceNormCore(x, running: running, weight: weight, bias: bias, useInputStats: useInputStats, eps: eps)
 }
 

@@ -35,6 +35,18 @@ public struct RunningStatistics {
         self.momentum = momentum
     }
 
+    /// The per-channel mean and 1/√(variance + eps), in Double, that evaluation normalizes with.
+    func evaluationStatistics(eps: Double) -> (mean: [Double], invstd: [Double]) {
+        (mean.doubleScalars, variance.doubleScalars.map { 1 / ($0 + eps).squareRoot() })
+    }
+
+    /// What the functional forms (`batchNorm`, `batchNormReLU`, `batchNormAddReLU`, `instanceNorm`)
+    /// update: both running tensors, with no batch count, or nil when either is missing.
+    static func functional(mean: Tensor?, variance: Tensor?, momentum: Double) -> RunningStatistics? {
+        guard let mean, let variance else { return nil }
+        return RunningStatistics(mean: mean, variance: variance, batchesTracked: nil, momentum: momentum)
+    }
+
     /// Counts a batch and returns the factor its statistics get.
     private func countBatch() -> Double {
         guard let batchesTracked else { return momentum ?? 0 }
