@@ -34,8 +34,7 @@ func recomputedConvBatchNormReLU(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d,
         invstd = stats.invstd(eps: eps)
         bn.runningStatistics?.update(with: stats)
     } else {
-        mean = runningMean.doubleScalars
-        invstd = runningVar.doubleScalars.map { 1 / ($0 + eps).squareRoot() }
+        (mean, invstd) = bn.runningStatistics!.evaluationStatistics(eps: eps)   // the guard above: both tensors exist
     }
     let map = ChannelAffineMap(batchNormMean: mean, invstd: invstd, weight: gamma, bias: beta)
     var y = Kernels.convBatchNormReLUApply(x, weight, geo, map: map)
