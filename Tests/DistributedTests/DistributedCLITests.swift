@@ -130,13 +130,17 @@ struct DistributedCLITests {
     }
 
     @Test func distributedNeedsALauncher() throws {
-        let r = try run(["train", "--distributed", "--epochs", "1", "--out", makeTempDirectory("mpi-cli").path])
+        let out = makeTempDirectory("mpi-cli")
+        defer { cleanUp(out) }
+        let r = try run(["train", "--distributed", "--epochs", "1", "--out", out.path])
         #expect(r.status != 0)
         #expect(r.stderr == "error: --distributed runs under an MPI launcher, e.g. 'mpirun -np 2 swiftnn train --distributed' (Open MPI: apt-get install openmpi-bin libopenmpi-dev)\n")
     }
 
     @Test func noSyncBNNeedsDistributed() throws {
-        let r = try run(["train", "--no-sync-bn", "--epochs", "1", "--out", makeTempDirectory("mpi-cli").path])
+        let out = makeTempDirectory("mpi-cli")
+        defer { cleanUp(out) }
+        let r = try run(["train", "--no-sync-bn", "--epochs", "1", "--out", out.path])
         #expect(r.status != 0)
         #expect(r.stderr == "error: --no-sync-bn only applies to --distributed training\n")
     }
