@@ -277,3 +277,24 @@ void swiftnn_norm_gated_backward_apply_planes_f32(const float *x, const float *d
 /// p ← p·decay + negStepSize·m / (√v / bc2Sqrt + eps).
 void swiftnn_adam_f32(float *p, const float *grad, float *m, float *v, long n, float coupledWD, float decay, float w1,
                       float b2, float w2, float bc2Sqrt, float eps, float negStepSize);
+
+// MARK: Transcendental activations (activation_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
+// Bit-identical to their Swift definitions in TensorCore/CPU/FloatMath.swift.
+
+enum {
+    SWIFTNN_ACTIVATION_EXP = 0,        ///< fastExp
+    SWIFTNN_ACTIVATION_SIGMOID = 1,    ///< 1 / (1 + fastExp(−x))
+    SWIFTNN_ACTIVATION_TANH = 2,       ///< fastTanh
+    SWIFTNN_ACTIVATION_GELU = 3,       ///< x/2 · (1 + fastErf(x/√2))
+    SWIFTNN_ACTIVATION_GELU_TANH = 4,  ///< x/2 · (1 + fastTanh(√(2/π)·(x + 0.044715x³)))
+};
+
+/// y[i] = op(x[i]) for i < n (`op` one of SWIFTNN_ACTIVATION_*).
+void swiftnn_activation_f32(int op, const float *x, float *y, long n);
+
+/// d[i] = g[i] · op′(x[i]) for i < n, `op` SWIFTNN_ACTIVATION_GELU or SWIFTNN_ACTIVATION_GELU_TANH
+/// (geluBackwardLoopF, geluTanhBackwardLoopF).
+void swiftnn_activation_backward_f32(int op, const float *g, const float *x, float *d, long n);
+
+/// y[i] = fastExp(x[i] − shift) for i < n: softmax's exponentials.
+void swiftnn_exp_shifted_f32(const float *x, float shift, float *y, long n);

@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 
 // CPU softmax and log-softmax: rows of the reduced dim, or columns when it is not innermost.
@@ -84,7 +85,13 @@ extension CPUBackend {
                 while k < r { m0 = x[k] > m0 ? x[k] : m0; k += 1 }
                 var m = Swift.max(Swift.max(m0, m1), Swift.max(m2, m3))
                 if m.isInfinite && m < 0 { m = 0 }   // a row of -inf: NaN like PyTorch (0/0)
-                for k in 0..<r { y[k] = T.kexpFast(x[k] - m) }
+                if T.self == Float.self && GEMMCKernel.level >= 2 {
+                    // The same exponentials on AVX-512 (activation_kernels.c).
+                    swiftnn_exp_shifted_f32(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), Float(m),
+                                            UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), r)
+                } else {
+                    for k in 0..<r { y[k] = T.kexpFast(x[k] - m) }
+                }
                 let s = T(rowSum(UnsafePointer(y), r))
                 if log {
                     let c = m + T.klog(s)

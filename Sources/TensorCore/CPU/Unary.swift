@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 
 /// Elements per parallel chunk for libm-speed elementwise work.
@@ -109,9 +110,13 @@ extension CPUBackend {
         }
     }
 
-    /// The vectorised float32 loop for `op`, when there is one.
+    /// The vectorised float32 loop for `op`, when there is one: the AVX-512 kernels of
+    /// activation_kernels.c where the CPU has them (the Swift loops' bits, four times the lanes).
     static func floatLoop(_ op: UnaryOp) -> ((UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void)? {
-        switch op {
+        if GEMMCKernel.level >= 2, let code = activationKernelCode(op) {
+            return { x, y, n in swiftnn_activation_f32(code, x, y, n) }
+        }
+        return switch op {
         case .exp: expLoopF
         case .sigmoid: sigmoidLoopF
         case .tanh: tanhLoopF
@@ -121,6 +126,19 @@ extension CPUBackend {
         case .rsqrt: rsqrtLoopF
         default: nil
         }
+    }
+
+    /// `op`'s code for swiftnn_activation_f32 (SWIFTNN_ACTIVATION_*), for the ops it has.
+    static func activationKernelCode(_ op: UnaryOp) -> Int32? {
+        let code: Int? = switch op {
+        case .exp: SWIFTNN_ACTIVATION_EXP
+        case .sigmoid: SWIFTNN_ACTIVATION_SIGMOID
+        case .tanh: SWIFTNN_ACTIVATION_TANH
+        case .gelu: SWIFTNN_ACTIVATION_GELU
+        case .geluTanh: SWIFTNN_ACTIVATION_GELU_TANH
+        default: nil
+        }
+        return code.map { Int32($0) }
     }
 
     @inline(__always)
@@ -165,7 +183,10 @@ extension CPUBackend {
             let g = UnsafeRawPointer(pg).assumingMemoryBound(to: Float.self)
             let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
             let d = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
-            let loop = op == .gelu ? geluBackwardLoopF : geluTanhBackwardLoopF
+            let code = activationKernelCode(op)!
+            let loop = GEMMCKernel.level >= 2
+                ? { g, x, d, n in swiftnn_activation_backward_f32(code, g, x, d, n) }
+                : op == .gelu ? geluBackwardLoopF : geluTanhBackwardLoopF
             Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
                 loop(g + r.lowerBound, x + r.lowerBound, d + r.lowerBound, r.count)
             }

@@ -1,0 +1,142 @@
+import Autograd
+import CKernelSupport
+import Testing
+@testable import TensorCore
+
+/// The transcendental activations' AVX-512 kernels (activation_kernels.c) must give bit for bit what
+/// their Swift definitions give (FloatMath.swift): e^x, the sigmoid, tanh, both GELUs, GELU's two
+/// gradients and softmax's shifted exponentials, over every exponent, the clamps' and branches'
+/// edges, special values and the masked tail.
+@Suite(.enabled(if: NormCKernelTests.runs, "this CPU lacks AVX-512F"))
+struct ActivationCKernelTests {
+    /// Every float exponent with random mantissas and both signs, a dense grid over [−30, 30], the
+    /// constants where the definitions switch branches (±1 ulp), and the special values.
+    static let inputs: [Float] = {
+        var s: UInt32 = 12345
+        func next() -> UInt32 { s = s &* 1_664_525 &+ 1_013_904_223; return s }
+        var v: [Float] = [0, -0, .infinity, -.infinity, .nan, -.nan, Float(bitPattern: 0x7F80_0001), .leastNonzeroMagnitude,
+                          -.leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+        for edge: Float in [88.72283, -87.33654, 0.0625, -0.0625, 44.36142, -43.66827, 9.4, -9.4, 1, -1] {
+            v += [edge.nextDown.nextDown, edge.nextDown, edge, edge.nextUp, edge.nextUp.nextUp]
+        }
+        for exponent: UInt32 in 0..<255 {
+            for _ in 0..<48 {
+                let bits = exponent << 23 | (next() >> 9)
+                v.append(Float(bitPattern: bits))
+                v.append(-Float(bitPattern: bits))
+            }
+        }
+        v += (-1920...1920).map { Float($0) / 64 }
+        v += (0..<40_000).map { _ in Float(next() >> 8) / Float(1 << 24) * 24 - 12 }
+        return v
+    }()
+
+    static func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
+
+    /// Differences between `got` and `want`, and the first few of them.
+    static func differences(_ got: [Float], _ want: [Float], _ x: [Float]) -> (count: Int, first: [String]) {
+        let bad = (0..<want.count).filter { !same(got[$0], want[$0]) }
+        return (bad.count, bad.prefix(4).map { "x = \(x[$0]) (\(String(x[$0].bitPattern, radix: 16))): \(got[$0]) vs \(want[$0])" })
+    }
+
+    typealias Loop = @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+
+    static let forward: [(String, Int, Loop)] = [
+        ("exp", SWIFTNN_ACTIVATION_EXP, expLoopF), ("sigmoid", SWIFTNN_ACTIVATION_SIGMOID, sigmoidLoopF),
+        ("tanh", SWIFTNN_ACTIVATION_TANH, tanhLoopF), ("gelu", SWIFTNN_ACTIVATION_GELU, geluLoopF),
+        ("gelu tanh", SWIFTNN_ACTIVATION_GELU_TANH, geluTanhLoopF),
+    ]
+
+    @Test("forward kernels equal the Swift definitions bit for bit")
+    func forwardMatchesSwift() {
+        let x = Self.inputs
+        for (name, code, swiftLoop) in Self.forward {
+            var got = [Float](repeating: 7, count: x.count), want = got
+            swiftnn_activation_f32(Int32(code), x, &got, x.count)
+            swiftLoop(x, &want, x.count)
+            let d = Self.differences(got, want, x)
+            #expect(d.count == 0, "\(name): \(d.count) of \(x.count) differ: \(d.first)")
+        }
+    }
+
+    @Test("GELU gradient kernels equal the Swift definitions bit for bit")
+    func gradientsMatchSwift() {
+        let x = Self.inputs
+        let g = x.indices.map { Float(($0 * 7919) % 4001) / 1000 - 2 }
+        let cases: [(String, Int, (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void)] = [
+            ("gelu", SWIFTNN_ACTIVATION_GELU, geluBackwardLoopF), ("gelu tanh", SWIFTNN_ACTIVATION_GELU_TANH, geluTanhBackwardLoopF),
+        ]
+        for (name, code, swiftLoop) in cases {
+            var got = [Float](repeating: 7, count: x.count), want = got
+            swiftnn_activation_backward_f32(Int32(code), g, x, &got, x.count)
+            swiftLoop(g, x, &want, x.count)
+            let d = Self.differences(got, want, x)
+            #expect(d.count == 0, "\(name)′: \(d.count) of \(x.count) differ: \(d.first)")
+        }
+    }
+
+    @Test("softmax's shifted exponentials equal fastExp(x − shift)", arguments: [Float(0), 3.25, -40, 88, .infinity])
+    func shiftedExp(shift: Float) {
+        let x = Self.inputs
+        var got = [Float](repeating: 7, count: x.count)
+        swiftnn_exp_shifted_f32(x, shift, &got, x.count)
+        let want = x.map { fastExp($0 - shift) }
+        let d = Self.differences(got, want, x)
+        #expect(d.count == 0, "shift \(shift): \(d.count) differ: \(d.first)")
+    }
+
+    @Test("the masked tail writes n elements and no more", arguments: [0, 1, 15, 16, 17, 31, 33])
+    func tail(n: Int) {
+        let x = (0..<48).map { Float($0) / 8 - 3 }
+        for (name, code, swiftLoop) in Self.forward {
+            var got = [Float](repeating: 7, count: 48), want = got
+            swiftnn_activation_f32(Int32(code), x, &got, n)
+            swiftLoop(x, &want, n)
+            #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "\(name), n = \(n)")
+            #expect(got[n...].allSatisfy { $0 == 7 }, "\(name) wrote past n = \(n)")
+        }
+        var g = [Float](repeating: 7, count: 48), gw = g
+        swiftnn_activation_backward_f32(Int32(SWIFTNN_ACTIVATION_GELU), x, x, &g, n)
+        geluBackwardLoopF(x, x, &gw, n)
+        #expect(g.map(\.bitPattern) == gw.map(\.bitPattern) && g[n...].allSatisfy { $0 == 7 }, "gelu′, n = \(n)")
+        var e = [Float](repeating: 7, count: 48)
+        swiftnn_exp_shifted_f32(x, 1.5, &e, n)
+        #expect(e[..<n].map(\.bitPattern) == x[..<n].map { fastExp($0 - 1.5).bitPattern } && e[n...].allSatisfy { $0 == 7 })
+    }
+
+    @Test("Tensor ops take the kernels: exp, sigmoid, tanh, GELU, softmax and GELU's gradient agree with the definitions")
+    func tensorOpsUseThem() {
+        let values = Array(Self.inputs.filter { $0.isFinite && abs($0) < 50 }.prefix(5000))
+        let x = Tensor(values, shape: [values.count])
+        func expectSame(_ t: Tensor, _ loop: Loop, _ name: String) {
+            var want = [Float](repeating: 0, count: values.count)
+            loop(values, &want, values.count)
+            let d = Self.differences(t.toArray(of: Float.self), want, values)
+            #expect(d.count == 0, "\(name): \(d.first)")
+        }
+        expectSame(x.exp(), expLoopF, "exp")
+        expectSame(x.sigmoid(), sigmoidLoopF, "sigmoid")
+        expectSame(x.tanh(), tanhLoopF, "tanh")
+        expectSame(x.gelu(), geluLoopF, "gelu")
+        expectSame(x.gelu(approximate: .tanh), geluTanhLoopF, "gelu tanh")
+
+        // Softmax over rows of 1000: exponentials from fastExp(x − max), then scaled by 1/Σ.
+        let rows = Tensor(Array(values.prefix(5000)), shape: [5, 1000])
+        let s = rows.softmax(dim: 1).toArray(of: Float.self)
+        for r in 0..<5 {
+            let row = Array(values[(r * 1000)..<(r * 1000 + 1000)])
+            let m = row.max()!
+            let e = row.map { fastExp($0 - m) }
+            let inv = 1 / Float(CPUBackend.rowSum(e, e.count))
+            let bad = (0..<1000).filter { !Self.same(s[r * 1000 + $0], e[$0] * inv) }.count
+            #expect(bad == 0, "softmax row \(r): \(bad) differ")
+        }
+
+        let leaf = Tensor(values, shape: [values.count], requiresGrad: true)
+        leaf.gelu().sum().backward()
+        var want = [Float](repeating: 0, count: values.count)
+        geluBackwardLoopF([Float](repeating: 1, count: values.count), values, &want, values.count)
+        let d = Self.differences(leaf.grad!.toArray(of: Float.self), want, values)
+        #expect(d.count == 0, "gelu′: \(d.first)")
+    }
+}
