@@ -1,11 +1,12 @@
 // Transcendental activations on AVX-512F (TensorCore/CPU/FloatMath.swift): e^x, the sigmoid, tanh,
-// GELU (erf and tanh forms) and GELU's gradients, sixteen floats per vector. Swift compiles the
-// same loops for baseline x86-64 (four lanes, no FMA): exp ran at 6.5× the memory floor on one
-// thread, GELU at 11×.
+// GELU (erf and tanh forms), GELU's gradients and softmax's row passes (Softmax.swift), sixteen
+// floats per vector. Swift compiles the same loops for baseline x86-64 (four lanes, no FMA): exp
+// ran at 6.5× the memory floor on one thread, GELU at 11×.
 //
-// Bit for bit the Swift definitions (fastExp, fastTanh, fastErf and the loops over them): the same
-// constants (their float bits were checked equal to Swift's literals), the same operations in the
-// same order, each rounded on its own: a multiply and an add are never fused into an FMA.
+// Bit for bit the Swift definitions (fastExp, fastTanh, fastErf, the loops over them, softmaxRow and
+// rowSum's order of additions): the same constants (their float bits were checked equal to Swift's
+// literals), the same operations in the same order, each rounded on its own: a multiply and an add
+// are never fused into an FMA.
 #pragma clang fp contract(off)
 #include "CKernelSupport.h"
 
@@ -155,23 +156,98 @@ void swiftnn_activation_backward_f32(int op, const float *g, const float *x, flo
     else if (op == SWIFTNN_ACTIVATION_GELU_TANH) gelu_tanh_gradient_loop(g, x, d, n);
 }
 
+/// The largest of n ≥ 1 floats, ignoring NaNs after the first element (as the Swift loop's
+/// `x[k] > m ? x[k] : m`; a row with a NaN ends all NaN whatever its maximum).
 SWIFTNN_AVX512
-void swiftnn_exp_shifted_f32(const float *x, float shift, float *y, long n) {
-    const __m512 s = K(shift);
+float swiftnn_row_max_f32(const float *x, long n) {
+    __m512 m0 = K(x[0]), m1 = m0, m2 = m0, m3 = m0;
     long i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp16(SUB(_mm512_loadu_ps(x + i), s)));
+    for (; i + 64 <= n; i += 64) {
+        // max(v, m) returns m when v is NaN: NaNs are skipped, as in `v > m ? v : m`.
+        m0 = _mm512_max_ps(_mm512_loadu_ps(x + i), m0);
+        m1 = _mm512_max_ps(_mm512_loadu_ps(x + i + 16), m1);
+        m2 = _mm512_max_ps(_mm512_loadu_ps(x + i + 32), m2);
+        m3 = _mm512_max_ps(_mm512_loadu_ps(x + i + 48), m3);
+    }
+    for (; i + 16 <= n; i += 16) m0 = _mm512_max_ps(_mm512_loadu_ps(x + i), m0);
+    if (i < n) m1 = _mm512_mask_max_ps(m1, lane_range(0, n - i), _mm512_maskz_loadu_ps(lane_range(0, n - i), x + i), m1);
+    return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+}
+
+/// Σ of a vector in the order of Swift's `treeSum`: halves added, down to two lanes.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) float tree_sum(__m512 v) {
+    const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(c) + _mm_cvtss_f32(_mm_shuffle_ps(c, c, 1));
+}
+
+SWIFTNN_AVX512
+double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n) {
+    const __m512 s = K(shift);
+    double total = 0;
+    for (long start = 0; start < n; start += 4096) {
+        const long end = n < start + 4096 ? n : start + 4096;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        long i = start;
+        for (; i + 64 <= end; i += 64) {
+            const __m512 e0 = exp16(SUB(_mm512_loadu_ps(x + i), s)), e1 = exp16(SUB(_mm512_loadu_ps(x + i + 16), s));
+            const __m512 e2 = exp16(SUB(_mm512_loadu_ps(x + i + 32), s)), e3 = exp16(SUB(_mm512_loadu_ps(x + i + 48), s));
+            _mm512_storeu_ps(y + i, e0); _mm512_storeu_ps(y + i + 16, e1);
+            _mm512_storeu_ps(y + i + 32, e2); _mm512_storeu_ps(y + i + 48, e3);
+            a0 = ADD(a0, e0); a1 = ADD(a1, e1); a2 = ADD(a2, e2); a3 = ADD(a3, e3);
+        }
+        for (; i + 16 <= end; i += 16) {
+            const __m512 e = exp16(SUB(_mm512_loadu_ps(x + i), s));
+            _mm512_storeu_ps(y + i, e);
+            a0 = ADD(a0, e);
+        }
+        // The tail one element at a time, in order, as rowSum's scalar loop.
+        float tail = 0;
+        if (i < end) {
+            const __mmask16 m = lane_range(0, end - i);
+            float e[16];
+            _mm512_storeu_ps(e, exp16(SUB(_mm512_maskz_loadu_ps(m, x + i), s)));
+            for (long j = 0; j < end - i; j++) { y[i + j] = e[j]; tail += e[j]; }
+        }
+        total += (double)tree_sum(ADD(ADD(a0, a1), ADD(a2, a3))) + (double)tail;
+    }
+    return total;
+}
+
+SWIFTNN_AVX512
+void swiftnn_scale_f32(float *y, float factor, long n) {
+    const __m512 f = K(factor);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, MUL(_mm512_loadu_ps(y + i), f));
     if (i < n) {
         const __mmask16 m = lane_range(0, n - i);
-        _mm512_mask_storeu_ps(y + i, m, exp16(SUB(_mm512_maskz_loadu_ps(m, x + i), s)));
+        _mm512_mask_storeu_ps(y + i, m, MUL(_mm512_maskz_loadu_ps(m, y + i), f));
+    }
+}
+
+SWIFTNN_AVX512
+void swiftnn_subtract_f32(const float *x, float c, float *y, long n) {
+    const __m512 v = K(c);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, SUB(_mm512_loadu_ps(x + i), v));
+    if (i < n) {
+        const __mmask16 m = lane_range(0, n - i);
+        _mm512_mask_storeu_ps(y + i, m, SUB(_mm512_maskz_loadu_ps(m, x + i), v));
     }
 }
 
 #else
 
+float swiftnn_row_max_f32(const float *x, long n) { (void)n; return x[0]; }
+double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n) { (void)x; (void)shift; (void)y; (void)n; return 0; }
+void swiftnn_scale_f32(float *y, float factor, long n) { (void)y; (void)factor; (void)n; }
+void swiftnn_subtract_f32(const float *x, float c, float *y, long n) { (void)x; (void)c; (void)y; (void)n; }
+
 void swiftnn_activation_f32(int op, const float *x, float *y, long n) { (void)op; (void)x; (void)y; (void)n; }
 void swiftnn_activation_backward_f32(int op, const float *g, const float *x, float *d, long n) {
     (void)op; (void)g; (void)x; (void)d; (void)n;
 }
-void swiftnn_exp_shifted_f32(const float *x, float shift, float *y, long n) { (void)x; (void)shift; (void)y; (void)n; }
 
 #endif

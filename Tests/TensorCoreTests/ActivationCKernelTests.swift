@@ -5,7 +5,7 @@ import Testing
 
 /// The transcendental activations' AVX-512 kernels (activation_kernels.c) must give bit for bit what
 /// their Swift definitions give (FloatMath.swift): e^x, the sigmoid, tanh, both GELUs, GELU's two
-/// gradients and softmax's shifted exponentials, over every exponent, the clamps' and branches'
+/// gradients and softmax's row passes, over every exponent, the clamps' and branches'
 /// edges, special values and the masked tail.
 @Suite(.enabled(if: NormCKernelTests.runs, "this CPU lacks AVX-512F"))
 struct ActivationCKernelTests {
@@ -75,14 +75,50 @@ struct ActivationCKernelTests {
         }
     }
 
-    @Test("softmax's shifted exponentials equal fastExp(x − shift)", arguments: [Float(0), 3.25, -40, 88, .infinity])
-    func shiftedExp(shift: Float) {
-        let x = Self.inputs
-        var got = [Float](repeating: 7, count: x.count)
-        swiftnn_exp_shifted_f32(x, shift, &got, x.count)
-        let want = x.map { fastExp($0 - shift) }
-        let d = Self.differences(got, want, x)
-        #expect(d.count == 0, "shift \(shift): \(d.count) differ: \(d.first)")
+    @Test("softmax's exponentials and their sum equal fastExp(x − shift) and rowSum", arguments: [Float(0), 3.25, -40, 88, .infinity])
+    func shiftedExpSum(shift: Float) {
+        // Several blocks of 4096 and a tail, and short rows.
+        for n in [Self.inputs.count, 4096 * 2 + 37, 4096, 100, 17, 1] {
+            let x = Array(Self.inputs.prefix(n))
+            var got = [Float](repeating: 7, count: n)
+            let sum = swiftnn_exp_shifted_sum_f32(x, shift, &got, n)
+            let want = x.map { fastExp($0 - shift) }
+            let d = Self.differences(got, want, x)
+            #expect(d.count == 0, "shift \(shift), n \(n): \(d.count) differ: \(d.first)")
+            let wantSum = CPUBackend.rowSum(want, n)
+            #expect(sum.bitPattern == wantSum.bitPattern || (sum.isNaN && wantSum.isNaN), "Σ, shift \(shift), n \(n): \(sum) vs \(wantSum)")
+        }
+        // Finite rows, so that the sum is not NaN: its order of additions is what is compared.
+        let finite = Self.inputs.filter { abs($0) < 30 }
+        var y = [Float](repeating: 0, count: finite.count)
+        let sum = swiftnn_exp_shifted_sum_f32(finite, shift.isFinite ? shift : 0, &y, finite.count)
+        #expect(sum.isFinite && sum == CPUBackend.rowSum(y, y.count))
+    }
+
+    @Test("softmax rows equal the Swift definition: specials, one element, several blocks, log or not")
+    func softmaxRows() {
+        var rows: [[Float]] = [[3], [-.infinity], [-.infinity, -.infinity, -.infinity], [1, .nan, 2], [.nan, 1, 2],
+                               [.infinity, 1], [0, -0, 0, -0, 0], [-1e30, 1e30, 5], [Float](repeating: -3, count: 33)]
+        rows.append(Array(Self.inputs.filter { abs($0) < 60 }.prefix(4096 * 2 + 37)))
+        rows.append((0..<1000).map { Float($0 % 17) - 8 })
+        for row in rows {
+            for log in [false, true] {
+                var got = [Float](repeating: 7, count: row.count), want = got
+                CPUBackend.floatRowAVX512(row, &got, row.count, log)
+                CPUBackend.softmaxRow(row, &want, row.count, log)
+                let d = Self.differences(got, want, row)
+                #expect(d.count == 0, "\(log ? "log-" : "")softmax of \(row.prefix(5))…: \(d.count) differ: \(d.first)")
+            }
+        }
+    }
+
+    @Test("row maximum equals the largest element", arguments: [1, 15, 16, 17, 63, 64, 65, 1000])
+    func rowMax(n: Int) {
+        let x = (0..<n).map { Float(($0 * 37) % 101) - 50 }
+        #expect(swiftnn_row_max_f32(x, n) == x.max()!)
+        var shifted = x
+        shifted[n - 1] = 1000   // in the tail
+        #expect(swiftnn_row_max_f32(shifted, n) == 1000)
     }
 
     @Test("the masked tail writes n elements and no more", arguments: [0, 1, 15, 16, 17, 31, 33])
@@ -100,8 +136,14 @@ struct ActivationCKernelTests {
         geluBackwardLoopF(x, x, &gw, n)
         #expect(g.map(\.bitPattern) == gw.map(\.bitPattern) && g[n...].allSatisfy { $0 == 7 }, "gelu′, n = \(n)")
         var e = [Float](repeating: 7, count: 48)
-        swiftnn_exp_shifted_f32(x, 1.5, &e, n)
+        _ = swiftnn_exp_shifted_sum_f32(x, 1.5, &e, n)
         #expect(e[..<n].map(\.bitPattern) == x[..<n].map { fastExp($0 - 1.5).bitPattern } && e[n...].allSatisfy { $0 == 7 })
+        var scaled = [Float](repeating: 7, count: 48), shifted = scaled
+        if n > 0 { scaled.replaceSubrange(0..<n, with: x[..<n]) }
+        swiftnn_scale_f32(&scaled, 0.3, n)
+        swiftnn_subtract_f32(x, 0.3, &shifted, n)
+        #expect(scaled[..<n].elementsEqual(x[..<n].map { $0 * 0.3 }) && scaled[n...].allSatisfy { $0 == 7 })
+        #expect(shifted[..<n].elementsEqual(x[..<n].map { $0 - 0.3 }) && shifted[n...].allSatisfy { $0 == 7 })
     }
 
     @Test("Tensor ops take the kernels: exp, sigmoid, tanh, GELU, softmax and GELU's gradient agree with the definitions")

@@ -296,5 +296,15 @@ void swiftnn_activation_f32(int op, const float *x, float *y, long n);
 /// (geluBackwardLoopF, geluTanhBackwardLoopF).
 void swiftnn_activation_backward_f32(int op, const float *g, const float *x, float *d, long n);
 
-/// y[i] = fastExp(x[i] − shift) for i < n: softmax's exponentials.
-void swiftnn_exp_shifted_f32(const float *x, float shift, float *y, long n);
+/// max(x[0..<n]), n ≥ 1: softmax's row maximum (NaNs after x[0] are skipped, as the Swift loop does).
+float swiftnn_row_max_f32(const float *x, long n);
+
+/// y[i] = fastExp(x[i] − shift), returning Σ y in the order of CPUBackend.rowSum (four vector
+/// accumulators per block of 4096, the tail in order, blocks added in double).
+double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n);
+
+/// y[i] *= factor.
+void swiftnn_scale_f32(float *y, float factor, long n);
+
+/// y[i] = x[i] − c.
+void swiftnn_subtract_f32(const float *x, float c, float *y, long n);

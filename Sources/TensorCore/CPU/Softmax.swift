@@ -68,39 +68,57 @@ extension CPUBackend {
         }
     }
 
-    /// Softmax over contiguous rows: every pass is a plain loop that vectorises (the exponentials
-    /// go to the output first, then are summed with SIMD accumulators and scaled).
+    /// Softmax over contiguous rows, a row at a time (``softmaxRow``, or its AVX-512 twin for float32).
     static func softmaxRows<T: KFloat>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ outer: Int, _ r: Int, _ log: Bool) {
         Parallel.forRange(0..<outer, grain: Swift.max(1, elementwiseGrain / Swift.max(r, 1))) { range in
             for o in range {
                 let x = px + o * r, y = po + o * r
-                // Four running maxima for instruction-level parallelism.
-                var m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0]
-                var k = 0
-                while k + 4 <= r {
-                    m0 = x[k] > m0 ? x[k] : m0; m1 = x[k + 1] > m1 ? x[k + 1] : m1
-                    m2 = x[k + 2] > m2 ? x[k + 2] : m2; m3 = x[k + 3] > m3 ? x[k + 3] : m3
-                    k += 4
-                }
-                while k < r { m0 = x[k] > m0 ? x[k] : m0; k += 1 }
-                var m = Swift.max(Swift.max(m0, m1), Swift.max(m2, m3))
-                if m.isInfinite && m < 0 { m = 0 }   // a row of -inf: NaN like PyTorch (0/0)
                 if T.self == Float.self && GEMMCKernel.level >= 2 {
-                    // The same exponentials on AVX-512 (activation_kernels.c).
-                    swiftnn_exp_shifted_f32(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self), Float(m),
-                                            UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), r)
+                    floatRowAVX512(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                   UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), r, log)
                 } else {
-                    for k in 0..<r { y[k] = T.kexpFast(x[k] - m) }
-                }
-                let s = T(rowSum(UnsafePointer(y), r))
-                if log {
-                    let c = m + T.klog(s)
-                    for k in 0..<r { y[k] = x[k] - c }
-                } else {
-                    let inv = 1 / s
-                    for k in 0..<r { y[k] *= inv }
+                    softmaxRow(x, y, r, log)
                 }
             }
+        }
+    }
+
+    /// One row's softmax (or log-softmax), `r` ≥ 1: every pass is a plain loop that vectorises (the
+    /// exponentials go to the output first, then are summed with SIMD accumulators and scaled).
+    static func softmaxRow<T: KFloat>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ r: Int, _ log: Bool) {
+        // Four running maxima for instruction-level parallelism.
+        var m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0]
+        var k = 0
+        while k + 4 <= r {
+            m0 = x[k] > m0 ? x[k] : m0; m1 = x[k + 1] > m1 ? x[k + 1] : m1
+            m2 = x[k + 2] > m2 ? x[k + 2] : m2; m3 = x[k + 3] > m3 ? x[k + 3] : m3
+            k += 4
+        }
+        while k < r { m0 = x[k] > m0 ? x[k] : m0; k += 1 }
+        var m = Swift.max(Swift.max(m0, m1), Swift.max(m2, m3))
+        if m.isInfinite && m < 0 { m = 0 }   // a row of -inf: NaN like PyTorch (0/0)
+        for k in 0..<r { y[k] = T.kexpFast(x[k] - m) }
+        let s = T(rowSum(UnsafePointer(y), r))
+        if log {
+            let c = m + T.klog(s)
+            for k in 0..<r { y[k] = x[k] - c }
+        } else {
+            let inv = 1 / s
+            for k in 0..<r { y[k] *= inv }
+        }
+    }
+
+    /// ``softmaxRow`` for float32 on AVX-512 (activation_kernels.c), the same values (a row with a NaN
+    /// is all NaN in both): the maximum, the exponentials summed in rowSum's order, then the scale
+    /// or the shift.
+    static func floatRowAVX512(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ r: Int, _ log: Bool) {
+        var m = swiftnn_row_max_f32(x, r)
+        if m.isInfinite && m < 0 { m = 0 }   // a row of -inf: NaN like PyTorch (0/0)
+        let s = Float(swiftnn_exp_shifted_sum_f32(x, m, y, r))
+        if log {
+            swiftnn_subtract_f32(x, m + Float.klog(s), y, r)
+        } else {
+            swiftnn_scale_f32(y, 1 / s, r)
         }
     }
 
