@@ -1,5 +1,5 @@
 // Transcendental activations on AVX-512F (TensorCore/CPU/FloatMath.swift): e^x, the sigmoid, tanh,
-// GELU (erf and tanh forms), GELU's gradients and softmax's row passes (Softmax.swift), sixteen
+// GELU (erf and tanh forms), GELU's gradients, ELU and SELU, and softmax's row passes (Softmax.swift), sixteen
 // floats per vector. Swift compiles the same loops for baseline x86-64 (four lanes, no FMA): exp
 // ran at 6.5× the memory floor on one thread, GELU at 11×.
 //
@@ -83,6 +83,31 @@ static inline __attribute__((always_inline)) __m512 erf16(__m512 x) {
     return nan_passes(x, r);
 }
 
+/// fastExpm1 (x ≤ 0; positive x give 0). The clamps in Swift.max/Swift.min's operand order
+/// (`lo >= x ? lo : x`, `0 < a ? 0 : a`), so that −0 and NaN go the same way.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) __m512 expm1_16(__m512 x) {
+    const __m512 lo = K(-87.33654f), magic = K(12582912.0f), zero = _mm512_setzero_ps();
+    const __m512 xc = _mm512_min_ps(zero, _mm512_max_ps(lo, x));
+    const __m512 t = ADD(MUL(xc, K(1.44269504088896341f)), magic);
+    const __m512 n = SUB(t, magic);
+    const __m512 r = SUB(SUB(xc, MUL(n, K(0.693359375f))), MUL(n, K(-2.12194440e-4f)));
+    __m512 p = K(1.0f / 40320.0f);
+    p = ADD(MUL(p, r), K(1.0f / 5040.0f));
+    p = ADD(MUL(p, r), K(1.0f / 720.0f));
+    p = ADD(MUL(p, r), K(1.0f / 120.0f));
+    p = ADD(MUL(p, r), K(1.0f / 24.0f));
+    p = ADD(MUL(p, r), K(1.0f / 6.0f));
+    p = ADD(MUL(p, r), K(0.5f));
+    const __m512 em = ADD(MUL(MUL(p, r), r), r);
+    const __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(magic));
+    const __m512 s = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23));
+    __m512 y = ADD(MUL(s, em), SUB(s, K(1.0f)));
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), K(-1.0f));
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, zero, _CMP_EQ_OQ), x);
+    return nan_passes(x, y);
+}
+
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) __m512 activation16(int op, __m512 v) {
     switch (op) {
@@ -135,6 +160,40 @@ void swiftnn_activation_f32(int op, const float *x, float *y, long n) {
     case SWIFTNN_ACTIVATION_GELU: gelu_loop(x, y, n); break;
     case SWIFTNN_ACTIVATION_GELU_TANH: gelu_tanh_loop(x, y, n); break;
     default: break;
+    }
+}
+
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) __m512 elu16(__m512 x, __m512 alpha, __m512 scale) {
+    const __m512 negative = MUL(MUL(scale, alpha), expm1_16(x));
+    return _mm512_mask_mov_ps(negative, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), MUL(scale, x));
+}
+
+SWIFTNN_AVX512
+void swiftnn_elu_f32(const float *x, float *y, long n, float alpha, float scale) {
+    const __m512 a = K(alpha), s = K(scale);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, elu16(_mm512_loadu_ps(x + i), a, s));
+    if (i < n) {
+        const __mmask16 m = lane_range(0, n - i);
+        _mm512_mask_storeu_ps(y + i, m, elu16(_mm512_maskz_loadu_ps(m, x + i), a, s));
+    }
+}
+
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) __m512 elu_gradient16(__m512 g, __m512 x, __m512 alpha, __m512 scale) {
+    const __m512 gs = MUL(g, scale);
+    return _mm512_mask_mov_ps(MUL(MUL(gs, alpha), exp16(x)), _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), gs);
+}
+
+SWIFTNN_AVX512
+void swiftnn_elu_backward_f32(const float *g, const float *x, float *d, long n, float alpha, float scale) {
+    const __m512 a = K(alpha), s = K(scale);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, elu_gradient16(_mm512_loadu_ps(g + i), _mm512_loadu_ps(x + i), a, s));
+    if (i < n) {
+        const __mmask16 m = lane_range(0, n - i);
+        _mm512_mask_storeu_ps(d + i, m, elu_gradient16(_mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, x + i), a, s));
     }
 }
 
@@ -241,6 +300,12 @@ void swiftnn_subtract_f32(const float *x, float c, float *y, long n) {
 #else
 
 float swiftnn_row_max_f32(const float *x, long n) { (void)n; return x[0]; }
+void swiftnn_elu_f32(const float *x, float *y, long n, float alpha, float scale) {
+    (void)x; (void)y; (void)n; (void)alpha; (void)scale;
+}
+void swiftnn_elu_backward_f32(const float *g, const float *x, float *d, long n, float alpha, float scale) {
+    (void)g; (void)x; (void)d; (void)n; (void)alpha; (void)scale;
+}
 double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n) { (void)x; (void)shift; (void)y; (void)n; return 0; }
 void swiftnn_scale_f32(float *y, float factor, long n) { (void)y; (void)factor; (void)n; }
 void swiftnn_subtract_f32(const float *x, float c, float *y, long n) { (void)x; (void)c; (void)y; (void)n; }

@@ -19,6 +19,11 @@ struct BenchOps: ParsableCommand {
         let bias = Tensor.randn([cols], generator: gen)
         let sq = Tensor.randn([2048, 2048], generator: gen)
         let positive = a.abs()
+        // For the backward cases: a leaf that requires grad (its gradient is dropped after each call).
+        let leaf = a.detach()
+        leaf.requiresGrad = true
+        let ones = Tensor.ones([rows, cols])
+        func backward(_ f: (Tensor) -> Tensor) { f(leaf).backward(ones); leaf.grad = nil }
         let f = 4 * n   // bytes of one float32 operand
         let cases: [(String, Int, () -> Void)] = [
             ("a + b (same shape)", 3 * f, { _ = a + b }),
@@ -32,6 +37,12 @@ struct BenchOps: ParsableCommand {
             ("tanh", 2 * f, { _ = a.tanh() }),
             ("gelu (erf)", 2 * f, { _ = a.gelu() }),
             ("gelu (tanh)", 2 * f, { _ = a.gelu(approximate: .tanh) }),
+            ("selu", 2 * f, { _ = a.selu() }),
+            ("elu", 2 * f, { _ = a.elu() }),
+            ("log", 2 * f, { _ = positive.log() }),
+            // Forward (x → y) then backward (g, x → dx): 5 operands.
+            ("selu forward + backward", 5 * f, { backward { $0.selu() } }),
+            ("gelu forward + backward", 5 * f, { backward { $0.gelu() } }),
             ("sum()", f, { _ = a.sum() }),
             ("sum(dim: 0) [4096,1024]", f, { _ = a.sum(dim: 0) }),
             ("sum(dim: 1) [4096,1024]", f, { _ = a.sum(dim: 1) }),

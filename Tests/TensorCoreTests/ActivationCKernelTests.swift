@@ -1,5 +1,6 @@
 import Autograd
 import CKernelSupport
+import Foundation
 import Testing
 @testable import TensorCore
 
@@ -14,7 +15,7 @@ struct ActivationCKernelTests {
     static let inputs: [Float] = {
         var s: UInt32 = 12345
         func next() -> UInt32 { s = s &* 1_664_525 &+ 1_013_904_223; return s }
-        var v: [Float] = [0, -0, .infinity, -.infinity, .nan, -.nan, Float(bitPattern: 0x7F80_0001), .leastNonzeroMagnitude,
+        var v: [Float] = [0, -0.0, .infinity, -.infinity, .nan, -.nan, Float(bitPattern: 0x7F80_0001), .leastNonzeroMagnitude,
                           -.leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
         for edge: Float in [88.72283, -87.33654, 0.0625, -0.0625, 44.36142, -43.66827, 9.4, -9.4, 1, -1] {
             v += [edge.nextDown.nextDown, edge.nextDown, edge, edge.nextUp, edge.nextUp.nextUp]
@@ -59,6 +60,45 @@ struct ActivationCKernelTests {
         }
     }
 
+    @Test("ELU and SELU kernels and their gradients equal the Swift definitions bit for bit", arguments: [(1.0, 1.0), (0.5, 1.0), (2.5, 1.0),
+                                                                                   (SELUConstants.alpha, SELUConstants.scale)])
+    func eluMatchesSwift(alpha: Double, scale: Double) {
+        let x = Self.inputs
+        var got = [Float](repeating: 7, count: x.count)
+        swiftnn_elu_f32(x, &got, x.count, Float(alpha), Float(scale))
+        let f = ELUFunction(alpha: Float(alpha), scale: Float(scale))
+        let d = Self.differences(got, x.map { f($0) }, x)
+        #expect(d.count == 0, "alpha \(alpha), scale \(scale): \(d.count) of \(x.count) differ: \(d.first)")
+        let g = x.indices.map { Float(($0 * 7919) % 4001) / 1000 - 2 }
+        var dGot = [Float](repeating: 7, count: x.count)
+        swiftnn_elu_backward_f32(g, x, &dGot, x.count, Float(alpha), Float(scale))
+        let gradient = ELUGradient(alpha: Float(alpha), scale: Float(scale))
+        let dd = Self.differences(dGot, x.indices.map { gradient(g[$0], x[$0], 0) }, x)
+        #expect(dd.count == 0, "gradient, alpha \(alpha), scale \(scale): \(dd.count) of \(x.count) differ: \(dd.first)")
+        for n in [0, 1, 15, 17, 33] {
+            var tail = [Float](repeating: 7, count: 48)
+            let xs = (0..<48).map { Float($0) / 8 - 4 }
+            swiftnn_elu_f32(xs, &tail, n, Float(alpha), Float(scale))
+            #expect(tail[..<n].elementsEqual(xs[..<n].map { f($0) }) && tail[n...].allSatisfy { $0 == 7 }, "n = \(n)")
+        }
+    }
+
+    @Test("fastExpm1 is within 1 ulp of e^x − 1 for x ≤ 0, exact at ±0, −1 far below, NaN through")
+    func expm1Accuracy() {
+        var worst = 0.0, worstX: Float = 0
+        for x in Self.inputs where x <= 0 && x.isFinite {
+            let want = Foundation.expm1(Double(x))
+            let got = Double(fastExpm1(x))
+            let ulp = Double(Float(want).ulp)
+            let err = Swift.abs(got - want) / ulp
+            if err > worst { worst = err; worstX = x }
+        }
+        #expect(worst <= 1, "largest error \(worst) ulp at x = \(worstX)")
+        #expect(fastExpm1(0).bitPattern == Float(0).bitPattern && fastExpm1(-0.0).bitPattern == Float(-0.0).bitPattern)
+        #expect(fastExpm1(-.infinity) == -1 && fastExpm1(-100) == -1 && fastExpm1(.nan).isNaN)
+        #expect(fastExpm1(-.leastNonzeroMagnitude) == -.leastNonzeroMagnitude && fastExpm1(-1e-20) == -1e-20)
+    }
+
     @Test("GELU gradient kernels equal the Swift definitions bit for bit")
     func gradientsMatchSwift() {
         let x = Self.inputs
@@ -98,7 +138,7 @@ struct ActivationCKernelTests {
     @Test("softmax rows equal the Swift definition: specials, one element, several blocks, log or not")
     func softmaxRows() {
         var rows: [[Float]] = [[3], [-.infinity], [-.infinity, -.infinity, -.infinity], [1, .nan, 2], [.nan, 1, 2],
-                               [.infinity, 1], [0, -0, 0, -0, 0], [-1e30, 1e30, 5], [Float](repeating: -3, count: 33)]
+                               [.infinity, 1], [0, -0.0, 0, -0.0, 0], [-1e30, 1e30, 5], [Float](repeating: -3, count: 33)]
         rows.append(Array(Self.inputs.filter { abs($0) < 60 }.prefix(4096 * 2 + 37)))
         rows.append((0..<1000).map { Float($0 % 17) - 8 })
         for row in rows {

@@ -308,3 +308,9 @@ void swiftnn_scale_f32(float *y, float factor, long n);
 
 /// y[i] = x[i] − c.
 void swiftnn_subtract_f32(const float *x, float c, float *y, long n);
+
+/// y[i] = x[i] > 0 ? scale·x[i] : (scale·alpha)·fastExpm1(x[i]): ELU (scale 1) and SELU.
+void swiftnn_elu_f32(const float *x, float *y, long n, float alpha, float scale);
+
+/// d[i] = x[i] > 0 ? g[i]·scale : g[i]·scale·alpha·fastExp(x[i]): ELU's and SELU's gradient.
+void swiftnn_elu_backward_f32(const float *g, const float *x, float *d, long n, float alpha, float scale);

@@ -45,6 +45,12 @@ struct SigmoidFunction<T: KFloat>: ElementFunction {
     @inline(__always) func callAsFunction(_ x: T) -> T { 1 / (1 + T.kexpFast(-x)) }
 }
 
+/// ELU (`scale` 1) and SELU: `x > 0 ? scale·x : scale·alpha·(e^x − 1)`.
+struct ELUFunction<T: KFloat>: ElementFunction {
+    let alpha: T, scale: T
+    @inline(__always) func callAsFunction(_ x: T) -> T { x > 0 ? scale * x : scale * alpha * T.kexpm1Fast(x) }
+}
+
 // MARK: Gradients
 
 struct NegGradient<T: KFloat>: ElementGradient {
@@ -100,4 +106,10 @@ struct SmallPowerGradient<T: KFloat>: ElementGradient {
     @inline(__always) func callAsFunction(_ g: T, _ x: T, _ y: T) -> T {
         exponent == 2 ? 2 * g * x : (exponent == 1 ? g : 0)
     }
+}
+
+/// ELU (`scale` 1) and SELU: `x > 0 ? g·scale : g·scale·alpha·e^x`.
+struct ELUGradient<T: KFloat>: ElementGradient {
+    let alpha: T, scale: T
+    @inline(__always) func callAsFunction(_ g: T, _ x: T, _ y: T) -> T { x > 0 ? g * scale : g * scale * alpha * T.kexpFast(x) }
 }

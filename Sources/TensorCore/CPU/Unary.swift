@@ -95,12 +95,17 @@ extension CPUBackend {
         case .geluTanh:
             let k = T((2 / Double.pi).squareRoot()), c = T(0.044715)
             scalarMap(px, po, n) { x in T(0.5) * x * (1 + T.ktanh(k * (x + c * x * x * x))) }
-        case .elu(let alpha):
-            let a = T(alpha)
-            scalarMap(px, po, n) { x in x > 0 ? x : a * T.kexpm1(x) }
-        case .selu:
-            let a = T(SELUConstants.alpha), s = T(SELUConstants.scale)
-            scalarMap(px, po, n) { x in x > 0 ? s * x : s * a * T.kexpm1(x) }
+        case .elu, .selu:
+            let (alpha, scale) = eluConstants(op)
+            if T.self == Float.self && GEMMCKernel.level >= 2 {
+                let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
+                let y = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
+                Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
+                    swiftnn_elu_f32(x + r.lowerBound, y + r.lowerBound, r.count, Float(alpha), Float(scale))
+                }
+            } else {
+                map(px, po, n, ELUFunction(alpha: T(alpha), scale: T(scale)))
+            }
         case .pow(let e):
             if e == 2 { simdMap(px, po, n, { $0 * $0 }, { $0 * $0 }); return }
             if e == 1 { simdMap(px, po, n, { $0 }, { $0 }); return }
@@ -126,6 +131,12 @@ extension CPUBackend {
         case .rsqrt: rsqrtLoopF
         default: nil
         }
+    }
+
+    /// ELU's alpha and scale (1), or SELU's.
+    static func eluConstants(_ op: UnaryOp) -> (alpha: Double, scale: Double) {
+        if case .elu(let alpha) = op { return (alpha, 1) }
+        return (SELUConstants.alpha, SELUConstants.scale)
     }
 
     /// `op`'s code for swiftnn_activation_f32 (SWIFTNN_ACTIVATION_*), for the ops it has.
@@ -223,12 +234,18 @@ extension CPUBackend {
                 let t = T.ktanh(k * (x + c * x * x * x))
                 return g * (T(0.5) * (1 + t) + T(0.5) * x * (1 - t * t) * k * (1 + 3 * c * x * x))
             }
-        case .elu(let alpha):
-            let a = T(alpha)
-            zip(costly) { g, x, _ in x > 0 ? g : g * a * T.kexp(x) }
-        case .selu:
-            let a = T(SELUConstants.alpha), s = T(SELUConstants.scale)
-            zip(costly) { g, x, _ in x > 0 ? g * s : g * s * a * T.kexp(x) }
+        case .elu, .selu:
+            let (alpha, scale) = eluConstants(op)
+            if T.self == Float.self && GEMMCKernel.level >= 2 {
+                let g = UnsafeRawPointer(pg).assumingMemoryBound(to: Float.self)
+                let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
+                let d = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
+                Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
+                    swiftnn_elu_backward_f32(g + r.lowerBound, x + r.lowerBound, d + r.lowerBound, r.count, Float(alpha), Float(scale))
+                }
+            } else {
+                map(ELUGradient(alpha: T(alpha), scale: T(scale)))
+            }
         case .pow(let e):
             let te = T(e)
             if e == 0 || e == 1 || e == 2 { map(SmallPowerGradient(exponent: Int(e))); return }
