@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 
 // CPU elementwise kernels of two or three operands (broadcast through a StridedPlan), dtype
@@ -290,6 +291,12 @@ extension CPUBackend {
                 }
                 let sp = src + off, dp = dst + b * M * N
                 let m1 = Swift.min(M, m0 + tile)
+                if MemoryLayout<E>.size == 4 && GEMMCKernel.level >= 2 {
+                    // 16×16 blocks transposed in registers (moves bits only: any 4-byte element).
+                    swiftnn_transpose_f32(UnsafeRawPointer(sp + m0).assumingMemoryBound(to: Float.self), N, m1 - m0, s,
+                                          UnsafeMutableRawPointer(dp + m0 * N).assumingMemoryBound(to: Float.self), N)
+                    continue
+                }
                 var n0 = 0
                 while n0 < N {
                     let n1 = Swift.min(N, n0 + strip)
