@@ -233,6 +233,43 @@ float swiftnn_row_max_f32(const float *x, long n) {
     return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
 }
 
+/// The position of the first NaN of x[0..<n] (n ≥ 1) if there is one, else of the first largest
+/// (`largest`) or smallest element: max(dim:) and min(dim:) over a row.
+SWIFTNN_AVX512
+long swiftnn_row_extremum_index_f32(const float *x, long n, int largest) {
+    __m512 b0 = K(x[0]), b1 = b0;
+    __mmask16 nan = 0;
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);
+        nan |= _mm512_cmp_ps_mask(v0, v1, _CMP_UNORD_Q);
+        b0 = largest ? _mm512_max_ps(v0, b0) : _mm512_min_ps(v0, b0);
+        b1 = largest ? _mm512_max_ps(v1, b1) : _mm512_min_ps(v1, b1);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = lane_range(0, n - i);
+        const __m512 v = _mm512_mask_loadu_ps(b0, m, x + i);   // lanes past n repeat b0: no effect
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        b0 = largest ? _mm512_max_ps(v, b0) : _mm512_min_ps(v, b0);
+    }
+    nan |= _mm512_cmp_ps_mask(b0, b0, _CMP_UNORD_Q);   // x[0] NaN: b0 and b1 stayed NaN
+    if (nan) {
+        for (long j = 0; j < n; j += 16) {
+            const __mmask16 m = lane_range(0, n - j);
+            const __mmask16 hit = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, x + j), _mm512_setzero_ps(), _CMP_UNORD_Q);
+            if (hit) return j + __builtin_ctz(hit);
+        }
+    }
+    const float best = largest ? _mm512_reduce_max_ps(_mm512_max_ps(b0, b1)) : _mm512_reduce_min_ps(_mm512_min_ps(b0, b1));
+    const __m512 target = K(best);
+    for (long j = 0; j < n; j += 16) {
+        const __mmask16 m = lane_range(0, n - j);
+        const __mmask16 hit = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, x + j), target, _CMP_EQ_OQ);
+        if (hit) return j + __builtin_ctz(hit);
+    }
+    return 0;   // not reached: the extremum is one of the elements
+}
+
 /// Σ of a vector in the order of Swift's `treeSum`: halves added, down to two lanes.
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) float tree_sum(__m512 v) {
@@ -300,6 +337,7 @@ void swiftnn_subtract_f32(const float *x, float c, float *y, long n) {
 #else
 
 float swiftnn_row_max_f32(const float *x, long n) { (void)n; return x[0]; }
+long swiftnn_row_extremum_index_f32(const float *x, long n, int largest) { (void)x; (void)n; (void)largest; return 0; }
 void swiftnn_elu_f32(const float *x, float *y, long n, float alpha, float scale) {
     (void)x; (void)y; (void)n; (void)alpha; (void)scale;
 }

@@ -314,3 +314,7 @@ void swiftnn_elu_f32(const float *x, float *y, long n, float alpha, float scale)
 
 /// d[i] = x[i] > 0 ? g[i]·scale : g[i]·scale·alpha·fastExp(x[i]): ELU's and SELU's gradient.
 void swiftnn_elu_backward_f32(const float *g, const float *x, float *d, long n, float alpha, float scale);
+
+/// The index of the first NaN of x[0..<n] (n ≥ 1) if any, else of the first largest (`largest` ≠ 0)
+/// or smallest element: a row of max(dim:) / min(dim:).
+long swiftnn_row_extremum_index_f32(const float *x, long n, int largest);

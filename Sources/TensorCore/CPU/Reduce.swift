@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 
 // CPU reductions: sums (SIMD accumulators merged in Double) and max / min with indices.
@@ -183,6 +184,16 @@ extension CPUBackend {
             if inner == 1 {
                 // Rows: the extreme value with four independent running values (no loop-carried
                 // branch), then the first position holding it; a NaN anywhere wins.
+                if T.self == Float.self && GEMMCKernel.level >= 2 {
+                    // The same position on AVX-512; the value is the element there.
+                    for o in range {
+                        let x = UnsafeRawPointer(px + o * r).assumingMemoryBound(to: Float.self)
+                        let i = swiftnn_row_extremum_index_f32(x, r, largest ? 1 : 0)
+                        pv[o] = px[o * r + i]
+                        pi[o] = Int64(i)
+                    }
+                    return
+                }
                 for o in range {
                     let x = px + o * r
                     var nanAt = -1
