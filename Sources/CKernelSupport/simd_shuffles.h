@@ -1,6 +1,6 @@
 // In-register shuffles and lane masks shared by the AVX-512 kernels (conv_kernels.c, gemm_microkernel.c,
-// pool_kernels.c). Private
-// to CKernelSupport: outside include/, so Swift never imports it.
+// pool_kernels.c, activation_kernels.c, row_kernels.c). Private to CKernelSupport: outside include/,
+// so Swift never imports it.
 #pragma once
 #include <immintrin.h>
 

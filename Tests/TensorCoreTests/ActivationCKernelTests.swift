@@ -4,10 +4,11 @@ import Foundation
 import Testing
 @testable import TensorCore
 
-/// The transcendental activations' AVX-512 kernels (activation_kernels.c) must give bit for bit what
-/// their Swift definitions give (FloatMath.swift): e^x, the sigmoid, tanh, both GELUs, GELU's two
-/// gradients and softmax's row passes, over every exponent, the clamps' and branches'
-/// edges, special values and the masked tail.
+/// The transcendental activations' AVX-512 kernels (activation_kernels.c) and softmax's row passes
+/// (row_kernels.c) must give bit for bit what their Swift definitions give (FloatMath.swift,
+/// ElementFunctions.swift, Softmax.swift): e^x, the sigmoid, tanh, both GELUs and their gradients,
+/// ELU and SELU and their gradients, softmax rows, over every exponent, the clamps' and branches'
+/// edges, special values and the masked tail. fastExpm1's own accuracy is checked against libm.
 @Suite(.enabled(if: NormCKernelTests.runs, "this CPU lacks AVX-512F"))
 struct ActivationCKernelTests {
     /// Every float exponent with random mantissas and both signs, a dense grid over [−30, 30], the

@@ -279,7 +279,7 @@ void swiftnn_adam_f32(float *p, const float *grad, float *m, float *v, long n, f
                       float b2, float w2, float bc2Sqrt, float eps, float negStepSize);
 
 // MARK: Transcendental activations (activation_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
-// Bit-identical to their Swift definitions in TensorCore/CPU/FloatMath.swift.
+// Bit-identical to their Swift definitions (TensorCore/CPU/FloatMath.swift, ElementFunctions.swift).
 
 enum {
     SWIFTNN_ACTIVATION_EXP = 0,        ///< fastExp
@@ -296,6 +296,14 @@ void swiftnn_activation_f32(int op, const float *x, float *y, long n);
 /// (geluBackwardLoopF, geluTanhBackwardLoopF).
 void swiftnn_activation_backward_f32(int op, const float *g, const float *x, float *d, long n);
 
+/// y[i] = x[i] > 0 ? scale·x[i] : (scale·alpha)·fastExpm1(x[i]): ELU (scale 1) and SELU (ELUFunction).
+void swiftnn_elu_f32(const float *x, float *y, long n, float alpha, float scale);
+
+/// d[i] = x[i] > 0 ? g[i]·scale : g[i]·scale·alpha·fastExp(x[i]): ELU's and SELU's gradient (ELUGradient).
+void swiftnn_elu_backward_f32(const float *g, const float *x, float *d, long n, float alpha, float scale);
+
+// MARK: Row passes (row_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
+
 /// max(x[0..<n]), n ≥ 1: softmax's row maximum (NaNs after x[0] are skipped, as the Swift loop does).
 float swiftnn_row_max_f32(const float *x, long n);
 
@@ -308,12 +316,6 @@ void swiftnn_scale_f32(float *y, float factor, long n);
 
 /// y[i] = x[i] − c.
 void swiftnn_subtract_f32(const float *x, float c, float *y, long n);
-
-/// y[i] = x[i] > 0 ? scale·x[i] : (scale·alpha)·fastExpm1(x[i]): ELU (scale 1) and SELU.
-void swiftnn_elu_f32(const float *x, float *y, long n, float alpha, float scale);
-
-/// d[i] = x[i] > 0 ? g[i]·scale : g[i]·scale·alpha·fastExp(x[i]): ELU's and SELU's gradient.
-void swiftnn_elu_backward_f32(const float *g, const float *x, float *d, long n, float alpha, float scale);
 
 /// The index of the first NaN of x[0..<n] (n ≥ 1) if any, else of the first largest (`largest` ≠ 0)
 /// or smallest element: a row of max(dim:) / min(dim:).
