@@ -46,7 +46,7 @@ struct ActivationCKernelTests {
     static let forward: [(String, Int, Loop)] = [
         ("exp", SWIFTNN_ACTIVATION_EXP, expLoopF), ("sigmoid", SWIFTNN_ACTIVATION_SIGMOID, sigmoidLoopF),
         ("tanh", SWIFTNN_ACTIVATION_TANH, tanhLoopF), ("gelu", SWIFTNN_ACTIVATION_GELU, geluLoopF),
-        ("gelu tanh", SWIFTNN_ACTIVATION_GELU_TANH, geluTanhLoopF),
+        ("gelu tanh", SWIFTNN_ACTIVATION_GELU_TANH, geluTanhLoopF), ("rsqrt", SWIFTNN_ACTIVATION_RSQRT, rsqrtLoopF),
     ]
 
     @Test("forward kernels equal the Swift definitions bit for bit")

@@ -18,6 +18,15 @@ protocol ElementGradient {
 
 // MARK: Forward
 
+struct NegFunction<T: KFloat>: ElementFunction {
+    @inline(__always) func callAsFunction(_ x: T) -> T { -x }
+}
+
+struct ScaleFunction<T: KFloat>: ElementFunction {
+    let factor: T
+    @inline(__always) func callAsFunction(_ x: T) -> T { x * factor }
+}
+
 struct AbsFunction<T: KFloat>: ElementFunction {
     @inline(__always) func callAsFunction(_ x: T) -> T { Swift.abs(x) }
 }
@@ -49,6 +58,40 @@ struct SigmoidFunction<T: KFloat>: ElementFunction {
 struct ELUFunction<T: KFloat>: ElementFunction {
     let alpha: T, scale: T
     @inline(__always) func callAsFunction(_ x: T) -> T { x > 0 ? scale * x : scale * alpha * T.kexpm1Fast(x) }
+}
+
+// MARK: Two operands
+
+/// An elementwise function of two operands (see ``ElementFunction``).
+protocol BinaryElementFunction {
+    associatedtype Value
+    func callAsFunction(_ a: Value, _ b: Value) -> Value
+}
+
+struct AddFunction<T: KFloat>: BinaryElementFunction {
+    @inline(__always) func callAsFunction(_ a: T, _ b: T) -> T { a + b }
+}
+
+struct SubtractFunction<T: KFloat>: BinaryElementFunction {
+    @inline(__always) func callAsFunction(_ a: T, _ b: T) -> T { a - b }
+}
+
+struct MultiplyFunction<T: KFloat>: BinaryElementFunction {
+    @inline(__always) func callAsFunction(_ a: T, _ b: T) -> T { a * b }
+}
+
+struct DivideFunction<T: KFloat>: BinaryElementFunction {
+    @inline(__always) func callAsFunction(_ a: T, _ b: T) -> T { a / b }
+}
+
+/// NaN if either is NaN, like PyTorch's maximum.
+struct MaximumFunction<T: KFloat>: BinaryElementFunction {
+    @inline(__always) func callAsFunction(_ a: T, _ b: T) -> T { a.isNaN || b.isNaN ? T.nan : (a > b ? a : b) }
+}
+
+/// NaN if either is NaN, like PyTorch's minimum.
+struct MinimumFunction<T: KFloat>: BinaryElementFunction {
+    @inline(__always) func callAsFunction(_ a: T, _ b: T) -> T { a.isNaN || b.isNaN ? T.nan : (a < b ? a : b) }
 }
 
 // MARK: Gradients

@@ -74,13 +74,11 @@ extension CPUBackend {
             return
         }
         switch op {
-        case .neg: simdMap(px, po, n, { -$0 }, { -$0 })
+        case .neg: map(px, po, n, NegFunction<T>())
         // Plain select loops: LLVM vectorises them, while SIMD mask operations are scalarised.
         case .abs: map(px, po, n, AbsFunction<T>())
         case .relu: map(px, po, n, ReLUFunction<T>())
-        case .scale(let c):
-            let k = T(c), kv = SIMD16<T>(repeating: k)
-            simdMap(px, po, n, { $0 * kv }, { $0 * k })
+        case .scale(let c): map(px, po, n, ScaleFunction(factor: T(c)))
         case .clamp(let lo, let hi):
             map(px, po, n, ClampFunction(low: lo.map { T($0) } ?? -T.infinity, high: hi.map { T($0) } ?? T.infinity))
         case .sqrt: simdMap(px, po, n, { $0.squareRoot() }, { $0.squareRoot() })
@@ -147,6 +145,7 @@ extension CPUBackend {
         case .tanh: SWIFTNN_ACTIVATION_TANH
         case .gelu: SWIFTNN_ACTIVATION_GELU
         case .geluTanh: SWIFTNN_ACTIVATION_GELU_TANH
+        case .rsqrt: SWIFTNN_ACTIVATION_RSQRT
         default: nil
         }
         return code.map { Int32($0) }
