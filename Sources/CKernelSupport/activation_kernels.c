@@ -1,6 +1,6 @@
 // Transcendental activations on AVX-512F (TensorCore/CPU/Unary.swift): e^x, the sigmoid, tanh,
-// GELU (erf and tanh forms) and its gradients, ELU and SELU and their gradients, and 1/√x, sixteen
-// floats per vector. Swift compiles the same loops for baseline x86-64 (four lanes, no FMA): exp ran at 6.5×
+// GELU (erf and tanh forms) and its gradients, ELU and SELU and their gradients, ln x and 1/√x,
+// sixteen floats per vector. Swift compiles the same loops for baseline x86-64 (four lanes, no FMA): exp ran at 6.5×
 // the memory floor on one thread, GELU at 11×, and ELU/SELU called libm's expm1 per element (42×).
 //
 // Bit for bit the Swift definitions (FloatMath.swift, ElementFunctions.swift): see vector_math.h.
@@ -20,6 +20,7 @@ static inline __attribute__((always_inline)) __m512 activation16(int op, __m512 
     case SWIFTNN_ACTIVATION_TANH: return tanh16(v);
     case SWIFTNN_ACTIVATION_GELU: return MUL(MUL(K(0.5f), v), ADD(K(1.0f), erf16(MUL(v, K(0.70710678118654752f)))));
     case SWIFTNN_ACTIVATION_RSQRT: return DIV(K(1.0f), _mm512_sqrt_ps(v));
+    case SWIFTNN_ACTIVATION_LOG: return log16(v);
     default: {
         const __m512 c = K(0.044715f);
         const __m512 inner = MUL(K(0.79788456080286536f), ADD(v, MUL(MUL(MUL(c, v), v), v)));
@@ -57,6 +58,7 @@ SWIFTNN_ACTIVATION_LOOP(tanh_loop, SWIFTNN_ACTIVATION_TANH)
 SWIFTNN_ACTIVATION_LOOP(gelu_loop, SWIFTNN_ACTIVATION_GELU)
 SWIFTNN_ACTIVATION_LOOP(gelu_tanh_loop, SWIFTNN_ACTIVATION_GELU_TANH)
 SWIFTNN_ACTIVATION_LOOP(rsqrt_loop, SWIFTNN_ACTIVATION_RSQRT)
+SWIFTNN_ACTIVATION_LOOP(log_loop, SWIFTNN_ACTIVATION_LOG)
 
 void swiftnn_activation_f32(int op, const float *x, float *y, long n) {
     switch (op) {
@@ -66,6 +68,7 @@ void swiftnn_activation_f32(int op, const float *x, float *y, long n) {
     case SWIFTNN_ACTIVATION_GELU: gelu_loop(x, y, n); break;
     case SWIFTNN_ACTIVATION_GELU_TANH: gelu_tanh_loop(x, y, n); break;
     case SWIFTNN_ACTIVATION_RSQRT: rsqrt_loop(x, y, n); break;
+    case SWIFTNN_ACTIVATION_LOG: log_loop(x, y, n); break;
     default: break;
     }
 }

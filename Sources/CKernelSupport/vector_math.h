@@ -1,5 +1,5 @@
 // Vector twins of the float32 math in TensorCore/CPU/FloatMath.swift (fastExp, fastTanh, fastErf,
-// fastExpm1), sixteen lanes per AVX-512 vector, shared by activation_kernels.c and row_kernels.c.
+// fastExpm1, fastLog), sixteen lanes per AVX-512 vector, shared by activation_kernels.c and row_kernels.c.
 // Private to CKernelSupport: outside include/, so Swift never imports it.
 //
 // Bit for bit the Swift definitions: the same constants (their float bits were checked equal to
@@ -102,4 +102,39 @@ static inline __attribute__((always_inline)) __m512 expm1_16(__m512 x) {
     y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), K(-1.0f));
     y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, zero, _CMP_EQ_OQ), x);
     return nan_passes(x, y);
+}
+
+/// fastLog: Cephes' logf (m in [√½, √2), f − f²/2 + f³·P(f), e·ln2 in two parts), subnormals
+/// scaled by 2^23 first; the special cases selected as the Swift definition does.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) __m512 log16(__m512 x) {
+    const __mmask16 tiny = _mm512_cmp_ps_mask(x, K(1.17549435e-38f), _CMP_LT_OQ);
+    const __m512i bits = _mm512_castps_si512(_mm512_mask_mul_ps(x, tiny, x, K(8388608.0f)));
+    __m512i e = _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(0xFF)), _mm512_set1_epi32(126));
+    const __m512 m = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x007FFFFF)),
+                                                         _mm512_set1_epi32(0x3F000000)));
+    e = _mm512_mask_sub_epi32(e, tiny, e, _mm512_set1_epi32(23));
+    const __mmask16 small = _mm512_cmp_ps_mask(m, K(0.707106781186547524f), _CMP_LT_OQ);
+    e = _mm512_mask_sub_epi32(e, small, e, _mm512_set1_epi32(1));
+    const __m512 f = _mm512_mask_mov_ps(SUB(m, K(1.0f)), small, SUB(ADD(m, m), K(1.0f)));
+    const __m512 z = MUL(f, f);
+    __m512 y = K(7.0376836292e-2f);
+    y = SUB(MUL(y, f), K(1.1514610310e-1f));
+    y = ADD(MUL(y, f), K(1.1676998740e-1f));
+    y = SUB(MUL(y, f), K(1.2420140846e-1f));
+    y = ADD(MUL(y, f), K(1.4249322787e-1f));
+    y = SUB(MUL(y, f), K(1.6668057665e-1f));
+    y = ADD(MUL(y, f), K(2.0000714765e-1f));
+    y = SUB(MUL(y, f), K(2.4999993993e-1f));
+    y = ADD(MUL(y, f), K(3.3333331174e-1f));
+    y = MUL(MUL(y, f), z);
+    const __m512 fe = _mm512_cvtepi32_ps(e);
+    y = ADD(y, MUL(fe, K(-2.12194440e-4f)));
+    y = ADD(y, MUL(K(-0.5f), z));
+    __m512 r = ADD(f, y);
+    r = ADD(r, MUL(fe, K(0.693359375f)));
+    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, K(__builtin_inff()), _CMP_EQ_OQ), x);
+    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_EQ_OQ), K(-__builtin_inff()));
+    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), K(__builtin_nanf("")));
+    return nan_passes(x, r);
 }

@@ -47,6 +47,7 @@ struct ActivationCKernelTests {
         ("exp", SWIFTNN_ACTIVATION_EXP, expLoopF), ("sigmoid", SWIFTNN_ACTIVATION_SIGMOID, sigmoidLoopF),
         ("tanh", SWIFTNN_ACTIVATION_TANH, tanhLoopF), ("gelu", SWIFTNN_ACTIVATION_GELU, geluLoopF),
         ("gelu tanh", SWIFTNN_ACTIVATION_GELU_TANH, geluTanhLoopF), ("rsqrt", SWIFTNN_ACTIVATION_RSQRT, rsqrtLoopF),
+        ("log", SWIFTNN_ACTIVATION_LOG, logLoopF),
     ]
 
     @Test("forward kernels equal the Swift definitions bit for bit")
@@ -98,6 +99,20 @@ struct ActivationCKernelTests {
         #expect(fastExpm1(0).bitPattern == Float(0).bitPattern && fastExpm1(-0.0).bitPattern == Float(-0.0).bitPattern)
         #expect(fastExpm1(-.infinity) == -1 && fastExpm1(-100) == -1 && fastExpm1(.nan).isNaN)
         #expect(fastExpm1(-.leastNonzeroMagnitude) == -.leastNonzeroMagnitude && fastExpm1(-1e-20) == -1e-20)
+    }
+
+    @Test("fastLog is within 1 ulp of ln x for every exponent, exact at 1, with IEEE's special cases")
+    func logAccuracy() {
+        var worst = 0.0, worstX: Float = 0
+        for x in Self.inputs where x > 0 && x.isFinite {
+            let want = Foundation.log(Double(x))
+            let err = Swift.abs(Double(fastLog(x)) - want) / Double(Float(want).ulp)
+            if err > worst { worst = err; worstX = x }
+        }
+        #expect(worst <= 1, "largest error \(worst) ulp at x = \(worstX)")
+        #expect(fastLog(1) == 0 && fastLog(0) == -.infinity && fastLog(-0.0) == -.infinity && fastLog(.infinity) == .infinity)
+        #expect(fastLog(-1).isNaN && fastLog(-.infinity).isNaN && fastLog(.nan).isNaN)
+        #expect(fastLog(.leastNonzeroMagnitude) == Float(Foundation.log(Double(Float.leastNonzeroMagnitude))))
     }
 
     @Test("GELU gradient kernels equal the Swift definitions bit for bit")

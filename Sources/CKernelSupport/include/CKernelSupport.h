@@ -288,6 +288,7 @@ enum {
     SWIFTNN_ACTIVATION_GELU = 3,       ///< x/2 · (1 + fastErf(x/√2))
     SWIFTNN_ACTIVATION_GELU_TANH = 4,  ///< x/2 · (1 + fastTanh(√(2/π)·(x + 0.044715x³)))
     SWIFTNN_ACTIVATION_RSQRT = 5,      ///< 1 / √x (both correctly rounded)
+    SWIFTNN_ACTIVATION_LOG = 6,        ///< fastLog
 };
 
 /// y[i] = op(x[i]) for i < n (`op` one of SWIFTNN_ACTIVATION_*).

@@ -121,6 +121,7 @@ extension CPUBackend {
         }
         return switch op {
         case .exp: expLoopF
+        case .log: logLoopF
         case .sigmoid: sigmoidLoopF
         case .tanh: tanhLoopF
         case .gelu: geluLoopF
@@ -146,6 +147,7 @@ extension CPUBackend {
         case .gelu: SWIFTNN_ACTIVATION_GELU
         case .geluTanh: SWIFTNN_ACTIVATION_GELU_TANH
         case .rsqrt: SWIFTNN_ACTIVATION_RSQRT
+        case .log: SWIFTNN_ACTIVATION_LOG
         default: nil
         }
         return code.map { Int32($0) }
