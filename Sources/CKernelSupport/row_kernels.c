@@ -1,5 +1,5 @@
 // Row passes on AVX-512F: softmax's (TensorCore/CPU/Softmax.swift: the maximum, the exponentials
-// and their sum, the scale or shift) and max(dim:)/min(dim:)'s position (Reduce.swift). The Swift
+// and their sum, the scale or shift), a row's sum and max(dim:)/min(dim:)'s position (Reduce.swift). The Swift
 // loops ran the maximum one element at a time and the rest four lanes wide.
 //
 // Softmax's values are bit for bit softmaxRow's: fastExp as vector_math.h, the sum in rowSum's
@@ -110,6 +110,25 @@ double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n
 }
 
 SWIFTNN_AVX512
+double swiftnn_row_sum_f32(const float *x, long n) {
+    double total = 0;
+    for (long start = 0; start < n; start += 4096) {
+        const long end = n < start + 4096 ? n : start + 4096;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        long i = start;
+        for (; i + 64 <= end; i += 64) {
+            a0 = ADD(a0, _mm512_loadu_ps(x + i)); a1 = ADD(a1, _mm512_loadu_ps(x + i + 16));
+            a2 = ADD(a2, _mm512_loadu_ps(x + i + 32)); a3 = ADD(a3, _mm512_loadu_ps(x + i + 48));
+        }
+        for (; i + 16 <= end; i += 16) a0 = ADD(a0, _mm512_loadu_ps(x + i));
+        float tail = 0;
+        for (; i < end; i++) tail += x[i];
+        total += (double)tree_sum(ADD(ADD(a0, a1), ADD(a2, a3))) + (double)tail;
+    }
+    return total;
+}
+
+SWIFTNN_AVX512
 void swiftnn_scale_f32(float *y, float factor, long n) {
     const __m512 f = K(factor);
     long i = 0;
@@ -136,6 +155,7 @@ void swiftnn_subtract_f32(const float *x, float c, float *y, long n) {
 float swiftnn_row_max_f32(const float *x, long n) { (void)n; return x[0]; }
 long swiftnn_row_extremum_index_f32(const float *x, long n, int largest) { (void)x; (void)n; (void)largest; return 0; }
 double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n) { (void)x; (void)shift; (void)y; (void)n; return 0; }
+double swiftnn_row_sum_f32(const float *x, long n) { (void)x; (void)n; return 0; }
 void swiftnn_scale_f32(float *y, float factor, long n) { (void)y; (void)factor; (void)n; }
 void swiftnn_subtract_f32(const float *x, float c, float *y, long n) { (void)x; (void)c; (void)y; (void)n; }
 

@@ -141,14 +141,27 @@ struct ActivationCKernelTests {
             let want = x.map { fastExp($0 - shift) }
             let d = Self.differences(got, want, x)
             #expect(d.count == 0, "shift \(shift), n \(n): \(d.count) differ: \(d.first)")
-            let wantSum = CPUBackend.rowSum(want, n)
+            let wantSum = CPUBackend.rowSumSwift(want, n)
             #expect(sum.bitPattern == wantSum.bitPattern || (sum.isNaN && wantSum.isNaN), "Σ, shift \(shift), n \(n): \(sum) vs \(wantSum)")
         }
         // Finite rows, so that the sum is not NaN: its order of additions is what is compared.
         let finite = Self.inputs.filter { abs($0) < 30 }
         var y = [Float](repeating: 0, count: finite.count)
         let sum = swiftnn_exp_shifted_sum_f32(finite, shift.isFinite ? shift : 0, &y, finite.count)
-        #expect(sum.isFinite && sum == CPUBackend.rowSum(y, y.count))
+        #expect(sum.isFinite && sum == CPUBackend.rowSumSwift(y, y.count))
+    }
+
+    @Test("row sums equal the Swift definition's order of additions", arguments: [0, 1, 15, 16, 63, 64, 100, 4096, 4097, 3 * 4096 + 77])
+    func rowSums(n: Int) {
+        let x: [Float] = (0..<n).map { i in
+            let v = Float((i * 7919) % 4001) / 1000
+            return v - 2 + Float(i % 3) * 1e-3
+        }
+        let want: Double = CPUBackend.rowSumSwift(x, n)
+        let got = swiftnn_row_sum_f32(x, n)
+        #expect(got.bitPattern == want.bitPattern, "n \(n): \(got) vs \(want)")
+        let dispatched: Double = CPUBackend.rowSum(x, n)
+        #expect(dispatched.bitPattern == want.bitPattern)
     }
 
     @Test("softmax rows equal the Swift definition: specials, one element, several blocks, log or not")
@@ -225,7 +238,7 @@ struct ActivationCKernelTests {
             let row = Array(values[(r * 1000)..<(r * 1000 + 1000)])
             let m = row.max()!
             let e = row.map { fastExp($0 - m) }
-            let inv = 1 / Float(CPUBackend.rowSum(e, e.count))
+            let inv = 1 / Float(CPUBackend.rowSumSwift(e, e.count))
             let bad = (0..<1000).filter { !Self.same(s[r * 1000 + $0], e[$0] * inv) }.count
             #expect(bad == 0, "softmax row \(r): \(bad) differ")
         }

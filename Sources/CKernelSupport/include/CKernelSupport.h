@@ -313,6 +313,9 @@ float swiftnn_row_max_f32(const float *x, long n);
 /// accumulators per block of 4096, the tail in order, blocks added in double).
 double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n);
 
+/// Σ x[0..<n] in the order of CPUBackend.rowSum (its float32 twin).
+double swiftnn_row_sum_f32(const float *x, long n);
+
 /// y[i] *= factor.
 void swiftnn_scale_f32(float *y, float factor, long n);
 

@@ -53,8 +53,18 @@ extension CPUBackend {
 
     /// Sum of `n` contiguous elements: four SIMD16 accumulators over blocks of 4096 elements,
     /// blocks merged in Double.
+    /// Float32 takes the AVX-512 twin (swiftnn_row_sum_f32: the same additions in the same order)
+    /// where the CPU has it: Swift's SIMD16 compiles to four SSE vectors.
     @inline(__always)
     static func rowSum<T: KFloat>(_ p: UnsafePointer<T>, _ n: Int) -> Double {
+        if T.self == Float.self && GEMMCKernel.level >= 2 {
+            return swiftnn_row_sum_f32(UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), n)
+        }
+        return rowSumSwift(p, n)
+    }
+
+    @inline(__always)
+    static func rowSumSwift<T: KFloat>(_ p: UnsafePointer<T>, _ n: Int) -> Double {
         var total = 0.0
         var start = 0
         while start < n {
