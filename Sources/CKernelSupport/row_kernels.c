@@ -76,57 +76,53 @@ static inline __attribute__((always_inline)) float tree_sum(__m512 v) {
     return _mm_cvtss_f32(c) + _mm_cvtss_f32(_mm_shuffle_ps(c, c, 1));
 }
 
+/// Σ of n floats in rowSum's order: blocks of 4096, four vector accumulators over 64-float steps,
+/// then 16-float steps into the first, the tail one element at a time, blocks added in double.
+/// With `exponentials` the floats summed are fastExp(x − shift), each stored to y as it is made.
 SWIFTNN_AVX512
-double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n) {
+static inline __attribute__((always_inline)) double blocked_sum(const float *x, long n, int exponentials, float shift,
+                                                               float *y) {
     const __m512 s = K(shift);
     double total = 0;
+#define SWIFTNN_TERM(i) (exponentials ? exp16(SUB(_mm512_loadu_ps(x + (i)), s)) : _mm512_loadu_ps(x + (i)))
+#define SWIFTNN_KEEP(i, v) do { if (exponentials) _mm512_storeu_ps(y + (i), v); } while (0)
     for (long start = 0; start < n; start += 4096) {
         const long end = n < start + 4096 ? n : start + 4096;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         long i = start;
         for (; i + 64 <= end; i += 64) {
-            const __m512 e0 = exp16(SUB(_mm512_loadu_ps(x + i), s)), e1 = exp16(SUB(_mm512_loadu_ps(x + i + 16), s));
-            const __m512 e2 = exp16(SUB(_mm512_loadu_ps(x + i + 32), s)), e3 = exp16(SUB(_mm512_loadu_ps(x + i + 48), s));
-            _mm512_storeu_ps(y + i, e0); _mm512_storeu_ps(y + i + 16, e1);
-            _mm512_storeu_ps(y + i + 32, e2); _mm512_storeu_ps(y + i + 48, e3);
+            const __m512 e0 = SWIFTNN_TERM(i), e1 = SWIFTNN_TERM(i + 16), e2 = SWIFTNN_TERM(i + 32), e3 = SWIFTNN_TERM(i + 48);
+            SWIFTNN_KEEP(i, e0); SWIFTNN_KEEP(i + 16, e1); SWIFTNN_KEEP(i + 32, e2); SWIFTNN_KEEP(i + 48, e3);
             a0 = ADD(a0, e0); a1 = ADD(a1, e1); a2 = ADD(a2, e2); a3 = ADD(a3, e3);
         }
         for (; i + 16 <= end; i += 16) {
-            const __m512 e = exp16(SUB(_mm512_loadu_ps(x + i), s));
-            _mm512_storeu_ps(y + i, e);
+            const __m512 e = SWIFTNN_TERM(i);
+            SWIFTNN_KEEP(i, e);
             a0 = ADD(a0, e);
         }
-        // The tail one element at a time, in order, as rowSum's scalar loop.
         float tail = 0;
         if (i < end) {
             const __mmask16 m = lane_range(0, end - i);
+            const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
             float e[16];
-            _mm512_storeu_ps(e, exp16(SUB(_mm512_maskz_loadu_ps(m, x + i), s)));
-            for (long j = 0; j < end - i; j++) { y[i + j] = e[j]; tail += e[j]; }
+            _mm512_storeu_ps(e, exponentials ? exp16(SUB(v, s)) : v);
+            for (long j = 0; j < end - i; j++) {
+                if (exponentials) y[i + j] = e[j];
+                tail += e[j];
+            }
         }
         total += (double)tree_sum(ADD(ADD(a0, a1), ADD(a2, a3))) + (double)tail;
     }
+#undef SWIFTNN_TERM
+#undef SWIFTNN_KEEP
     return total;
 }
 
 SWIFTNN_AVX512
-double swiftnn_row_sum_f32(const float *x, long n) {
-    double total = 0;
-    for (long start = 0; start < n; start += 4096) {
-        const long end = n < start + 4096 ? n : start + 4096;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        long i = start;
-        for (; i + 64 <= end; i += 64) {
-            a0 = ADD(a0, _mm512_loadu_ps(x + i)); a1 = ADD(a1, _mm512_loadu_ps(x + i + 16));
-            a2 = ADD(a2, _mm512_loadu_ps(x + i + 32)); a3 = ADD(a3, _mm512_loadu_ps(x + i + 48));
-        }
-        for (; i + 16 <= end; i += 16) a0 = ADD(a0, _mm512_loadu_ps(x + i));
-        float tail = 0;
-        for (; i < end; i++) tail += x[i];
-        total += (double)tree_sum(ADD(ADD(a0, a1), ADD(a2, a3))) + (double)tail;
-    }
-    return total;
-}
+double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n) { return blocked_sum(x, n, 1, shift, y); }
+
+SWIFTNN_AVX512
+double swiftnn_row_sum_f32(const float *x, long n) { return blocked_sum(x, n, 0, 0, 0); }
 
 SWIFTNN_AVX512
 void swiftnn_scale_f32(float *y, float factor, long n) {

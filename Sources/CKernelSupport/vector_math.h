@@ -27,15 +27,23 @@ static inline __attribute__((always_inline)) __m512 nan_passes(__m512 x, __m512 
     return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
 }
 
+/// ln2Reduction: x = n·ln2 + r (ln2 in two parts); returns r, and n as an integer in `ni`.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) __m512 ln2_reduction(__m512 xc, __m512i *ni) {
+    const __m512 magic = K(12582912.0f);
+    const __m512 t = ADD(MUL(xc, K(1.44269504088896341f)), magic);
+    const __m512 n = SUB(t, magic);
+    *ni = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(magic));
+    return SUB(SUB(xc, MUL(n, K(0.693359375f))), MUL(n, K(-2.12194440e-4f)));
+}
+
 /// fastExp: Cody–Waite reduction, Cephes' degree-6 polynomial, 2^n in two halves.
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
-    const __m512 hi = K(88.72283f), lo = K(-87.33654f), magic = K(12582912.0f);
+    const __m512 hi = K(88.72283f), lo = K(-87.33654f);
     // Swift.min(Swift.max(x, lo), hi): the same for every non-NaN x (a NaN's lane is replaced below).
-    const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    const __m512 t = ADD(MUL(xc, K(1.44269504088896341f)), magic);
-    const __m512 n = SUB(t, magic);
-    const __m512 r = SUB(SUB(xc, MUL(n, K(0.693359375f))), MUL(n, K(-2.12194440e-4f)));
+    __m512i ni;
+    const __m512 r = ln2_reduction(_mm512_min_ps(_mm512_max_ps(x, lo), hi), &ni);
     __m512 p = K(1.9875691500e-4f);
     p = ADD(MUL(p, r), K(1.3981999507e-3f));
     p = ADD(MUL(p, r), K(8.3334519073e-3f));
@@ -43,7 +51,6 @@ static inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
     p = ADD(MUL(p, r), K(1.6666665459e-1f));
     p = ADD(MUL(p, r), K(5.0000001201e-1f));
     const __m512 er = ADD(ADD(MUL(MUL(p, r), r), r), K(1.0f));
-    const __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(magic));
     const __m512i half = _mm512_srai_epi32(ni, 1), bias = _mm512_set1_epi32(127);
     const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(half, bias), 23));
     const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_sub_epi32(ni, half), bias), 23));
@@ -83,11 +90,9 @@ static inline __attribute__((always_inline)) __m512 erf16(__m512 x) {
 /// (`lo >= x ? lo : x`, `0 < a ? 0 : a`), so that −0 and NaN go the same way.
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) __m512 expm1_16(__m512 x) {
-    const __m512 lo = K(-87.33654f), magic = K(12582912.0f), zero = _mm512_setzero_ps();
-    const __m512 xc = _mm512_min_ps(zero, _mm512_max_ps(lo, x));
-    const __m512 t = ADD(MUL(xc, K(1.44269504088896341f)), magic);
-    const __m512 n = SUB(t, magic);
-    const __m512 r = SUB(SUB(xc, MUL(n, K(0.693359375f))), MUL(n, K(-2.12194440e-4f)));
+    const __m512 lo = K(-87.33654f), zero = _mm512_setzero_ps();
+    __m512i ni;
+    const __m512 r = ln2_reduction(_mm512_min_ps(zero, _mm512_max_ps(lo, x)), &ni);
     __m512 p = K(1.0f / 40320.0f);
     p = ADD(MUL(p, r), K(1.0f / 5040.0f));
     p = ADD(MUL(p, r), K(1.0f / 720.0f));
@@ -96,7 +101,6 @@ static inline __attribute__((always_inline)) __m512 expm1_16(__m512 x) {
     p = ADD(MUL(p, r), K(1.0f / 6.0f));
     p = ADD(MUL(p, r), K(0.5f));
     const __m512 em = ADD(MUL(MUL(p, r), r), r);
-    const __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(magic));
     const __m512 s = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23));
     __m512 y = ADD(MUL(s, em), SUB(s, K(1.0f)));
     y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), K(-1.0f));

@@ -4,23 +4,13 @@
     /work/venv/bin/python scripts/bench/torch_ops.py --threads 1,2 --repeats 10
 
 Same shapes and data layout as BenchOps.swift (float32, [4096, 1024] unless noted); the median of
-`--repeats` timed calls after one warm-up, per thread count. Prints one line per case.
+`--repeats` timed calls after three warm-ups, per thread count. Prints one line per case.
 """
 import argparse
-import time
 
 import torch
 
-
-def median_ms(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2] * 1e3
+from torch_train_step import timed   # same directory: the training steps' median timer
 
 
 def main():
@@ -73,7 +63,7 @@ def main():
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
         for name, fn in cases:
-            print(f"{name:<26} {threads:>2}  {median_ms(fn, args.repeats):9.3f} ms")
+            print(f"{name:<26} {threads:>2}  {timed(fn, args.repeats)[0] * 1e3:9.3f} ms")
 
 
 if __name__ == "__main__":

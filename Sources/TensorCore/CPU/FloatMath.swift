@@ -40,18 +40,25 @@ extension Double: KFloat {
     @inline(__always) static func kexpm1Fast(_ x: Double) -> Double { Foundation.expm1(x) }
 }
 
+/// x = n·ln2 + r for a clamped float32 x (Cody–Waite: ln2 in two parts, so r is nearly exact),
+/// with n = round(x·log2 e) by the 1.5·2^23 trick (x·log2 e + 1.5·2^23 holds n in its low mantissa
+/// bits; `ni` is n as an integer). fastExp's and fastExpm1's first step.
+@inline(__always)
+func ln2Reduction(_ xc: Float) -> (r: Float, ni: Int32) {
+    let magic: Float = 12582912
+    let t = xc * 1.44269504088896341 + magic
+    let n = t - magic
+    let r = xc - n * 0.693359375 - n * -2.12194440e-4
+    return (r, Int32(bitPattern: t.bitPattern &- magic.bitPattern))
+}
+
 /// `e^x` for float32 without branches or libm calls, so that LLVM vectorises loops over it:
 /// Cody–Waite reduction x = n·ln2 + r, a degree-6 polynomial for e^r (Cephes `expf`), and 2^n
 /// built in the exponent bits. Overflow gives +inf, underflow 0, NaN stays NaN.
 @inline(__always)
 func fastExp(_ x: Float) -> Float {
     let hi: Float = 88.72283, lo: Float = -87.33654
-    let xc = Swift.min(Swift.max(x, lo), hi)
-    // Round x·log2(e) to nearest with the 1.5·2^23 trick: the integer lands in the low mantissa bits.
-    let magic: Float = 12582912
-    let t = xc * 1.44269504088896341 + magic
-    let n = t - magic
-    let r = xc - n * 0.693359375 - n * -2.12194440e-4
+    let (r, ni) = ln2Reduction(Swift.min(Swift.max(x, lo), hi))
     var p: Float = 1.9875691500e-4
     p = p * r + 1.3981999507e-3
     p = p * r + 8.3334519073e-3
@@ -59,8 +66,7 @@ func fastExp(_ x: Float) -> Float {
     p = p * r + 1.6666665459e-1
     p = p * r + 5.0000001201e-1
     let er = p * r * r + r + 1
-    // 2^n: (n + 127) << 23, with n taken from t's low bits (wrapping arithmetic: no traps).
-    let ni = Int32(bitPattern: t.bitPattern &- magic.bitPattern)
+    // 2^n: (n + 127) << 23 (wrapping arithmetic: no traps).
     // Split the scale in two so that n = 128 (x near the top of the range) does not overflow.
     let half = ni >> 1
     let s1 = Float(bitPattern: UInt32(bitPattern: (half &+ 127) &<< 23))
@@ -79,11 +85,7 @@ func fastExp(_ x: Float) -> Float {
 @inline(__always)
 func fastExpm1(_ x: Float) -> Float {
     let lo: Float = -87.33654
-    let xc = Swift.min(Swift.max(x, lo), 0)
-    let magic: Float = 12582912
-    let t = xc * 1.44269504088896341 + magic
-    let n = t - magic
-    let r = xc - n * 0.693359375 - n * -2.12194440e-4
+    let (r, ni) = ln2Reduction(Swift.min(Swift.max(x, lo), 0))
     var p: Float = 1.0 / 40320
     p = p * r + 1.0 / 5040
     p = p * r + 1.0 / 720
@@ -93,7 +95,6 @@ func fastExpm1(_ x: Float) -> Float {
     p = p * r + 0.5
     let em = p * r * r + r
     // 2^n, n in [−126, 0]: (n + 127) << 23.
-    let ni = Int32(bitPattern: t.bitPattern &- magic.bitPattern)
     let s = Float(bitPattern: UInt32(bitPattern: (ni &+ 127) &<< 23))
     var y = s * em + (s - 1)
     y = x < lo ? -1 : y
