@@ -63,6 +63,7 @@ extension CPUBackend {
         return rowSumSwift(p, n)
     }
 
+    /// ``rowSum``'s definition, and its path for float64 and CPUs without AVX-512.
     @inline(__always)
     static func rowSumSwift<T: KFloat>(_ p: UnsafePointer<T>, _ n: Int) -> Double {
         var total = 0.0

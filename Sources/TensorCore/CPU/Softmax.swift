@@ -108,7 +108,7 @@ extension CPUBackend {
         }
     }
 
-    /// ``softmaxRow`` for float32 on AVX-512 (activation_kernels.c), the same values (a row with a NaN
+    /// ``softmaxRow`` for float32 on AVX-512 (row_kernels.c), the same values (a row with a NaN
     /// is all NaN in both): the maximum, the exponentials summed in rowSum's order, then the scale
     /// or the shift.
     static func floatRowAVX512(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ r: Int, _ log: Bool) {
