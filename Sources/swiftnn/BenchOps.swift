@@ -29,6 +29,7 @@ struct BenchOps: ParsableCommand {
             ("a + b (same shape)", 3 * f, { _ = a + b }),
             ("a + bias (row broadcast)", 2 * f, { _ = a + bias }),
             ("a * 2 (scalar)", 2 * f, { _ = a * 2 }),
+            ("a.pow(2)", 2 * f, { _ = a.pow(2) }),
             ("relu", 2 * f, { _ = a.relu() }),
             ("sqrt", 2 * f, { _ = positive.sqrt() }),
             ("rsqrt", 2 * f, { _ = positive.rsqrt() }),

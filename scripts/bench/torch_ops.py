@@ -36,6 +36,7 @@ def main():
         ("a + b (same shape)", lambda: a + b),
         ("a + bias (row broadcast)", lambda: a + bias),
         ("a * 2 (scalar)", lambda: a * 2),
+        ("a.pow(2)", lambda: a.pow(2)),
         ("relu", lambda: torch.relu(a)),
         ("sqrt", lambda: positive.sqrt()),
         ("rsqrt", lambda: positive.rsqrt()),

@@ -27,6 +27,23 @@ struct ScaleFunction<T: KFloat>: ElementFunction {
     @inline(__always) func callAsFunction(_ x: T) -> T { x * factor }
 }
 
+struct IdentityFunction<T: KFloat>: ElementFunction {
+    @inline(__always) func callAsFunction(_ x: T) -> T { x }
+}
+
+struct SquareFunction<T: KFloat>: ElementFunction {
+    @inline(__always) func callAsFunction(_ x: T) -> T { x * x }
+}
+
+/// Scalar square roots in a loop vectorise (`SIMD16.squareRoot()` calls sqrt per lane).
+struct SqrtFunction<T: KFloat>: ElementFunction {
+    @inline(__always) func callAsFunction(_ x: T) -> T { x.squareRoot() }
+}
+
+struct RsqrtFunction<T: KFloat>: ElementFunction {
+    @inline(__always) func callAsFunction(_ x: T) -> T { 1 / x.squareRoot() }
+}
+
 struct AbsFunction<T: KFloat>: ElementFunction {
     @inline(__always) func callAsFunction(_ x: T) -> T { Swift.abs(x) }
 }

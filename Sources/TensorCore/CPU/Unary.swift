@@ -81,8 +81,8 @@ extension CPUBackend {
         case .scale(let c): map(px, po, n, ScaleFunction(factor: T(c)))
         case .clamp(let lo, let hi):
             map(px, po, n, ClampFunction(low: lo.map { T($0) } ?? -T.infinity, high: hi.map { T($0) } ?? T.infinity))
-        case .sqrt: simdMap(px, po, n, { $0.squareRoot() }, { $0.squareRoot() })
-        case .rsqrt: simdMap(px, po, n, { 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
+        case .sqrt: map(px, po, n, SqrtFunction<T>())
+        case .rsqrt: map(px, po, n, RsqrtFunction<T>())
         case .exp: map(px, po, n, ExpFunction<T>())
         case .log: scalarMap(px, po, n) { T.klog($0) }
         case .tanh: scalarMap(px, po, n) { T.ktanh($0) }
@@ -105,9 +105,9 @@ extension CPUBackend {
                 map(px, po, n, ELUFunction(alpha: T(alpha), scale: T(scale)))
             }
         case .pow(let e):
-            if e == 2 { simdMap(px, po, n, { $0 * $0 }, { $0 * $0 }); return }
-            if e == 1 { simdMap(px, po, n, { $0 }, { $0 }); return }
-            if e == 0.5 { simdMap(px, po, n, { $0.squareRoot() }, { $0.squareRoot() }); return }
+            if e == 2 { map(px, po, n, SquareFunction<T>()); return }
+            if e == 1 { map(px, po, n, IdentityFunction<T>()); return }
+            if e == 0.5 { floatUnary(.sqrt, px, po, n); return }
             let te = T(e)
             scalarMap(px, po, n) { T.kpow($0, te) }
         }
@@ -151,16 +151,6 @@ extension CPUBackend {
         default: nil
         }
         return code.map { Int32($0) }
-    }
-
-    @inline(__always)
-    static func simdMap<T: KFloat>(_ px: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int,
-                                   _ v: (SIMD16<T>) -> SIMD16<T>, _ s: (T) -> T) {
-        Parallel.forRange(0..<n, grain: elementwiseGrain, alignment: 64) { r in
-            var i = r.lowerBound
-            while i + 16 <= r.upperBound { store16(v(load16(px + i)), po + i); i += 16 }
-            while i < r.upperBound { po[i] = s(px[i]); i += 1 }
-        }
     }
 
     /// A cheap elementwise function over `n` elements (see ``ElementFunction`` for why not a closure).
