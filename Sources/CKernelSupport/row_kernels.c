@@ -1,5 +1,5 @@
 // Row passes on AVX-512F: softmax's (TensorCore/CPU/Softmax.swift: the maximum, the exponentials
-// and their sum, the scale or shift), a row's sum and max(dim:)/min(dim:)'s position (Reduce.swift). The Swift
+// and their sum, the scale or shift; log-softmax's backward), a row's sum and max(dim:)/min(dim:)'s position (Reduce.swift). The Swift
 // loops ran the maximum one element at a time and the rest four lanes wide.
 //
 // Softmax's values are bit for bit softmaxRow's: fastExp as vector_math.h, the sum in rowSum's
@@ -125,6 +125,17 @@ SWIFTNN_AVX512
 double swiftnn_row_sum_f32(const float *x, long n) { return blocked_sum(x, n, 0, 0, 0); }
 
 SWIFTNN_AVX512
+void swiftnn_log_softmax_backward_f32(const float *g, const float *y, float sum, float *d, long n) {
+    const __m512 s = K(sum);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, SUB(_mm512_loadu_ps(g + i), MUL(exp16(_mm512_loadu_ps(y + i)), s)));
+    if (i < n) {
+        const __mmask16 m = lane_range(0, n - i);
+        _mm512_mask_storeu_ps(d + i, m, SUB(_mm512_maskz_loadu_ps(m, g + i), MUL(exp16(_mm512_maskz_loadu_ps(m, y + i)), s)));
+    }
+}
+
+SWIFTNN_AVX512
 void swiftnn_scale_f32(float *y, float factor, long n) {
     const __m512 f = K(factor);
     long i = 0;
@@ -152,6 +163,9 @@ float swiftnn_row_max_f32(const float *x, long n) { (void)n; return x[0]; }
 long swiftnn_row_extremum_index_f32(const float *x, long n, int largest) { (void)x; (void)n; (void)largest; return 0; }
 double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n) { (void)x; (void)shift; (void)y; (void)n; return 0; }
 double swiftnn_row_sum_f32(const float *x, long n) { (void)x; (void)n; return 0; }
+void swiftnn_log_softmax_backward_f32(const float *g, const float *y, float sum, float *d, long n) {
+    (void)g; (void)y; (void)sum; (void)d; (void)n;
+}
 void swiftnn_scale_f32(float *y, float factor, long n) { (void)y; (void)factor; (void)n; }
 void swiftnn_subtract_f32(const float *x, float c, float *y, long n) { (void)x; (void)c; (void)y; (void)n; }
 

@@ -24,6 +24,7 @@ struct BenchOps: ParsableCommand {
         leaf.requiresGrad = true
         let ones = Tensor.ones([rows, cols])
         func backward(_ f: (Tensor) -> Tensor) { f(leaf).backward(ones); leaf.grad = nil }
+        let labels = Tensor((0..<rows).map { Int64($0 * 37 % cols) }, shape: [rows])
         let f = 4 * n   // bytes of one float32 operand
         let cases: [(String, Int, () -> Void)] = [
             ("a + b (same shape)", 3 * f, { _ = a + b }),
@@ -47,8 +48,13 @@ struct BenchOps: ParsableCommand {
             ("sum()", f, { _ = a.sum() }),
             ("sum(dim: 0) [4096,1024]", f, { _ = a.sum(dim: 0) }),
             ("sum(dim: 1) [4096,1024]", f, { _ = a.sum(dim: 1) }),
+            ("mean(dim: -1)", f, { _ = a.mean(dim: -1) }),
             ("variance(dims: [0])", 4 * f, { _ = a.variance(dims: [0]) }),
             ("softmax(dim: -1)", 2 * f, { _ = a.softmax(dim: -1) }),
+            ("log_softmax forward + backward", 5 * f, { backward { $0.logSoftmax(dim: -1) } }),
+            ("cross_entropy forward + backward", 2 * f, {
+                let l = crossEntropy(leaf, targets: labels); l.backward(); leaf.grad = nil
+            }),
             ("max(dim: 1)", f, { _ = a.max(dim: 1) }),
             ("transposed [2048,2048]", 2 * f, { _ = sq.transposed() }),
             ("to(.float64)", 3 * f, { _ = a.to(.float64) }),

@@ -181,6 +181,21 @@ struct ActivationCKernelTests {
         }
     }
 
+    @Test("log-softmax's backward row equals the Swift definition", arguments: [0, 1, 17, 1000])
+    func logSoftmaxBackward(n: Int) {
+        // Log-probabilities over [−20, 0], and specials.
+        var y = (0..<n).map { -Float(($0 * 7919) % 2003) / 100.25 }
+        for (i, v) in [Float.nan, -Float.infinity, 0, -0.0].enumerated() where 3 * i < n { y[3 * i] = v }
+        let g = y.indices.map { Float(($0 * 7919) % 4001) / 1000 - 2 }
+        for sum: Float in [0, 1, -2.5] {
+            var got = [Float](repeating: 7, count: y.count + 3), want = got
+            swiftnn_log_softmax_backward_f32(g, y, sum, &got, y.count)
+            CPUBackend.logSoftmaxBackwardRow(g, y, sum, &want, y.count)
+            let d = Self.differences(got, want, y + [0, 0, 0])
+            #expect(d.count == 0, "n \(n), Σg \(sum): \(d.count) differ: \(d.first)")
+        }
+    }
+
     @Test("row maximum equals the largest element", arguments: [1, 15, 16, 17, 63, 64, 65, 1000])
     func rowMax(n: Int) {
         let x = (0..<n).map { Float(($0 * 37) % 101) - 50 }

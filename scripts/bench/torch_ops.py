@@ -32,6 +32,12 @@ def main():
         f(leaf).backward(ones)
         leaf.grad = None
 
+    labels = torch.tensor([i * 37 % cols for i in range(rows)])
+
+    def cross_entropy_step():
+        torch.nn.functional.cross_entropy(leaf, labels).backward()
+        leaf.grad = None
+
     cases = [
         ("a + b (same shape)", lambda: a + b),
         ("a + bias (row broadcast)", lambda: a + bias),
@@ -53,8 +59,11 @@ def main():
         ("sum()", lambda: a.sum()),
         ("sum(dim: 0) [4096,1024]", lambda: a.sum(0)),
         ("sum(dim: 1) [4096,1024]", lambda: a.sum(1)),
+        ("mean(dim: -1)", lambda: a.mean(-1)),
         ("variance(dims: [0])", lambda: a.var(0, unbiased=False)),
         ("softmax(dim: -1)", lambda: a.softmax(-1)),
+        ("log_softmax forward + backward", lambda: backward(lambda t: t.log_softmax(-1))),
+        ("cross_entropy forward + backward", lambda: cross_entropy_step()),
         ("max(dim: 1)", lambda: a.max(1)),
         ("transposed [2048,2048]", lambda: sq.t().contiguous()),
         ("to(.float64)", lambda: a.double()),

@@ -316,6 +316,9 @@ double swiftnn_exp_shifted_sum_f32(const float *x, float shift, float *y, long n
 /// Σ x[0..<n] in the order of CPUBackend.rowSum (its float32 twin).
 double swiftnn_row_sum_f32(const float *x, long n);
 
+/// d[i] = g[i] − fastExp(y[i])·sum: log-softmax's backward over a row (logSoftmaxBackwardRow).
+void swiftnn_log_softmax_backward_f32(const float *g, const float *y, float sum, float *d, long n);
+
 /// y[i] *= factor.
 void swiftnn_scale_f32(float *y, float factor, long n);
 

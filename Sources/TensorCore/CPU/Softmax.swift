@@ -130,7 +130,14 @@ extension CPUBackend {
                 let g = pg + o * r, y = py + o * r, d = po + o * r
                 if log {
                     let s = T(rowSum(UnsafePointer(g), r))
-                    for k in 0..<r { d[k] = g[k] - T.kexpFast(y[k]) * s }
+                    if T.self == Float.self && GEMMCKernel.level >= 2 {
+                        // The same values on AVX-512 (row_kernels.c): fastExp, then the product and the difference.
+                        swiftnn_log_softmax_backward_f32(UnsafeRawPointer(g).assumingMemoryBound(to: Float.self),
+                                                         UnsafeRawPointer(y).assumingMemoryBound(to: Float.self), Float(s),
+                                                         UnsafeMutableRawPointer(d).assumingMemoryBound(to: Float.self), r)
+                    } else {
+                        logSoftmaxBackwardRow(g, y, s, d, r)
+                    }
                 } else {
                     for k in 0..<r { d[k] = g[k] * y[k] }
                     let s = T(rowSum(UnsafePointer(d), r))
@@ -138,6 +145,12 @@ extension CPUBackend {
                 }
             }
         }
+    }
+
+    /// Log-softmax's backward over one row, given Σg: d = g − e^y·Σg (e^y is softmax's output).
+    static func logSoftmaxBackwardRow<T: KFloat>(_ g: UnsafePointer<T>, _ y: UnsafePointer<T>, _ s: T, _ d: UnsafeMutablePointer<T>,
+                                                 _ r: Int) {
+        for k in 0..<r { d[k] = g[k] - T.kexpFast(y[k]) * s }
     }
 
     static func softmaxBackward(grad: Tensor, output: Tensor, dim: Int, log: Bool) -> Tensor {
