@@ -62,6 +62,13 @@ import Autograd
         #expect(gradcheck({ $0[0].selu() }, inputs: [x], name: "selu"))
         #expect(gradcheck({ $0[0].elu() }, inputs: [x], name: "elu"))
         #expect(gradcheck({ $0[0].elu(alpha: 0.5) }, inputs: [x], name: "elu 0.5"))
+        #expect(gradcheck({ $0[0].silu() }, inputs: [x], name: "silu"))
+        #expect(gradcheck({ $0[0].leakyReLU(negativeSlope: 0.2) }, inputs: [x], name: "leaky_relu"))
+        // Scaled and shifted so that the data cross every kink (±3, 0 and 6, the bounds).
+        #expect(gradcheck({ $0[0].hardtanh(min: -0.525, max: 0.525) }, inputs: [x], name: "hardtanh"))
+        #expect(gradcheck({ ($0[0] * 4 + 0.1).hardswish() }, inputs: [x], name: "hardswish"))
+        #expect(gradcheck({ ($0[0] * 4 + 0.1).hardsigmoid() }, inputs: [x], name: "hardsigmoid"))
+        #expect(gradcheck({ ($0[0] * 4 + 3.1).relu6() }, inputs: [x], name: "relu6"))
     }
 
     @Test func clampKeepsGradientInsideTheRange() {

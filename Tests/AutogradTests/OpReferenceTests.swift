@@ -5,13 +5,14 @@ import TestSupport
 
 /// PyTorch's values and gradients for the ops whose special cases a finite-difference check cannot
 /// see: kinks and ties (clamp bounds, maximum/minimum and max()/min() ties, relu/abs at 0), pow's
-/// exponent branches, squeeze(), elu's alpha. Cases from `fixtures/ops/elementwise.json`
+/// exponent branches, squeeze(), elu's alpha, the kinks of silu, leaky_relu, hardtanh/relu6, hardswish
+/// and hardsigmoid. Cases from `fixtures/ops/elementwise.json`
 /// (`scripts/reference/make_argument_fixtures.py`), all float64.
 @Suite struct OpReferenceTests {
     static let cases = JSONReferenceCase.load("ops/elementwise.json")
 
     @Test func everyCaseIsPresent() {
-        #expect(Self.cases.count == 27)
+        #expect(Self.cases.count == 33)
     }
 
     static func apply(_ c: JSONReferenceCase, _ x: [Tensor]) -> Tensor? {
@@ -29,6 +30,13 @@ import TestSupport
         case "relu": return x[0].relu()
         case "abs": return x[0].abs()
         case "elu": return a["alpha"].map { x[0].elu(alpha: $0) }
+        case "silu": return x[0].silu()
+        case "leaky_relu": return a["negative_slope"].map { x[0].leakyReLU(negativeSlope: $0) }
+        case "hardtanh":
+            guard let lo = a["min"], let hi = a["max"] else { return nil }
+            return lo == 0 && hi == 6 ? x[0].relu6() : x[0].hardtanh(min: lo, max: hi)
+        case "hardswish": return x[0].hardswish()
+        case "hardsigmoid": return x[0].hardsigmoid()
         default: return nil
         }
     }

@@ -106,6 +106,24 @@ import TestSupport
         #expect(stderr.contains(message))
     }
 
+    @Test func inPlaceActivationsRefuseALeafThatRequiresGrad() async throws {
+        let message = try #require(reference["leaf_error"] as? String)
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let w = Tensor([-1, 5] as [Float], shape: [2], requiresGrad: true)
+            _ = SiLU(inplace: true)(w)
+        }
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains(message) && stderr.contains("silu_"))
+    }
+
+    @Test func hardtanhNeedsMaxAboveMin() async throws {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Hardtanh(minVal: 1, maxVal: 1)
+        }
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains("max_val (1.0) must be greater than min_val (1.0)"))
+    }
+
     @Test func parameterPrintsAsInPyTorch() {
         let p = Parameter(Tensor([1, 2] as [Float], shape: [2]))
         #expect(p.description == "Parameter containing:\ntensor([1., 2.], requires_grad=True)")

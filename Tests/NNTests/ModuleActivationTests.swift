@@ -15,6 +15,13 @@ struct ModuleActivationTests {
         #expect(Sigmoid().description == "Sigmoid()")
         #expect(Tanh().description == "Tanh()")
         #expect(Softmax(dim: 1).description == "Softmax(dim=1)")
+        #expect(SiLU().description == "SiLU()" && SiLU(inplace: true).description == "SiLU(inplace=True)")
+        #expect(LeakyReLU().description == "LeakyReLU(negative_slope=0.01)")
+        #expect(LeakyReLU(negativeSlope: 0.2, inplace: true).description == "LeakyReLU(negative_slope=0.2, inplace=True)")
+        #expect(Hardtanh().description == "Hardtanh(min_val=-1.0, max_val=1.0)")
+        #expect(Hardtanh(minVal: -2.5, maxVal: 3, inplace: true).description == "Hardtanh(min_val=-2.5, max_val=3.0, inplace=True)")
+        #expect(ReLU6().description == "ReLU6()" && ReLU6(inplace: true).description == "ReLU6(inplace=True)")
+        #expect(Hardswish(inplace: true).description == "Hardswish()" && Hardsigmoid().description == "Hardsigmoid()")
         #expect(Flatten().description == "Flatten(start_dim=1, end_dim=-1)")
         #expect(Identity().description == "Identity()")
         let net = Sequential { Linear(4, 8); ReLU(); Flatten() }
@@ -37,8 +44,38 @@ struct ModuleActivationTests {
         #expect(Sigmoid()(x).scalars == x.sigmoid().scalars)
         #expect(Tanh()(x).scalars == x.tanh().scalars)
         #expect(ReLU()(x).scalars == [0, 0, 0, 0.5, 3])
+        #expect(SiLU()(x).scalars == x.silu().scalars)
+        #expect(LeakyReLU(negativeSlope: 0.1)(x).scalars == [-0.2, -0.05, 0, 0.5, 3])
+        #expect(Hardtanh()(x).scalars == [-1, -0.5, 0, 0.5, 1])
+        #expect(ReLU6()(x * 3).scalars == [0, 0, 0, 1.5, 6])
+        #expect(Hardswish()(x).scalars == x.hardswish().scalars && Hardswish()(x).scalars[4] == 3)
+        #expect(Hardsigmoid()(x).scalars == x.hardsigmoid().scalars && Hardsigmoid()(x).scalars[2] == 0.5)
         let probs = Softmax(dim: 1)(Tensor([1, 1, 1, 1] as [Float], shape: [2, 2]))
         #expect(probs.scalars == [0.5, 0.5, 0.5, 0.5])
+    }
+
+    @Test("SiLU, LeakyReLU, Hardtanh, ReLU6, Hardswish, Hardsigmoid with inplace: true follow ReLU's rules")
+    func inPlaceActivations() {
+        let x = Tensor([-4, -2, -0.5, 0, 0.5, 3, 7] as [Float], shape: [7])
+        let cases: [(Module, (Tensor) -> Tensor)] = [
+            (SiLU(inplace: true), { $0.silu() }), (LeakyReLU(negativeSlope: 0.2, inplace: true), { $0.leakyReLU(negativeSlope: 0.2) }),
+            (Hardtanh(minVal: -1, maxVal: 2, inplace: true), { $0.hardtanh(min: -1, max: 2) }), (ReLU6(inplace: true), { $0.relu6() }),
+            (Hardswish(inplace: true), { $0.hardswish() }), (Hardsigmoid(inplace: true), { $0.hardsigmoid() }),
+        ]
+        for (layer, op) in cases {
+            // Nothing recorded: the input's own storage is overwritten and returned.
+            let copy = x.clonedData()
+            let y = withNoGrad { layer(copy) }
+            #expect(y === copy && y.scalars == op(x).scalars, "\(layer)")
+            // An intermediate of a recorded graph: the values and gradients of the out-of-place op.
+            let z = Tensor([-4, -2, -0.5, 0.5, 3, 7] as [Double], shape: [6], requiresGrad: true)
+            let h = z * 1
+            let out = layer(h)
+            out.sum().backward()
+            let z2 = Tensor([-4, -2, -0.5, 0.5, 3, 7] as [Double], shape: [6], requiresGrad: true)
+            op(z2 * 1).sum().backward()
+            #expect(out.scalars == op(z2).scalars && z.grad?.scalars == z2.grad?.scalars, "\(layer)")
+        }
     }
 
     @Test func flattenShapes() {
@@ -51,7 +88,8 @@ struct ModuleActivationTests {
 
     @Test func gradcheckActivationModules() {
         let layers: [Module] = [GELU(), GELU(approximate: .tanh), SELU(), ELU(alpha: 0.8), Sigmoid(), Tanh(),
-                                Softmax(dim: 1), LogSoftmax(dim: 0), Flatten(), ReLU()]
+                                Softmax(dim: 1), LogSoftmax(dim: 0), Flatten(), ReLU(), SiLU(), LeakyReLU(negativeSlope: 0.3),
+                                Hardtanh(minVal: -0.05, maxVal: 2), ReLU6(), Hardswish(), Hardsigmoid()]
         for layer in layers {
             // Away from ReLU's kink at 0: values in ±[0.1, 1.1].
             let base = Tensor.uniform([3, 4], low: 0.1, high: 1.1, dtype: .float64, generator: Generator(seed: 5))

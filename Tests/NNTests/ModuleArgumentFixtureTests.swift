@@ -43,6 +43,12 @@ private struct ModuleReference {
         case "GELU": return GELU(approximate: GELUApproximation(rawValue: kwargs["approximate"] as? String ?? "none")!)
         case "Softmax": return Softmax(dim: try #require(int("dim")))
         case "LogSoftmax": return LogSoftmax(dim: try #require(int("dim")))
+        case "SiLU": return SiLU()
+        case "LeakyReLU": return double("negative_slope").map { LeakyReLU(negativeSlope: $0) } ?? LeakyReLU()
+        case "Hardtanh": return Hardtanh(minVal: double("min_val") ?? -1, maxVal: double("max_val") ?? 1)
+        case "ReLU6": return ReLU6()
+        case "Hardswish": return Hardswish()
+        case "Hardsigmoid": return Hardsigmoid()
         case "MaxPool2d":
             return MaxPool2d(try #require(pair("kernel_size")), stride: pair("stride"), padding: pair("padding") ?? (0, 0),
                              dilation: pair("dilation") ?? (1, 1), ceilMode: bool("ceil_mode") ?? false)
@@ -114,7 +120,7 @@ struct ModuleArgumentFixtureTests {
 
     @Test("every module fixture is present")
     func fixturesPresent() {
-        #expect(Self.names.count == 41)
+        #expect(Self.names.count == 49)
     }
 
     @Test("PyTorch reference case", arguments: names)

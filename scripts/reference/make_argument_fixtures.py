@@ -10,13 +10,15 @@ FIXTURES_DIR defaults to Tests/TestSupport/Resources/fixtures. Writes:
   existing layer fixtures (see FIXTURES-README.md), with inputs (and running variances) so small
   that eps changes the result: every layer's eps, default and explicit.
 - `modules/*.safetensors` — one module with non-default arguments: activations (ELU alpha, GELU
-  approximate, Softmax/LogSoftmax dim), pooling (kernel, stride, padding, dilation, ceil_mode,
+  approximate, Softmax/LogSoftmax dim; SiLU, LeakyReLU's slope, Hardtanh's bounds, ReLU6,
+  Hardswish, Hardsigmoid on inputs that include their kinks), pooling (kernel, stride, padding, dilation, ceil_mode,
   count_include_pad, divisor_override, output_size), Embedding padding_idx, MultiheadAttention
   (batch_first, bias, key_padding_mask, attn_mask, average_attn_weights) and the losses (weight,
   ignore_index, reduction, label_smoothing, pos_weight). Format in FIXTURES-README.md.
 - `ops/elementwise.json` — op-level cases for test targets without a safetensors reader: clamp
   with elements inside, outside and on a two-sided range (and min > max), pow's special exponents,
-  the tie rules of maximum/minimum and of max()/min(), squeeze(), relu/abs at 0, elu alpha.
+  the tie rules of maximum/minimum and of max()/min(), squeeze(), relu/abs at 0, elu alpha, and
+  silu, leaky_relu, hardtanh/relu6, hardswish and hardsigmoid at their kinks.
 
 float32 cases are computed in float64 from the stored float32 values and stored as float32.
 """
@@ -372,6 +374,15 @@ def make_op_cases():
     op_case(c, "abs at 0 has gradient 0", "abs", {}, [[-1.0, 0.0, 2.0]], torch.abs)
     op_case(c, "elu alpha 0.3", "elu", {"alpha": 0.3}, [[-2.0, -0.5, 0.0, 0.5, 1.5]], lambda x: F.elu(x, alpha=0.3))
     op_case(c, "elu alpha 2.5", "elu", {"alpha": 2.5}, [[-2.0, -0.5, 0.0, 0.5, 1.5]], lambda x: F.elu(x, alpha=2.5))
+    # The activations added later (cases appended, so that the earlier ones keep their random draws).
+    kinks = [[-7.0, -3.0, -1.0, -0.5, 0.0], [0.25, 1.0, 3.0, 6.0, 8.0]]
+    op_case(c, "silu", "silu", {}, [kinks], F.silu)
+    op_case(c, "leaky_relu slope 0.2 at 0", "leaky_relu", {"negative_slope": 0.2}, [kinks],
+            lambda x: F.leaky_relu(x, negative_slope=0.2))
+    op_case(c, "hardtanh at and beyond its bounds", "hardtanh", {"min": -1.0, "max": 1.0}, [kinks], F.hardtanh)
+    op_case(c, "relu6 at 0 and 6: no gradient on the bounds", "hardtanh", {"min": 0.0, "max": 6.0}, [kinks], F.relu6)
+    op_case(c, "hardswish at -3 and 3", "hardswish", {}, [kinks], F.hardswish)
+    op_case(c, "hardsigmoid at -3 and 3", "hardsigmoid", {}, [kinks], F.hardsigmoid)
     path = os.path.join(OUT, "ops", "elementwise.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -379,6 +390,21 @@ def make_op_cases():
                   indent=1)
         f.write("\n")
     os.chmod(path, 0o644)
+
+
+def make_later_activation_cases():
+    """SiLU, LeakyReLU, Hardtanh, ReLU6, Hardswish, Hardsigmoid: random inputs plus their kinks
+    (run last, so that the earlier fixtures keep their random draws)."""
+    kinks = torch.tensor([-3.0, 0.0, 3.0, 6.0, -1.0, 1.0])
+    x = torch.cat([uniform([3, 6], -7, 8).reshape(-1), kinks]).reshape(4, 6)
+    module_case("silu", "SiLU", {}, x)
+    module_case("leaky_relu_default", "LeakyReLU", {}, x)
+    module_case("leaky_relu_0_2", "LeakyReLU", {"negative_slope": 0.2}, x)
+    module_case("hardtanh_default", "Hardtanh", {}, x)
+    module_case("hardtanh_m2_5_3", "Hardtanh", {"min_val": -2.5, "max_val": 3.0}, x)
+    module_case("relu6", "ReLU6", {}, x)
+    module_case("hardswish", "Hardswish", {}, x)
+    module_case("hardsigmoid", "Hardsigmoid", {}, x)
 
 
 def main():
@@ -389,6 +415,7 @@ def main():
     make_attention_cases()
     make_loss_cases()
     make_op_cases()
+    make_later_activation_cases()
     print(f"wrote argument fixtures under {OUT} (torch {torch.__version__})")
 
 

@@ -49,4 +49,25 @@ extension Tensor {
     public func sigmoid() -> Tensor { unaryOp(.sigmoid, needsOutput: true) }
     /// Hyperbolic tangent.
     public func tanh() -> Tensor { unaryOp(.tanh, needsOutput: true) }
+    /// `x · sigmoid(x)`, like `F.silu` (also called Swish).
+    ///
+    /// ```swift
+    /// Tensor([-1, 0, 2] as [Float]).silu()   // [-0.2689, 0, 1.7616]
+    /// ```
+    public func silu() -> Tensor { unaryOp(.silu) }
+    /// `x` for `x > 0`, else `negativeSlope · x`, like `F.leaky_relu`.
+    public func leakyReLU(negativeSlope: Double = 0.01) -> Tensor { unaryOp(.leakyReLU(negativeSlope: negativeSlope)) }
+    /// `x` clamped to `[min, max]`, like `F.hardtanh`. Unlike ``clamp(min:max:)``, no gradient flows
+    /// at the bounds themselves (PyTorch's rule).
+    ///
+    /// ```swift
+    /// x.hardtanh(min: 0, max: 6)   // ReLU6
+    /// ```
+    public func hardtanh(min: Double = -1, max: Double = 1) -> Tensor { unaryOp(.hardtanh(min: min, max: max)) }
+    /// `min(max(x, 0), 6)`, like `F.relu6`: ``hardtanh(min:max:)`` on `[0, 6]`.
+    public func relu6() -> Tensor { hardtanh(min: 0, max: 6) }
+    /// `x · relu6(x + 3) / 6`, like `F.hardswish`.
+    public func hardswish() -> Tensor { unaryOp(.hardswish) }
+    /// `relu6(x + 3) / 6`, like `F.hardsigmoid`.
+    public func hardsigmoid() -> Tensor { unaryOp(.hardsigmoid) }
 }

@@ -73,6 +73,115 @@ public final class Tanh: Module {
     override public var isElementwise: Bool { true }
 }
 
+/// x · sigmoid(x), like `nn.SiLU` (Swish): EfficientNet's and YOLO's activation. `inplace: true` as
+/// in ``ReLU``.
+///
+/// ```swift
+/// let block = Sequential { Conv2d(16, 32, 3, padding: 1, bias: false); BatchNorm2d(32); SiLU(inplace: true) }
+/// ```
+public final class SiLU: Module {
+    /// Whether the result is written into the input's storage (PyTorch's `inplace=True`).
+    public let inplace: Bool
+    public init(inplace: Bool = false) {
+        self.inplace = inplace
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor { inplace ? x.silu_() : x.silu() }
+    override public var isElementwise: Bool { true }
+    override public var extraDescription: String { inplace ? "inplace=True" : "" }
+}
+
+/// x for x > 0, `negativeSlope`·x otherwise, like `nn.LeakyReLU(negative_slope=…)`.
+///
+/// ```swift
+/// LeakyReLU(); LeakyReLU(negativeSlope: 0.2, inplace: true)
+/// ```
+public final class LeakyReLU: Module {
+    public let negativeSlope: Double
+    /// Whether the result is written into the input's storage (PyTorch's `inplace=True`).
+    public let inplace: Bool
+    public init(negativeSlope: Double = 0.01, inplace: Bool = false) {
+        self.negativeSlope = negativeSlope
+        self.inplace = inplace
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor {
+        inplace ? x.leakyReLU_(negativeSlope: negativeSlope) : x.leakyReLU(negativeSlope: negativeSlope)
+    }
+    override public var isElementwise: Bool { true }
+    override public var extraDescription: String { "negative_slope=\(PyRepr.float(negativeSlope))" + (inplace ? ", inplace=True" : "") }
+}
+
+/// x clamped to `[minVal, maxVal]`, like `nn.Hardtanh(min_val=…, max_val=…)`: no gradient at the
+/// bounds themselves.
+///
+/// ```swift
+/// Hardtanh(); Hardtanh(minVal: -2, maxVal: 2)
+/// ```
+public final class Hardtanh: Module {
+    public let minVal: Double
+    public let maxVal: Double
+    /// Whether the result is written into the input's storage (PyTorch's `inplace=True`).
+    public let inplace: Bool
+    public init(minVal: Double = -1, maxVal: Double = 1, inplace: Bool = false) {
+        usageCheck(maxVal > minVal, "Hardtanh", "max_val (\(PyRepr.float(maxVal))) must be greater than min_val (\(PyRepr.float(minVal)))")
+        self.minVal = minVal
+        self.maxVal = maxVal
+        self.inplace = inplace
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor {
+        inplace ? x.hardtanh_(min: minVal, max: maxVal) : x.hardtanh(min: minVal, max: maxVal)
+    }
+    override public var isElementwise: Bool { true }
+    override public var extraDescription: String {
+        "min_val=\(PyRepr.float(minVal)), max_val=\(PyRepr.float(maxVal))" + (inplace ? ", inplace=True" : "")
+    }
+}
+
+/// min(max(x, 0), 6), like `nn.ReLU6`: MobileNet's activation (``Hardtanh`` on `[0, 6]`).
+///
+/// ```swift
+/// let block = Sequential { Conv2d(32, 32, 3, padding: 1, groups: 32, bias: false); BatchNorm2d(32); ReLU6(inplace: true) }
+/// ```
+public final class ReLU6: Module {
+    /// Whether the result is written into the input's storage (PyTorch's `inplace=True`).
+    public let inplace: Bool
+    public init(inplace: Bool = false) {
+        self.inplace = inplace
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor { inplace ? x.hardtanh_(min: 0, max: 6) : x.relu6() }
+    override public var isElementwise: Bool { true }
+    override public var extraDescription: String { inplace ? "inplace=True" : "" }
+}
+
+/// x · relu6(x + 3) / 6, like `nn.Hardswish`: MobileNetV3's activation. `inplace: true` as in
+/// ``ReLU``.
+public final class Hardswish: Module {
+    /// Whether the result is written into the input's storage (PyTorch's `inplace=True`).
+    public let inplace: Bool
+    public init(inplace: Bool = false) {
+        self.inplace = inplace
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor { inplace ? x.hardswish_() : x.hardswish() }
+    override public var isElementwise: Bool { true }
+}
+
+/// relu6(x + 3) / 6, like `nn.Hardsigmoid`: MobileNetV3's squeeze-and-excitation gate.
+/// `inplace: true` as in ``ReLU``.
+public final class Hardsigmoid: Module {
+    /// Whether the result is written into the input's storage (PyTorch's `inplace=True`).
+    public let inplace: Bool
+    public init(inplace: Bool = false) {
+        self.inplace = inplace
+        super.init()
+    }
+    override public func forward(_ x: Tensor) -> Tensor { inplace ? x.hardsigmoid_() : x.hardsigmoid() }
+    override public var isElementwise: Bool { true }
+}
+
 /// Softmax along `dim`, like `nn.Softmax(dim=…)`.
 ///
 /// ```swift

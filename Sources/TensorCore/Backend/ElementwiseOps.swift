@@ -22,13 +22,24 @@ public enum UnaryOp: Sendable, Equatable {
     case clamp(min: Double?, max: Double?)
     /// `x · c` for a constant.
     case scale(Double)
+    /// `x · sigmoid(x)` (SiLU, also called Swish).
+    case silu
+    /// `x` for `x > 0`, else `negativeSlope · x`.
+    case leakyReLU(negativeSlope: Double)
+    /// `x` clamped to `[min, max]`, with a gradient only strictly inside (ReLU6 is `[0, 6]`).
+    case hardtanh(min: Double, max: Double)
+    /// `x · relu6(x + 3) / 6`.
+    case hardswish
+    /// `relu6(x + 3) / 6`.
+    case hardsigmoid
 
     public var name: String {
         switch self {
         case .neg: "neg"; case .abs: "abs"; case .exp: "exp"; case .log: "log"; case .sqrt: "sqrt"
         case .rsqrt: "rsqrt"; case .relu: "relu"; case .sigmoid: "sigmoid"; case .tanh: "tanh"
         case .gelu, .geluTanh: "gelu"; case .selu: "selu"; case .elu: "elu"; case .pow: "pow"
-        case .clamp: "clamp"; case .scale: "mul"
+        case .clamp: "clamp"; case .scale: "mul"; case .silu: "silu"; case .leakyReLU: "leaky_relu"
+        case .hardtanh: "hardtanh"; case .hardswish: "hardswish"; case .hardsigmoid: "hardsigmoid"
         }
     }
 }

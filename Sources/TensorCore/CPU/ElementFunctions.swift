@@ -77,6 +77,32 @@ struct ELUFunction<T: KFloat>: ElementFunction {
     @inline(__always) func callAsFunction(_ x: T) -> T { x > 0 ? scale * x : scale * alpha * T.kexpm1Fast(x) }
 }
 
+/// PyTorch's CPU formula `x / (1 + e^−x)`.
+struct SiLUFunction<T: KFloat>: ElementFunction {
+    @inline(__always) func callAsFunction(_ x: T) -> T { x / (1 + T.kexpFast(-x)) }
+}
+
+struct LeakyReLUFunction<T: KFloat>: ElementFunction {
+    let slope: T
+    @inline(__always) func callAsFunction(_ x: T) -> T { x > 0 ? x : x * slope }
+}
+
+/// `x · min(max(x + 3, 0), 6) / 6`, PyTorch's order of operations; NaN stays NaN.
+struct HardswishFunction<T: KFloat>: ElementFunction {
+    @inline(__always) func callAsFunction(_ x: T) -> T {
+        let r = x + 3
+        return x * (r < 0 ? 0 : (r > 6 ? 6 : r)) / 6
+    }
+}
+
+/// `min(max(x + 3, 0), 6) / 6`; NaN stays NaN.
+struct HardsigmoidFunction<T: KFloat>: ElementFunction {
+    @inline(__always) func callAsFunction(_ x: T) -> T {
+        let r = x + 3
+        return (r < 0 ? 0 : (r > 6 ? 6 : r)) / 6
+    }
+}
+
 // MARK: Two operands
 
 /// An elementwise function of two operands (see ``ElementFunction``).
@@ -172,4 +198,37 @@ struct SmallPowerGradient<T: KFloat>: ElementGradient {
 struct ELUGradient<T: KFloat>: ElementGradient {
     let alpha: T, scale: T
     @inline(__always) func callAsFunction(_ g: T, _ x: T, _ y: T) -> T { x > 0 ? g * scale : g * scale * alpha * T.kexpFast(x) }
+}
+
+/// `g · s · (1 + x · (1 − s))` with `s = sigmoid(x)` (PyTorch's silu_backward).
+struct SiLUGradient<T: KFloat>: ElementGradient {
+    @inline(__always) func callAsFunction(_ g: T, _ x: T, _ y: T) -> T {
+        let s = 1 / (1 + T.kexpFast(-x))
+        return g * s * (1 + x * (1 - s))
+    }
+}
+
+struct LeakyReLUGradient<T: KFloat>: ElementGradient {
+    let slope: T
+    @inline(__always) func callAsFunction(_ g: T, _ x: T, _ y: T) -> T { x > 0 ? g : g * slope }
+}
+
+/// Zero at and outside the bounds, like PyTorch's hardtanh_backward (clamp's gradient includes them).
+struct HardtanhGradient<T: KFloat>: ElementGradient {
+    let low: T, high: T
+    @inline(__always) func callAsFunction(_ g: T, _ x: T, _ y: T) -> T { x <= low || x >= high ? 0 : g }
+}
+
+/// 0 up to −3, `g · (x/3 + 1/2)` strictly between, `g` from 3 on: PyTorch's vectorised
+/// hardswish_backward (the path its contiguous tensors take; its scalar loop differs at ±3).
+struct HardswishGradient<T: KFloat>: ElementGradient {
+    @inline(__always) func callAsFunction(_ g: T, _ x: T, _ y: T) -> T {
+        x <= -3 ? 0 : (x >= 3 ? g : g * (x / 3 + T(0.5)))
+    }
+}
+
+/// `g · (1/6)` strictly between −3 and 3, else 0 (PyTorch's hardsigmoid_backward, whose 1/6 is the
+/// float constant `1.0f / 6.0f` for every dtype).
+struct HardsigmoidGradient<T: KFloat>: ElementGradient {
+    @inline(__always) func callAsFunction(_ g: T, _ x: T, _ y: T) -> T { x > -3 && x < 3 ? g * T(Float(1) / Float(6)) : 0 }
 }

@@ -104,6 +104,11 @@ extension CPUBackend {
             } else {
                 map(px, po, n, ELUFunction(alpha: T(alpha), scale: T(scale)))
             }
+        case .silu: map(px, po, n, SiLUFunction<T>())
+        case .leakyReLU(let slope): map(px, po, n, LeakyReLUFunction(slope: T(slope)))
+        case .hardtanh(let lo, let hi): map(px, po, n, ClampFunction(low: T(lo), high: T(hi)))
+        case .hardswish: map(px, po, n, HardswishFunction<T>())
+        case .hardsigmoid: map(px, po, n, HardsigmoidFunction<T>())
         case .pow(let e):
             if e == 2 { map(px, po, n, SquareFunction<T>()); return }
             if e == 1 { map(px, po, n, IdentityFunction<T>()); return }
@@ -237,6 +242,11 @@ extension CPUBackend {
             } else {
                 map(ELUGradient(alpha: T(alpha), scale: T(scale)))
             }
+        case .silu: map(SiLUGradient())
+        case .leakyReLU(let slope): map(LeakyReLUGradient(slope: T(slope)))
+        case .hardtanh(let lo, let hi): map(HardtanhGradient(low: T(lo), high: T(hi)))
+        case .hardswish: map(HardswishGradient())
+        case .hardsigmoid: map(HardsigmoidGradient())
         case .pow(let e):
             let te = T(e)
             if e == 0 || e == 1 || e == 2 { map(SmallPowerGradient(exponent: Int(e))); return }
