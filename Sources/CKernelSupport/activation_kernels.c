@@ -1,6 +1,6 @@
 // Transcendental activations on AVX-512F (TensorCore/CPU/Unary.swift): e^x, the sigmoid, tanh,
-// GELU (erf and tanh forms) and its gradients, ELU and SELU and their gradients, ln x and 1/√x,
-// sixteen floats per vector. Swift compiles the same loops for baseline x86-64 (four lanes, no
+// GELU (erf and tanh forms), SiLU, ELU and SELU and their gradients, ln x and 1/√x, sixteen floats
+// per vector. Swift compiles the same loops for baseline x86-64 (four lanes, no
 // FMA): exp ran at 6.5× the memory floor on one thread, GELU at 11×; ELU, SELU and log called libm
 // per element (42×, 42×, 7.9×).
 //
@@ -22,6 +22,7 @@ static inline __attribute__((always_inline)) __m512 activation16(int op, __m512 
     case SWIFTNN_ACTIVATION_GELU: return MUL(MUL(K(0.5f), v), ADD(K(1.0f), erf16(MUL(v, K(0.70710678118654752f)))));
     case SWIFTNN_ACTIVATION_RSQRT: return DIV(K(1.0f), _mm512_sqrt_ps(v));
     case SWIFTNN_ACTIVATION_LOG: return log16(v);
+    case SWIFTNN_ACTIVATION_SILU: return DIV(v, ADD(K(1.0f), exp16(negate(v))));
     case SWIFTNN_ACTIVATION_GELU_TANH: {
         const __m512 c = K(0.044715f);
         const __m512 inner = MUL(K(0.79788456080286536f), ADD(v, MUL(MUL(MUL(c, v), v), v)));
@@ -31,9 +32,14 @@ static inline __attribute__((always_inline)) __m512 activation16(int op, __m512 
     }
 }
 
-/// g·op′(v) for GELU, or (any other op) the tanh form's.
+/// g·op′(v) for GELU, SiLU, or (any other op) the tanh form of GELU.
 SWIFTNN_AVX512
 static inline __attribute__((always_inline)) __m512 gradient16(int op, __m512 g, __m512 v) {
+    if (op == SWIFTNN_ACTIVATION_SILU) {
+        const __m512 one = K(1.0f);
+        const __m512 s = DIV(one, ADD(one, exp16(negate(v))));
+        return MUL(MUL(g, s), ADD(one, MUL(v, SUB(one, s))));
+    }
     if (op == SWIFTNN_ACTIVATION_GELU) {
         const __m512 cdf = MUL(K(0.5f), ADD(K(1.0f), erf16(MUL(v, K(0.70710678118654752f)))));
         const __m512 pdf = MUL(MUL(v, K(0.39894228040143268f)), exp16(MUL(MUL(K(-0.5f), v), v)));
@@ -62,6 +68,7 @@ SWIFTNN_ACTIVATION_LOOP(gelu_loop, SWIFTNN_ACTIVATION_GELU)
 SWIFTNN_ACTIVATION_LOOP(gelu_tanh_loop, SWIFTNN_ACTIVATION_GELU_TANH)
 SWIFTNN_ACTIVATION_LOOP(rsqrt_loop, SWIFTNN_ACTIVATION_RSQRT)
 SWIFTNN_ACTIVATION_LOOP(log_loop, SWIFTNN_ACTIVATION_LOG)
+SWIFTNN_ACTIVATION_LOOP(silu_loop, SWIFTNN_ACTIVATION_SILU)
 
 void swiftnn_activation_f32(int op, const float *x, float *y, long n) {
     switch (op) {
@@ -72,6 +79,7 @@ void swiftnn_activation_f32(int op, const float *x, float *y, long n) {
     case SWIFTNN_ACTIVATION_GELU_TANH: gelu_tanh_loop(x, y, n); break;
     case SWIFTNN_ACTIVATION_RSQRT: rsqrt_loop(x, y, n); break;
     case SWIFTNN_ACTIVATION_LOG: log_loop(x, y, n); break;
+    case SWIFTNN_ACTIVATION_SILU: silu_loop(x, y, n); break;
     default: break;
     }
 }
@@ -122,10 +130,12 @@ void swiftnn_elu_backward_f32(const float *g, const float *x, float *d, long n, 
     }
 SWIFTNN_GRADIENT_LOOP(gelu_gradient_loop, SWIFTNN_ACTIVATION_GELU)
 SWIFTNN_GRADIENT_LOOP(gelu_tanh_gradient_loop, SWIFTNN_ACTIVATION_GELU_TANH)
+SWIFTNN_GRADIENT_LOOP(silu_gradient_loop, SWIFTNN_ACTIVATION_SILU)
 
 void swiftnn_activation_backward_f32(int op, const float *g, const float *x, float *d, long n) {
     if (op == SWIFTNN_ACTIVATION_GELU) gelu_gradient_loop(g, x, d, n);
     else if (op == SWIFTNN_ACTIVATION_GELU_TANH) gelu_tanh_gradient_loop(g, x, d, n);
+    else if (op == SWIFTNN_ACTIVATION_SILU) silu_gradient_loop(g, x, d, n);
 }
 
 #else

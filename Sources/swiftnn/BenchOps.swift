@@ -45,6 +45,8 @@ struct BenchOps: ParsableCommand {
             // Forward (x → y) then backward (g, x → dx): 5 operands.
             ("selu forward + backward", 5 * f, { backward { $0.selu() } }),
             ("gelu forward + backward", 5 * f, { backward { $0.gelu() } }),
+            ("silu", 2 * f, { _ = a.silu() }),
+            ("silu forward + backward", 5 * f, { backward { $0.silu() } }),
             ("sum()", f, { _ = a.sum() }),
             ("sum(dim: 0) [4096,1024]", f, { _ = a.sum(dim: 0) }),
             ("sum(dim: 1) [4096,1024]", f, { _ = a.sum(dim: 1) }),

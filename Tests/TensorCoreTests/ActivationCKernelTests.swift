@@ -6,7 +6,7 @@ import Testing
 
 /// The transcendental activations' AVX-512 kernels (activation_kernels.c) and softmax's row passes
 /// (row_kernels.c) must give bit for bit what their Swift definitions give (FloatMath.swift,
-/// ElementFunctions.swift, Softmax.swift): e^x, the sigmoid, tanh, both GELUs and their gradients,
+/// ElementFunctions.swift, Softmax.swift): e^x, the sigmoid, tanh, both GELUs and SiLU and their gradients,
 /// ELU and SELU and their gradients, softmax rows, over every exponent, the clamps' and branches'
 /// edges, special values and the masked tail. fastExpm1's own accuracy is checked against libm.
 @Suite(.enabled(if: NormCKernelTests.runs, "this CPU lacks AVX-512F"))
@@ -48,6 +48,7 @@ struct ActivationCKernelTests {
         ("tanh", SWIFTNN_ACTIVATION_TANH, tanhLoopF), ("gelu", SWIFTNN_ACTIVATION_GELU, geluLoopF),
         ("gelu tanh", SWIFTNN_ACTIVATION_GELU_TANH, geluTanhLoopF), ("rsqrt", SWIFTNN_ACTIVATION_RSQRT, rsqrtLoopF),
         ("log", SWIFTNN_ACTIVATION_LOG, logLoopF),
+        ("silu", SWIFTNN_ACTIVATION_SILU, { x, y, n in for i in 0..<n { y[i] = SiLUFunction<Float>()(x[i]) } }),
     ]
 
     @Test("forward kernels equal the Swift definitions bit for bit")
@@ -115,12 +116,13 @@ struct ActivationCKernelTests {
         #expect(fastLog(.leastNonzeroMagnitude) == Float(Foundation.log(Double(Float.leastNonzeroMagnitude))))
     }
 
-    @Test("GELU gradient kernels equal the Swift definitions bit for bit")
+    @Test("GELU and SiLU gradient kernels equal the Swift definitions bit for bit")
     func gradientsMatchSwift() {
         let x = Self.inputs
         let g = x.indices.map { Float(($0 * 7919) % 4001) / 1000 - 2 }
         let cases: [(String, Int, (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void)] = [
             ("gelu", SWIFTNN_ACTIVATION_GELU, geluBackwardLoopF), ("gelu tanh", SWIFTNN_ACTIVATION_GELU_TANH, geluTanhBackwardLoopF),
+            ("silu", SWIFTNN_ACTIVATION_SILU, { g, x, d, n in for i in 0..<n { d[i] = SiLUGradient<Float>()(g[i], x[i], 0) } }),
         ]
         for (name, code, swiftLoop) in cases {
             var got = [Float](repeating: 7, count: x.count), want = got
@@ -230,7 +232,7 @@ struct ActivationCKernelTests {
         #expect(shifted[..<n].elementsEqual(x[..<n].map { $0 - 0.3 }) && shifted[n...].allSatisfy { $0 == 7 })
     }
 
-    @Test("Tensor ops take the kernels: exp, sigmoid, tanh, GELU, softmax and GELU's gradient agree with the definitions")
+    @Test("Tensor ops take the kernels: exp, sigmoid, tanh, GELU, SiLU, softmax and GELU's and SiLU's gradients agree with the definitions")
     func tensorOpsUseThem() {
         let values = Array(Self.inputs.filter { $0.isFinite && abs($0) < 50 }.prefix(5000))
         let x = Tensor(values, shape: [values.count])
@@ -245,6 +247,7 @@ struct ActivationCKernelTests {
         expectSame(x.tanh(), tanhLoopF, "tanh")
         expectSame(x.gelu(), geluLoopF, "gelu")
         expectSame(x.gelu(approximate: .tanh), geluTanhLoopF, "gelu tanh")
+        expectSame(x.silu(), { x, y, n in for i in 0..<n { y[i] = SiLUFunction<Float>()(x[i]) } }, "silu")
 
         // Softmax over rows of 1000: exponentials from fastExp(x − max), then scaled by 1/Σ.
         let rows = Tensor(Array(values.prefix(5000)), shape: [5, 1000])
@@ -264,5 +267,10 @@ struct ActivationCKernelTests {
         geluBackwardLoopF([Float](repeating: 1, count: values.count), values, &want, values.count)
         let d = Self.differences(leaf.grad!.toArray(of: Float.self), want, values)
         #expect(d.count == 0, "gelu′: \(d.first)")
+        let siluLeaf = Tensor(values, shape: [values.count], requiresGrad: true)
+        siluLeaf.silu().sum().backward()
+        let siluWant = values.map { SiLUGradient<Float>()(1, $0, 0) }
+        let ds = Self.differences(siluLeaf.grad!.toArray(of: Float.self), siluWant, values)
+        #expect(ds.count == 0, "silu′: \(ds.first)")
     }
 }

@@ -56,6 +56,8 @@ def main():
         ("log", lambda: positive.log()),
         ("selu forward + backward", lambda: backward(torch.selu)),
         ("gelu forward + backward", lambda: backward(torch.nn.functional.gelu)),
+        ("silu", lambda: torch.nn.functional.silu(a)),
+        ("silu forward + backward", lambda: backward(torch.nn.functional.silu)),
         ("sum()", lambda: a.sum()),
         ("sum(dim: 0) [4096,1024]", lambda: a.sum(0)),
         ("sum(dim: 1) [4096,1024]", lambda: a.sum(1)),

@@ -289,13 +289,14 @@ enum {
     SWIFTNN_ACTIVATION_GELU_TANH = 4,  ///< x/2 · (1 + fastTanh(√(2/π)·(x + 0.044715x³)))
     SWIFTNN_ACTIVATION_RSQRT = 5,      ///< 1 / √x (both correctly rounded)
     SWIFTNN_ACTIVATION_LOG = 6,        ///< fastLog
+    SWIFTNN_ACTIVATION_SILU = 7,       ///< x / (1 + fastExp(−x))
 };
 
 /// y[i] = op(x[i]) for i < n (`op` one of SWIFTNN_ACTIVATION_*).
 void swiftnn_activation_f32(int op, const float *x, float *y, long n);
 
-/// d[i] = g[i] · op′(x[i]) for i < n, `op` SWIFTNN_ACTIVATION_GELU or SWIFTNN_ACTIVATION_GELU_TANH
-/// (geluBackwardLoopF, geluTanhBackwardLoopF).
+/// d[i] = g[i] · op′(x[i]) for i < n, `op` SWIFTNN_ACTIVATION_GELU, SWIFTNN_ACTIVATION_GELU_TANH or
+/// SWIFTNN_ACTIVATION_SILU (geluBackwardLoopF, geluTanhBackwardLoopF, SiLUGradient).
 void swiftnn_activation_backward_f32(int op, const float *g, const float *x, float *d, long n);
 
 /// y[i] = x[i] > 0 ? scale·x[i] : (scale·alpha)·fastExpm1(x[i]): ELU (scale 1) and SELU (ELUFunction).

@@ -153,6 +153,7 @@ extension CPUBackend {
         case .geluTanh: SWIFTNN_ACTIVATION_GELU_TANH
         case .rsqrt: SWIFTNN_ACTIVATION_RSQRT
         case .log: SWIFTNN_ACTIVATION_LOG
+        case .silu: SWIFTNN_ACTIVATION_SILU
         default: nil
         }
         return code.map { Int32($0) }
@@ -186,6 +187,17 @@ extension CPUBackend {
 
     static func floatUnaryBackward<T: KFloat>(_ op: UnaryOp, _ pg: UnsafeMutablePointer<T>, _ px: UnsafeMutablePointer<T>,
                                               _ py: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int) {
+        if T.self == Float.self, op == .silu, GEMMCKernel.level >= 2 {
+            let g = UnsafeRawPointer(pg).assumingMemoryBound(to: Float.self)
+            let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
+            let d = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
+            // SiLUGradient's bits on AVX-512 (activation_kernels.c).
+            Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
+                swiftnn_activation_backward_f32(Int32(SWIFTNN_ACTIVATION_SILU), g + r.lowerBound, x + r.lowerBound, d + r.lowerBound,
+                                                r.count)
+            }
+            return
+        }
         if T.self == Float.self, op == .gelu || op == .geluTanh {
             let g = UnsafeRawPointer(pg).assumingMemoryBound(to: Float.self)
             let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
