@@ -137,6 +137,20 @@ extension CPUBackend {
         }
     }
 
+    /// The vectorised float32 gradient loop for `op`, when there is one, as ``floatLoop(_:)``:
+    /// activation_kernels.c's where the CPU has AVX-512 (GELU's, SiLU's), else GELU's Swift loops.
+    static func floatGradientLoop(_ op: UnaryOp)
+        -> ((UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void)? {
+        if GEMMCKernel.level >= 2, op == .gelu || op == .geluTanh || op == .silu, let code = activationKernelCode(op) {
+            return { g, x, d, n in swiftnn_activation_backward_f32(code, g, x, d, n) }
+        }
+        return switch op {
+        case .gelu: geluBackwardLoopF
+        case .geluTanh: geluTanhBackwardLoopF
+        default: nil
+        }
+    }
+
     /// ELU's alpha and scale (1), or SELU's.
     static func eluConstants(_ op: UnaryOp) -> (alpha: Double, scale: Double) {
         if case .elu(let alpha) = op { return (alpha, 1) }
@@ -187,25 +201,10 @@ extension CPUBackend {
 
     static func floatUnaryBackward<T: KFloat>(_ op: UnaryOp, _ pg: UnsafeMutablePointer<T>, _ px: UnsafeMutablePointer<T>,
                                               _ py: UnsafeMutablePointer<T>, _ po: UnsafeMutablePointer<T>, _ n: Int) {
-        if T.self == Float.self, op == .silu, GEMMCKernel.level >= 2 {
+        if T.self == Float.self, let loop = floatGradientLoop(op) {
             let g = UnsafeRawPointer(pg).assumingMemoryBound(to: Float.self)
             let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
             let d = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
-            // SiLUGradient's bits on AVX-512 (activation_kernels.c).
-            Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
-                swiftnn_activation_backward_f32(Int32(SWIFTNN_ACTIVATION_SILU), g + r.lowerBound, x + r.lowerBound, d + r.lowerBound,
-                                                r.count)
-            }
-            return
-        }
-        if T.self == Float.self, op == .gelu || op == .geluTanh {
-            let g = UnsafeRawPointer(pg).assumingMemoryBound(to: Float.self)
-            let x = UnsafeRawPointer(px).assumingMemoryBound(to: Float.self)
-            let d = UnsafeMutableRawPointer(po).assumingMemoryBound(to: Float.self)
-            let code = activationKernelCode(op)!
-            let loop = GEMMCKernel.level >= 2
-                ? { g, x, d, n in swiftnn_activation_backward_f32(code, g, x, d, n) }
-                : op == .gelu ? geluBackwardLoopF : geluTanhBackwardLoopF
             Parallel.forRange(0..<n, grain: elementwiseGrain / 4, alignment: 64) { r in
                 loop(g + r.lowerBound, x + r.lowerBound, d + r.lowerBound, r.count)
             }
