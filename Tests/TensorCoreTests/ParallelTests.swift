@@ -85,3 +85,79 @@ import Testing
         }
     }
 }
+
+/// The pool deals tasks in contiguous home ranges, one per thread, so that consecutive kernels
+/// split the same way touch the same data on the same core; and each pool thread has scratch
+/// memory of its own.
+@Suite struct PoolLocalityTests {
+    @Test("a thread takes its home range in order, then what is left of the others'")
+    func homeRanges() {
+        for (tasks, slots) in [(8, 2), (7, 3), (2, 2), (3, 8), (5, 1)] {
+            for slot in 0..<max(slots, 2) {
+                var order: [Int] = []
+                let job = PoolJob(tasks: tasks, slots: slots) { order.append($0) }
+                job.drain(slot: slot)
+                let used = max(1, min(slots, tasks)), home = slot % used
+                let starts = (0...used).map { tasks * $0 / used }
+                let want = (0..<used).flatMap { k -> Range<Int> in
+                    let s = (home + k) % used
+                    return starts[s]..<starts[s + 1]
+                }
+                #expect(order == want, "tasks \(tasks), slots \(slots), slot \(slot)")
+            }
+        }
+    }
+
+    @Test("every task runs exactly once at every thread count, stealing included")
+    func everyTaskOnceAtEveryThreadCount() {
+        for threads in 1...max(2, Parallel.maxThreadCount) {
+            Parallel.withThreadCount(threads) {
+                for tasks in [1, 2, 3, 5, 8, 33] {
+                    let counts = UnsafeMutablePointer<Int>.allocate(capacity: tasks)
+                    counts.initialize(repeating: 0, count: tasks)
+                    defer { counts.deallocate() }
+                    // Uneven tasks, so that the faster thread steals from the other's range.
+                    for _ in 0..<100 {
+                        Parallel.run(tasks: tasks) { i in
+                            if i % 2 == 0 { var x = 0.0; for k in 0..<2000 { x += Double(k) }; blackHole(x) }
+                            counts[i] += 1
+                        }
+                    }
+                    let all = (0..<tasks).allSatisfy { counts[$0] == 100 }
+                    #expect(all, "threads \(threads), tasks \(tasks)")
+                }
+            }
+        }
+    }
+
+    @Test("thread scratch is private to a task and survives a nested request")
+    func scratchIsPrivate() {
+        let tasks = 16, floats = 4096
+        let failures = UnsafeMutablePointer<Int>.allocate(capacity: tasks)
+        failures.initialize(repeating: 0, count: tasks)
+        defer { failures.deallocate() }
+        Parallel.run(tasks: tasks) { t in
+            ThreadScratch.withMemory(bytes: floats * 4) { memory in
+                if Int(bitPattern: memory) % 64 != 0 { failures[t] += 1 }
+                let p = memory.bindMemory(to: Float.self, capacity: floats)
+                for i in 0..<floats { p[i] = Float(t * floats + i) }
+                // A nested request gets other memory, which it may overwrite.
+                ThreadScratch.withMemory(bytes: floats * 4) { inner in
+                    if inner == memory { failures[t] += 1 }
+                    inner.bindMemory(to: Float.self, capacity: floats).update(repeating: -1, count: floats)
+                }
+                for i in 0..<floats where p[i] != Float(t * floats + i) { failures[t] += 1 }
+            }
+        }
+        for t in 0..<tasks { #expect(failures[t] == 0, "task \(t)") }
+        // Outside the pool (no slot) it still works.
+        let sum = ThreadScratch.withMemory(bytes: 64) { memory -> Float in
+            let p = memory.bindMemory(to: Float.self, capacity: 16)
+            for i in 0..<16 { p[i] = Float(i) }
+            return (0..<16).reduce(0) { $0 + p[$1] }
+        }
+        #expect(sum == 120)
+    }
+}
+
+@inline(never) private func blackHole(_ x: Double) { _ = x }

@@ -33,6 +33,12 @@ static inline __attribute__((always_inline)) void swiftnn_spin_pause(void) {
 #endif
 }
 
+/// The calling thread's slot in the kernel thread pool: 0 while a thread runs a pool batch as its
+/// caller, k for worker k, −1 elsewhere. Kept in C thread-local storage (Swift has none of its own).
+long swiftnn_thread_slot(void);
+/// Sets the calling thread's pool slot (see ``swiftnn_thread_slot``).
+void swiftnn_set_thread_slot(long slot);
+
 /// Correctly rounded square roots of 16 floats in one vector instruction (Swift's
 /// `SIMD16.squareRoot()` calls `sqrtf` once per lane). Used by the Adam update.
 static inline __attribute__((always_inline)) swiftnn_float16 swiftnn_sqrt16(swiftnn_float16 v) {

@@ -208,22 +208,21 @@ enum ImplicitConvolution {
         // slower still.) Equal chunks, not 1152 + remainder: one pass fewer per output tile.
         let chunks = (K + 1151) / 1152
         let kcMax = (K + chunks - 1) / chunks
-        let scratch = gemmScratch(bytes: tasks * perBlock * K * 16 * 4)
+        let packBytes = perBlock * K * 16 * 4
         // Stride-2 3×3 layers: the input rows a block of panels reads, split into phase planes (a
         // block's positions span at most `splitSamples` samples).
         let phased = byRuns && PhaseSplitSamples.used(geometry)
         let splitSamples = (16 * perBlock - 1) / L + 2
         let splitBytes = phased ? PhaseSplitSamples.bytes(samples: splitSamples, channels: geo.inChannels, geo) : 0
-        let splitStorage = gemmScratch(bytes: max(64, tasks * splitBytes))
         Parallel.run(tasks: tasks) { t in
+            ThreadScratch.withMemory(bytes: packBytes + splitBytes) { memory in
             var g = geometry  // per task: `&g` is an access the exclusivity checker tracks
             // Whole pairs of panels per task, so that only the last panel of all can be a lone one.
             let pairs = (panels + 1) / 2
             let p0 = min(panels, 2 * (pairs * t / tasks)), p1 = min(panels, 2 * (pairs * (t + 1) / tasks))
-            let bpack = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perBlock * K * 16
+            let bpack = memory.assumingMemoryBound(to: Float.self)
             let split = phased
-                ? PhaseSplitSamples(x: x, geo, samples: splitSamples, channels: geo.inChannels,
-                                    memory: splitStorage.pointer + t * splitBytes) : nil
+                ? PhaseSplitSamples(x: x, geo, samples: splitSamples, channels: geo.inChannels, memory: memory + packBytes) : nil
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * perBlock) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * perBlock) { spans in
             withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: perBlock) { counts in
@@ -295,8 +294,9 @@ enum ImplicitConvolution {
                     block += nb
                 }
             } } } } }
+            }
         }
-        withExtendedLifetime((scratch, wpStorage, splitStorage)) {}
+        withExtendedLifetime(wpStorage) {}
     }
 
     /// `gx = ∂L/∂x` from `gy = ∂L/∂out` (gx is overwritten): by output phase for the stride-2
@@ -341,12 +341,12 @@ enum ImplicitConvolution {
         let chunkTaps = min(unit * max(1, GEMMBlocking.sizes.convChunkBytes / (maxPanels * 64 * unit)), (K + unit - 1) / unit * unit)
         let perTask = chunkTaps * maxPanels * 16 + maxPanels * O * 16
         let tasks = tasks(work: geo.work, units: N, perThread: 4)
-        let scratch = gemmScratch(bytes: tasks * perTask * 4)
         Parallel.run(tasks: tasks) { t in
+            ThreadScratch.withMemory(bytes: perTask * 4) { memory in
             // Whole samples per task, so no two tasks write the same input element.
             let n0 = N * t / tasks, n1 = N * (t + 1) / tasks
             var g = geometry
-            let dcols = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perTask
+            let dcols = memory.assumingMemoryBound(to: Float.self)
             let bpack = dcols + chunkTaps * maxPanels * 16
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16) { spans in
@@ -401,8 +401,9 @@ enum ImplicitConvolution {
                     s += nb
                 }
             } }
+            }
         }
-        withExtendedLifetime((scratch, wtStorage)) {}
+        withExtendedLifetime(wtStorage) {}
     }
 
     /// `gw = ∂L/∂w` `[O, C·KH·KW]` from `gy` and the input (gw is overwritten), computed as
@@ -442,23 +443,22 @@ enum ImplicitConvolution {
         let chunk = 512, tapBlock = 48
         let rowBlocks = (K + 5) / 6
         let tasks = tasks(work: geo.work, units: rowBlocks)
-        let scratch = gemmScratch(bytes: tasks * tapBlock * chunk * 4)
+        let packBytes = tapBlock * chunk * 4
         // Stride-2 3×3 layers: for each chunk of positions and block of taps, the input rows the chunk
         // reads of the block's channels (at most `splitChannels`: 48 taps start anywhere in a channel),
         // split into phase planes.
         let phased = byRuns && PhaseSplitSamples.used(geometry)
         let splitSamples = (chunk - 1) / L + 2, splitChannels = (tapBlock + 7) / 9 + 1
         let splitBytes = phased ? PhaseSplitSamples.bytes(samples: splitSamples, channels: splitChannels, geo) : 0
-        let splitStorage = gemmScratch(bytes: max(64, tasks * splitBytes))
         Parallel.run(tasks: tasks) { t in
-            var g = geometry
             let k0 = rowBlocks * t / tasks * 6, k1 = min(K, rowBlocks * (t + 1) / tasks * 6)
             if k0 >= k1 { return }
+            ThreadScratch.withMemory(bytes: packBytes + splitBytes) { memory in
+            var g = geometry
             let split = phased
-                ? PhaseSplitSamples(x: x, geo, samples: splitSamples, channels: splitChannels,
-                                    memory: splitStorage.pointer + t * splitBytes) : nil
+                ? PhaseSplitSamples(x: x, geo, samples: splitSamples, channels: splitChannels, memory: memory + packBytes) : nil
             // Gathered rows of cols, already in the micro-kernel's six-row layout.
-            let ap = scratch.pointer.assumingMemoryBound(to: Float.self) + t * tapBlock * chunk
+            let ap = memory.assumingMemoryBound(to: Float.self)
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: chunk) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: chunk) { spans in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: chunk / 16) { counts in
@@ -526,10 +526,11 @@ enum ImplicitConvolution {
                     pc += kc
                 }
             } } } } }
+            }
             // This task's taps of gwᵀ into gw while they are still in its cache.
             swiftnn_transpose_f32(gwt + k0 * O, k1 - k0, O, O, gw + k0, K)
         }
-        withExtendedLifetime((scratch, gytStorage, gwtStorage, splitStorage)) {}
+        withExtendedLifetime((gytStorage, gwtStorage)) {}
     }
 
     /// `forward` for a layer with few taps: each panel's taps (at most 32 vectors, in L1) go straight
@@ -653,21 +654,21 @@ enum ImplicitConvolution {
         let panels = (geo.batch * geo.outputCount + 15) / 16
         let chunks = (panels + chunkPanels - 1) / chunkPanels
         let batch = batch ?? tapBatch(K)
-        let tapStorage = gemmScratch(bytes: tasks * batch * K * 64)
         Parallel.run(tasks: tasks) { t in
+            ThreadScratch.withMemory(bytes: batch * K * 64) { memory in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * batch) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16 * batch) { spans in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: batch) { spanCounts in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: geo.kernelCount) { plan in
                 let scratch = BatchScratch(
-                    taps: tapStorage.pointer.assumingMemoryBound(to: Float.self) + t * batch * K * 16, runs: runs.baseAddress!,
+                    taps: memory.assumingMemoryBound(to: Float.self), runs: runs.baseAddress!,
                     spans: spans.baseAddress!, spanCounts: spanCounts.baseAddress!, plan: plan.baseAddress!)
                 for chunk in (chunks * t / tasks)..<(chunks * (t + 1) / tasks) {
                     body(t, chunk, (chunk * chunkPanels)..<min(panels, (chunk + 1) * chunkPanels), scratch)
                 }
             } } } }
+            }
         }
-        withExtendedLifetime(tapStorage) {}
     }
 
     struct BatchScratch {

@@ -93,7 +93,6 @@ extension ImplicitConvolution {
         let fit = max(2, (192 << 10) / (maxRows * 64))
         let perBlock = fit & ~1
         let tasks = tasks(work: geo.work, units: N, perThread: 4)
-        let scratch = gemmScratch(bytes: tasks * perBlock * maxRows * 16 * 4)
         // The shifts as C arrays, `maxTaps` entries each: row phase ph's at ph·maxTaps, column phase
         // pw's at (2 + pw)·maxTaps.
         let phases = rowTaps + colTaps
@@ -107,9 +106,10 @@ extension ImplicitConvolution {
         // Samples per block: their dy within ≈ 256 KB (stays in L2 for the second row phase).
         let samplesPerBlock = max(1, (256 << 10) / max(1, O * OH * OW * 4))
         Parallel.run(tasks: tasks) { t in
+            ThreadScratch.withMemory(bytes: perBlock * maxRows * 16 * 4) { memory in
             // Whole samples per task, so no two tasks write the same input element.
             let n0 = N * t / tasks, n1 = N * (t + 1) / tasks
-            let bpack = scratch.pointer.assumingMemoryBound(to: Float.self) + t * perBlock * maxRows * 16
+            let bpack = memory.assumingMemoryBound(to: Float.self)
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16 * perBlock) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16) { spans in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: perBlock) { counts in
@@ -183,7 +183,8 @@ extension ImplicitConvolution {
                     s = s1
                 }
             } } } }
+            }
         }
-        withExtendedLifetime((scratch, wtStorage, aStorage)) {}
+        withExtendedLifetime((wtStorage, aStorage)) {}
     }
 }
