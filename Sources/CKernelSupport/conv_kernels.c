@@ -404,29 +404,47 @@ void swiftnn_conv_split_phases_f32(const float *x, long channels, long height, l
         }
         return;
     }
-    for (long c = 0; c < channels; c++) {
-        const float *xc = x + c * planeSize;
-        float *d = dst + c * 4 * planeLen;
-        for (long i = row0; i < row1; i++) {
-            // Rows 2i and 2i + 1 in order: the input is read front to back.
-            const float *ahead = xc + 2 * i * width + SPLIT_AHEAD;
-            for (long k = 0; k < 2 * width; k += 16) _mm_prefetch((const char *)(ahead + k), _MM_HINT_T0);
-            for (long rowParity = 0; rowParity < 2; rowParity++) {
-                const long row = 2 * i + rowParity;
-                float *e = d + 2 * rowParity * planeLen + i * outW, *o = e + planeLen;
-                for (long j0 = 0; j0 < outW; j0 += 16) {
-                    const __mmask16 out = lane_range(0, outW - j0);
-                    __m512 ve = _mm512_setzero_ps(), vo = ve;
-                    if (row < height) {
-                        // Input columns 2·j0 ..< 2·j0 + 32; past the row's end, zeros (an odd width's last odd column).
-                        const float *r = xc + row * width + 2 * j0;
-                        const __m512 lo = _mm512_maskz_loadu_ps(lanes_between(0, width - 2 * j0), r);
-                        const __m512 hi = _mm512_maskz_loadu_ps(lanes_between(0, width - 2 * j0 - 16), r + 16);
-                        ve = _mm512_permutex2var_ps(lo, even, hi);
-                        vo = _mm512_permutex2var_ps(lo, odd, hi);
+    // The column blocks' masks depend only on the width: computed once, not per row (the mask
+    // arithmetic had been most of the split's instructions on SmallCNN's 32-wide layer). Outputs
+    // wider than 64 blocks (1024 columns) go 64 blocks at a time.
+    enum { max_blocks = 64 };
+    const long blocks = (outW + 15) / 16;
+    __mmask16 lo[max_blocks], hi[max_blocks], out[max_blocks];
+    for (long g0 = 0; g0 < blocks; g0 += max_blocks) {
+        const long g1 = g0 + max_blocks < blocks ? g0 + max_blocks : blocks;
+        for (long b = g0; b < g1; b++) {
+            lo[b - g0] = lanes_between(0, width - 32 * b);
+            hi[b - g0] = lanes_between(0, width - 32 * b - 16);
+            out[b - g0] = lane_range(0, outW - 16 * b);
+        }
+        for (long c = 0; c < channels; c++) {
+            const float *xc = x + c * planeSize;
+            float *d = dst + c * 4 * planeLen;
+            for (long i = row0; i < row1; i++) {
+                // Rows 2i and 2i + 1 in order: the input is read front to back.
+                const float *ahead = xc + 2 * i * width + 32 * g0 + SPLIT_AHEAD;
+                for (long k = 0; k < 2 * width - 32 * g0 && k < 2 * 32 * max_blocks; k += 16) {
+                    _mm_prefetch((const char *)(ahead + k), _MM_HINT_T0);
+                }
+                for (long rowParity = 0; rowParity < 2; rowParity++) {
+                    const long row = 2 * i + rowParity;
+                    float *e = d + 2 * rowParity * planeLen + i * outW, *o = e + planeLen;
+                    if (row >= height) {
+                        // Below an odd height's last row: zeros.
+                        for (long b = g0; b < g1; b++) {
+                            _mm512_mask_storeu_ps(e + 16 * b, out[b - g0], _mm512_setzero_ps());
+                            _mm512_mask_storeu_ps(o + 16 * b, out[b - g0], _mm512_setzero_ps());
+                        }
+                        continue;
                     }
-                    _mm512_mask_storeu_ps(e + j0, out, ve);
-                    _mm512_mask_storeu_ps(o + j0, out, vo);
+                    // Input columns 32b ..< 32b + 32; past the row's end, zeros (an odd width's last odd column).
+                    const float *r = xc + row * width;
+                    for (long b = g0; b < g1; b++) {
+                        const __m512 l = _mm512_maskz_loadu_ps(lo[b - g0], r + 32 * b);
+                        const __m512 h = _mm512_maskz_loadu_ps(hi[b - g0], r + 32 * b + 16);
+                        _mm512_mask_storeu_ps(e + 16 * b, out[b - g0], _mm512_permutex2var_ps(l, even, h));
+                        _mm512_mask_storeu_ps(o + 16 * b, out[b - g0], _mm512_permutex2var_ps(l, odd, h));
+                    }
                 }
             }
         }
