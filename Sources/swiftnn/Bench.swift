@@ -198,7 +198,8 @@ func buildNote() -> String {
     let mode = "release build"
     #endif
     let fma = CPUBackend.gemmUsesFMA ? "yes" : "no (build with -Xswiftc -target-cpu -Xswiftc native)"
-    return "\(mode), \(Parallel.maxThreadCount) cores, GEMM FMA micro-kernel: \(fma)"
+    let cores = CoreRoundTrip.note().map { " (\($0))" } ?? ""
+    return "\(mode), \(Parallel.maxThreadCount) cores\(cores), GEMM FMA micro-kernel: \(fma)"
 }
 
 // MARK: - bench bandwidth
