@@ -142,3 +142,63 @@ static inline __attribute__((always_inline)) __m512 log16(__m512 x) {
     r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), K(__builtin_nanf("")));
     return nan_passes(x, r);
 }
+
+/// glibcExpf: glibc's expf (the form it runs with FMA) on sixteen lanes, in two halves of eight
+/// doubles; the 32-entry table read by two-source permutes. The Swift definition's fused
+/// operations are explicit FMAs here (contraction stays off for everything else).
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) __m512d glibc_expf8(__m512d xd, __m512d t0, __m512d t1, __m512d t2,
+                                                                  __m512d t3) {
+    const __m512d invLn2N = _mm512_set1_pd(0x1.71547652b82fep0 * 32.0), shift = _mm512_set1_pd(0x1.8p52);
+    const __m512d z = _mm512_mul_pd(invLn2N, xd);
+    __m512d kd = _mm512_add_pd(z, shift);
+    const __m512i ki = _mm512_castpd_si512(kd);
+    kd = _mm512_sub_pd(kd, shift);
+    const __m512d r = _mm512_fmsub_pd(invLn2N, xd, kd);
+    // Entries ki & 31: bits 0–3 pick within a pair of eight-entry registers, bit 4 the pair.
+    const __m512i idx = _mm512_and_si512(ki, _mm512_set1_epi64(31));
+    const __m512d lo = _mm512_permutex2var_pd(t0, idx, t1), hi = _mm512_permutex2var_pd(t2, idx, t3);
+    const __mmask8 upper = _mm512_test_epi64_mask(idx, _mm512_set1_epi64(16));
+    const __m512i t = _mm512_add_epi64(_mm512_castpd_si512(_mm512_mask_mov_pd(lo, upper, hi)), _mm512_slli_epi64(ki, 47));
+    const __m512d p = _mm512_fmadd_pd(_mm512_set1_pd(0x1.c6af84b912394p-5 / 32 / 32 / 32), r,
+                                      _mm512_set1_pd(0x1.ebfce50fac4f3p-3 / 32 / 32));
+    __m512d y = _mm512_fmadd_pd(_mm512_set1_pd(0x1.62e42ff0c52d6p-1 / 32), r, _mm512_set1_pd(1.0));
+    y = _mm512_fmadd_pd(p, _mm512_mul_pd(r, r), y);
+    return _mm512_mul_pd(y, _mm512_castsi512_pd(t));
+}
+
+/// The table of glibcExp2fTable, as four registers of eight doubles.
+typedef struct { __m512d t0, t1, t2, t3; } glibc_exp_table;
+
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) glibc_exp_table glibc_exp_table_load(void) {
+    static const unsigned long long tab[32] __attribute__((aligned(64))) = {
+        0x3ff0000000000000ULL, 0x3fefd9b0d3158574ULL, 0x3fefb5586cf9890fULL, 0x3fef9301d0125b51ULL,
+        0x3fef72b83c7d517bULL, 0x3fef54873168b9aaULL, 0x3fef387a6e756238ULL, 0x3fef1e9df51fdee1ULL,
+        0x3fef06fe0a31b715ULL, 0x3feef1a7373aa9cbULL, 0x3feedea64c123422ULL, 0x3feece086061892dULL,
+        0x3feebfdad5362a27ULL, 0x3feeb42b569d4f82ULL, 0x3feeab07dd485429ULL, 0x3feea47eb03a5585ULL,
+        0x3feea09e667f3bcdULL, 0x3fee9f75e8ec5f74ULL, 0x3feea11473eb0187ULL, 0x3feea589994cce13ULL,
+        0x3feeace5422aa0dbULL, 0x3feeb737b0cdc5e5ULL, 0x3feec49182a3f090ULL, 0x3feed503b23e255dULL,
+        0x3feee89f995ad3adULL, 0x3feeff76f2fb5e47ULL, 0x3fef199bdd85529cULL, 0x3fef3720dcef9069ULL,
+        0x3fef5818dcfba487ULL, 0x3fef7c97337b9b5fULL, 0x3fefa4afa2a490daULL, 0x3fefd0765b6e4540ULL,
+    };
+    glibc_exp_table t;
+    t.t0 = _mm512_load_pd((const double *)tab);
+    t.t1 = _mm512_load_pd((const double *)tab + 8);
+    t.t2 = _mm512_load_pd((const double *)tab + 16);
+    t.t3 = _mm512_load_pd((const double *)tab + 24);
+    return t;
+}
+
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) __m512 glibc_expf16(__m512 x, glibc_exp_table t) {
+    const __m512d a = glibc_expf8(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), t.t0, t.t1, t.t2, t.t3);
+    const __m256 upperHalf = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+    const __m512d b = glibc_expf8(_mm512_cvtps_pd(upperHalf), t.t0, t.t1, t.t2, t.t3);
+    __m512 y = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(a))),
+                                                   _mm256_castps_pd(_mm512_cvtpd_ps(b)), 1));
+    // glibc's special cases, for the lanes with |x| ≥ 88 (the others never reach them).
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, K(-0x1.9fe368p6f), _CMP_LT_OQ), _mm512_setzero_ps());
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, K(0x1.62e42ep6f), _CMP_GT_OQ), K(__builtin_inff()));
+    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), ADD(x, x));
+}

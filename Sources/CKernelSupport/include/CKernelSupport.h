@@ -311,6 +311,19 @@ void swiftnn_elu_f32(const float *x, float *y, long n, float alpha, float scale)
 /// d[i] = x[i] > 0 ? g[i]·scale : g[i]·scale·alpha·fastExp(x[i]): ELU's and SELU's gradient (ELUGradient).
 void swiftnn_elu_backward_f32(const float *g, const float *x, float *d, long n, float alpha, float scale);
 
+// MARK: Cross-entropy rows (loss_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
+
+/// For rows r < rows of the (rows, c) logits x: max[r] = the largest non-NaN x[r][k] (−∞ if none),
+/// sum[r] = Σ_k (double)glibcExpf(x[r][k] − max[r]), added one by one in k order (the Swift loop's bits).
+void swiftnn_ce_rows_forward_f32(const float *x, long rows, long c, float *maxOut, double *sumOut);
+
+/// d[k] = glibcExpf(x[k] − l)·pScale − wScale·w[k] (− wScale when w is NULL), k < c: a row of
+/// cross-entropy's gradient before the target's term.
+void swiftnn_ce_row_backward_f32(const float *x, long c, float l, float pScale, float wScale, const float *w, float *d);
+
+/// y[i] = glibcExpf(x[i]), i < n (for the tests against the Swift definition).
+void swiftnn_glibc_expf_f32(const float *x, float *y, long n);
+
 // MARK: Row passes (row_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 
 /// max(x[0..<n]), n ≥ 1: softmax's row maximum (NaNs after x[0] are skipped, as the Swift loop does).

@@ -1,3 +1,4 @@
+import CKernelSupport
 import Foundation
 
 // CPU loss kernels. One loop per loss serves float32 and float64 through FloatPointers (values
@@ -183,15 +184,26 @@ extension CPUBackend: LossOps {
             let x = input.pointer(as: Float.self), tp = targets.pointer(as: Int64.self)
             let w: UnsafeMutablePointer<Float>? = weight?.pointer(as: Float.self)
             let lp = lse.pointer(as: Float.self), out = rowLoss.pointer(as: Double.self)
+            let vectorised = GEMMCKernel.level >= 2
             Parallel.forRange(0..<rows, grain: grain) { r in
+                // Each row's maximum and Σ e^(x − max) (glibcExpf, libm's expf on this project's
+                // machines), summed in double in class order: on AVX-512 for the whole range at once.
+                let maxima = UnsafeMutablePointer<Float>.allocate(capacity: r.count)
+                let sums = UnsafeMutablePointer<Double>.allocate(capacity: r.count)
+                defer { maxima.deallocate(); sums.deallocate() }
+                if vectorised { swiftnn_ce_rows_forward_f32(x + r.lowerBound * c, r.count, c, maxima, sums) }
                 for row in r {
                     let t = tp[row]
                     if t == ignore { out[row] = 0; lp[row] = 0; continue }
                     let xr = x + row * c
-                    var m = -Float.infinity
-                    for k in 0..<c { m = max(m, xr[k]) }
-                    var sum = 0.0
-                    for k in 0..<c { sum += Double(Foundation.exp(xr[k] - m)) }
+                    var m = -Float.infinity, sum = 0.0
+                    if vectorised {
+                        m = maxima[row - r.lowerBound]
+                        sum = sums[row - r.lowerBound]
+                    } else {
+                        for k in 0..<c { m = max(m, xr[k]) }
+                        for k in 0..<c { sum += Double(glibcExpf(xr[k] - m)) }
+                    }
                     let l = m.isFinite ? Double(m) + Foundation.log(sum) : Double(m)
                     lp[row] = Float(l)
                     let wt = w.map { Double($0[Int(t)]) } ?? 1
@@ -242,6 +254,7 @@ extension CPUBackend: LossOps {
         let w: UnsafeMutablePointer<Float>? = weight?.pointer(as: Float.self)
         let perRow: UnsafeMutablePointer<Float>? = reduction == .none ? g.pointer(as: Float.self) : nil
         let scalar = reduction == .none ? 0 : (reduction == .mean ? g.doubleValue(at: 0) / denominator : g.doubleValue(at: 0))
+        let vectorised = GEMMCKernel.level >= 2
         Parallel.forRange(0..<rows, grain: grain) { r in
             for row in r {
                 let t = tp[row]
@@ -254,10 +267,12 @@ extension CPUBackend: LossOps {
                 let pScale = Float(s * ((1 - eps) * wt + smooth * weightSum))
                 let wScale = Float(s * smooth)
                 let l = lp[row]
-                if let w {
-                    for k in 0..<c { gr[k] = Foundation.exp(xr[k] - l) * pScale - wScale * w[k] }
+                if vectorised {
+                    swiftnn_ce_row_backward_f32(xr, c, l, pScale, wScale, w.map { UnsafePointer($0) }, gr)
+                } else if let w {
+                    for k in 0..<c { gr[k] = glibcExpf(xr[k] - l) * pScale - wScale * w[k] }
                 } else {
-                    for k in 0..<c { gr[k] = Foundation.exp(xr[k] - l) * pScale - wScale }
+                    for k in 0..<c { gr[k] = glibcExpf(xr[k] - l) * pScale - wScale }
                 }
                 gr[Int(t)] -= Float(s * (1 - eps) * wt)
             }
