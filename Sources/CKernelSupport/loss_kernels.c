@@ -2,7 +2,7 @@
 // (glibcExpf in TensorCore/CPU/FloatMath.swift, glibc_expf16 in vector_math.h): libm's expf per
 // logit, forward and backward, had made cross-entropy 5–7× slower than PyTorch on wide logits.
 // The same operations in the same order as the Swift loops in TensorCore/CPU/Losses.swift, so both
-// give the same bits; the row sums stay sequential in double, eight rows interleaved.
+// give the same bits; the row sums stay sequential in double, sixteen rows' chains side by side.
 #pragma clang fp contract(off)
 #include "CKernelSupport.h"
 
@@ -11,7 +11,7 @@
 #include "simd_shuffles.h"
 #include "vector_math.h"
 
-/// Logits per chunk whose exponentials are buffered before their sums (8 rows × 256 floats: 8 KB).
+/// Logits per chunk whose exponentials are buffered before their sum (a lone row's: 1 KB).
 #define CE_CHUNK 256
 
 SWIFTNN_AVX512
@@ -36,38 +36,48 @@ static inline void ce_exps(const float *x, long n, float m, float *e, glibc_exp_
     }
 }
 
+/// Sixteen rows at once: each row's chain of double additions stays in class order, in a lane of
+/// two accumulators (rows 0–7, 8–15); the rows' exponentials are transposed sixteen classes at a
+/// time so that one class of all sixteen rows is one vector (reading a column of a row-major
+/// buffer had taken half of the forward pass).
+SWIFTNN_AVX512
+static void ce_sixteen_rows(const float *x, long c, float *maxOut, double *sumOut, glibc_exp_table t) {
+    __m512 m[16];
+    for (long i = 0; i < 16; i++) m[i] = K(ce_row_max(x + i * c, c));
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (long k = 0; k < c; k += 16) {
+        const __mmask16 lanes = lane_range(0, c - k);
+        __m512 e[16];
+        for (long i = 0; i < 16; i++) e[i] = glibc_expf16(SUB(_mm512_maskz_loadu_ps(lanes, x + i * c + k), m[i]), t);
+        transpose16(e);   // e[j] = class k + j of rows 0–15
+        const long n = c - k < 16 ? c - k : 16;
+        for (long j = 0; j < n; j++) {
+            lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e[j])));
+            hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e[j]), 1))));
+        }
+    }
+    for (long i = 0; i < 16; i++) maxOut[i] = _mm512_cvtss_f32(m[i]);
+    _mm512_storeu_pd(sumOut, lo);
+    _mm512_storeu_pd(sumOut + 8, hi);
+}
+
 SWIFTNN_AVX512
 void swiftnn_ce_rows_forward_f32(const float *x, long rows, long c, float *maxOut, double *sumOut) {
     const glibc_exp_table t = glibc_exp_table_load();
-    float e[8][CE_CHUNK] __attribute__((aligned(64)));
-    for (long r0 = 0; r0 < rows; r0 += 8) {
-        const long nr = rows - r0 < 8 ? rows - r0 : 8;
-        float m[8];
-        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (long i = 0; i < nr; i++) m[i] = ce_row_max(x + (r0 + i) * c, c);
+    long r = 0;
+    for (; r + 16 <= rows; r += 16) ce_sixteen_rows(x + r * c, c, maxOut + r, sumOut + r, t);
+    // The last rows one at a time.
+    float e[CE_CHUNK] __attribute__((aligned(64)));
+    for (; r < rows; r++) {
+        const float m = ce_row_max(x + r * c, c);
+        double s = 0;
         for (long k0 = 0; k0 < c; k0 += CE_CHUNK) {
             const long kn = c - k0 < CE_CHUNK ? c - k0 : CE_CHUNK;
-            for (long i = 0; i < nr; i++) ce_exps(x + (r0 + i) * c + k0, kn, m[i], e[i], t);
-            if (nr == 8) {
-                // Eight independent chains: each row's sum still adds its terms one by one in order.
-                double s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], s4 = s[4], s5 = s[5], s6 = s[6], s7 = s[7];
-                for (long k = 0; k < kn; k++) {
-                    s0 += (double)e[0][k]; s1 += (double)e[1][k]; s2 += (double)e[2][k]; s3 += (double)e[3][k];
-                    s4 += (double)e[4][k]; s5 += (double)e[5][k]; s6 += (double)e[6][k]; s7 += (double)e[7][k];
-                }
-                s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3; s[4] = s4; s[5] = s5; s[6] = s6; s[7] = s7;
-            } else {
-                for (long i = 0; i < nr; i++) {
-                    double si = s[i];
-                    for (long k = 0; k < kn; k++) si += (double)e[i][k];
-                    s[i] = si;
-                }
-            }
+            ce_exps(x + r * c + k0, kn, m, e, t);
+            for (long k = 0; k < kn; k++) s += (double)e[k];
         }
-        for (long i = 0; i < nr; i++) {
-            maxOut[r0 + i] = m[i];
-            sumOut[r0 + i] = s[i];
-        }
+        maxOut[r] = m;
+        sumOut[r] = s;
     }
 }
 
