@@ -14,23 +14,14 @@ struct ActivationCKernelTests {
     /// Every float exponent with random mantissas and both signs, a dense grid over [−30, 30], the
     /// constants where the definitions switch branches (±1 ulp), and the special values.
     static let inputs: [Float] = {
-        var s: UInt32 = 12345
-        func next() -> UInt32 { s = s &* 1_664_525 &+ 1_013_904_223; return s }
-        var v: [Float] = [0, -0.0, .infinity, -.infinity, .nan, -.nan, Float(bitPattern: 0x7F80_0001), .leastNonzeroMagnitude,
-                          -.leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
-        for edge: Float in [88.72283, -87.33654, 0.0625, -0.0625, 44.36142, -43.66827, 9.4, -9.4, 1, -1] {
-            v += [edge.nextDown.nextDown, edge.nextDown, edge, edge.nextUp, edge.nextUp.nextUp]
-        }
-        for exponent: UInt32 in 0..<255 {
-            for _ in 0..<48 {
-                let bits = exponent << 23 | (next() >> 9)
-                v.append(Float(bitPattern: bits))
-                v.append(-Float(bitPattern: bits))
-            }
-        }
-        v += (-1920...1920).map { Float($0) / 64 }
-        v += (0..<40_000).map { _ in Float(next() >> 8) / Float(1 << 24) * 24 - 12 }
-        return v
+        var inputs = KernelInputs(seed: 12345, specials: [
+            0, -0.0, .infinity, -.infinity, .nan, -.nan, Float(bitPattern: 0x7F80_0001), .leastNonzeroMagnitude,
+            -.leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude])
+        inputs.addEdges([88.72283, -87.33654, 0.0625, -0.0625, 44.36142, -43.66827, 9.4, -9.4, 1, -1])
+        inputs.addExponents(0..<255, perExponent: 48)
+        inputs.add((-1920...1920).map { Float($0) / 64 })
+        inputs.addUniform(40_000, scale: 24, offset: -12)
+        return inputs.values
     }()
 
     static func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }

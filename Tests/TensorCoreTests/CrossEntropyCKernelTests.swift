@@ -11,24 +11,15 @@ struct CrossEntropyCKernelTests {
     /// Every float exponent with random mantissas and both signs, glibc's branch edges (±1 ulp),
     /// the range softmax shifts reach, and the special values.
     static let inputs: [Float] = {
-        var s: UInt32 = 2024
-        func next() -> UInt32 { s = s &* 1_664_525 &+ 1_013_904_223; return s }
-        var v: [Float] = [0, -0.0, .infinity, -.infinity, .nan, -.nan, Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0xFFC0_1234),
-                          .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
-                          // The two inputs where glibc's FMA form and the plain one differ.
-                          -0x1.f8cbb2p+5, 0x1.04845ep+5]
-        for edge: Float in [88, -88, 0x1.62e42ep6, -0x1.9fe368p6, -87.33654, 0.5, -0.5] {
-            v += [edge.nextDown.nextDown, edge.nextDown, edge, edge.nextUp, edge.nextUp.nextUp]
-        }
-        for exponent: UInt32 in 0..<256 {
-            for _ in 0..<64 {
-                let bits = exponent << 23 | (next() >> 9)
-                v.append(Float(bitPattern: bits))
-                v.append(-Float(bitPattern: bits))
-            }
-        }
-        v += (0..<60_000).map { _ in -Float(next() >> 8) / Float(1 << 24) * 110 }
-        return v
+        var inputs = KernelInputs(seed: 2024, specials: [
+            0, -0.0, .infinity, -.infinity, .nan, -.nan, Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0xFFC0_1234),
+            .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+            // The two inputs where glibc's FMA form and the plain one differ.
+            -0x1.f8cbb2p+5, 0x1.04845ep+5])
+        inputs.addEdges([88, -88, 0x1.62e42ep6, -0x1.9fe368p6, -87.33654, 0.5, -0.5])
+        inputs.addExponents(0..<256, perExponent: 64)
+        inputs.addUniform(60_000, scale: -110, offset: 0)   // (−110, 0]: the shifted logits' range
+        return inputs.values
     }()
 
     static func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
