@@ -56,7 +56,10 @@ enum CoreRoundTrip {
     }
 
     /// "core-to-core round trip: 86 ns", or nil when it could not be measured.
-    static func note() -> String? {
-        measure().map { String(format: "core-to-core round trip: %.0f ns", $0) }
+    static func note() -> String? { measure().map(describe) }
+
+    /// The note for a measured round trip of `nanoseconds`.
+    static func describe(_ nanoseconds: Double) -> String {
+        String(format: "core-to-core round trip: %.0f ns", nanoseconds)
     }
 }
