@@ -57,6 +57,9 @@ struct BenchOps: ParsableCommand {
             ("cross_entropy forward + backward", 2 * f, {
                 let l = crossEntropy(leaf, targets: labels); l.backward(); leaf.grad = nil
             }),
+            ("cross_entropy label smoothing 0.1 f + b", 2 * f, {
+                let l = crossEntropy(leaf, targets: labels, labelSmoothing: 0.1); l.backward(); leaf.grad = nil
+            }),
             ("max(dim: 1)", f, { _ = a.max(dim: 1) }),
             ("transposed [2048,2048]", 2 * f, { _ = sq.transposed() }),
             ("to(.float64)", 3 * f, { _ = a.to(.float64) }),

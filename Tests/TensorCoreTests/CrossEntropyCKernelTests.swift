@@ -104,18 +104,35 @@ struct CrossEntropyCKernelTests {
         return x
     }
 
-    @Test("rows' maxima and exponential sums equal the Swift loop's, bit for bit",
+    static func same(_ a: Double, _ b: Double) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
+
+    @Test("rows' maxima, exponential sums and label smoothing's Σw·x equal the Swift loops', bit for bit",
           .enabled(if: NormCKernelTests.runs, "this CPU lacks AVX-512F"), arguments: [1, 2, 5, 10, 16, 17, 100, 257, 1000])
     func forwardMatchesSwift(classes c: Int) {
+        let weights = (0..<c).map { Float($0 % 5) * 0.3 + 0.1 }
         for rows in [1, 7, 8, 9, 21, 40] {
             let x = Self.logits(rows: rows, c: c, seed: UInt32(rows * 1000 + c))
             let want = Self.reference(x, rows: rows, c: c)
             var m = [Float](repeating: 7, count: rows), sum = [Double](repeating: 7, count: rows)
-            swiftnn_ce_rows_forward_f32(x, rows, c, &m, &sum)
+            swiftnn_ce_rows_forward_f32(x, rows, c, nil, &m, &sum, nil)
             for r in 0..<rows {
                 #expect(Self.same(m[r], want.max[r]), "rows \(rows), c \(c), row \(r): max \(m[r]) vs \(want.max[r])")
-                let equal = sum[r].bitPattern == want.sum[r].bitPattern || (sum[r].isNaN && want.sum[r].isNaN)
-                #expect(equal, "rows \(rows), c \(c), row \(r): sum \(sum[r]) vs \(want.sum[r])")
+                #expect(Self.same(sum[r], want.sum[r]), "rows \(rows), c \(c), row \(r): sum \(sum[r]) vs \(want.sum[r])")
+            }
+            // Label smoothing's per-row Σ w[k]·x[k] (Σ x[k] without weights), as the Swift loop adds it.
+            for weighted in [false, true] {
+                var m2 = m, sum2 = sum, wx = [Double](repeating: 7, count: rows)
+                if weighted {
+                    swiftnn_ce_rows_forward_f32(x, rows, c, weights, &m2, &sum2, &wx)
+                } else {
+                    swiftnn_ce_rows_forward_f32(x, rows, c, nil, &m2, &sum2, &wx)
+                }
+                for r in 0..<rows {
+                    var want = 0.0
+                    for k in 0..<c { want += weighted ? Double(weights[k] * x[r * c + k]) : Double(x[r * c + k]) }
+                    #expect(Self.same(wx[r], want), "rows \(rows), c \(c), row \(r), weighted \(weighted): \(wx[r]) vs \(want)")
+                    #expect(Self.same(sum2[r], sum[r]) && Self.same(m2[r], m[r]))
+                }
             }
         }
     }

@@ -34,8 +34,8 @@ def main():
 
     labels = torch.tensor([i * 37 % cols for i in range(rows)])
 
-    def cross_entropy_step():
-        torch.nn.functional.cross_entropy(leaf, labels).backward()
+    def cross_entropy_step(smoothing=0.0):
+        torch.nn.functional.cross_entropy(leaf, labels, label_smoothing=smoothing).backward()
         leaf.grad = None
 
     cases = [
@@ -66,6 +66,7 @@ def main():
         ("softmax(dim: -1)", lambda: a.softmax(-1)),
         ("log_softmax forward + backward", lambda: backward(lambda t: t.log_softmax(-1))),
         ("cross_entropy forward + backward", lambda: cross_entropy_step()),
+        ("cross_entropy label smoothing 0.1 f + b", lambda: cross_entropy_step(0.1)),
         ("max(dim: 1)", lambda: a.max(1)),
         ("transposed [2048,2048]", lambda: sq.t().contiguous()),
         ("to(.float64)", lambda: a.double()),

@@ -314,8 +314,11 @@ void swiftnn_elu_backward_f32(const float *g, const float *x, float *d, long n, 
 // MARK: Cross-entropy rows (loss_kernels.c; callable only when swiftnn_gemm_f32_level() == 2)
 
 /// For rows r < rows of the (rows, c) logits x: max[r] = the largest non-NaN x[r][k] (−∞ if none),
-/// sum[r] = Σ_k (double)glibcExpf(x[r][k] − max[r]), added one by one in k order (the Swift loop's bits).
-void swiftnn_ce_rows_forward_f32(const float *x, long rows, long c, float *maxOut, double *sumOut);
+/// sum[r] = Σ_k (double)glibcExpf(x[r][k] − max[r]), added one by one in k order (the Swift loop's bits);
+/// when wxOut is not NULL, wx[r] = Σ_k (double)(w[k]·x[r][k]) (Σ_k (double)x[r][k] when w is NULL), in
+/// k order: label smoothing's term.
+void swiftnn_ce_rows_forward_f32(const float *x, long rows, long c, const float *w, float *maxOut, double *sumOut,
+                                 double *wxOut);
 
 /// d[k] = glibcExpf(x[k] − l)·pScale − wScale·w[k] (− wScale when w is NULL), k < c: a row of
 /// cross-entropy's gradient before the target's term.

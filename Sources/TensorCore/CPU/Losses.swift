@@ -188,10 +188,14 @@ extension CPUBackend: LossOps {
             Parallel.forRange(0..<rows, grain: grain) { r in
                 // Each row's maximum and Σ e^(x − max) (glibcExpf, libm's expf on this project's
                 // machines), summed in double in class order: on AVX-512 for the whole range at once.
+                // With label smoothing, Σ w·x (or Σ x) per row too, in the same pass.
                 let maxima = UnsafeMutablePointer<Float>.allocate(capacity: r.count)
-                let sums = UnsafeMutablePointer<Double>.allocate(capacity: r.count)
+                let sums = UnsafeMutablePointer<Double>.allocate(capacity: 2 * r.count), wxs = sums + r.count
                 defer { maxima.deallocate(); sums.deallocate() }
-                if vectorised { swiftnn_ce_rows_forward_f32(x + r.lowerBound * c, r.count, c, maxima, sums) }
+                if vectorised {
+                    swiftnn_ce_rows_forward_f32(x + r.lowerBound * c, r.count, c, w.map { UnsafePointer($0) }, maxima, sums,
+                                                eps > 0 ? wxs : nil)
+                }
                 for row in r {
                     let t = tp[row]
                     if t == ignore { out[row] = 0; lp[row] = 0; continue }
@@ -210,7 +214,13 @@ extension CPUBackend: LossOps {
                     var loss = (1 - eps) * wt * (l - Double(xr[Int(t)]))
                     if eps > 0 {
                         var wx = 0.0
-                        if let w { for k in 0..<c { wx += Double(w[k] * xr[k]) } } else { for k in 0..<c { wx += Double(xr[k]) } }
+                        if vectorised {
+                            wx = wxs[row - r.lowerBound]
+                        } else if let w {
+                            for k in 0..<c { wx += Double(w[k] * xr[k]) }
+                        } else {
+                            for k in 0..<c { wx += Double(xr[k]) }
+                        }
                         loss += smooth * (weightSum * l - wx)
                     }
                     out[row] = loss
