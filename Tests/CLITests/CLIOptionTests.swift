@@ -76,3 +76,16 @@ import SwiftNN
         }
     }
 }
+
+/// `bench train --only` filters its cases by name before building them: the names given up front
+/// must be the names the built cases carry.
+@Suite struct BenchTrainCaseNameTests {
+    @Test func namesGivenUpFrontAreTheBuiltCasesNames() throws {
+        let bench = try BenchTrain.parse([])
+        #expect(bench.mlpCase().name == BenchTrain.mlpName)
+        #expect(bench.cnnCase(inChannels: 3, batch: 64, size: 32).name == BenchTrain.cnnName(inChannels: 3, batch: 64, size: 32))
+        #expect(bench.cnnCase(inChannels: 1, batch: 128, size: 28).name == "SmallCNN step (batch 128, 1×28×28)")
+        #expect(BenchTrain.resnetName(depth: 50, stem: .imageNet, batch: 8, size: 224) == "ResNet-50 step (batch 8, ImageNet stem, 224×224)")
+        #expect(BenchTrain.resnetName(depth: 18, stem: .smallImage, batch: 32, size: 32) == "ResNet-18 step (batch 32, CIFAR 32×32)")
+    }
+}
