@@ -478,6 +478,91 @@ void swiftnn_conv_gather_phases_f32(const float *const *samples, long nBase, lon
     gather_runs3(0, 0, 0, 0, &pp, tap0, taps, dst, stride, six, 1, 2);
 }
 
+/// A panel of 16 consecutive output positions of one sample, read straight from its phase planes by
+/// the micro-kernel (swiftnn_conv_phase_panel_f32): `base` as a phase_segment's, `top` / `left` the
+/// lanes in output row 0 / column 0.
+SWIFTNN_AVX512
+int swiftnn_conv_phase_panel_f32(const float *const *samples, long nBase, long outW, const swiftnn_conv_run *runs,
+                                 long nruns, const float **base, uint16_t *top, uint16_t *left) {
+    __mmask16 t = 0, l = 0, lanes = 0;
+    for (long i = 0; i < nruns; i++) {
+        const swiftnn_conv_run *r = runs + i;
+        if (r->n != runs[0].n) return 0;
+        const __mmask16 m = lane_range(r->lane0, r->lane0 + r->count);
+        lanes |= m;
+        if (r->oh == 0) t |= m;
+        if (r->ow0 == 0) l |= lane_range(r->lane0, r->lane0 + 1);
+    }
+    if (nruns == 0 || lanes != 0xFFFF) return 0;
+    *base = samples[runs[0].n - nBase] + (runs[0].oh * outW + runs[0].ow0) - runs[0].lane0;
+    *top = t;
+    *left = l;
+    return 1;
+}
+
+/// The 6×32 or 12×32 sums of swiftnn_gemm_f32_12x32_sums / swiftnn_gemm_f32_6x32_tile with B's rows
+/// read from phase planes instead of a packed panel: row (c, kh, kw) of panel i is taps3x3_phases's
+/// load for a one-segment panel (lanes in output row 0 read nothing for kernel row 0, lanes in
+/// column 0 nothing for kernel column 0; what they leave is the padding's 0). Same fused multiply-add
+/// chains over the same values: the packed path's bits, without writing and rereading the panel.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void phase_sums(const int blocks, long channels, const float *a0, const float *a1,
+                                                             const float *base0, const float *base1, long planeLen,
+                                                             long outW, __mmask16 top0, __mmask16 left0, __mmask16 top1,
+                                                             __mmask16 left1, __m512 acc[24]) {
+    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0;
+    __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0;
+    __m512 r0 = p0, r1 = p0, r2 = p0, r3 = p0, r4 = p0, r5 = p0;
+    __m512 s0 = p0, s1 = p0, s2 = p0, s3 = p0, s4 = p0, s5 = p0;
+    const long L = planeLen, up = outW;
+    const __mmask16 mt0 = (__mmask16)~top0, ml0 = (__mmask16)~left0, mtl0 = mt0 & ml0;
+    const __mmask16 mt1 = (__mmask16)~top1, ml1 = (__mmask16)~left1, mtl1 = mt1 & ml1;
+    // taps3x3_phases's nine loads: (offset from the channel's even-even plane, which mask).
+    const long off[9] = {3 * L - up - 1, 2 * L - up, 3 * L - up, L - 1, 0, L, 3 * L - 1, 2 * L, 3 * L};
+    for (long c = 0; c < channels; c++) {
+        const float *c0 = base0 + c * 4 * L, *c1 = base1 + c * 4 * L;
+#pragma clang loop unroll(full)
+        for (int t = 0; t < 9; t++) {
+            const __mmask16 k0 = t == 0 ? mtl0 : (t <= 2 ? mt0 : (t == 3 || t == 6 ? ml0 : (__mmask16)0xFFFF));
+            const __mmask16 k1 = t == 0 ? mtl1 : (t <= 2 ? mt1 : (t == 3 || t == 6 ? ml1 : (__mmask16)0xFFFF));
+            const __m512 u = _mm512_maskz_loadu_ps(k0, c0 + off[t]), v = _mm512_maskz_loadu_ps(k1, c1 + off[t]);
+            __m512 x;
+#define SWIFTNN_ROW(i, src, acc0, acc1) \
+            x = _mm512_set1_ps(src[i]); acc0 = _mm512_fmadd_ps(x, u, acc0); acc1 = _mm512_fmadd_ps(x, v, acc1);
+            SWIFTNN_ROW(0, a0, p0, q0) SWIFTNN_ROW(1, a0, p1, q1) SWIFTNN_ROW(2, a0, p2, q2)
+            SWIFTNN_ROW(3, a0, p3, q3) SWIFTNN_ROW(4, a0, p4, q4) SWIFTNN_ROW(5, a0, p5, q5)
+            if (blocks == 2) {
+                SWIFTNN_ROW(0, a1, r0, s0) SWIFTNN_ROW(1, a1, r1, s1) SWIFTNN_ROW(2, a1, r2, s2)
+                SWIFTNN_ROW(3, a1, r3, s3) SWIFTNN_ROW(4, a1, r4, s4) SWIFTNN_ROW(5, a1, r5, s5)
+                a1 += 6;
+            }
+#undef SWIFTNN_ROW
+            a0 += 6;
+        }
+    }
+    acc[0] = p0; acc[1] = p1; acc[2] = p2; acc[3] = p3; acc[4] = p4; acc[5] = p5;
+    acc[6] = q0; acc[7] = q1; acc[8] = q2; acc[9] = q3; acc[10] = q4; acc[11] = q5;
+    acc[12] = r0; acc[13] = r1; acc[14] = r2; acc[15] = r3; acc[16] = r4; acc[17] = r5;
+    acc[18] = s0; acc[19] = s1; acc[20] = s2; acc[21] = s3; acc[22] = s4; acc[23] = s5;
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_phase_tile_12x32_f32(long channels, const float *a0, const float *a1, const float *base0,
+                                       const float *base1, long planeLen, long outW, uint16_t top0, uint16_t left0,
+                                       uint16_t top1, uint16_t left1, float *tiles) {
+    __m512 acc[24];
+    phase_sums(2, channels, a0, a1, base0, base1, planeLen, outW, top0, left0, top1, left1, acc);
+    for (int i = 0; i < 24; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_phase_tile_6x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
+                                      long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *tiles) {
+    __m512 acc[24];
+    phase_sums(1, channels, a, a, base0, base1, planeLen, outW, top0, left0, top1, left1, acc);
+    for (int i = 0; i < 12; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
+}
+
 /// Where kernel column kw lands in a 16-column window of an input row: the lanes of `mask` receive
 /// consecutive outputs of the row from `src` on (for stride 1, lane l receives output src + l, a
 /// masked load). For wider strides the lanes are stride-W apart: the first `count` lanes are loaded
@@ -1297,6 +1382,22 @@ void swiftnn_conv_gather_phases_f32(const float *const *samples, long nBase, lon
 void swiftnn_conv_gather_runs_f32(const float *x, const swiftnn_conv_geometry *g, const swiftnn_conv_run *runs, long nruns,
                                   long tap0, long taps, float *dst, long stride, int six) {
     (void)x; (void)g; (void)runs; (void)nruns; (void)tap0; (void)taps; (void)dst; (void)stride; (void)six;
+}
+int swiftnn_conv_phase_panel_f32(const float *const *samples, long nBase, long outW, const swiftnn_conv_run *runs,
+                                 long nruns, const float **base, uint16_t *top, uint16_t *left) {
+    (void)samples; (void)nBase; (void)outW; (void)runs; (void)nruns; (void)base; (void)top; (void)left;
+    return 0;
+}
+void swiftnn_conv_phase_tile_12x32_f32(long channels, const float *a0, const float *a1, const float *base0,
+                                       const float *base1, long planeLen, long outW, uint16_t top0, uint16_t left0,
+                                       uint16_t top1, uint16_t left1, float *tiles) {
+    (void)channels; (void)a0; (void)a1; (void)base0; (void)base1; (void)planeLen; (void)outW; (void)top0; (void)left0;
+    (void)top1; (void)left1; (void)tiles;
+}
+void swiftnn_conv_phase_tile_6x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
+                                      long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *tiles) {
+    (void)channels; (void)a; (void)base0; (void)base1; (void)planeLen; (void)outW; (void)top0; (void)left0; (void)top1;
+    (void)left1; (void)tiles;
 }
 void swiftnn_conv_col2im_f32(const float *cols, long ld, long channels, long outH, long outW, float *dx,
                              const swiftnn_conv_geometry *g) {

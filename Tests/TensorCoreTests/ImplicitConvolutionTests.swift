@@ -262,6 +262,125 @@ import CKernelSupport
         }
     }
 
+    @Test("phase tiles read from the planes give the gathered panels' 12×32 and 6×32 tiles, bit for bit",
+          .enabled(if: runs, "this CPU lacks AVX-512F"))
+    func phaseTilesEqualGatheredTiles() {
+        var draws = Draws(seed: 97_531)
+        func next(_ n: Int) -> Int { draws.next(n) }
+        var geometries = 0, pairs = 0, refused = 0, top = 0, left = 0
+        while geometries < 60 {
+            // Output widths below, at and above 16 (a panel spans several rows, one, or part of one);
+            // odd sizes (an odd size's last odd row or column is padding).
+            let n = 1 + next(3), c = 1 + next(5), h = 1 + next(20), w = [1 + next(16), 31 + next(2), 33 + next(40)][next(3)]
+            let geo = ConvGeometry(batch: n, inChannels: c, outChannels: 1, groups: 1, inputSize: [h, w], kernelSize: [3, 3],
+                                   stride: [2, 2], padding: [1, 1], dilation: [1, 1])
+            geometries += 1
+            let x = (0..<(n * c * h * w)).map { _ in Float(next(1 << 16)) / 1024 - 32 }
+            let K = c * 9, L = geo.outputCount, P = n * L, OW = geo.outputSize[1]
+            let a0 = (0..<(K * 6)).map { _ in Float(next(1 << 12)) / 512 - 4 }, a1 = (0..<(K * 6)).map { _ in Float(next(1 << 12)) / 512 - 4 }
+            var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 32)
+            var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
+            let maxSamples = 32 / L + 2
+            let bytes = PhaseSplitSamples.bytes(samples: maxSamples, channels: c, geo)
+            let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            defer { memory.deallocate() }
+            x.withUnsafeBufferPointer { xp in
+                for start in stride(from: 0, to: P - 16, by: 16) {
+                    let end = min(start + 32, P)
+                    // Only the rows the pair reads are split: anything else read would be NaN.
+                    memory.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes)
+                    let split = PhaseSplitSamples(x: xp.baseAddress!, geo, samples: maxSamples, channels: c, memory: memory)
+                    let planes = split.prepare(positions: start..<end, channels: 0, count: c)
+                    var counts = [0, 0]
+                    for i in 0..<2 {
+                        let lo = start + 16 * i
+                        counts[i] = runs.withUnsafeMutableBufferPointer { r in
+                            ImplicitConvolution.describe(panelStart: lo, lo: lo, hi: min(lo + 16, P), outputWidth: OW, positions: L,
+                                                         outChannels: 1, runs: r.baseAddress! + 16 * i, spans: &spans).runs
+                        }
+                    }
+                    let panels = runs.withUnsafeBufferPointer { r in
+                        (0..<2).map { PhasePanel(planes, OW, runs: r.baseAddress! + 16 * $0, count: counts[$0]) }
+                    }
+                    for i in 0..<2 {
+                        // Whole panels of one sample only.
+                        let lo = start + 16 * i
+                        let whole = lo + 16 <= P && lo / L == (lo + 15) / L
+                        #expect((panels[i].base != nil) == whole, "N\(n) C\(c) \(h)×\(w), panel at \(lo)")
+                        if !whole { refused += 1 }
+                    }
+                    guard let base0 = panels[0].base, let base1 = panels[1].base else { continue }
+                    if panels[0].top != 0 || panels[1].top != 0 { top += 1 }
+                    if panels[0].left != 0 || panels[1].left != 0 { left += 1 }
+                    var packed = [Float](repeating: -7, count: 2 * K * 16)
+                    var want12 = [Float](repeating: 0, count: 384), got12 = want12, want6 = want12, got6 = want12
+                    runs.withUnsafeBufferPointer { r in
+                        packed.withUnsafeMutableBufferPointer { b in
+                            let b0 = b.baseAddress!, b1 = b0 + K * 16
+                            for i in 0..<2 {
+                                swiftnn_conv_gather_phases_f32(planes.samples, planes.first, OW, L, r.baseAddress! + 16 * i, counts[i], 0,
+                                                               K, b0 + i * K * 16, 16, 0)
+                            }
+                            swiftnn_gemm_f32_12x32_tile(K, a0, a1, b0, b1, &want12)
+                            swiftnn_gemm_f32_6x32_tile(K, a1, b0, b1, &want6)
+                        }
+                    }
+                    let (p0, p1) = (panels[0], panels[1])
+                    swiftnn_conv_phase_tile_12x32_f32(c, a0, a1, base0, base1, L, OW, p0.top, p0.left, p1.top, p1.left, &got12)
+                    swiftnn_conv_phase_tile_6x32_f32(c, a1, base0, base1, L, OW, p0.top, p0.left, p1.top, p1.left, &got6)
+                    pairs += 1
+                    if want12.map(\.bitPattern) != got12.map(\.bitPattern) || want6[..<192].map(\.bitPattern) != got6[..<192].map(\.bitPattern) {
+                        Issue.record("N\(n) C\(c) \(h)×\(w), pair at \(start)")
+                        return
+                    }
+                }
+            }
+        }
+        #expect(pairs > 200 && refused > 20 && top > 20 && left > 50, "\(pairs) pairs, \(refused) refused, \(top) top, \(left) left")
+    }
+
+    @Test("the forward's phase tiles give the gathered panels' output, bit for bit, at every thread count",
+          .enabled(if: runs, "this CPU lacks AVX-512F"),
+          arguments: [
+              // SmallCNN's stride-2 layers (CIFAR: 16, 8 and 4 output columns) at small batches.
+              stride2(3, 32, 64, 32, 32, k: (3, 3), p: (1, 1)), stride2(2, 64, 20, 16, 16, k: (3, 3), p: (1, 1)),
+              stride2(5, 16, 13, 8, 8, k: (3, 3), p: (1, 1)),
+              // Panels straddling samples (MNIST's 14×14 and 7×7 outputs) and odd sizes: pairs mixed
+              // with gathered panels in one block.
+              stride2(3, 8, 7, 28, 28, k: (3, 3), p: (1, 1)), stride2(4, 5, 9, 13, 27, k: (3, 3), p: (1, 1)),
+              // Taps in two chunks of whole channels (130 → 585 taps each), and chunks that are not
+              // whole channels (129 → 581), which gather every panel.
+              stride2(2, 130, 8, 8, 8, k: (3, 3), p: (1, 1)), stride2(2, 129, 8, 8, 8, k: (3, 3), p: (1, 1)),
+          ])
+    func phaseTileForward(_ c: Case) {
+        let geo = c.geo
+        let x = Tensor(converting: values(c.n * c.c * c.h * c.w, seed: 21), shape: [c.n, c.c, c.h, c.w], dtype: .float32)
+        let w = Tensor(converting: values(c.o * c.c * 9, seed: 22), shape: [c.o, c.c, 3, 3], dtype: .float32)
+        let b = Tensor(converting: values(c.o, seed: 23), shape: [c.o], dtype: .float32)
+        let outShape = [c.n, c.o] + geo.outputSize
+        func run(tiles: Bool, threads: Int) -> [UInt32] {
+            let y = Tensor(uninitializedShape: outShape)
+            var sizes = GEMMBlocking.Sizes()
+            sizes.convPhaseTiles = tiles
+            sizes.parallelWork = 1  // every forward splits over all threads
+            GEMMBlocking.$sizes.withValue(sizes) {
+                Parallel.withThreadCount(threads) {
+                    withExtendedLifetime((x, w, b, y)) {
+                        ImplicitConvolution.forwardGEMM(x.pointer(as: Float.self), w.pointer(as: Float.self),
+                                                        UnsafePointer(b.pointer(as: Float.self)), y.pointer(as: Float.self), geo)
+                    }
+                }
+            }
+            return y.scalars.map(\.bitPattern)
+        }
+        let gathered = run(tiles: false, threads: 1)
+        for threads in Set([1, Parallel.maxThreadCount]) {
+            let tiled = run(tiles: true, threads: threads)
+            let differing = zip(gathered, tiled).filter { $0 != $1 }.count
+            #expect(differing == 0, "\(c), \(threads) thread(s): \(differing) of \(gathered.count) outputs differ")
+        }
+    }
+
     /// The implicit path itself (whatever `SWIFTNN_CONV` says): output, input and weight gradients.
     private func implicit(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ gy: Tensor, _ geo: ConvGeometry) -> (Tensor, Tensor, Tensor) {
         let y = Tensor(uninitializedShape: gy.shape), gx = Tensor(uninitializedShape: x.shape)

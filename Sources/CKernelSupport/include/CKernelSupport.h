@@ -151,6 +151,21 @@ void swiftnn_conv_split_phases_f32(const float *x, long channels, long height, l
 void swiftnn_conv_gather_phases_f32(const float *const *samples, long nBase, long outW, long planeLen,
                                     const swiftnn_conv_run *runs, long nruns, long tap0, long taps, float *dst, long stride,
                                     int six);
+/// Whether the panel `runs` describes (as for swiftnn_conv_gather_phases_f32) is 16 positions of one
+/// sample, which the phase tiles read straight from the planes: then `base` (the sample's split channel 0,
+/// shifted so that lane l reads base + l), `top` and `left` (the lanes in output row 0 and column 0).
+int swiftnn_conv_phase_panel_f32(const float *const *samples, long nBase, long outW, const swiftnn_conv_run *runs,
+                                 long nruns, const float **base, uint16_t *top, uint16_t *left);
+/// swiftnn_gemm_f32_12x32_tile (kc = 9·channels) with B's rows read from phase planes: panel i's row
+/// (c, kh, kw) is what swiftnn_conv_gather_phases_f32 writes for it (panels from
+/// swiftnn_conv_phase_panel_f32; channel c's planes at base_i + 4·planeLen·c). Same bits as gathering
+/// the panels and calling swiftnn_gemm_f32_12x32_tile.
+void swiftnn_conv_phase_tile_12x32_f32(long channels, const float *a0, const float *a1, const float *base0,
+                                       const float *base1, long planeLen, long outW, uint16_t top0, uint16_t left0,
+                                       uint16_t top1, uint16_t left1, float *tiles);
+/// swiftnn_gemm_f32_6x32_tile likewise.
+void swiftnn_conv_phase_tile_6x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
+                                      long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *tiles);
 /// Rows of the B panel of one output phase of a stride-2 input gradient (dx = Σ_o Σ_taps w · dy[shifted]):
 /// for each tap j = jh·ncol + jw and each channel o < channels of dy ([N, channels, height, width]), 16
 /// floats at dst + (j·channels + o)·16, lane lane0 + i of run r = dy[n, o, oh + rowShifts[jh], ow0 +

@@ -41,6 +41,9 @@ enum GEMMBlocking {
         /// … and computes their columns for whole channels' taps worth about this many bytes per pass
         /// (at least lcm(6, KH·KW) taps, an even number of six-tap blocks) before col2im adds them onto dx.
         var convChunkBytes = 128 << 10
+        /// The forward reads stride-2 3×3 taps straight from phase planes in pairs of whole
+        /// one-sample panels (`PhasePanel`); off, it gathers every panel (tests compare the two).
+        var convPhaseTiles = true
     }
 
     /// Task-local so that a test can shrink the blocks (to reach every path with small shapes)

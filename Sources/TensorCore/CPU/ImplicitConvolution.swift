@@ -188,19 +188,6 @@ enum ImplicitConvolution {
         let O = geo.outChannels, K = geo.inChannels * geo.kernelCount, KK = geo.kernelCount
         let L = geo.outputCount, OW = geo.outputSize[1], P = geo.batch * L
         let panels = (P + 15) / 16
-        // A block of panels (K × 16 floats each) stays in L2 while every 6-row block of W sweeps it.
-        // An even count: panels go through the micro-kernel in pairs, and an odd block leaves one
-        // on the narrower 6×16 tile every time (conv 64→128: five panels per block ran ≈ 7 % slower
-        // than four). At least two even when K is too large for two in 192 KB: the lone 6×16 tile
-        // leaves the FMA latency exposed (ResNet-18's 256- and 512-channel 3×3 layers ran at 183
-        // GFLOP/s on it, 250–260 in pairs; each chunk of a pair's taps still fits L2).
-        let fit = min(panels, max(2, (192 << 10) / (K * 64)))
-        let perBlock = fit > 1 ? fit & ~1 : 1
-        let tasks = tasks(work: geo.work, units: (panels + 1) / 2, perThread: 4)
-        let oBlocks = (O + 5) / 6
-        let wpStorage = gemmScratch(bytes: oBlocks * K * 6 * 4)
-        let wp = wpStorage.pointer.assumingMemoryBound(to: Float.self)
-        packSixRows(w, rows: O, cols: K, rowStride: K, colStride: 1, wp, blockStride: K * 6)
         // Taps in equal chunks of at most 1152 (SmallCNN's layers in one): every further chunk costs a
         // pass that adds its tile onto the stored outputs, and that pass cost more than keeping two
         // panels' taps in L1 saved. (Chunks of at most 320, which did keep them in L1, ran 3–6 %
@@ -208,10 +195,29 @@ enum ImplicitConvolution {
         // slower still.) Equal chunks, not 1152 + remainder: one pass fewer per output tile.
         let chunks = (K + 1151) / 1152
         let kcMax = (K + chunks - 1) / chunks
-        let packBytes = perBlock * K * 16 * 4
         // Stride-2 3×3 layers: the input rows a block of panels reads, split into phase planes (a
-        // block's positions span at most `splitSamples` samples).
+        // block's positions span at most `splitSamples` samples). Pairs of whole one-sample panels go
+        // through the phase tiles, which read their taps from the planes (a chunk of taps must be
+        // whole channels); the other panels are gathered into packed panels as elsewhere.
         let phased = byRuns && PhaseSplitSamples.used(geometry)
+        let phaseTiles = phased && kcMax % 9 == 0 && PhasePanel.enabled && GEMMBlocking.sizes.convPhaseTiles
+        // A block of panels stays in L2 while every 6-row block of W sweeps it: K × 16 floats per
+        // packed panel, or its share of the phase planes (4 × 16 floats per input channel, 4/9 as
+        // much; blocks of twice as many panels ran conv 32→64 about 4 % faster than the packed size).
+        // An even count: panels go through the micro-kernel in pairs, and an odd block leaves one
+        // on the narrower 6×16 tile every time (conv 64→128: five panels per block ran ≈ 7 % slower
+        // than four). At least two even when K is too large for two in 192 KB: the lone 6×16 tile
+        // leaves the FMA latency exposed (ResNet-18's 256- and 512-channel 3×3 layers ran at 183
+        // GFLOP/s on it, 250–260 in pairs; each chunk of a pair's taps still fits L2).
+        let panelBytes = phaseTiles ? geo.inChannels * 4 * 16 * 4 : K * 64
+        let fit = min(panels, max(2, (192 << 10) / panelBytes))
+        let perBlock = fit > 1 ? fit & ~1 : 1
+        let tasks = tasks(work: geo.work, units: (panels + 1) / 2, perThread: 4)
+        let oBlocks = (O + 5) / 6
+        let wpStorage = gemmScratch(bytes: oBlocks * K * 6 * 4)
+        let wp = wpStorage.pointer.assumingMemoryBound(to: Float.self)
+        packSixRows(w, rows: O, cols: K, rowStride: K, colStride: 1, wp, blockStride: K * 6)
+        let packBytes = perBlock * K * 16 * 4
         let splitSamples = (16 * perBlock - 1) / L + 2
         let splitBytes = phased ? PhaseSplitSamples.bytes(samples: splitSamples, channels: geo.inChannels, geo) : 0
         Parallel.run(tasks: tasks) { t in
@@ -228,8 +234,9 @@ enum ImplicitConvolution {
             withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: perBlock) { counts in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 384) { tile in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_tap_lanes.self, capacity: KK) { plan in
+            withUnsafeTemporaryAllocation(of: PhasePanel.self, capacity: perBlock) { direct in
                 let rp = runs.baseAddress!, sp = spans.baseAddress!, cp = counts.baseAddress!, tp = tile.baseAddress!
-                let pl = plan.baseAddress!
+                let pl = plan.baseAddress!, dp = direct.baseAddress!
                 var block = p0
                 while block < p1 {
                     let nb = min(perBlock, p1 - block)
@@ -239,6 +246,20 @@ enum ImplicitConvolution {
                         let start = (block + j) * 16
                         cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                          outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j)
+                    }
+                    // Pairs of whole one-sample panels go through the phase tiles, which read the planes
+                    // themselves; only the other panels are gathered.
+                    for j in 0..<nb { dp[j] = PhasePanel() }
+                    if let planes, phaseTiles {
+                        var j = 0
+                        while j + 1 < nb {
+                            let a = PhasePanel(planes, OW, runs: rp + 16 * j, count: cp[j].0)
+                            let b = PhasePanel(planes, OW, runs: rp + 16 * (j + 1), count: cp[j + 1].0)
+                            if a.base != nil && b.base != nil { dp[j] = a; dp[j + 1] = b }
+                            j += 2
+                        }
+                    }
+                    for j in 0..<nb where dp[j].base == nil {
                         if let planes {
                             swiftnn_conv_gather_phases_f32(planes.samples, planes.first, OW, L, rp + 16 * j, cp[j].0, 0, K,
                                                            bpack + j * K * 16, 16, 0)
@@ -260,6 +281,25 @@ enum ImplicitConvolution {
                         while j < nb {
                             let bj = bpack + (j * K + k0) * 16
                             var ob = 0
+                            if j + 1 < nb, let base0 = dp[j].base, let base1 = dp[j + 1].base {
+                                let c0 = k0 / 9, cc = kc / 9, d0 = dp[j], d1 = dp[j + 1]
+                                let b0 = base0 + c0 * 4 * L, b1 = base1 + c0 * 4 * L
+                                while ob + 1 < oBlocks {
+                                    swiftnn_conv_phase_tile_12x32_f32(cc, wp + (ob * K + k0) * 6, wp + ((ob + 1) * K + k0) * 6,
+                                                                      b0, b1, L, OW, d0.top, d0.left, d1.top, d1.left, tp)
+                                    store(tp, ob, j); store(tp + 96, ob, j + 1)
+                                    store(tp + 192, ob + 1, j); store(tp + 288, ob + 1, j + 1)
+                                    ob += 2
+                                }
+                                if ob < oBlocks {
+                                    swiftnn_conv_phase_tile_6x32_f32(cc, wp + (ob * K + k0) * 6, b0, b1, L, OW, d0.top, d0.left,
+                                                                     d1.top, d1.left, tp)
+                                    store(tp, ob, j); store(tp + 96, ob, j + 1)
+                                    ob += 1
+                                }
+                                j += 2
+                                continue
+                            }
                             if j + 1 < nb {
                                 let bj1 = bpack + ((j + 1) * K + k0) * 16
                                 while ob + 1 < oBlocks {
@@ -293,7 +333,7 @@ enum ImplicitConvolution {
                     }
                     block += nb
                 }
-            } } } } }
+            } } } } } }
             }
         }
         withExtendedLifetime(wpStorage) {}

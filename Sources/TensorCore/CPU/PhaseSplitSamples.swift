@@ -64,3 +64,25 @@ struct PhaseSplitSamples {
         return (UnsafePointer(pointers), n0)
     }
 }
+
+/// A panel of 16 output positions of one sample whose taps the forward's phase tiles
+/// (`swiftnn_conv_phase_tile_12x32_f32`) read straight from the phase planes, instead of gathering
+/// them into a packed panel first (same values, same products): `base` nil for any other panel.
+struct PhasePanel {
+    /// `SWIFTNN_CONV_PHASE_TILES=0` gathers every panel (to compare).
+    static let enabled: Bool = ProcessInfo.processInfo.environment["SWIFTNN_CONV_PHASE_TILES"] != "0"
+
+    var base: UnsafePointer<Float>?
+    var top: UInt16 = 0
+    var left: UInt16 = 0
+
+    init() {}
+
+    init(_ planes: (samples: UnsafePointer<UnsafePointer<Float>?>, first: Int), _ outW: Int, runs: UnsafePointer<swiftnn_conv_run>,
+         count: Int) {
+        var base: UnsafePointer<Float>?
+        if swiftnn_conv_phase_panel_f32(planes.samples, planes.first, outW, runs, count, &base, &top, &left) != 0 {
+            self.base = base
+        }
+    }
+}
