@@ -838,6 +838,135 @@ void swiftnn_conv_phase_gather_f32(const float *dy, long channels, long height, 
 }
 
 SWIFTNN_AVX512
+int swiftnn_conv_dy_panel_f32(const swiftnn_conv_run *runs, long nruns, long height, long width, const long *rowShifts,
+                              long nrow, const long *colShifts, long ncol, long *offsets, uint16_t *masks) {
+    if (nruns == 0) return 0;
+    long lanes = 0;
+    for (long r = 0; r < nruns; r++) {
+        if (runs[r].n != runs[0].n) return 0;
+        lanes += runs[r].count;
+    }
+    if (lanes != 16) return 0;
+    for (long jh = 0; jh < nrow; jh++) {
+        for (long jw = 0; jw < ncol; jw++) {
+            // swiftnn_conv_phase_gather_f32's runs for this shift, which must share one offset.
+            long off = 0, have = 0;
+            __mmask16 mask = 0;
+            for (long r = 0; r < nruns; r++) {
+                long row = runs[r].oh + rowShifts[jh], col = runs[r].ow0 + colShifts[jw];
+                if (row < 0 || row >= height) continue;
+                long lo = col < 0 ? -col : 0;
+                long hi = width - col < runs[r].count ? width - col : runs[r].count;
+                if (lo >= hi) continue;
+                const long o = row * width + col - runs[r].lane0;
+                if (have && o != off) return 0;
+                off = o;
+                have = 1;
+                mask |= lane_range(runs[r].lane0 + lo, runs[r].lane0 + hi);
+            }
+            offsets[jh * ncol + jw] = off;
+            masks[jh * ncol + jw] = mask;
+        }
+    }
+    return 1;
+}
+
+/// The 6×32 or 12×32 sums of the stride-2 input gradient's phase GEMM for two panels, each B row
+/// (tap j, channel o) a masked load from dy (swiftnn_conv_dy_panel_f32's offset and mask for tap j,
+/// plus o planes): what swiftnn_conv_phase_gather_f32 packs, in the packed rows' order.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void dy_sums(const int blocks, long channels, long taps, const float *dy0,
+                                                          const float *dy1, const long *off0, const uint16_t *mask0,
+                                                          const long *off1, const uint16_t *mask1, long plane,
+                                                          const float *a0, const float *a1, __m512 acc[24]) {
+    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0;
+    __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0;
+    __m512 r0 = p0, r1 = p0, r2 = p0, r3 = p0, r4 = p0, r5 = p0;
+    __m512 s0 = p0, s1 = p0, s2 = p0, s3 = p0, s4 = p0, s5 = p0;
+    for (long j = 0; j < taps; j++) {
+        const __mmask16 k0 = mask0[j], k1 = mask1[j];
+        const float *b0 = at_offset(dy0, off0[j]), *b1 = at_offset(dy1, off1[j]);
+        for (long o = 0; o < channels; o++) {
+            if (j == 0) {
+                // The next pair's lines of this channel (two panels on): dy comes from L3 or memory,
+                // one row per channel plane, streams the hardware prefetchers do not follow.
+                _mm_prefetch((const char *)((uintptr_t)b0 + 128), _MM_HINT_T0);
+                _mm_prefetch((const char *)((uintptr_t)b0 + 192), _MM_HINT_T0);
+            }
+            const __m512 u = _mm512_maskz_loadu_ps(k0, b0), v = _mm512_maskz_loadu_ps(k1, b1);
+            __m512 x;
+#define SWIFTNN_ROW(i, src, acc0, acc1) \
+            x = _mm512_set1_ps(src[i]); acc0 = _mm512_fmadd_ps(x, u, acc0); acc1 = _mm512_fmadd_ps(x, v, acc1);
+            SWIFTNN_ROW(0, a0, p0, q0) SWIFTNN_ROW(1, a0, p1, q1) SWIFTNN_ROW(2, a0, p2, q2)
+            SWIFTNN_ROW(3, a0, p3, q3) SWIFTNN_ROW(4, a0, p4, q4) SWIFTNN_ROW(5, a0, p5, q5)
+            if (blocks == 2) {
+                SWIFTNN_ROW(0, a1, r0, s0) SWIFTNN_ROW(1, a1, r1, s1) SWIFTNN_ROW(2, a1, r2, s2)
+                SWIFTNN_ROW(3, a1, r3, s3) SWIFTNN_ROW(4, a1, r4, s4) SWIFTNN_ROW(5, a1, r5, s5)
+                a1 += 6;
+            }
+#undef SWIFTNN_ROW
+            a0 += 6;
+            b0 = at_offset(b0, plane);
+            b1 = at_offset(b1, plane);
+        }
+    }
+    acc[0] = p0; acc[1] = p1; acc[2] = p2; acc[3] = p3; acc[4] = p4; acc[5] = p5;
+    acc[6] = q0; acc[7] = q1; acc[8] = q2; acc[9] = q3; acc[10] = q4; acc[11] = q5;
+    acc[12] = r0; acc[13] = r1; acc[14] = r2; acc[15] = r3; acc[16] = r4; acc[17] = r5;
+    acc[18] = s0; acc[19] = s1; acc[20] = s2; acc[21] = s3; acc[22] = s4; acc[23] = s5;
+}
+
+/// swiftnn_conv_dy_tile_12x32_f32 for one block of eight rows (A as [K][8]): 16 accumulators, for
+/// channel counts that six-row blocks would pad (32 input channels: 36 rows computed).
+SWIFTNN_AVX512
+void swiftnn_conv_dy_tile_8x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
+                                   const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
+                                   const float *a, float *tiles) {
+    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0, p7 = p0;
+    __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0, q6 = p0, q7 = p0;
+    for (long j = 0; j < taps; j++) {
+        const __mmask16 k0 = mask0[j], k1 = mask1[j];
+        const float *b0 = at_offset(dy0, off0[j]), *b1 = at_offset(dy1, off1[j]);
+        for (long o = 0; o < channels; o++) {
+            if (j == 0) {
+                _mm_prefetch((const char *)((uintptr_t)b0 + 128), _MM_HINT_T0);
+                _mm_prefetch((const char *)((uintptr_t)b0 + 192), _MM_HINT_T0);
+            }
+            const __m512 u = _mm512_maskz_loadu_ps(k0, b0), v = _mm512_maskz_loadu_ps(k1, b1);
+            __m512 x;
+#define SWIFTNN_ROW(i, acc0, acc1) \
+            x = _mm512_set1_ps(a[i]); acc0 = _mm512_fmadd_ps(x, u, acc0); acc1 = _mm512_fmadd_ps(x, v, acc1);
+            SWIFTNN_ROW(0, p0, q0) SWIFTNN_ROW(1, p1, q1) SWIFTNN_ROW(2, p2, q2) SWIFTNN_ROW(3, p3, q3)
+            SWIFTNN_ROW(4, p4, q4) SWIFTNN_ROW(5, p5, q5) SWIFTNN_ROW(6, p6, q6) SWIFTNN_ROW(7, p7, q7)
+#undef SWIFTNN_ROW
+            a += 8;
+            b0 = at_offset(b0, plane);
+            b1 = at_offset(b1, plane);
+        }
+    }
+    const __m512 acc[16] = {p0, p1, p2, p3, p4, p5, p6, p7, q0, q1, q2, q3, q4, q5, q6, q7};
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_dy_tile_12x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
+                                    const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
+                                    const float *a0, const float *a1, float *tiles) {
+    __m512 acc[24];
+    dy_sums(2, channels, taps, dy0, dy1, off0, mask0, off1, mask1, plane, a0, a1, acc);
+    for (int i = 0; i < 24; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
+}
+
+SWIFTNN_AVX512
+void swiftnn_conv_dy_tile_6x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
+                                   const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
+                                   const float *a, float *tiles) {
+    __m512 acc[24];
+    dy_sums(1, channels, taps, dy0, dy1, off0, mask0, off1, mask1, plane, a, a, acc);
+    for (int i = 0; i < 12; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
+}
+
+SWIFTNN_AVX512
 void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
                                   float *dx, long sampleStride, long planeStride, long width, long rowPhase) {
     // Output element 2i (2i + 1) of a run is lane lane0 + i of the even (odd) columns' tile.
@@ -1408,6 +1537,30 @@ void swiftnn_conv_phase_gather_f32(const float *dy, long channels, long height, 
                                    const long *colShifts, long ncol, float *dst) {
     (void)dy; (void)channels; (void)height; (void)width; (void)runs; (void)nruns; (void)rowShifts; (void)nrow;
     (void)colShifts; (void)ncol; (void)dst;
+}
+int swiftnn_conv_dy_panel_f32(const swiftnn_conv_run *runs, long nruns, long height, long width, const long *rowShifts,
+                              long nrow, const long *colShifts, long ncol, long *offsets, uint16_t *masks) {
+    (void)runs; (void)nruns; (void)height; (void)width; (void)rowShifts; (void)nrow; (void)colShifts; (void)ncol;
+    (void)offsets; (void)masks;
+    return 0;
+}
+void swiftnn_conv_dy_tile_12x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
+                                    const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
+                                    const float *a0, const float *a1, float *tiles) {
+    (void)channels; (void)taps; (void)dy0; (void)dy1; (void)off0; (void)mask0; (void)off1; (void)mask1; (void)plane;
+    (void)a0; (void)a1; (void)tiles;
+}
+void swiftnn_conv_dy_tile_8x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
+                                   const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
+                                   const float *a, float *tiles) {
+    (void)channels; (void)taps; (void)dy0; (void)dy1; (void)off0; (void)mask0; (void)off1; (void)mask1; (void)plane;
+    (void)a; (void)tiles;
+}
+void swiftnn_conv_dy_tile_6x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
+                                   const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
+                                   const float *a, float *tiles) {
+    (void)channels; (void)taps; (void)dy0; (void)dy1; (void)off0; (void)mask0; (void)off1; (void)mask1; (void)plane;
+    (void)a; (void)tiles;
 }
 void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
                                   float *dx, long sampleStride, long planeStride, long width, long rowPhase) {

@@ -561,6 +561,19 @@ import CKernelSupport
         // Many panels per block and several blocks of samples (900 B rows per panel, 150 channels of dy).
         stride2(40, 12, 150, 8, 8, k: (3, 3), p: (1, 1)),
         stride2(33, 20, 64, 7, 7, k: (3, 3), p: (1, 1)),  // SmallCNN's last layer on MNIST, scaled down
+        // Whole one-sample panels read straight from dy by the dy tiles (16·k positions per sample):
+        // SmallCNN's CIFAR layers scaled down, a partial six-channel block, an odd width (the odd
+        // column phase one column short), a pointwise kernel, taps shifted both ways.
+        stride2(4, 10, 20, 32, 32, k: (3, 3), p: (1, 1)),
+        stride2(6, 7, 13, 8, 8, k: (3, 3), p: (1, 1)),
+        stride2(5, 6, 9, 16, 15, k: (3, 3), p: (1, 1)),
+        stride2(4, 9, 11, 16, 16, k: (1, 1), p: (0, 0)),
+        stride2(3, 4, 6, 16, 32, k: (5, 3), p: (2, 1)),
+        // Eight-row blocks of A (16 and 32 channels, which six-row blocks pad by 12.5 %).
+        stride2(3, 16, 12, 16, 16, k: (3, 3), p: (1, 1)),
+        stride2(2, 32, 10, 32, 32, k: (3, 3), p: (1, 1)),
+        // An odd height: the odd row phase's grid (7 × 8) makes panels straddle samples there only.
+        stride2(3, 5, 7, 15, 16, k: (3, 3), p: (1, 1)),
     ]
 
     /// The input gradient by output phase (stride 2) against float64 im2col, and the same bits on every
@@ -575,9 +588,10 @@ import CKernelSupport
         let x64 = Tensor.zeros([c.n, c.c, c.h, c.w], dtype: .float64)
         let want = Kernels.convolutionBackward(Kernels.cast(gy, to: .float64), x64, Kernels.cast(w, to: .float64), geo,
                                                needInput: true, needWeight: false, needBias: false).input!.doubleScalars
-        func run(threads: Int) -> [UInt32] {
+        func run(threads: Int, dyTiles: Bool = true) -> [UInt32] {
             var sizes = GEMMBlocking.Sizes()
             if threads > 1 { sizes.parallelWork = 1 }
+            sizes.convPhaseTiles = dyTiles
             // NaN everywhere first: every element must be written.
             let gx = Tensor(converting: [Double](repeating: .nan, count: c.n * c.c * c.h * c.w), shape: [c.n, c.c, c.h, c.w],
                             dtype: .float32)
@@ -594,17 +608,71 @@ import CKernelSupport
         let one = run(threads: 1)
         close(one.map { Float(bitPattern: $0) }, want, "input gradient by phase \(c)")
         #expect(run(threads: Parallel.maxThreadCount) == one, "\(c) on \(Parallel.maxThreadCount) threads")
+        // The dy tiles load the rows the gathered panels hold: the same products, the same bits.
+        let gathered = run(threads: 1, dyTiles: false)
+        let differing = zip(gathered, one).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(c): \(differing) of \(one.count) elements differ from the gathered panels'")
     }
 
-    @Test("the backend takes the phases for stride-2 layers with at most 16 output positions and 64 input channels, dcols and col2im otherwise")
+    @Test("dy tiles read a panel's rows as the phase gather packs them, or refuse the panel")
+    func dyPanelsMatchPhaseGather() {
+        var draws = Draws(seed: 24_680)
+        func next(_ n: Int) -> Int { draws.next(n) }
+        var accepted = 0, refused = 0
+        for _ in 0..<300 {
+            let OH = 1 + next(9), OW = 1 + next(20), n = 1 + next(3), O = 1 + next(3)
+            // Shifts of 3×3 padding 1 (0 and 1) and of wider kernels (−1 … 1).
+            let rowShifts = [next(3) - 1, next(3) - 1], colShifts = [next(3) - 1, next(3) - 1]
+            let L = OH * OW, P = n * L
+            let dy = (0..<(n * O * L)).map { Float($0 + 1) }
+            var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 16)
+            var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
+            for start in stride(from: 0, to: P, by: 16) {
+                let count = ImplicitConvolution.describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW,
+                                                         positions: L, outChannels: O, runs: &runs, spans: &spans).runs
+                var offsets = [Int](repeating: 0, count: 4), masks = [UInt16](repeating: 0, count: 4)
+                let ok = swiftnn_conv_dy_panel_f32(runs, count, OH, OW, rowShifts, 2, colShifts, 2, &offsets, &masks) != 0
+                #expect(ok == (start + 16 <= P && start / L == (start + 15) / L), "\(OH)×\(OW), panel at \(start)")
+                guard ok else { refused += 1; continue }
+                accepted += 1
+                var packed = [Float](repeating: -1, count: 4 * O * 16)
+                swiftnn_conv_phase_gather_f32(dy, O, OH, OW, runs, count, rowShifts, 2, colShifts, 2, &packed)
+                let sample = start / L
+                for j in 0..<4 {
+                    for o in 0..<O {
+                        for lane in 0..<16 {
+                            let want = packed[(j * O + o) * 16 + lane]
+                            let got = masks[j] >> lane & 1 == 1 ? dy[(sample * O + o) * L + offsets[j] + lane] : 0
+                            if want != got {
+                                Issue.record("\(OH)×\(OW), panel at \(start), tap \(j), channel \(o), lane \(lane): \(got), want \(want)")
+                                return
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(accepted > 300 && refused > 100, "\(accepted) accepted, \(refused) refused")
+    }
+
+    @Test("the backend takes the phases for stride-2 layers whose panels are all read straight from dy, or with at most 16 output positions and 64 input channels; dcols and col2im otherwise")
     func phaseSelection() {
         #expect(ImplicitConvolution.takesPhases(Self.stride2(1, 64, 128, 8, 8, k: (3, 3), p: (1, 1)).geo) == ImplicitConvolution.phasesEnabled)
-        #expect(!ImplicitConvolution.takesPhases(Self.stride2(1, 32, 64, 8, 8, k: (3, 3), p: (1, 1)).geo))
         #expect(ImplicitConvolution.takesPhases(Self.stride2(1, 128, 256, 7, 7, k: (3, 3), p: (1, 1)).geo) == ImplicitConvolution.phasesEnabled)
         #expect(ImplicitConvolution.takesPhases(Self.stride2(1, 128, 256, 8, 8, k: (3, 3), p: (1, 1)).geo) == ImplicitConvolution.phasesEnabled)
-        // 7×7 and 8×8 outputs: the columns path measured faster there.
+        // Every panel read straight from dy (16·k output positions per sample): phases whatever the
+        // channels and the size (SmallCNN's and ResNet's stride-2 layers on CIFAR and ImageNet sizes).
+        let direct = ImplicitConvolution.phasesEnabled && PhasePanel.enabled
+        for (c, h, k, p) in [(32, 8, 3, 1), (32, 32, 3, 1), (64, 16, 3, 1), (64, 56, 3, 1), (128, 32, 1, 0), (3, 64, 3, 1)] {
+            #expect(ImplicitConvolution.takesPhases(Self.stride2(1, c, 64, h, h, k: (k, k), p: (p, p)).geo) == direct, "\(c) × \(h)²")
+        }
+        // Outputs of 49 and 196 positions (MNIST's 7×7 and 14×14) with gathered panels: the columns
+        // path measured faster there.
         #expect(!ImplicitConvolution.takesPhases(Self.stride2(1, 64, 128, 14, 14, k: (3, 3), p: (1, 1)).geo))
-        #expect(!ImplicitConvolution.takesPhases(Self.stride2(1, 64, 128, 16, 16, k: (3, 3), p: (1, 1)).geo))
+        #expect(!ImplicitConvolution.takesPhases(Self.stride2(1, 32, 64, 28, 28, k: (3, 3), p: (1, 1)).geo))
+        #expect(!ImplicitConvolution.takesPhases(Self.stride2(1, 256, 512, 14, 14, k: (3, 3), p: (1, 1)).geo))
+        // A phase grid wider than dy (4×4 kernel, padding 1: 16 → 8 outputs, 9-wide even phase).
+        #expect(!ImplicitConvolution.takesPhases(Self.stride2(1, 32, 64, 16, 17, k: (4, 4), p: (1, 1)).geo))
         #expect(!ImplicitConvolution.takesPhases(Case(n: 1, c: 8, o: 8, h: 4, w: 4, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)).geo))
         #expect(!ImplicitConvolution.takesPhases(Case(n: 1, c: 8, o: 8, h: 8, w: 8, k: (3, 3), s: (2, 2), p: (1, 1), d: (2, 2)).geo))
         #expect(!ImplicitConvolution.takesPhases(Case(n: 1, c: 8, o: 8, h: 8, w: 8, k: (3, 3), s: (2, 1), p: (1, 1), d: (1, 1)).geo))

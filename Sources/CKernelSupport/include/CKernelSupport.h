@@ -166,6 +166,27 @@ void swiftnn_conv_phase_tile_12x32_f32(long channels, const float *a0, const flo
 /// swiftnn_gemm_f32_6x32_tile likewise.
 void swiftnn_conv_phase_tile_6x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
                                       long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *tiles);
+/// Whether a panel of the stride-2 input gradient's phase grid (runs as for swiftnn_conv_phase_gather_f32)
+/// is 16 positions of one sample whose rows of every tap (jh, jw) are one masked load each: then
+/// offsets[jh·ncol + jw] (elements from the sample's dy channel 0) and masks[jh·ncol + jw].
+int swiftnn_conv_dy_panel_f32(const swiftnn_conv_run *runs, long nruns, long height, long width, const long *rowShifts,
+                              long nrow, const long *colShifts, long ncol, long *offsets, uint16_t *masks);
+/// The phase GEMM's 12×32 tile (swiftnn_gemm_f32_12x32_tile over kc = taps·channels) for two panels of
+/// swiftnn_conv_dy_panel_f32, B's row (tap j, channel o) of panel i loaded from dy_i + off_i[j] + o·plane
+/// under mask_i[j] (dy_i: the panel's sample's channel 0): the rows swiftnn_conv_phase_gather_f32 packs,
+/// the same bits.
+void swiftnn_conv_dy_tile_12x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
+                                    const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
+                                    const float *a0, const float *a1, float *tiles);
+/// One block of eight rows (A as [taps·channels][8]) against the two panels: tiles[16·i], i < 8 panel 0's
+/// rows, 8 + i panel 1's. Each element the same chain of fused multiply-adds as in the 12×32 tile.
+void swiftnn_conv_dy_tile_8x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
+                                   const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
+                                   const float *a, float *tiles);
+/// swiftnn_gemm_f32_6x32_tile likewise.
+void swiftnn_conv_dy_tile_6x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
+                                   const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
+                                   const float *a, float *tiles);
 /// Rows of the B panel of one output phase of a stride-2 input gradient (dx = Σ_o Σ_taps w · dy[shifted]):
 /// for each tap j = jh·ncol + jw and each channel o < channels of dy ([N, channels, height, width]), 16
 /// floats at dst + (j·channels + o)·16, lane lane0 + i of run r = dy[n, o, oh + rowShifts[jh], ow0 +

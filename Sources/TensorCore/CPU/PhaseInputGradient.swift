@@ -15,15 +15,25 @@ import Foundation
 // Every dx element is one dot product over (tap, o) in a fixed order, whatever the blocks and the
 // thread count (tasks own whole samples).
 //
-// Taken where it measured faster than dcols and col2im (`bench conv`, 1 thread, Zen 5): outputs of
-// at most 16 positions per sample (`phaseOutputLimit`) and at least 64 input channels
-// (`phaseChannelMinimum`). SmallCNN's last layer (128 channels) ran 8–10 % faster on MNIST's 7×7
-// input (whose col2im path also computes 31 % of its products for padding) and on CIFAR's 8×8;
-// 64 channels 10–15 % at 7×7, even at 8×8. With 32 channels (8×8) col2im was 8 % faster, and on
-// larger outputs the tap reads cost more than col2im saves: each B row feeds only C output rows
-// (the columns path's dY rows feed 9·C), and a phase panel reads O·taps of them from O channel
-// planes, as many streams missing L1 (28 % of the time at 14×14 outputs with 32 input channels,
-// 6–12 % slower there than the columns path).
+// The B rows (tap, o) of a panel are dy rows shifted by the tap: for pairs of whole panels of one
+// sample on a phase grid as wide as dy (3×3 and 1×1 kernels at stride 2 whose output has 16·k
+// positions per sample) the dy tiles load them straight from dy, a masked load per row
+// (`swiftnn_conv_dy_tile_12x32_f32`, the rows the gather would pack: same bits); other panels are
+// gathered into packed B panels (`swiftnn_conv_phase_gather_f32`). Where six-row blocks of input
+// channels would pad more than 5 % of the rows (32 channels: 36), the dy tiles take eight-row blocks.
+//
+// Taken where it measured faster than dcols and col2im (`bench conv`, 1 thread, Zen 5):
+// - every panel read straight from dy (`readsDyDirectly`): SmallCNN's stride-2 layers on CIFAR
+//   (32→64 at 32×32: 2.62 against 2.87 ms; 64→128 at 16×16: 2.34 against 2.61; 128→256 at 8×8:
+//   2.35 against 2.50 gathered) and ResNet-18's (64→128 at 56×56, 3.68 against 3.84–3.90 ms; 1×1
+//   downsamples 5–20 % faster);
+// - outputs of at most 16 positions per sample (`phaseOutputLimit`) with at least 64 input channels
+//   (`phaseChannelMinimum`), panels gathered: SmallCNN's last layer on MNIST's 7×7 input (whose col2im
+//   path also computes 31 % of its products for padding) ran 8–10 % faster.
+// With gathered panels on larger outputs the tap reads cost more than col2im saves: each B row feeds
+// only C output rows (the columns path's dY rows feed 9·C), and a phase panel reads O·taps of them
+// from O channel planes, as many streams missing L1 (MNIST's 14×14 and 7×7 outputs, ResNet's 7×7:
+// 2–7 % slower than the columns path, so they stay there).
 
 extension ImplicitConvolution {
     /// `SWIFTNN_CONV_DX=col2im` keeps stride-2 input gradients on dcols and col2im (to compare the two).
@@ -37,8 +47,14 @@ extension ImplicitConvolution {
     /// Whether `geo`'s input gradient goes by output phase: stride 2 in both dimensions, no dilation,
     /// a small output and enough input channels (where it measured faster than col2im).
     static func takesPhases(_ geo: ConvGeometry) -> Bool {
-        phasesEnabled && geo.stride == [2, 2] && geo.dilation == [1, 1] && geo.outputCount <= phaseOutputLimit
-            && geo.inChannels >= phaseChannelMinimum
+        guard phasesEnabled && geo.stride == [2, 2] && geo.dilation == [1, 1] else { return false }
+        return geo.outputCount <= phaseOutputLimit && geo.inChannels >= phaseChannelMinimum || readsDyDirectly(geo)
+    }
+
+    /// Whether every panel of `geo`'s phase grids is read straight from dy by the dy tiles: whole
+    /// panels of one sample (a multiple of 16 output positions per sample) on phase grids as wide as dy.
+    static func readsDyDirectly(_ geo: ConvGeometry) -> Bool {
+        PhasePanel.enabled && geo.outputCount % 16 == 0 && (geo.inputSize[1] + 1) / 2 == geo.outputSize[1]
     }
 
     /// The kernel offsets k < `size` that reach input indices of parity `phase`, in order, each with
@@ -71,7 +87,14 @@ extension ImplicitConvolution {
         let wtStorage = gemmScratch(bytes: C * KK * O * 4), aStorage = gemmScratch(bytes: max(1, aFloats) * 4)
         let wt = wtStorage.pointer.assumingMemoryBound(to: Float.self), a = aStorage.pointer.assumingMemoryBound(to: Float.self)
         // wt[(c, kh, kw)][o] = w[o][(c, kh, kw)]: one kernel offset's [C][O] slice has unit column stride.
-        swiftnn_transpose_f32(w, O, C * KK, C * KK, wt, O)
+        // In bands of 16 output channels over the threads: the optimizer just wrote w from all of them,
+        // and one thread alone waited on the other core's lines (SmallCNN's last layer: 1.2 MB).
+        let bands = (O + 15) / 16
+        let transposeTasks = Parallel.threadCount > 1 && O * C * KK >= 1 << 15 ? min(Parallel.threadCount, bands) : 1
+        Parallel.run(tasks: transposeTasks) { t in
+            let o0 = 16 * (bands * t / transposeTasks), o1 = min(O, 16 * (bands * (t + 1) / transposeTasks))
+            swiftnn_transpose_f32(w + o0 * C * KK, o1 - o0, C * KK, C * KK, wt + o0, O)
+        }
         for ph in 0..<2 {
             for pw in 0..<2 {
                 let K = reduction[ph][pw]
@@ -87,6 +110,42 @@ extension ImplicitConvolution {
         // Both column phases run over the even columns' width; the odd phase's last column is
         // outside an odd-width input and never stored.
         let PW = (W + 1) / 2
+        // Panels whose B rows the dy tiles load straight from dy (pairs of whole one-sample panels of a
+        // phase grid as wide as dy): per panel and column phase, each tap's offset and lane mask.
+        let dyTiles = OW == PW && GEMMBlocking.sizes.convPhaseTiles && PhasePanel.enabled
+        // Where six-row blocks would compute more than 5 % of their rows for nothing and eight-row
+        // ones none (32 input channels: six blocks for 32 rows, 12.5 % more products), the dy tiles
+        // take A in eight-row blocks [C/8][(tap, o)][8] (16 accumulators over two panels).
+        let eightRows = dyTiles && C % 8 == 0 && 20 * 6 * cBlocks > 21 * C
+        var a8Offset = [[0, 0], [0, 0]]
+        var a8Floats = 0
+        if eightRows {
+            for ph in 0..<2 {
+                for pw in 0..<2 {
+                    a8Offset[ph][pw] = a8Floats
+                    a8Floats += C * reduction[ph][pw]
+                }
+            }
+        }
+        let a8Storage = gemmScratch(bytes: max(1, a8Floats) * 4)
+        let a8 = a8Storage.pointer.assumingMemoryBound(to: Float.self)
+        if eightRows {
+            for ph in 0..<2 {
+                for pw in 0..<2 {
+                    let K = reduction[ph][pw], ncol = colTaps[pw].offsets.count
+                    for (jh, kh) in rowTaps[ph].offsets.enumerated() {
+                        for (jw, kw) in colTaps[pw].offsets.enumerated() {
+                            let k0 = (jh * ncol + jw) * O
+                            for c in 0..<C {
+                                let src = wt + c * KK * O + (kh * KW + kw) * O
+                                let dst = a8 + a8Offset[ph][pw] + (c / 8) * K * 8 + k0 * 8 + c % 8
+                                for o in 0..<O { dst[o * 8] = src[o] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         // Panels per block: B panels (the row phase's two reductions × 16 floats each) within ≈ 192 KB,
         // an even count (panels go through the micro-kernel in pairs).
         let maxRows = max(1, (0..<2).map { reduction[$0][0] + reduction[$0][1] }.max()!)
@@ -105,8 +164,13 @@ extension ImplicitConvolution {
         let shifts = (0..<4).map { (UnsafePointer(shiftTable + $0 * maxTaps), phases[$0].shifts.count) }
         // Samples per block: their dy within ≈ 256 KB (stays in L2 for the second row phase).
         let samplesPerBlock = max(1, (256 << 10) / max(1, O * OH * OW * 4))
+        let tapSlots = maxTaps * maxTaps
         Parallel.run(tasks: tasks) { t in
             ThreadScratch.withMemory(bytes: perBlock * maxRows * 16 * 4) { memory in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: perBlock * 2 * tapSlots) { directOffsets in
+            withUnsafeTemporaryAllocation(of: UInt16.self, capacity: perBlock * 2 * tapSlots) { directMasks in
+            withUnsafeTemporaryAllocation(of: Bool.self, capacity: perBlock) { directPanels in
+            let dOff = directOffsets.baseAddress!, dMask = directMasks.baseAddress!, direct = directPanels.baseAddress!
             // Whole samples per task, so no two tasks write the same input element.
             let n0 = N * t / tasks, n1 = N * (t + 1) / tasks
             let bpack = memory.assumingMemoryBound(to: Float.self)
@@ -135,6 +199,19 @@ extension ImplicitConvolution {
                                 let start = lo + (block + j) * 16
                                 cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, hi), outputWidth: PW,
                                                  positions: L, outChannels: O, runs: rp + 16 * j, spans: sp).runs
+                                direct[j] = dyTiles && (0..<2).allSatisfy { pw in
+                                    swiftnn_conv_dy_panel_f32(rp + 16 * j, cp[j], OH, OW, shifts[ph].0, shifts[ph].1, shifts[2 + pw].0,
+                                                              shifts[2 + pw].1, dOff + (2 * j + pw) * tapSlots,
+                                                              dMask + (2 * j + pw) * tapSlots) != 0
+                                }
+                            }
+                            // Pairs (j, j + 1), j even, as the products below take them.
+                            for j in stride(from: 0, to: nb, by: 2) {
+                                let both = j + 1 < nb && direct[j] && direct[j + 1]
+                                direct[j] = both
+                                if j + 1 < nb { direct[j + 1] = both }
+                            }
+                            for j in 0..<nb where !direct[j] {
                                 let b = bpack + j * rows * 16
                                 for pw in 0..<2 {
                                     swiftnn_conv_phase_gather_f32(gy, O, OH, OW, rp + 16 * j, cp[j], shifts[ph].0, shifts[ph].1,
@@ -158,12 +235,45 @@ extension ImplicitConvolution {
                             var j = 0
                             while j < nb {
                                 let pairs = j + 1 < nb ? 2 : 1
+                                if pairs == 2 && direct[j] && eightRows {
+                                    let y0 = gy + rp[16 * j].n * O * OH * OW, y1 = gy + rp[16 * (j + 1)].n * O * OH * OW
+                                    for cb in 0..<(C / 8) {
+                                        for pw in 0..<2 {
+                                            let K = reduction[ph][pw]
+                                            let o0 = dOff + 2 * j * tapSlots + pw * tapSlots, o1 = o0 + 2 * tapSlots
+                                            let m0 = dMask + 2 * j * tapSlots + pw * tapSlots, m1 = m0 + 2 * tapSlots
+                                            swiftnn_conv_dy_tile_8x32_f32(O, K / O, y0, y1, o0, m0, o1, m1, OH * OW,
+                                                                          a8 + a8Offset[ph][pw] + cb * K * 8, pw == 0 ? even : odd)
+                                        }
+                                        for pj in 0..<2 {
+                                            swiftnn_conv_phase_store_f32(even + 128 * pj, odd + 128 * pj, 8, rp + 16 * (j + pj), cp[j + pj],
+                                                                         gx + 8 * cb * H * W, C * H * W, H * W, W, ph)
+                                        }
+                                    }
+                                    j += 2
+                                    continue
+                                }
                                 let b0 = bpack + j * rows * 16, b1 = b0 + rows * 16
                                 var ob = 0
                                 while ob < cBlocks {
                                     let blocks = ob + 1 < cBlocks ? 2 : 1
-                                    tiles(K0, a0, ob, blocks, b0, b1, pairs, even)
-                                    tiles(K1, a1, ob, blocks, b0 + K0 * 16, b1 + K0 * 16, pairs, odd)
+                                    if pairs == 2 && direct[j] {
+                                        for pw in 0..<2 {
+                                            let K = reduction[ph][pw], x0 = (pw == 0 ? a0 : a1) + ob * K * 6
+                                            let taps = K / O, tile = pw == 0 ? even : odd
+                                            let o0 = dOff + 2 * j * tapSlots + pw * tapSlots, o1 = o0 + 2 * tapSlots
+                                            let m0 = dMask + 2 * j * tapSlots + pw * tapSlots, m1 = m0 + 2 * tapSlots
+                                            let y0 = gy + rp[16 * j].n * O * OH * OW, y1 = gy + rp[16 * (j + 1)].n * O * OH * OW
+                                            if blocks == 2 {
+                                                swiftnn_conv_dy_tile_12x32_f32(O, taps, y0, y1, o0, m0, o1, m1, OH * OW, x0, x0 + K * 6, tile)
+                                            } else {
+                                                swiftnn_conv_dy_tile_6x32_f32(O, taps, y0, y1, o0, m0, o1, m1, OH * OW, x0, tile)
+                                            }
+                                        }
+                                    } else {
+                                        tiles(K0, a0, ob, blocks, b0, b1, pairs, even)
+                                        tiles(K1, a1, ob, blocks, b0 + K0 * 16, b1 + K0 * 16, pairs, odd)
+                                    }
                                     // Tile q = 2·block + panel (the 12×32 kernel's order).
                                     for bi in 0..<blocks {
                                         let c0 = 6 * (ob + bi)
@@ -183,8 +293,9 @@ extension ImplicitConvolution {
                     s = s1
                 }
             } } } }
+            } } }
             }
         }
-        withExtendedLifetime((wtStorage, aStorage)) {}
+        withExtendedLifetime((wtStorage, aStorage, a8Storage)) {}
     }
 }
