@@ -1052,6 +1052,24 @@ void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long c
     }
 }
 
+SWIFTNN_AVX512
+void swiftnn_conv_pack_transposed_rows_f32(const float *y, long channelStride, long channels, long positions, float *dst,
+                                           long panelStride) {
+    __m512 r[16];
+    for (long q = 0; q * 16 < channels; q++) {
+        const long rows = channels - 16 * q < 16 ? channels - 16 * q : 16;
+        const float *yq = y + 16 * q * channelStride;
+        float *d = dst + q * panelStride;
+        for (long p = 0; p < positions; p += 16) {
+            // Each channel row read front to back, 16 rows at a time: sixteen streams the hardware
+            // prefetchers follow (one panel of every channel at a time was O streams, one line each).
+            for (long i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(yq + i * channelStride + p) : _mm512_setzero_ps();
+            transpose16(r);
+            for (long k = 0; k < 16; k++) _mm512_storeu_ps(d + 16 * (p + k), r[k]);
+        }
+    }
+}
+
 /// Sixteen lanes of channel row `yr` at a panel's positions (zeros in lanes of no span).
 SWIFTNN_AVX512
 static inline __m512 load_lanes(const float *yr, const swiftnn_conv_span *spans, long nspans) {
@@ -1574,6 +1592,10 @@ void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftn
 void swiftnn_conv_store_rows_f32(const float *tile, long rows, float *y, long channelStride, const swiftnn_conv_span *spans,
                                  long nspans, int accumulate, const float *bias) {
     (void)tile; (void)rows; (void)y; (void)channelStride; (void)spans; (void)nspans; (void)accumulate; (void)bias;
+}
+void swiftnn_conv_pack_transposed_rows_f32(const float *y, long channelStride, long channels, long positions, float *dst,
+                                           long panelStride) {
+    (void)y; (void)channelStride; (void)channels; (void)positions; (void)dst; (void)panelStride;
 }
 void swiftnn_conv_pack_transposed_f32(const float *y, long channelStride, long channels, const swiftnn_conv_span *spans,
                                       long nspans, long positions, float *dst, long panelStride) {

@@ -83,6 +83,9 @@ import CKernelSupport
         Case(n: 3, c: 4, o: 3, h: 9, w: 33, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
         // The input gradient by output phase through the backend (64 channels, 4×4 output).
         Case(n: 3, c: 64, o: 20, h: 7, w: 7, k: (3, 3), s: (2, 2), p: (1, 1), d: (1, 1)),
+        // The weight gradient's output gradient packed sample by sample (64 positions per sample), 20
+        // channels: a partial 16-channel panel.
+        Case(n: 3, c: 5, o: 20, h: 8, w: 8, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)),
         // A kernel wider than col2im keeps in registers (more than 7 columns).
         Case(n: 2, c: 2, o: 5, h: 4, w: 30, k: (2, 9), s: (1, 2), p: (1, 4), d: (1, 1)),
     ]
@@ -612,6 +615,42 @@ import CKernelSupport
         let gathered = run(threads: 1, dyTiles: false)
         let differing = zip(gathered, one).filter { $0 != $1 }.count
         #expect(differing == 0, "\(c): \(differing) of \(one.count) elements differ from the gathered panels'")
+    }
+
+    @Test("the output gradient packed row by row equals the panel-by-panel pack, bit for bit",
+          .enabled(if: runs, "this CPU lacks AVX-512F"))
+    func packTransposedRows() {
+        var draws = Draws(seed: 13_579)
+        for _ in 0..<40 {
+            let n = 1 + draws.next(3), O = 1 + draws.next(40), L = 16 * (1 + draws.next(5)), P = n * L
+            let y = (0..<(n * O * L)).map { Float($0) + 0.5 }
+            let panelStride = P * 16, groups = (O + 15) / 16
+            var want = [Float](repeating: -1, count: groups * panelStride), got = want
+            var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 16)
+            var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
+            want.withUnsafeMutableBufferPointer { w in
+                for start in stride(from: 0, to: P, by: 16) {
+                    let c = ImplicitConvolution.describe(panelStart: start, lo: start, hi: start + 16, outputWidth: 16, positions: L,
+                                                         outChannels: O, runs: &runs, spans: &spans)
+                    swiftnn_conv_pack_transposed_f32(y, L, O, spans, c.spans, 16, w.baseAddress! + start * 16, panelStride)
+                }
+            }
+            y.withUnsafeBufferPointer { yp in
+                got.withUnsafeMutableBufferPointer { g in
+                    // A sample at a time, from a position inside it for the first.
+                    let first = 16 * draws.next(L / 16)
+                    swiftnn_conv_pack_transposed_rows_f32(yp.baseAddress! + first, L, O, L - first, g.baseAddress! + first * 16, panelStride)
+                    if first > 0 {
+                        swiftnn_conv_pack_transposed_rows_f32(yp.baseAddress!, L, O, first, g.baseAddress!, panelStride)
+                    }
+                    for s in 1..<n {
+                        swiftnn_conv_pack_transposed_rows_f32(yp.baseAddress! + s * O * L, L, O, L, g.baseAddress! + s * L * 16, panelStride)
+                    }
+                }
+            }
+            let differing = zip(want, got).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "N\(n) O\(O) L\(L): \(differing) floats differ")
+        }
     }
 
     @Test("dy tiles read a panel's rows as the phase gather packs them, or refuse the panel")

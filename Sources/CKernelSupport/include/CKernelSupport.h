@@ -113,6 +113,11 @@ typedef struct { long offset, lane0, count; } swiftnn_conv_span;
 /// bit k of `mask` is set; otherwise padding or past the panel) at `index[k]` elements from the
 /// panel's base in that channel's plane.
 typedef struct { int index[16]; unsigned int mask; } swiftnn_conv_tap_lanes;
+/// swiftnn_conv_pack_transposed_f32 for `positions` (a multiple of 16) consecutive positions of one
+/// sample (`y` at its channel 0's first one): 16-channel panels [position][16] at dst + q·panelStride,
+/// read channel group by channel group, each row front to back.
+void swiftnn_conv_pack_transposed_rows_f32(const float *y, long channelStride, long channels, long positions, float *dst,
+                                           long panelStride);
 
 /// A panel's gather plan, computed once and used for every input channel: plan[q] for each kernel
 /// offset q = kh·kernelW + kw (kernelH·kernelW entries). Returns the panel's base (its first

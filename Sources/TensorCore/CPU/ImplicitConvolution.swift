@@ -466,7 +466,16 @@ enum ImplicitConvolution {
         Parallel.run(tasks: packTasks) { t in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: 16) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: 16) { spans in
-                for j in (panels * t / packTasks)..<(panels * (t + 1) / packTasks) {
+                var j = panels * t / packTasks
+                let j1 = panels * (t + 1) / packTasks
+                // Whole panels of one sample (16·k positions per sample): the task's positions sample by
+                // sample, each channel group's rows front to back.
+                while L % 16 == 0 && j < j1 {
+                    let start = j * 16, n = start / L, end = min(j1 * 16, (n + 1) * L)
+                    swiftnn_conv_pack_transposed_rows_f32(gy + n * O * L + (start - n * L), L, O, end - start, gyt + start * 16, P16 * 16)
+                    j = end / 16
+                }
+                for j in j..<j1 {
                     let start = j * 16, end = min(start + 16, P)
                     let c = describe(panelStart: start, lo: start, hi: end, outputWidth: OW, positions: L, outChannels: O,
                                      runs: runs.baseAddress!, spans: spans.baseAddress!)
