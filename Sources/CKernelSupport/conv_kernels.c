@@ -556,6 +556,21 @@ void swiftnn_conv_phase_tile_12x32_f32(long channels, const float *a0, const flo
 }
 
 SWIFTNN_AVX512
+void swiftnn_conv_phase_store_12x32_f32(long channels, const float *a0, const float *a1, const float *base0,
+                                        const float *base1, long planeLen, long outW, uint16_t top0, uint16_t left0,
+                                        uint16_t top1, uint16_t left1, float *y0, float *y1, long rows0, long rows1,
+                                        long channelStride) {
+    __m512 acc[24];
+    phase_sums(2, channels, a0, a1, base0, base1, planeLen, outW, top0, left0, top1, left1, acc);
+    // acc[6q + r]: row r of block q / 2 (a0, a1) at panel q % 2: output channel rows of y0 / y1.
+    for (int q = 0; q < 4; q++) {
+        float *y = (q & 1) ? y1 : y0;
+        const long rows = (q >> 1) ? rows1 : rows0, first = (q >> 1) ? 6 : 0;
+        for (long r = 0; r < rows; r++) _mm512_storeu_ps(y + (first + r) * channelStride, acc[6 * q + r]);
+    }
+}
+
+SWIFTNN_AVX512
 void swiftnn_conv_phase_tile_6x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
                                       long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *tiles) {
     __m512 acc[24];
@@ -1540,6 +1555,13 @@ void swiftnn_conv_phase_tile_12x32_f32(long channels, const float *a0, const flo
                                        uint16_t top1, uint16_t left1, float *tiles) {
     (void)channels; (void)a0; (void)a1; (void)base0; (void)base1; (void)planeLen; (void)outW; (void)top0; (void)left0;
     (void)top1; (void)left1; (void)tiles;
+}
+void swiftnn_conv_phase_store_12x32_f32(long channels, const float *a0, const float *a1, const float *base0,
+                                        const float *base1, long planeLen, long outW, uint16_t top0, uint16_t left0,
+                                        uint16_t top1, uint16_t left1, float *y0, float *y1, long rows0, long rows1,
+                                        long channelStride) {
+    (void)channels; (void)a0; (void)a1; (void)base0; (void)base1; (void)planeLen; (void)outW; (void)top0; (void)left0;
+    (void)top1; (void)left1; (void)y0; (void)y1; (void)rows0; (void)rows1; (void)channelStride;
 }
 void swiftnn_conv_phase_tile_6x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
                                       long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *tiles) {

@@ -342,7 +342,7 @@ import CKernelSupport
         #expect(pairs > 200 && refused > 20 && top > 20 && left > 50, "\(pairs) pairs, \(refused) refused, \(top) top, \(left) left")
     }
 
-    @Test("the forward's phase tiles give the gathered panels' output, bit for bit, at every thread count",
+    @Test("the forward's phase tiles give the gathered panels' output, bit for bit, with and without bias, at every thread count",
           .enabled(if: runs, "this CPU lacks AVX-512F"),
           arguments: [
               // SmallCNN's stride-2 layers (CIFAR: 16, 8 and 4 output columns) at small batches.
@@ -361,8 +361,9 @@ import CKernelSupport
         let w = Tensor(converting: values(c.o * c.c * 9, seed: 22), shape: [c.o, c.c, 3, 3], dtype: .float32)
         let b = Tensor(converting: values(c.o, seed: 23), shape: [c.o], dtype: .float32)
         let outShape = [c.n, c.o] + geo.outputSize
-        func run(tiles: Bool, threads: Int) -> [UInt32] {
-            let y = Tensor(uninitializedShape: outShape)
+        func run(tiles: Bool, threads: Int, bias: Bool) -> [UInt32] {
+            // NaN first: every output must be written (without bias the tiles store straight into it).
+            let y = Tensor(converting: [Double](repeating: .nan, count: outShape.reduce(1, *)), shape: outShape, dtype: .float32)
             var sizes = GEMMBlocking.Sizes()
             sizes.convPhaseTiles = tiles
             sizes.parallelWork = 1  // every forward splits over all threads
@@ -370,17 +371,19 @@ import CKernelSupport
                 Parallel.withThreadCount(threads) {
                     withExtendedLifetime((x, w, b, y)) {
                         ImplicitConvolution.forwardGEMM(x.pointer(as: Float.self), w.pointer(as: Float.self),
-                                                        UnsafePointer(b.pointer(as: Float.self)), y.pointer(as: Float.self), geo)
+                                                        bias ? UnsafePointer(b.pointer(as: Float.self)) : nil, y.pointer(as: Float.self), geo)
                     }
                 }
             }
             return y.scalars.map(\.bitPattern)
         }
-        let gathered = run(tiles: false, threads: 1)
-        for threads in Set([1, Parallel.maxThreadCount]) {
-            let tiled = run(tiles: true, threads: threads)
-            let differing = zip(gathered, tiled).filter { $0 != $1 }.count
-            #expect(differing == 0, "\(c), \(threads) thread(s): \(differing) of \(gathered.count) outputs differ")
+        for bias in [true, false] {
+            let gathered = run(tiles: false, threads: 1, bias: bias)
+            for threads in Set([1, Parallel.maxThreadCount]) {
+                let tiled = run(tiles: true, threads: threads, bias: bias)
+                let differing = zip(gathered, tiled).filter { $0 != $1 }.count
+                #expect(differing == 0, "\(c), bias \(bias), \(threads) thread(s): \(differing) of \(gathered.count) outputs differ")
+            }
         }
     }
 

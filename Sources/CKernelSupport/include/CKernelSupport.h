@@ -168,6 +168,13 @@ int swiftnn_conv_phase_panel_f32(const float *const *samples, long nBase, long o
 void swiftnn_conv_phase_tile_12x32_f32(long channels, const float *a0, const float *a1, const float *base0,
                                        const float *base1, long planeLen, long outW, uint16_t top0, uint16_t left0,
                                        uint16_t top1, uint16_t left1, float *tiles);
+/// swiftnn_conv_phase_tile_12x32_f32 stored straight into the output: row r < rows0 of the first six-row
+/// block (r < rows1 of the second, rows 6 + r) of panel i at y_i + r·channelStride (y_i: the panel's
+/// first position in output channel 6·block; whole one-sample panels are contiguous in every row).
+void swiftnn_conv_phase_store_12x32_f32(long channels, const float *a0, const float *a1, const float *base0,
+                                        const float *base1, long planeLen, long outW, uint16_t top0, uint16_t left0,
+                                        uint16_t top1, uint16_t left1, float *y0, float *y1, long rows0, long rows1,
+                                        long channelStride);
 /// swiftnn_gemm_f32_6x32_tile likewise.
 void swiftnn_conv_phase_tile_6x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
                                       long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *tiles);

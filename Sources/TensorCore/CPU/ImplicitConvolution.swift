@@ -284,11 +284,21 @@ enum ImplicitConvolution {
                             if j + 1 < nb, let base0 = dp[j].base, let base1 = dp[j + 1].base {
                                 let c0 = k0 / 9, cc = kc / 9, d0 = dp[j], d1 = dp[j + 1]
                                 let b0 = base0 + c0 * 4 * L, b1 = base1 + c0 * 4 * L
+                                // One chunk of taps and no bias: the sums are the outputs, stored from registers
+                                // into the panels' contiguous rows.
+                                let direct = kc == K && bias == nil
                                 while ob + 1 < oBlocks {
-                                    swiftnn_conv_phase_tile_12x32_f32(cc, wp + (ob * K + k0) * 6, wp + ((ob + 1) * K + k0) * 6,
-                                                                      b0, b1, L, OW, d0.top, d0.left, d1.top, d1.left, tp)
-                                    store(tp, ob, j); store(tp + 96, ob, j + 1)
-                                    store(tp + 192, ob + 1, j); store(tp + 288, ob + 1, j + 1)
+                                    let a0 = wp + (ob * K + k0) * 6, a1 = wp + ((ob + 1) * K + k0) * 6
+                                    if direct {
+                                        swiftnn_conv_phase_store_12x32_f32(cc, a0, a1, b0, b1, L, OW, d0.top, d0.left, d1.top, d1.left,
+                                                                           out + sp[16 * j].offset + 6 * ob * L,
+                                                                           out + sp[16 * (j + 1)].offset + 6 * ob * L,
+                                                                           6, min(6, O - 6 * (ob + 1)), L)
+                                    } else {
+                                        swiftnn_conv_phase_tile_12x32_f32(cc, a0, a1, b0, b1, L, OW, d0.top, d0.left, d1.top, d1.left, tp)
+                                        store(tp, ob, j); store(tp + 96, ob, j + 1)
+                                        store(tp + 192, ob + 1, j); store(tp + 288, ob + 1, j + 1)
+                                    }
                                     ob += 2
                                 }
                                 if ob < oBlocks {
