@@ -226,9 +226,7 @@ import CKernelSupport
             var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 16)
             var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
             let maxSamples = 16 / L + 2
-            let bytes = PhaseSplitSamples.bytes(samples: maxSamples, channels: c, geo)
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            defer { memory.deallocate() }
+            withSplitMemory(geo, samples: maxSamples, channels: c) { memory, bytes in
             x.withUnsafeBufferPointer { xp in
                 for start in stride(from: 0, to: P, by: 16) {
                     let end = min(start + 16, P)
@@ -253,6 +251,7 @@ import CKernelSupport
                         return
                     }
                 }
+            }
             }
         }
         #expect(panelsChecked > 1000 && narrow > 10 && wide > 20)
@@ -284,9 +283,7 @@ import CKernelSupport
             var runs = [swiftnn_conv_run](repeating: swiftnn_conv_run(), count: 32)
             var spans = [swiftnn_conv_span](repeating: swiftnn_conv_span(), count: 16)
             let maxSamples = 32 / L + 2
-            let bytes = PhaseSplitSamples.bytes(samples: maxSamples, channels: c, geo)
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            defer { memory.deallocate() }
+            withSplitMemory(geo, samples: maxSamples, channels: c) { memory, bytes in
             x.withUnsafeBufferPointer { xp in
                 for start in stride(from: 0, to: P - 16, by: 16) {
                     let end = min(start + 32, P)
@@ -338,6 +335,7 @@ import CKernelSupport
                     }
                 }
             }
+            }
         }
         #expect(pairs > 200 && refused > 20 && top > 20 && left > 50, "\(pairs) pairs, \(refused) refused, \(top) top, \(left) left")
     }
@@ -385,6 +383,16 @@ import CKernelSupport
                 #expect(differing == 0, "\(c), bias \(bias), \(threads) thread(s): \(differing) of \(gathered.count) outputs differ")
             }
         }
+    }
+
+    /// Memory for a `PhaseSplitSamples` of at most `samples` samples and `channels` channels of `geo`
+    /// (and its size), for `body`.
+    private func withSplitMemory(_ geo: ConvGeometry, samples: Int, channels: Int,
+                                 _ body: (UnsafeMutableRawPointer, Int) -> Void) {
+        let bytes = PhaseSplitSamples.bytes(samples: samples, channels: channels, geo)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { memory.deallocate() }
+        body(memory, bytes)
     }
 
     /// The implicit path itself (whatever `SWIFTNN_CONV` says): output, input and weight gradients.
