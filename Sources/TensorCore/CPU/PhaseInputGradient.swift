@@ -120,7 +120,7 @@ extension ImplicitConvolution {
         // take the first `sixRowChannels` channels in pairs of six-row blocks (the 12×32 tile's 24
         // accumulators) and the rest in eight-row blocks [(C − sixRowChannels)/8][(tap, o)][8] (16
         // accumulators; conv 32→64's input gradient ran 2.50 ms on eight-row blocks alone, 2.47 on this
-        // mix, 2.62 on six-row blocks).
+        // mix, 2.64 on six-row blocks).
         let eightRows = dyTiles && C % 8 == 0 && 20 * 6 * cBlocks > 21 * C
         let sixRowChannels = eightRows ? stride(from: C / 12 * 12, through: 0, by: -12).first { (C - $0) % 8 == 0 }! : C
         var a8Offset = [[0, 0], [0, 0]]
