@@ -286,10 +286,10 @@ enum ImplicitConvolution {
                                 let b0 = base0 + c0 * 4 * L, b1 = base1 + c0 * 4 * L
                                 // One chunk of taps and no bias: the sums are the outputs, stored from registers
                                 // into the panels' contiguous rows.
-                                let direct = kc == K && bias == nil
+                                let storesOutput = kc == K && bias == nil
                                 while ob + 1 < oBlocks {
                                     let a0 = wp + (ob * K + k0) * 6, a1 = wp + ((ob + 1) * K + k0) * 6
-                                    if direct {
+                                    if storesOutput {
                                         swiftnn_conv_phase_store_12x32_f32(cc, a0, a1, b0, b1, L, OW, d0.top, d0.left, d1.top, d1.left,
                                                                            out + sp[16 * j].offset + 6 * ob * L,
                                                                            out + sp[16 * (j + 1)].offset + 6 * ob * L,
