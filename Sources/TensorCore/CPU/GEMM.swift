@@ -41,8 +41,9 @@ enum GEMMBlocking {
         /// … and computes their columns for whole channels' taps worth about this many bytes per pass
         /// (at least lcm(6, KH·KW) taps, an even number of six-tap blocks) before col2im adds them onto dx.
         var convChunkBytes = 128 << 10
-        /// The forward reads stride-2 3×3 taps straight from phase planes in pairs of whole
-        /// one-sample panels (`PhasePanel`); off, it gathers every panel (tests compare the two).
+        /// Stride-2 layers read pairs of whole one-sample panels straight from their source: the
+        /// forward's taps from phase planes (`PhasePanel`), the input gradient's rows from dy (the dy
+        /// tiles); off, both gather every panel (tests compare the two).
         var convPhaseTiles = true
     }
 
