@@ -478,6 +478,91 @@ void swiftnn_conv_gather_phases_f32(const float *const *samples, long nBase, lon
     gather_runs3(0, 0, 0, 0, &pp, tap0, taps, dst, stride, six, 1, 2);
 }
 
+SWIFTNN_AVX512
+void swiftnn_conv_tap_rows_s2_f32(const float *x, long channels, long height, long width, long outH, long outW, float *dst,
+                                  long rowStride) {
+    // Input row 2oh + kh − 1's even columns are kernel column 1's taps of output row oh, its odd
+    // columns kernel column 2's, and the odd columns one lane later (column 0 padding) kernel
+    // column 0's: two loads, two permutes and an align per 16 outputs, stored as three rows.
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const long planeSize = height * width, pieces = outW / 16;
+    if (outW % 16 != 0) {
+        // Narrow outputs (outW divides 16, width = 2·outW): a 16-position panel is 16 / outW whole
+        // output rows, whose input rows (2·outW floats each) fill two vectors back to back; lane l's
+        // taps are then fixed lanes of those two (column 0's padding a zeroed lane).
+        const long rows = 16 / outW, panels = outH * outW / 16;
+        int32_t i1[16], i2[16], i0[16];
+        __mmask16 notFirst = 0;
+        for (int l = 0; l < 16; l++) {
+            const int r = l / (int)outW, ow = l % (int)outW, base = r * (int)width + 2 * ow;
+            i1[l] = base;
+            i2[l] = base + 1;
+            i0[l] = ow > 0 ? base - 1 : 0;
+            if (ow > 0) notFirst |= (__mmask16)(1u << l);
+        }
+        const __m512i idx1 = _mm512_loadu_si512(i1), idx2 = _mm512_loadu_si512(i2), idx0 = _mm512_loadu_si512(i0);
+        for (long c = 0; c < channels; c++) {
+            const float *xc = x + c * planeSize;
+            float *d = dst + 9 * c * rowStride;
+            for (long q = 0; q < panels; q++) {
+                // The panel's 2·rows input rows (64 floats), SPLIT_AHEAD floats ahead: the input comes
+                // from memory inside a training step.
+                const float *ahead = xc + 2 * q * rows * width + SPLIT_AHEAD;
+                for (long k = 0; k < 2 * rows * width; k += 16) _mm_prefetch((const char *)(ahead + k), _MM_HINT_T0);
+                for (long kh = 0; kh < 3; kh++) {
+                    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+                    for (long r = 0; r < rows; r++) {
+                        const long ih = 2 * (q * rows + r) + kh - 1, lane = r * width;
+                        if (ih < 0 || ih >= height) continue;
+                        const float *row = xc + ih * width;
+                        if (lane < 16) {
+                            s0 = _mm512_mask_loadu_ps(s0, lane_range(lane, lane + width), row - lane);
+                        } else {
+                            s1 = _mm512_mask_loadu_ps(s1, lane_range(lane - 16, lane - 16 + width), row - (lane - 16));
+                        }
+                    }
+                    float *out = d + 3 * kh * rowStride + 16 * q;
+                    _mm512_storeu_ps(out, _mm512_maskz_permutex2var_ps(notFirst, s0, idx0, s1));
+                    _mm512_storeu_ps(out + rowStride, _mm512_permutex2var_ps(s0, idx1, s1));
+                    _mm512_storeu_ps(out + 2 * rowStride, _mm512_permutex2var_ps(s0, idx2, s1));
+                }
+            }
+        }
+        return;
+    }
+    for (long c = 0; c < channels; c++) {
+        const float *xc = x + c * planeSize;
+        float *d = dst + 9 * c * rowStride;
+        for (long oh = 0; oh < outH; oh++) {
+            // Input rows 2oh and 2oh + 1, SPLIT_AHEAD floats ahead (as the narrow panels above).
+            const float *ahead = xc + 2 * oh * width + SPLIT_AHEAD;
+            for (long k = 0; k < 2 * width; k += 16) _mm_prefetch((const char *)(ahead + k), _MM_HINT_T0);
+            for (long kh = 0; kh < 3; kh++) {
+                const long ih = 2 * oh + kh - 1;
+                float *r = d + 3 * kh * rowStride + oh * outW;
+                __m512 previous = _mm512_setzero_ps();
+                for (long k = 0; k < pieces; k++) {
+                    __m512 e = _mm512_setzero_ps(), o = e;
+                    if (ih >= 0 && ih < height) {
+                        const float *row = xc + ih * width + 32 * k;
+                        const __m512 lo = _mm512_maskz_loadu_ps(lanes_between(0, width - 32 * k), row);
+                        const __m512 hi = _mm512_maskz_loadu_ps(lanes_between(0, width - 32 * k - 16), row + 16);
+                        e = _mm512_permutex2var_ps(lo, even, hi);
+                        o = _mm512_permutex2var_ps(lo, odd, hi);
+                    }
+                    const __m512 shifted = _mm512_castsi512_ps(
+                        _mm512_alignr_epi32(_mm512_castps_si512(o), _mm512_castps_si512(previous), 15));
+                    _mm512_storeu_ps(r + 16 * k, shifted);
+                    _mm512_storeu_ps(r + rowStride + 16 * k, e);
+                    _mm512_storeu_ps(r + 2 * rowStride + 16 * k, o);
+                    previous = o;
+                }
+            }
+        }
+    }
+}
+
 /// A panel of 16 consecutive output positions of one sample, read straight from its phase planes by
 /// the micro-kernel (swiftnn_conv_phase_panel_f32): `base` as a phase_segment's, `top` / `left` the
 /// lanes in output row 0 / column 0.
@@ -1522,6 +1607,10 @@ int swiftnn_conv_phases_supported(const swiftnn_conv_geometry *g) { (void)g; ret
 void swiftnn_conv_split_phases_f32(const float *x, long channels, long height, long width, long outH, long outW,
                                    long row0, long row1, float *dst) {
     (void)x; (void)channels; (void)height; (void)width; (void)outH; (void)outW; (void)row0; (void)row1; (void)dst;
+}
+void swiftnn_conv_tap_rows_s2_f32(const float *x, long channels, long height, long width, long outH, long outW, float *dst,
+                                  long rowStride) {
+    (void)x; (void)channels; (void)height; (void)width; (void)outH; (void)outW; (void)dst; (void)rowStride;
 }
 void swiftnn_conv_gather_phases_f32(const float *const *samples, long nBase, long outW, long planeLen,
                                     const swiftnn_conv_run *runs, long nruns, long tap0, long taps, float *dst, long stride,

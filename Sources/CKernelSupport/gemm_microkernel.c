@@ -132,6 +132,48 @@ void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1
     swiftnn_gemm_f32_12x32_to_c(acc, c, ldc, 1);
 }
 
+/// The 12×32 sums with A's rows SWIFTNN_GEMM_ROW_STRIDE floats apart: each broadcast's offset is a
+/// constant, so a step costs what the packed layout's does.
+__attribute__((target("avx512f")))
+void swiftnn_gemm_f32_12x32_rows_accumulate(long kc, const float *a, const float *b0, const float *b1, float *c, long ldc) {
+    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0;
+    __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0;
+    __m512 r0 = p0, r1 = p0, r2 = p0, r3 = p0, r4 = p0, r5 = p0;
+    __m512 s0 = p0, s1 = p0, s2 = p0, s3 = p0, s4 = p0, s5 = p0;
+    for (long p = 0; p < kc; p++) {
+        __m512 u = _mm512_loadu_ps(b0), v = _mm512_loadu_ps(b1), x;
+#define SWIFTNN_ROW(i, acc0, acc1) \
+        x = _mm512_set1_ps(a[(i) * SWIFTNN_GEMM_ROW_STRIDE]); acc0 = _mm512_fmadd_ps(x, u, acc0); acc1 = _mm512_fmadd_ps(x, v, acc1);
+        SWIFTNN_ROW(0, p0, q0) SWIFTNN_ROW(1, p1, q1) SWIFTNN_ROW(2, p2, q2)
+        SWIFTNN_ROW(3, p3, q3) SWIFTNN_ROW(4, p4, q4) SWIFTNN_ROW(5, p5, q5)
+        SWIFTNN_ROW(6, r0, s0) SWIFTNN_ROW(7, r1, s1) SWIFTNN_ROW(8, r2, s2)
+        SWIFTNN_ROW(9, r3, s3) SWIFTNN_ROW(10, r4, s4) SWIFTNN_ROW(11, r5, s5)
+#undef SWIFTNN_ROW
+        a += 1; b0 += 16; b1 += 16;
+    }
+    const __m512 acc[24] = {p0, p1, p2, p3, p4, p5, q0, q1, q2, q3, q4, q5,
+                            r0, r1, r2, r3, r4, r5, s0, s1, s2, s3, s4, s5};
+    swiftnn_gemm_f32_12x32_to_c(acc, c, ldc, 1);
+}
+
+__attribute__((target("avx512f")))
+void swiftnn_gemm_f32_6x16_rows_accumulate(long kc, const float *a, long rows, const float *b, float *c, long ldc, long cols) {
+    __m512 acc[6];
+    for (int r = 0; r < 6; r++) acc[r] = _mm512_setzero_ps();
+    // Rows past `rows` are never read (they may lie past the gathered block).
+    const float *row[6];
+    for (int r = 0; r < 6; r++) row[r] = a + (r < rows ? r : 0) * SWIFTNN_GEMM_ROW_STRIDE;
+    for (long p = 0; p < kc; p++) {
+        const __m512 bv = _mm512_loadu_ps(b + 16 * p);
+        for (int r = 0; r < 6; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][p]), bv, acc[r]);
+    }
+    const __mmask16 mask = (__mmask16)((1u << cols) - 1u);
+    for (long r = 0; r < rows; r++) {
+        float *out = c + r * ldc;
+        _mm512_mask_storeu_ps(out, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), acc[r]));
+    }
+}
+
 __attribute__((target("avx512f")))
 void swiftnn_gemm_f32_6x16_store(long kc, const float *a, const float *b, float *c, long ldc) {
     swiftnn_gemm_f32_6x16_avx512_body(kc, a, b, c, ldc, 6, 16, 0);
@@ -267,6 +309,14 @@ void swiftnn_gemm_f32_6x32_tile(long kc, const float *a, const float *b0, const 
 void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                        float *c, long ldc) {
     (void)kc; (void)a0; (void)a1; (void)b0; (void)b1; (void)c; (void)ldc;
+}
+
+void swiftnn_gemm_f32_12x32_rows_accumulate(long kc, const float *a, const float *b0, const float *b1, float *c, long ldc) {
+    (void)kc; (void)a; (void)b0; (void)b1; (void)c; (void)ldc;
+}
+
+void swiftnn_gemm_f32_6x16_rows_accumulate(long kc, const float *a, long rows, const float *b, float *c, long ldc, long cols) {
+    (void)kc; (void)a; (void)rows; (void)b; (void)c; (void)ldc; (void)cols;
 }
 
 void swiftnn_gemm_f32_6x16_store(long kc, const float *a, const float *b, float *c, long ldc) {

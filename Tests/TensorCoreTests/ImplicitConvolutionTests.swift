@@ -705,6 +705,98 @@ import CKernelSupport
         #expect(accepted > 300 && refused > 100, "\(accepted) accepted, \(refused) refused")
     }
 
+    @Test("tap rows straight from the input rows hold x[c, 2oh + kh − 1, 2ow + kw − 1] (0 past the input), and nothing past a row's positions is written",
+          .enabled(if: runs, "this CPU lacks AVX-512F"))
+    func tapRowsKernel() {
+        // (H, W): whole 16-lane pieces per output row (16, 32, 48 columns; odd sizes), and narrow
+        // outputs of 8, 4, 2 and 1 columns on inputs twice as wide (an odd height: the last kernel
+        // row past the input).
+        let shapes = [(32, 32), (31, 31), (16, 64), (10, 96), (16, 16), (4, 16), (8, 8), (15, 8), (16, 4), (32, 2)]
+        for (index, (h, w)) in shapes.enumerated() {
+            let oh = (h + 1) / 2, ow = (w + 1) / 2, L = oh * ow, channels = 3, rowStride = L + 7
+            let x = values(channels * h * w, seed: UInt32(40 + index)).map(Float.init)
+            var rows = [Float](repeating: .nan, count: 9 * channels * rowStride)
+            x.withUnsafeBufferPointer { xp in
+                rows.withUnsafeMutableBufferPointer { rp in
+                    swiftnn_conv_tap_rows_s2_f32(xp.baseAddress!, channels, h, w, oh, ow, rp.baseAddress!, rowStride)
+                }
+            }
+            var bad = 0, untouched = 0
+            for c in 0..<channels {
+                for kh in 0..<3 {
+                    for kw in 0..<3 {
+                        let row = (9 * c + 3 * kh + kw) * rowStride
+                        for p in 0..<L {
+                            let ih = 2 * (p / ow) + kh - 1, iw = 2 * (p % ow) + kw - 1
+                            let want: Float = ih >= 0 && ih < h && iw >= 0 && iw < w ? x[(c * h + ih) * w + iw] : 0
+                            if rows[row + p].bitPattern != want.bitPattern { bad += 1 }
+                        }
+                        untouched += rows[(row + L)..<(row + rowStride)].filter(\.isNaN).count
+                    }
+                }
+            }
+            #expect(bad == 0, "\(h)×\(w): \(bad) of \(9 * channels * L) taps differ")
+            #expect(untouched == 9 * channels * 7, "\(h)×\(w): a row written past its positions")
+        }
+    }
+
+    @Test("the weight gradient from tap rows equals the one through phase planes and gathers, bit for bit, at every thread count",
+          .enabled(if: runs, "this CPU lacks AVX-512F"),
+          arguments: [
+              // SmallCNN's stride-2 layers on CIFAR (16, 8 and 4 output columns): 2 samples per chunk of
+              // 512 positions and a last chunk of one; 20 and 13 output channels (16-channel panel edges).
+              stride2(3, 32, 64, 32, 32, k: (3, 3), p: (1, 1)), stride2(2, 64, 20, 16, 16, k: (3, 3), p: (1, 1)),
+              stride2(5, 16, 13, 8, 8, k: (3, 3), p: (1, 1)),
+              // 32 output columns; 5 and 7 channels (a last unit of one channel, six-tap blocks not whole);
+              // odd input sizes; 130 channels (sixteen blocks of 72 taps and a last of 18).
+              stride2(2, 5, 32, 16, 64, k: (3, 3), p: (1, 1)), stride2(3, 7, 16, 31, 31, k: (3, 3), p: (1, 1)),
+              stride2(2, 130, 8, 8, 8, k: (3, 3), p: (1, 1)),
+          ])
+    func tapRowsWeightGradient(_ c: Case) {
+        let geo = c.geo
+        #expect(ImplicitConvolution.readsTapRows(geo) == ImplicitConvolution.tapRowsEnabled)
+        let x = Tensor(converting: values(c.n * c.c * c.h * c.w, seed: 31), shape: [c.n, c.c, c.h, c.w], dtype: .float32)
+        let gy = Tensor(converting: values(c.n * c.o * geo.outputCount, seed: 32), shape: [c.n, c.o] + geo.outputSize, dtype: .float32)
+        func run(tapRows: Bool, threads: Int) -> [UInt32] {
+            let gw = Tensor(converting: [Double](repeating: .nan, count: c.o * c.c * 9), shape: [c.o, c.c, 3, 3], dtype: .float32)
+            var sizes = GEMMBlocking.Sizes()
+            sizes.convTapRows = tapRows
+            sizes.parallelWork = 1  // every product splits over all threads
+            GEMMBlocking.$sizes.withValue(sizes) {
+                Parallel.withThreadCount(threads) {
+                    withExtendedLifetime((x, gy, gw)) {
+                        ImplicitConvolution.weightGradient(gy.pointer(as: Float.self), x.pointer(as: Float.self),
+                                                           gw.pointer(as: Float.self), geo)
+                    }
+                }
+            }
+            return gw.scalars.map(\.bitPattern)
+        }
+        let gathered = run(tapRows: false, threads: 1)
+        for threads in Set([1, Parallel.maxThreadCount]) {
+            let rows = run(tapRows: true, threads: threads)
+            let differing = zip(gathered, rows).filter { $0 != $1 }.count
+            #expect(differing == 0, "\(c), \(threads) thread(s): \(differing) of \(gathered.count) weights differ")
+        }
+    }
+
+    @Test("stride-2 3×3 weight gradients take tap rows where output rows are whole 16-lane pieces, or divide 16 on an input twice as wide, and chunks hold whole samples")
+    func tapRowsSelection() {
+        let on = ImplicitConvolution.tapRowsEnabled && ImplicitConvolutionTests.runs
+        // SmallCNN's and ResNet-18's stride-2 layers on CIFAR; 32 output columns.
+        for (h, w) in [(32, 32), (16, 16), (8, 8), (31, 31), (16, 64), (2, 64)] {
+            #expect(ImplicitConvolution.readsTapRows(Self.stride2(1, 32, 64, h, w, k: (3, 3), p: (1, 1)).geo) == on, "\(h)×\(w)")
+        }
+        // MNIST's 14 and 7 output columns, ResNet's 28×28 outputs and 5×48 (784 and 240 positions:
+        // chunks straddle samples), 4 columns on a 7-wide input, panels straddling samples (2×4
+        // outputs), a 1×1 kernel, stride 1.
+        for (h, w) in [(28, 28), (14, 14), (56, 56), (10, 96), (8, 7), (4, 8)] {
+            #expect(!ImplicitConvolution.readsTapRows(Self.stride2(1, 32, 64, h, w, k: (3, 3), p: (1, 1)).geo), "\(h)×\(w)")
+        }
+        #expect(!ImplicitConvolution.readsTapRows(Self.stride2(1, 64, 128, 32, 32, k: (1, 1), p: (0, 0)).geo))
+        #expect(!ImplicitConvolution.readsTapRows(Case(n: 1, c: 8, o: 8, h: 32, w: 32, k: (3, 3), s: (1, 1), p: (1, 1), d: (1, 1)).geo))
+    }
+
     @Test("the backend takes the phases for stride-2 layers whose panels are all read straight from dy, or with at most 16 output positions and 64 input channels; dcols and col2im otherwise")
     func phaseSelection() {
         #expect(ImplicitConvolution.takesPhases(Self.stride2(1, 64, 128, 8, 8, k: (3, 3), p: (1, 1)).geo) == ImplicitConvolution.phasesEnabled)

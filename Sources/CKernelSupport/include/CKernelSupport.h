@@ -74,6 +74,15 @@ void swiftnn_gemm_f32_6x32_tile(long kc, const float *a, const float *b0, const 
 void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
                                        float *c, long ldc);
 
+/// Rows of A 512 floats apart (`SWIFTNN_GEMM_ROW_STRIDE`): A[r][p] = a[512·r + p], so a block of
+/// gathered rows needs no six-row interleave. C[0..<12, 0..<32] += A[0..<12] · (b0 b1), in
+/// `swiftnn_gemm_f32_12x32_accumulate`'s quadrant layout and with its sums. AVX-512F only (level 2).
+#define SWIFTNN_GEMM_ROW_STRIDE 512
+void swiftnn_gemm_f32_12x32_rows_accumulate(long kc, const float *a, const float *b0, const float *b1, float *c, long ldc);
+/// C[0..<rows, 0..<cols] += A[0..<rows] · b (rows ≤ 6 of A 512 floats apart, cols ≤ 16): the sums of
+/// `swiftnn_gemm_f32_microkernel` on the same rows packed. AVX-512F only (level 2).
+void swiftnn_gemm_f32_6x16_rows_accumulate(long kc, const float *a, long rows, const float *b, float *c, long ldc, long cols);
+
 /// C[0..<6, 0..<16] = Apanel(6×kc) · Bpanel(kc×16), stored (not added) into a row-major C with row
 /// stride `ldc`; the same sums as `swiftnn_gemm_f32_6x16_tile`. AVX-512F only (level 2).
 void swiftnn_gemm_f32_6x16_store(long kc, const float *a, const float *b, float *c, long ldc);
@@ -156,6 +165,13 @@ void swiftnn_conv_split_phases_f32(const float *x, long channels, long height, l
 void swiftnn_conv_gather_phases_f32(const float *const *samples, long nBase, long outW, long planeLen,
                                     const swiftnn_conv_run *runs, long nruns, long tap0, long taps, float *dst, long stride,
                                     int six);
+/// The im2col rows of a 3×3, stride-2, padding-1 convolution for `channels` channels of one sample
+/// (`x`: [channels, height, width]), straight from the input rows: row (c, kh, kw) at
+/// dst + (9c + 3kh + kw)·rowStride, element oh·outW + ow = x[c, 2oh + kh − 1, 2ow + kw − 1] (0 past
+/// the input). `outW` a multiple of 16, or a divisor of 16 with width = 2·outW and outH·outW a
+/// multiple of 16. Same values as swiftnn_conv_gather_phases_f32.
+void swiftnn_conv_tap_rows_s2_f32(const float *x, long channels, long height, long width, long outH, long outW, float *dst,
+                                  long rowStride);
 /// Whether the panel `runs` describes (as for swiftnn_conv_gather_phases_f32) is 16 positions of one
 /// sample, which the phase tiles read straight from the planes: then `base` (the sample's split channel 0,
 /// shifted so that lane l reads base + l), `top` and `left` (the lanes in output row 0 and column 0).

@@ -45,6 +45,9 @@ enum GEMMBlocking {
         /// forward's taps from phase planes (`PhasePanel`), the input gradient's rows from dy (the dy
         /// tiles); off, both gather every panel (tests compare the two).
         var convPhaseTiles = true
+        /// Stride-2 3×3 weight gradients write their rows of cols straight from the input rows
+        /// (``ImplicitConvolution/readsTapRows(_:)``); off, through phase planes and gathers.
+        var convTapRows = true
     }
 
     /// Task-local so that a test can shrink the blocks (to reach every path with small shapes)

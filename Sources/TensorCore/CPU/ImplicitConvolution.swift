@@ -456,6 +456,26 @@ enum ImplicitConvolution {
         withExtendedLifetime(wtStorage) {}
     }
 
+    /// `SWIFTNN_CONV_TAP_ROWS=0` keeps stride-2 weight gradients on phase planes and gathers (to compare).
+    static let tapRowsEnabled: Bool = ProcessInfo.processInfo.environment["SWIFTNN_CONV_TAP_ROWS"] != "0"
+
+    /// Whether the weight gradient of `geo` (a stride-2 3×3 layer whose taps the phase planes serve)
+    /// writes its rows of cols straight from the input rows (`swiftnn_conv_tap_rows_s2_f32`): output
+    /// rows of whole 16-lane pieces, or of a divisor of 16 lanes on an input twice as wide with
+    /// whole panels per sample; and whole samples per chunk of 512 positions. The phase split wrote
+    /// the rows a chunk reads into planes and the gathers copied each tap out of them again, 9 masked
+    /// loads per channel and panel: `bench conv` dw, 1 thread, CIFAR shapes, 32→64 3.12 → 2.65 ms,
+    /// 64→128 2.66 → 2.44, 128→256 2.51 → 2.45 (2 threads 1.60 → 1.37, 1.36 → 1.25, 1.28 → 1.26).
+    /// Inside a training step the input comes from memory: the kernel requests its rows 4 KB ahead
+    /// (without, the step's 32→64 backward was 0.4 ms slower than on the gathers, with, 0.2 faster).
+    static func readsTapRows(_ geo: ConvGeometry) -> Bool {
+        let g = geometry(geo)
+        guard gathersRuns(g) && PhaseSplitSamples.used(g) else { return false }
+        let L = geo.outputCount, OW = geo.outputSize[1]
+        let wholeRows = OW % 16 == 0 || 16 % OW == 0 && geo.inputSize[1] == 2 * OW && L % 16 == 0
+        return tapRowsEnabled && GEMMBlocking.sizes.convTapRows && wholeRows && Int(SWIFTNN_GEMM_ROW_STRIDE) % L == 0
+    }
+
     /// `gw = ∂L/∂w` `[O, C·KH·KW]` from `gy` and the input (gw is overwritten), computed as
     /// `gwᵀ[tap, o] = Σ_pos cols[tap, pos] · gy[o, pos]`: rows of cols are gathered from the input
     /// 512 positions at a time, gy is packed once as 16-channel panels `[pos][16]`. Tasks own
@@ -497,26 +517,31 @@ enum ImplicitConvolution {
         let gwtStorage = gemmScratch(bytes: K * O * 4)
         let gwt = gwtStorage.pointer.assumingMemoryBound(to: Float.self)
         gwt.update(repeating: 0, count: K * O)
-        // 512 positions per chunk: 0.5–5 % faster than 256 on SmallCNN's layers (call-by-call A/B,
-        // 1 and 2 threads), 1024 no better.
-        let chunk = 512, tapBlock = 48
-        let rowBlocks = (K + 5) / 6
+        // Stride-2 3×3 layers of ``readsTapRows(_:)``: rows of cols (`chunk` positions per tap) written
+        // straight from the input rows for blocks of eight whole channels (72 taps), tasks owning whole
+        // pairs of channels; the rows micro-kernels read them (same sums as the six-row layout). The
+        // gathers keep blocks of 48 taps (72 ran the CIFAR step's 32→64 backward 0.4 ms slower there).
+        let tapRows = readsTapRows(geo)
+        // 512 positions per chunk (the rows' stride): 0.5–5 % faster than 256 on SmallCNN's layers
+        // (call-by-call A/B, 1 and 2 threads), 1024 no better.
+        let chunk = Int(SWIFTNN_GEMM_ROW_STRIDE), tapBlock = tapRows ? 72 : 48
+        let phased = byRuns && PhaseSplitSamples.used(geometry)
+        let unit = tapRows ? 18 : 6
+        let rowBlocks = (K + unit - 1) / unit
         let tasks = tasks(work: geo.work, units: rowBlocks)
         let packBytes = tapBlock * chunk * 4
-        // Stride-2 3×3 layers: for each chunk of positions and block of taps, the input rows the chunk
-        // reads of the block's channels (at most `splitChannels`: 48 taps start anywhere in a channel),
-        // split into phase planes.
-        let phased = byRuns && PhaseSplitSamples.used(geometry)
+        // Other stride-2 3×3 layers: for each chunk of positions and block of taps, the input rows the
+        // chunk reads of the block's channels (at most `splitChannels`), split into phase planes.
         let splitSamples = (chunk - 1) / L + 2, splitChannels = (tapBlock + 7) / 9 + 1
-        let splitBytes = phased ? PhaseSplitSamples.bytes(samples: splitSamples, channels: splitChannels, geo) : 0
+        let splitBytes = phased && !tapRows ? PhaseSplitSamples.bytes(samples: splitSamples, channels: splitChannels, geo) : 0
         Parallel.run(tasks: tasks) { t in
-            let k0 = rowBlocks * t / tasks * 6, k1 = min(K, rowBlocks * (t + 1) / tasks * 6)
+            let k0 = min(K, rowBlocks * t / tasks * unit), k1 = min(K, rowBlocks * (t + 1) / tasks * unit)
             if k0 >= k1 { return }
             ThreadScratch.withMemory(bytes: packBytes + splitBytes) { memory in
             var g = geometry
-            let split = phased
+            let split = phased && !tapRows
                 ? PhaseSplitSamples(x: x, geo, samples: splitSamples, channels: splitChannels, memory: memory + packBytes) : nil
-            // Gathered rows of cols, already in the micro-kernel's six-row layout.
+            // Rows of cols: `chunk` positions per tap (tap rows), or the micro-kernel's six-row layout.
             let ap = memory.assumingMemoryBound(to: Float.self)
             withUnsafeTemporaryAllocation(of: swiftnn_conv_run.self, capacity: chunk) { runs in
             withUnsafeTemporaryAllocation(of: swiftnn_conv_span.self, capacity: chunk) { spans in
@@ -528,7 +553,7 @@ enum ImplicitConvolution {
                 var pc = 0
                 while pc < P {
                     let kc = min(chunk, P - pc), chunkPanels = (kc + 15) / 16
-                    for j in 0..<chunkPanels {
+                    for j in 0..<chunkPanels where !tapRows {
                         let start = pc + 16 * j
                         cp[j] = describe(panelStart: start, lo: start, hi: min(start + 16, P), outputWidth: OW, positions: L,
                                          outChannels: O, runs: rp + 16 * j, spans: sp + 16 * j).runs
@@ -537,17 +562,23 @@ enum ImplicitConvolution {
                     var tb = k0
                     while tb < k1 {
                         let taps = min(tapBlock, k1 - tb)
-                        if let split {
+                        if tapRows {
+                            let c0 = tb / KK, n0 = pc / L
+                            for s in 0..<(kc / L) {
+                                swiftnn_conv_tap_rows_s2_f32(x + ((n0 + s) * geo.inChannels + c0) * geo.inputCount, taps / KK,
+                                                             geo.inputSize[0], geo.inputSize[1], geo.outputSize[0], OW,
+                                                             ap + s * L, chunk)
+                            }
+                        } else if let split {
                             let c0 = tb / KK
                             let planes = split.prepare(positions: pc..<pc + kc, channels: c0,
                                                        count: (tb + taps - 1) / KK - c0 + 1)
                             for j in 0..<chunkPanels {
                                 swiftnn_conv_gather_phases_f32(planes.samples, planes.first, OW, L, rp + 16 * j, cp[j],
-                                                               tb - c0 * KK, taps,
-                                                               ap + 96 * j, chunk * 6, 1)
+                                                               tb - c0 * KK, taps, ap + 96 * j, chunk * 6, 1)
                             }
                         }
-                        for j in 0..<chunkPanels where split == nil {
+                        for j in 0..<chunkPanels where split == nil && !tapRows {
                             if byRuns {
                                 swiftnn_conv_gather_runs_f32(x, &g, rp + 16 * j, cp[j], tb, taps, ap + 96 * j, chunk * 6, 1)
                             } else {
@@ -563,9 +594,15 @@ enum ImplicitConvolution {
                             var r = 0
                             if paired {
                                 while r + 12 <= fullRows {
-                                    swiftnn_gemm_f32_12x32_accumulate(kc, ap + r * chunk, ap + (r + 6) * chunk,
-                                                                      gyt + (q * P16 + pc) * 16, gyt + ((q + 1) * P16 + pc) * 16,
-                                                                      gwt + (tb + r) * O + 16 * q, O)
+                                    if tapRows {
+                                        swiftnn_gemm_f32_12x32_rows_accumulate(kc, ap + r * chunk, gyt + (q * P16 + pc) * 16,
+                                                                               gyt + ((q + 1) * P16 + pc) * 16,
+                                                                               gwt + (tb + r) * O + 16 * q, O)
+                                    } else {
+                                        swiftnn_gemm_f32_12x32_accumulate(kc, ap + r * chunk, ap + (r + 6) * chunk,
+                                                                          gyt + (q * P16 + pc) * 16, gyt + ((q + 1) * P16 + pc) * 16,
+                                                                          gwt + (tb + r) * O + 16 * q, O)
+                                    }
                                     r += 12
                                 }
                             }
@@ -573,8 +610,14 @@ enum ImplicitConvolution {
                                 let cols = min(16, O - 16 * qq)
                                 var rr = r
                                 while rr < taps {
-                                    kernel(kc, ap + rr * chunk, gyt + (qq * P16 + pc) * 16, gwt + (tb + rr) * O + 16 * qq, O,
-                                           min(6, taps - rr), cols)
+                                    if tapRows {
+                                        swiftnn_gemm_f32_6x16_rows_accumulate(kc, ap + rr * chunk, min(6, taps - rr),
+                                                                              gyt + (qq * P16 + pc) * 16,
+                                                                              gwt + (tb + rr) * O + 16 * qq, O, cols)
+                                    } else {
+                                        kernel(kc, ap + rr * chunk, gyt + (qq * P16 + pc) * 16, gwt + (tb + rr) * O + 16 * qq, O,
+                                               min(6, taps - rr), cols)
+                                    }
                                     rr += 6
                                 }
                             }
