@@ -1056,7 +1056,7 @@ void swiftnn_conv_dy_tile_6x32_f32(long channels, long taps, const float *dy0, c
 
 SWIFTNN_AVX512
 void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
-                                  float *dx, long sampleStride, long planeStride, long width, long rowPhase) {
+                                  float *dx, long sampleStride, long planeStride, long width, long rowPhase, int stream) {
     // Output element 2i (2i + 1) of a run is lane lane0 + i of the even (odd) columns' tile.
     for (long r = 0; r < nruns; r++) {
         long b0 = runs[r].ow0, count = 2 * runs[r].count;
@@ -1064,6 +1064,14 @@ void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows
         __m512i lo, hi;
         interleave_indices(runs[r].lane0, &lo, &hi);
         float *row = dx + runs[r].n * sampleStride + (2 * runs[r].oh + rowPhase) * width + 2 * b0;
+        if (stream && count == 32 && runs[r].lane0 == 0 && ((uintptr_t)row & 63) == 0 && ((planeStride * 4) & 63) == 0) {
+            for (long c = 0; c < rows; c++) {
+                const __m512 e = _mm512_loadu_ps(even + 16 * c), o = _mm512_loadu_ps(odd + 16 * c);
+                _mm512_stream_ps(row + c * planeStride, _mm512_permutex2var_ps(e, lo, o));
+                _mm512_stream_ps(row + c * planeStride + 16, _mm512_permutex2var_ps(e, hi, o));
+            }
+            continue;
+        }
         for (long c = 0; c < rows; c++) {
             store_interleaved(row + c * planeStride, count, _mm512_loadu_ps(even + 16 * c), _mm512_loadu_ps(odd + 16 * c), lo, hi);
         }
@@ -1680,8 +1688,8 @@ void swiftnn_conv_dy_tile_6x32_f32(long channels, long taps, const float *dy0, c
     (void)a; (void)tiles;
 }
 void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
-                                  float *dx, long sampleStride, long planeStride, long width, long rowPhase) {
-    (void)even; (void)odd; (void)rows; (void)runs; (void)nruns; (void)dx; (void)sampleStride; (void)planeStride;
+                                  float *dx, long sampleStride, long planeStride, long width, long rowPhase, int stream) {
+    (void)stream; (void)even; (void)odd; (void)rows; (void)runs; (void)nruns; (void)dx; (void)sampleStride; (void)planeStride;
     (void)width; (void)rowPhase;
 }
 void swiftnn_conv_load_rows_f32(const float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,

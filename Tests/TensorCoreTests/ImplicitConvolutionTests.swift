@@ -586,6 +586,8 @@ import CKernelSupport
         // Eight-row blocks of A (16 and 32 channels, which six-row blocks pad by 12.5 %).
         stride2(3, 16, 12, 16, 16, k: (3, 3), p: (1, 1)),
         stride2(2, 32, 10, 32, 32, k: (3, 3), p: (1, 1)),
+        // Rows of 64: two whole 32-float stores per row (the non-temporal path's second offset).
+        stride2(2, 6, 8, 8, 64, k: (3, 3), p: (1, 1)),
         // An odd height: the odd row phase's grid (7 × 8) makes panels straddle samples there only.
         stride2(3, 5, 7, 15, 16, k: (3, 3), p: (1, 1)),
     ]
@@ -602,10 +604,11 @@ import CKernelSupport
         let x64 = Tensor.zeros([c.n, c.c, c.h, c.w], dtype: .float64)
         let want = Kernels.convolutionBackward(Kernels.cast(gy, to: .float64), x64, Kernels.cast(w, to: .float64), geo,
                                                needInput: true, needWeight: false, needBias: false).input!.doubleScalars
-        func run(threads: Int, dyTiles: Bool = true) -> [UInt32] {
+        func run(threads: Int, dyTiles: Bool = true, stream: Bool = false) -> [UInt32] {
             var sizes = GEMMBlocking.Sizes()
             if threads > 1 { sizes.parallelWork = 1 }
             sizes.convPhaseTiles = dyTiles
+            sizes.convStreamingBytes = stream ? 0 : Int.max
             // NaN everywhere first: every element must be written.
             let gx = Tensor(converting: [Double](repeating: .nan, count: c.n * c.c * c.h * c.w), shape: [c.n, c.c, c.h, c.w],
                             dtype: .float32)
@@ -626,6 +629,10 @@ import CKernelSupport
         let gathered = run(threads: 1, dyTiles: false)
         let differing = zip(gathered, one).filter { $0 != $1 }.count
         #expect(differing == 0, "\(c): \(differing) of \(one.count) elements differ from the gathered panels'")
+        // Whole aligned rows stored past the caches: the same elements.
+        for threads in Set([1, Parallel.maxThreadCount]) {
+            #expect(run(threads: threads, stream: true) == one, "\(c), non-temporal stores, \(threads) thread(s)")
+        }
     }
 
     @Test("the output gradient packed row by row equals the panel-by-panel pack, bit for bit",

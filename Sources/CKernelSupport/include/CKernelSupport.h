@@ -225,9 +225,10 @@ void swiftnn_conv_phase_gather_f32(const float *dy, long channels, long height, 
 /// The tiles of the even and the odd input columns of one row phase (`rows` channel rows of 16 lanes
 /// each) interleaved into dx: lane lane0 + i of run r goes to dx[n·sampleStride + c·planeStride +
 /// (2·oh + rowPhase)·width + 2·(ow0 + i) + parity], inside the row only (an odd width has one odd
-/// column fewer). Overwrites.
+/// column fewer). Overwrites; with `stream`, whole aligned 32-float rows go past the caches
+/// (non-temporal stores: the caller fences before the result is read).
 void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
-                                  float *dx, long sampleStride, long planeStride, long width, long rowPhase);
+                                  float *dx, long sampleStride, long planeStride, long width, long rowPhase, int stream);
 /// col2im of one sample: dx[c, ih, iw] (C = `channels` planes of g's height × width, overwritten) =
 /// Σ cols[(c, kh, kw) · ld + oh·outW + ow] over the (kh, kw, oh, ow) that read input (c, ih, iw),
 /// added in the order kw → kh → oh for each channel (a fixed order per element; a 3×3 kernel at stride

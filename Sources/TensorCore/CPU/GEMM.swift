@@ -48,6 +48,9 @@ enum GEMMBlocking {
         /// Stride-2 3×3 weight gradients write their rows of cols straight from the input rows
         /// (``ImplicitConvolution/readsTapRows(_:)``); off, through phase planes and gathers.
         var convTapRows = true
+        /// Input gradients by phase of at least this many bytes are stored past the caches; nil:
+        /// ``Kernels/normalizationStreamingBytes`` (tests force either store).
+        var convStreamingBytes: Int? = nil
     }
 
     /// Task-local so that a test can shrink the blocks (to reach every path with small shapes)
