@@ -583,9 +583,11 @@ import CKernelSupport
         stride2(5, 6, 9, 16, 15, k: (3, 3), p: (1, 1)),
         stride2(4, 9, 11, 16, 16, k: (1, 1), p: (0, 0)),
         stride2(3, 4, 6, 16, 32, k: (5, 3), p: (2, 1)),
-        // Eight-row blocks of A (16 and 32 channels, which six-row blocks pad by 12.5 %).
+        // Eight-row blocks of A (16 and 32 channels, which six-row blocks pad by 12.5 %; 64 by 3 %: two
+        // eight-row blocks after four pairs of six-row ones).
         stride2(3, 16, 12, 16, 16, k: (3, 3), p: (1, 1)),
         stride2(2, 32, 10, 32, 32, k: (3, 3), p: (1, 1)),
+        stride2(2, 64, 9, 8, 8, k: (3, 3), p: (1, 1)),
         // Rows of 64: two whole 32-float stores per row (the non-temporal path's second offset).
         stride2(2, 6, 8, 8, 64, k: (3, 3), p: (1, 1)),
         // An odd height: the odd row phase's grid (7 × 8) makes panels straddle samples there only.

@@ -115,13 +115,14 @@ extension ImplicitConvolution {
         // Panels whose B rows the dy tiles load straight from dy (pairs of whole one-sample panels of a
         // phase grid as wide as dy): per panel and column phase, each tap's offset and lane mask.
         let dyTiles = OW == PW && GEMMBlocking.sizes.convPhaseTiles && PhasePanel.enabled
-        // Where six-row blocks would compute more than 5 % of their rows for nothing and eight-row
-        // ones none (32 input channels: six blocks for 32 rows, 12.5 % more products), the dy tiles
-        // take the first `sixRowChannels` channels in pairs of six-row blocks (the 12×32 tile's 24
+        // Where six-row blocks would compute rows for nothing and eight-row ones none (32 input
+        // channels: six blocks for 32 rows, 12.5 % more products; 64 and 128: 3 %), the dy tiles take
+        // the first `sixRowChannels` channels in pairs of six-row blocks (the 12×32 tile's 24
         // accumulators) and the rest in eight-row blocks [(C − sixRowChannels)/8][(tap, o)][8] (16
-        // accumulators; conv 32→64's input gradient ran 2.50 ms on eight-row blocks alone, 2.47 on this
-        // mix, 2.64 on six-row blocks).
-        let eightRows = dyTiles && C % 8 == 0 && 20 * 6 * cBlocks > 21 * C
+        // accumulators). `bench conv` dx, 1 thread: 32→64 2.50 ms on eight-row blocks alone, 2.47 on
+        // this mix, 2.64 on six-row blocks; 64→128 2.37–2.52 → 2.34–2.37 and 128→256 2.38–2.39 →
+        // 2.32–2.40 with the mix (2 threads 1.27–1.28 → 1.26, 1.27–1.29 → 1.25–1.26).
+        let eightRows = dyTiles && C % 8 == 0 && 6 * cBlocks > C
         let sixRowChannels = eightRows ? stride(from: C / 12 * 12, through: 0, by: -12).first { (C - $0) % 8 == 0 }! : C
         var a8Offset = [[0, 0], [0, 0]]
         var a8Floats = 0
