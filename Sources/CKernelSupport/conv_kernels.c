@@ -606,11 +606,43 @@ int swiftnn_conv_phase_panel_f32(const float *const *samples, long nBase, long o
     } \
     a0 += 6; \
 } while (0)
+// One k step of an eight-row block (A as [k][8]) against the two panels' rows u and v: accumulators
+// p0..p7 (panel 0) and q0..q7 (panel 1).
+#define SWIFTNN_EIGHT_ROW_STEP(a) do { \
+    __m512 x; \
+    SWIFTNN_TWO_PANEL_ROW(0, a, p0, q0) SWIFTNN_TWO_PANEL_ROW(1, a, p1, q1) SWIFTNN_TWO_PANEL_ROW(2, a, p2, q2) \
+    SWIFTNN_TWO_PANEL_ROW(3, a, p3, q3) SWIFTNN_TWO_PANEL_ROW(4, a, p4, q4) SWIFTNN_TWO_PANEL_ROW(5, a, p5, q5) \
+    SWIFTNN_TWO_PANEL_ROW(6, a, p6, q6) SWIFTNN_TWO_PANEL_ROW(7, a, p7, q7) \
+    a += 8; \
+} while (0)
+#define SWIFTNN_EIGHT_ROW_ACCUMULATORS \
+    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0, p7 = p0; \
+    __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0, q6 = p0, q7 = p0;
 #define SWIFTNN_TWO_PANEL_EXPORT(acc) do { \
     acc[0] = p0; acc[1] = p1; acc[2] = p2; acc[3] = p3; acc[4] = p4; acc[5] = p5; \
     acc[6] = q0; acc[7] = q1; acc[8] = q2; acc[9] = q3; acc[10] = q4; acc[11] = q5; \
     acc[12] = r0; acc[13] = r1; acc[14] = r2; acc[15] = r3; acc[16] = r4; acc[17] = r5; \
     acc[18] = s0; acc[19] = s1; acc[20] = s2; acc[21] = s3; acc[22] = s4; acc[23] = s5; \
+} while (0)
+
+// The two panels' B rows of every channel's nine taps in order, loaded from phase planes as
+// taps3x3_phases loads them (offset from the channel's even-even plane, mask), each followed by `step`.
+// Needs channels, base0, base1, planeLen, outW, top0, left0, top1, left1.
+#define SWIFTNN_PHASE_ROWS(step) do { \
+    const long L = planeLen, up = outW; \
+    const __mmask16 mt0 = (__mmask16)~top0, ml0 = (__mmask16)~left0, mtl0 = mt0 & ml0; \
+    const __mmask16 mt1 = (__mmask16)~top1, ml1 = (__mmask16)~left1, mtl1 = mt1 & ml1; \
+    const long off[9] = {3 * L - up - 1, 2 * L - up, 3 * L - up, L - 1, 0, L, 3 * L - 1, 2 * L, 3 * L}; \
+    for (long c = 0; c < channels; c++) { \
+        const float *c0 = base0 + c * 4 * L, *c1 = base1 + c * 4 * L; \
+        _Pragma("clang loop unroll(full)") \
+        for (int t = 0; t < 9; t++) { \
+            const __mmask16 k0 = t == 0 ? mtl0 : (t <= 2 ? mt0 : (t == 3 || t == 6 ? ml0 : (__mmask16)0xFFFF)); \
+            const __mmask16 k1 = t == 0 ? mtl1 : (t <= 2 ? mt1 : (t == 3 || t == 6 ? ml1 : (__mmask16)0xFFFF)); \
+            const __m512 u = _mm512_maskz_loadu_ps(k0, c0 + off[t]), v = _mm512_maskz_loadu_ps(k1, c1 + off[t]); \
+            step; \
+        } \
+    } \
 } while (0)
 
 /// The 6×32 or 12×32 sums of swiftnn_gemm_f32_12x32_sums / swiftnn_gemm_f32_6x32_tile with B's rows
@@ -624,22 +656,23 @@ static inline __attribute__((always_inline)) void phase_sums(const int blocks, l
                                                              long outW, __mmask16 top0, __mmask16 left0, __mmask16 top1,
                                                              __mmask16 left1, __m512 acc[24]) {
     SWIFTNN_TWO_PANEL_ACCUMULATORS
-    const long L = planeLen, up = outW;
-    const __mmask16 mt0 = (__mmask16)~top0, ml0 = (__mmask16)~left0, mtl0 = mt0 & ml0;
-    const __mmask16 mt1 = (__mmask16)~top1, ml1 = (__mmask16)~left1, mtl1 = mt1 & ml1;
-    // taps3x3_phases's nine loads: (offset from the channel's even-even plane, which mask).
-    const long off[9] = {3 * L - up - 1, 2 * L - up, 3 * L - up, L - 1, 0, L, 3 * L - 1, 2 * L, 3 * L};
-    for (long c = 0; c < channels; c++) {
-        const float *c0 = base0 + c * 4 * L, *c1 = base1 + c * 4 * L;
-#pragma clang loop unroll(full)
-        for (int t = 0; t < 9; t++) {
-            const __mmask16 k0 = t == 0 ? mtl0 : (t <= 2 ? mt0 : (t == 3 || t == 6 ? ml0 : (__mmask16)0xFFFF));
-            const __mmask16 k1 = t == 0 ? mtl1 : (t <= 2 ? mt1 : (t == 3 || t == 6 ? ml1 : (__mmask16)0xFFFF));
-            const __m512 u = _mm512_maskz_loadu_ps(k0, c0 + off[t]), v = _mm512_maskz_loadu_ps(k1, c1 + off[t]);
-            SWIFTNN_TWO_PANEL_STEP(blocks, a0, a1);
-        }
-    }
+    SWIFTNN_PHASE_ROWS(SWIFTNN_TWO_PANEL_STEP(blocks, a0, a1));
     SWIFTNN_TWO_PANEL_EXPORT(acc);
+}
+
+/// swiftnn_conv_phase_store_12x32_f32 for one block of eight rows (A as [K][8]): 16 accumulators, for
+/// the output channels that pairs of six-row blocks leave without padding (64: the last 16).
+SWIFTNN_AVX512
+void swiftnn_conv_phase_store_8x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
+                                       long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *y0,
+                                       float *y1, long rows, long channelStride) {
+    SWIFTNN_EIGHT_ROW_ACCUMULATORS
+    SWIFTNN_PHASE_ROWS(SWIFTNN_EIGHT_ROW_STEP(a));
+    const __m512 acc[16] = {p0, p1, p2, p3, p4, p5, p6, p7, q0, q1, q2, q3, q4, q5, q6, q7};
+    for (long r = 0; r < rows; r++) {
+        _mm512_storeu_ps(y0 + r * channelStride, acc[r]);
+        _mm512_storeu_ps(y1 + r * channelStride, acc[8 + r]);
+    }
 }
 
 SWIFTNN_AVX512
@@ -1021,17 +1054,8 @@ SWIFTNN_AVX512
 void swiftnn_conv_dy_tile_8x32_f32(long channels, long taps, const float *dy0, const float *dy1, const long *off0,
                                    const uint16_t *mask0, const long *off1, const uint16_t *mask1, long plane,
                                    const float *a, float *tiles) {
-    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0, p6 = p0, p7 = p0;
-    __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0, q6 = p0, q7 = p0;
-#define SWIFTNN_EIGHT_ROWS do { \
-        __m512 x; \
-        SWIFTNN_TWO_PANEL_ROW(0, a, p0, q0) SWIFTNN_TWO_PANEL_ROW(1, a, p1, q1) SWIFTNN_TWO_PANEL_ROW(2, a, p2, q2) \
-        SWIFTNN_TWO_PANEL_ROW(3, a, p3, q3) SWIFTNN_TWO_PANEL_ROW(4, a, p4, q4) SWIFTNN_TWO_PANEL_ROW(5, a, p5, q5) \
-        SWIFTNN_TWO_PANEL_ROW(6, a, p6, q6) SWIFTNN_TWO_PANEL_ROW(7, a, p7, q7) \
-        a += 8; \
-    } while (0)
-    SWIFTNN_DY_ROWS(SWIFTNN_EIGHT_ROWS);
-#undef SWIFTNN_EIGHT_ROWS
+    SWIFTNN_EIGHT_ROW_ACCUMULATORS
+    SWIFTNN_DY_ROWS(SWIFTNN_EIGHT_ROW_STEP(a));
     const __m512 acc[16] = {p0, p1, p2, p3, p4, p5, p6, p7, q0, q1, q2, q3, q4, q5, q6, q7};
     for (int i = 0; i < 16; i++) _mm512_storeu_ps(tiles + 16 * i, acc[i]);
 }
@@ -1647,6 +1671,12 @@ void swiftnn_conv_phase_store_12x32_f32(long channels, const float *a0, const fl
                                         long channelStride) {
     (void)channels; (void)a0; (void)a1; (void)base0; (void)base1; (void)planeLen; (void)outW; (void)top0; (void)left0;
     (void)top1; (void)left1; (void)y0; (void)y1; (void)rows0; (void)rows1; (void)channelStride;
+}
+void swiftnn_conv_phase_store_8x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
+                                       long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *y0,
+                                       float *y1, long rows, long channelStride) {
+    (void)channels; (void)a; (void)base0; (void)base1; (void)planeLen; (void)outW; (void)top0; (void)left0; (void)top1;
+    (void)left1; (void)y0; (void)y1; (void)rows; (void)channelStride;
 }
 void swiftnn_conv_phase_tile_6x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
                                       long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *tiles) {

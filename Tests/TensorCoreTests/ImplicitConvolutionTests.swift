@@ -352,6 +352,10 @@ import CKernelSupport
               // Taps in two chunks of whole channels (130 → 585 taps each), and chunks that are not
               // whole channels (129 → 581), which gather every panel.
               stride2(2, 130, 8, 8, 8, k: (3, 3), p: (1, 1)), stride2(2, 129, 8, 8, 8, k: (3, 3), p: (1, 1)),
+              // Output channels past pairs of six-row blocks in eight-row blocks (without bias): 16 (two
+              // eight-row blocks alone), 40 (a pair, then two), 128 (ten pairs, then one).
+              stride2(2, 8, 16, 16, 16, k: (3, 3), p: (1, 1)), stride2(2, 8, 40, 8, 8, k: (3, 3), p: (1, 1)),
+              stride2(2, 16, 128, 8, 8, k: (3, 3), p: (1, 1)),
           ])
     func phaseTileForward(_ c: Case) {
         let geo = c.geo

@@ -191,6 +191,11 @@ void swiftnn_conv_phase_store_12x32_f32(long channels, const float *a0, const fl
                                         const float *base1, long planeLen, long outW, uint16_t top0, uint16_t left0,
                                         uint16_t top1, uint16_t left1, float *y0, float *y1, long rows0, long rows1,
                                         long channelStride);
+/// swiftnn_conv_phase_store_12x32_f32 for one block of eight rows (A as [9·channels][8]): row r < rows
+/// of panel i at y_i + r·channelStride. Each element the same chain of fused multiply-adds.
+void swiftnn_conv_phase_store_8x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
+                                       long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *y0,
+                                       float *y1, long rows, long channelStride);
 /// swiftnn_gemm_f32_6x32_tile likewise.
 void swiftnn_conv_phase_tile_6x32_f32(long channels, const float *a, const float *base0, const float *base1, long planeLen,
                                       long outW, uint16_t top0, uint16_t left0, uint16_t top1, uint16_t left1, float *tiles);

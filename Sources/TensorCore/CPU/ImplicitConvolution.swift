@@ -217,6 +217,18 @@ enum ImplicitConvolution {
         let wpStorage = gemmScratch(bytes: oBlocks * K * 6 * 4)
         let wp = wpStorage.pointer.assumingMemoryBound(to: Float.self)
         packSixRows(w, rows: O, cols: K, rowStride: K, colStride: 1, wp, blockStride: K * 6)
+        // Where the phase tiles store the outputs (one chunk of taps, no bias) and a lone six-row block
+        // would compute rows for nothing (64, 128 and 256 output channels: 4, 2 and 4 rows), the
+        // channels past `sixRowChannels` take eight-row blocks [(O − sixRowChannels)/8][K][8]
+        // (`swiftnn_conv_phase_store_8x32_f32`), as the phase input gradient's do.
+        let eightRows = phaseTiles && chunks == 1 && bias == nil && O % 8 == 0 && 6 * oBlocks > O
+        let sixRowChannels = eightRows ? stride(from: O / 12 * 12, through: 0, by: -12).first { (O - $0) % 8 == 0 }! : O
+        let a8Storage = gemmScratch(bytes: max(1, (O - sixRowChannels) * K) * 4)
+        let a8 = a8Storage.pointer.assumingMemoryBound(to: Float.self)
+        for o in sixRowChannels..<O {
+            let dst = a8 + (o - sixRowChannels) / 8 * K * 8 + (o - sixRowChannels) % 8
+            for k in 0..<K { dst[k * 8] = w[o * K + k] }
+        }
         let packBytes = perBlock * K * 16 * 4
         let splitSamples = (16 * perBlock - 1) / L + 2
         let splitBytes = phased ? PhaseSplitSamples.bytes(samples: splitSamples, channels: geo.inChannels, geo) : 0
@@ -287,7 +299,8 @@ enum ImplicitConvolution {
                                 // One chunk of taps and no bias: the sums are the outputs, stored from registers
                                 // into the panels' contiguous rows.
                                 let storesOutput = kc == K && bias == nil
-                                while ob + 1 < oBlocks {
+                                let sixBlocks = eightRows ? sixRowChannels / 6 : oBlocks
+                                while ob + 1 < sixBlocks {
                                     let a0 = wp + (ob * K + k0) * 6, a1 = wp + ((ob + 1) * K + k0) * 6
                                     if storesOutput {
                                         swiftnn_conv_phase_store_12x32_f32(cc, a0, a1, b0, b1, L, OW, d0.top, d0.left, d1.top, d1.left,
@@ -300,6 +313,14 @@ enum ImplicitConvolution {
                                         store(tp + 192, ob + 1, j); store(tp + 288, ob + 1, j + 1)
                                     }
                                     ob += 2
+                                }
+                                if eightRows {
+                                    for o0 in stride(from: sixRowChannels, to: O, by: 8) {
+                                        swiftnn_conv_phase_store_8x32_f32(cc, a8 + (o0 - sixRowChannels) * K, b0, b1, L, OW, d0.top,
+                                                                          d0.left, d1.top, d1.left, out + sp[16 * j].offset + o0 * L,
+                                                                          out + sp[16 * (j + 1)].offset + o0 * L, 8, L)
+                                    }
+                                    ob = oBlocks
                                 }
                                 if ob < oBlocks {
                                     swiftnn_conv_phase_tile_6x32_f32(cc, wp + (ob * K + k0) * 6, b0, b1, L, OW, d0.top, d0.left,
@@ -346,7 +367,7 @@ enum ImplicitConvolution {
             } } } } } }
             }
         }
-        withExtendedLifetime(wpStorage) {}
+        withExtendedLifetime((wpStorage, a8Storage)) {}
     }
 
     /// `gx = ∂L/∂x` from `gy = ∂L/∂out` (gx is overwritten): by output phase for the stride-2
