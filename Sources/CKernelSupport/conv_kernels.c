@@ -1436,11 +1436,9 @@ static inline void store_lanes(float *yr, __m512 v, const swiftnn_conv_span *spa
 }
 
 SWIFTNN_AVX512
-static inline __attribute__((always_inline)) void convbn_relu_block(
-    const long nb, const float *taps, long K, const float *w, long o0, const float *shift, const float *scale,
-    const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans, int stream) {
-    __m512 z[8];
-    recompute_z(nb, taps, K, w, o0, z);
+static inline __attribute__((always_inline)) void convbn_relu_store(
+    const long nb, const __m512 *z, long o0, const float *shift, const float *scale, const float *offset, float *y,
+    long channelStride, const swiftnn_conv_span *spans, long nspans, int stream) {
     // A whole panel in one 64-byte line (every panel when the plane holds a multiple of 16 positions).
     const int whole = stream && nspans == 1 && spans[0].lane0 == 0 && spans[0].count == 16;
     for (long i = 0; i < nb; i++) {
@@ -1453,6 +1451,56 @@ static inline __attribute__((always_inline)) void convbn_relu_block(
         } else {
             store_lanes(yr, v, spans, nspans);
         }
+    }
+}
+
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void convbn_relu_block(
+    const long nb, const float *taps, long K, const float *w, long o0, const float *shift, const float *scale,
+    const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans, int stream) {
+    __m512 z[8];
+    recompute_z(nb, taps, K, w, o0, z);
+    convbn_relu_store(nb, z, o0, shift, scale, offset, y, channelStride, spans, nspans, stream);
+}
+
+/// convbn_relu_block for two panels at once: 16 chains in flight instead of 8 (one panel's eight left
+/// the fused multiply-adds' latency exposed), each element the same chain.
+SWIFTNN_AVX512
+static inline __attribute__((always_inline)) void convbn_relu_pair_block(
+    const long nb, const float *t0, const float *t1, long K, const float *w, long o0, const float *shift, const float *scale,
+    const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans0, long nspans0,
+    const swiftnn_conv_span *spans1, long nspans1, int stream) {
+    __m512 z[8], u[8];
+    for (long i = 0; i < nb; i++) z[i] = u[i] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        const __m512 a = _mm512_loadu_ps(t0 + 16 * k), b = _mm512_loadu_ps(t1 + 16 * k);
+        for (long i = 0; i < nb; i++) {
+            const __m512 x = _mm512_set1_ps(w[(o0 + i) * K + k]);
+            z[i] = _mm512_fmadd_ps(x, a, z[i]);
+            u[i] = _mm512_fmadd_ps(x, b, u[i]);
+        }
+    }
+    convbn_relu_store(nb, z, o0, shift, scale, offset, y, channelStride, spans0, nspans0, stream);
+    convbn_relu_store(nb, u, o0, shift, scale, offset, y, channelStride, spans1, nspans1, stream);
+}
+
+SWIFTNN_AVX512
+void swiftnn_convbn_relu_pair_f32(const float *taps0, const float *taps1, long K, const float *w, long O, const float *shift,
+                                  const float *scale, const float *offset, float *y, long channelStride,
+                                  const swiftnn_conv_span *spans0, long nspans0, const swiftnn_conv_span *spans1, long nspans1,
+                                  int stream) {
+    long o = 0;
+    for (; o + 8 <= O; o += 8) {
+        convbn_relu_pair_block(8, taps0, taps1, K, w, o, shift, scale, offset, y, channelStride, spans0, nspans0, spans1,
+                               nspans1, stream);
+    }
+    switch (O - o) {
+#define SWIFTNN_RELU_PAIR_CASE(n) case n: convbn_relu_pair_block(n, taps0, taps1, K, w, o, shift, scale, offset, y, channelStride, \
+                                                                 spans0, nspans0, spans1, nspans1, stream); break;
+        SWIFTNN_RELU_PAIR_CASE(1) SWIFTNN_RELU_PAIR_CASE(2) SWIFTNN_RELU_PAIR_CASE(3) SWIFTNN_RELU_PAIR_CASE(4)
+        SWIFTNN_RELU_PAIR_CASE(5) SWIFTNN_RELU_PAIR_CASE(6) SWIFTNN_RELU_PAIR_CASE(7)
+#undef SWIFTNN_RELU_PAIR_CASE
+        default: break;
     }
 }
 

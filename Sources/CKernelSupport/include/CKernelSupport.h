@@ -283,6 +283,11 @@ void swiftnn_conv_tap_moments_f32(float *taps, long K, long panels, const swiftn
 void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, const float *shift, const float *scale,
                              const float *offset, float *y, long channelStride, const swiftnn_conv_span *spans, long nspans,
                              int stream);
+/// swiftnn_convbn_relu_f32 for two panels (taps0, spans0 and taps1, spans1) at once: the same outputs.
+void swiftnn_convbn_relu_pair_f32(const float *taps0, const float *taps1, long K, const float *w, long O, const float *shift,
+                                  const float *scale, const float *offset, float *y, long channelStride,
+                                  const swiftnn_conv_span *spans0, long nspans0, const swiftnn_conv_span *spans1, long nspans1,
+                                  int stream);
 /// The backward in one pass over y and gy, z not needed: with g = gy where y > 0 (else 0), sum[o] +=
 /// Σ g and, unless accD is null, per lane accD[(o·K + k)·16 + lane] += Σ tap_k·g_o (the weight
 /// gradient's sums). Batch norm's Σ g·(z − shift) and Σ tap·(z − shift) follow from these and the

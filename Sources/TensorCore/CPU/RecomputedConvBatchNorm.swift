@@ -118,7 +118,15 @@ extension ImplicitConvolution {
             var g = geometry
             forEachBatch(x, geo, &g, panels: range, taps: s.taps, runs: s.runs, spans: s.spans, spanCounts: s.spanCounts,
                          plan: s.plan) { _, np in
-                for j in 0..<np {
+                // Pairs of panels: sixteen chains in flight (one panel's eight left the multiply-adds'
+                // latency exposed).
+                var j = 0
+                while j + 1 < np {
+                    swiftnn_convbn_relu_pair_f32(s.taps + j * K * 16, s.taps + (j + 1) * K * 16, K, w, O, shift, scale, offset, y, L,
+                                                 s.spans + 16 * j, s.spanCounts[j], s.spans + 16 * (j + 1), s.spanCounts[j + 1], stream)
+                    j += 2
+                }
+                if j < np {
                     swiftnn_convbn_relu_f32(s.taps + j * K * 16, K, w, O, shift, scale, offset, y, L, s.spans + 16 * j, s.spanCounts[j],
                                             stream)
                 }
