@@ -1102,6 +1102,56 @@ void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows
     }
 }
 
+SWIFTNN_AVX512
+void swiftnn_conv_dy_pair_f32(const swiftnn_conv_dy_phase *phase, const float *dy0, const float *dy1, const long *off0,
+                              const uint16_t *mask0, const long *off1, const uint16_t *mask1, long tapSlots,
+                              const swiftnn_conv_run *runs0, long nruns0, const swiftnn_conv_run *runs1, long nruns1, float *dx,
+                              float *tiles) {
+    const long C = phase->inChannels, O = phase->outChannels, six = phase->sixRowChannels, plane = phase->plane;
+    const long inPlane = phase->inPlane, W = phase->width, ph = phase->rowPhase;
+    const int stream = phase->stream;
+    float *const tile[2] = {tiles, tiles + 384};
+    const swiftnn_conv_run *const runs[2] = {runs0, runs1};
+    const long nruns[2] = {nruns0, nruns1};
+    // Pairs of six-row blocks (a lone one last when their count is odd), tile q = 2·block + panel.
+    const long sixBlocks = (six + 5) / 6;
+    for (long ob = 0; ob < sixBlocks; ob += 2) {
+        const int blocks = ob + 1 < sixBlocks ? 2 : 1;
+        for (int pw = 0; pw < 2; pw++) {
+            const long K = phase->taps[pw] * O;
+            const float *x0 = phase->a6[pw] + ob * K * 6;
+            const long *o0 = off0 + pw * tapSlots, *o1 = off1 + pw * tapSlots;
+            const uint16_t *m0 = mask0 + pw * tapSlots, *m1 = mask1 + pw * tapSlots;
+            if (blocks == 2) {
+                swiftnn_conv_dy_tile_12x32_f32(O, phase->taps[pw], dy0, dy1, o0, m0, o1, m1, plane, x0, x0 + K * 6, tile[pw]);
+            } else {
+                swiftnn_conv_dy_tile_6x32_f32(O, phase->taps[pw], dy0, dy1, o0, m0, o1, m1, plane, x0, tile[pw]);
+            }
+        }
+        for (int bi = 0; bi < blocks; bi++) {
+            const long c0 = 6 * (ob + bi), rows = six - c0 < 6 ? six - c0 : 6;
+            for (int pj = 0; pj < 2; pj++) {
+                const long q = 96 * (2 * bi + pj);
+                swiftnn_conv_phase_store_f32(tile[0] + q, tile[1] + q, rows, runs[pj], nruns[pj], dx + c0 * inPlane, C * inPlane,
+                                             inPlane, W, ph, stream);
+            }
+        }
+    }
+    // The channels past `six` in eight-row blocks: tile 128·panel.
+    for (long c0 = six; c0 < C; c0 += 8) {
+        for (int pw = 0; pw < 2; pw++) {
+            const long K = phase->taps[pw] * O;
+            swiftnn_conv_dy_tile_8x32_f32(O, phase->taps[pw], dy0, dy1, off0 + pw * tapSlots, mask0 + pw * tapSlots,
+                                          off1 + pw * tapSlots, mask1 + pw * tapSlots, plane, phase->a8[pw] + (c0 - six) * K,
+                                          tile[pw]);
+        }
+        for (int pj = 0; pj < 2; pj++) {
+            swiftnn_conv_phase_store_f32(tile[0] + 128 * pj, tile[1] + 128 * pj, 8, runs[pj], nruns[pj], dx + c0 * inPlane,
+                                         C * inPlane, inPlane, W, ph, stream);
+        }
+    }
+}
+
 /// Prefetches a channel row four cache lines past a panel's last span: the panels four ahead.
 /// load_rows and pack_transposed read 16 floats from each of the O channel planes per panel, O
 /// interleaved streams that the hardware prefetchers do not follow (the rows came from DRAM or L3:
@@ -1764,6 +1814,13 @@ void swiftnn_conv_dy_tile_6x32_f32(long channels, long taps, const float *dy0, c
                                    const float *a, float *tiles) {
     (void)channels; (void)taps; (void)dy0; (void)dy1; (void)off0; (void)mask0; (void)off1; (void)mask1; (void)plane;
     (void)a; (void)tiles;
+}
+void swiftnn_conv_dy_pair_f32(const swiftnn_conv_dy_phase *phase, const float *dy0, const float *dy1, const long *off0,
+                              const uint16_t *mask0, const long *off1, const uint16_t *mask1, long tapSlots,
+                              const swiftnn_conv_run *runs0, long nruns0, const swiftnn_conv_run *runs1, long nruns1, float *dx,
+                              float *tiles) {
+    (void)phase; (void)dy0; (void)dy1; (void)off0; (void)mask0; (void)off1; (void)mask1; (void)tapSlots; (void)runs0;
+    (void)nruns0; (void)runs1; (void)nruns1; (void)dx; (void)tiles;
 }
 void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
                                   float *dx, long sampleStride, long planeStride, long width, long rowPhase, int stream) {

@@ -594,6 +594,8 @@ import CKernelSupport
         stride2(2, 64, 9, 8, 8, k: (3, 3), p: (1, 1)),
         // Rows of 64: two whole 32-float stores per row (the non-temporal path's second offset).
         stride2(2, 6, 8, 8, 64, k: (3, 3), p: (1, 1)),
+        // Whole panels read from dy with 13 channels: a pair of six-row blocks, then a lone block of one row.
+        stride2(2, 13, 9, 16, 16, k: (3, 3), p: (1, 1)),
         // An odd height: the odd row phase's grid (7 × 8) makes panels straddle samples there only.
         stride2(3, 5, 7, 15, 16, k: (3, 3), p: (1, 1)),
     ]

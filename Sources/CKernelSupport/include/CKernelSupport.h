@@ -234,6 +234,26 @@ void swiftnn_conv_phase_gather_f32(const float *dy, long channels, long height, 
 /// (non-temporal stores: the caller fences before the result is read).
 void swiftnn_conv_phase_store_f32(const float *even, const float *odd, long rows, const swiftnn_conv_run *runs, long nruns,
                                   float *dx, long sampleStride, long planeStride, long width, long rowPhase, int stream);
+/// One row phase of a stride-2 input gradient by output phase (the constants of its dy tiles).
+typedef struct {
+    long outChannels, inChannels;  ///< O (dy's channels) and C (dx's)
+    long sixRowChannels;           ///< dx channels in six-row blocks of A; the rest in eight-row blocks
+    long taps[2];                  ///< taps of column phases 0 and 1 (reductions taps·O)
+    const float *a6[2];            ///< six-row A of each column phase: [six / 6][(tap, o)][6]
+    const float *a8[2];            ///< eight-row A: [(C − six) / 8][(tap, o)][8]
+    long plane;                    ///< OH·OW: one dy channel
+    long inPlane, width;           ///< H·W and W: dx's planes
+    long rowPhase;
+    int stream;                    ///< as swiftnn_conv_phase_store_f32's
+} swiftnn_conv_dy_phase;
+/// Every dx channel of one row phase for a pair of panels of swiftnn_conv_dy_panel_f32 (offsets and
+/// masks of column phase pw at off_i + pw·tapSlots, mask_i + pw·tapSlots; dy_i their sample's channel
+/// 0, runs_i their runs): the dy tiles (pairs of six-row blocks, a lone one, then eight-row blocks) and
+/// swiftnn_conv_phase_store_f32, as the caller made them call by call; `tiles` 768 floats of scratch.
+void swiftnn_conv_dy_pair_f32(const swiftnn_conv_dy_phase *phase, const float *dy0, const float *dy1, const long *off0,
+                              const uint16_t *mask0, const long *off1, const uint16_t *mask1, long tapSlots,
+                              const swiftnn_conv_run *runs0, long nruns0, const swiftnn_conv_run *runs1, long nruns1, float *dx,
+                              float *tiles);
 /// col2im of one sample: dx[c, ih, iw] (C = `channels` planes of g's height × width, overwritten) =
 /// Σ cols[(c, kh, kw) · ld + oh·outW + ow] over the (kh, kw, oh, ow) that read input (c, ih, iw),
 /// added in the order kw → kh → oh for each channel (a fixed order per element; a 3×3 kernel at stride

@@ -178,6 +178,24 @@ extension ImplicitConvolution {
         // 14.7–14.9 → 14.3–14.4 ms (conv 32→64's backward 6.0 → 5.4 ms, the first layer's 0.05 slower).
         let streamingBytes = GEMMBlocking.sizes.convStreamingBytes ?? Kernels.normalizationStreamingBytes
         let stream: Int32 = N * C * H * W * MemoryLayout<Float>.stride >= streamingBytes ? 1 : 0
+        // Each row phase's constants for the dy tiles' pairs (`swiftnn_conv_dy_pair_f32`).
+        let phasePlans = UnsafeMutablePointer<swiftnn_conv_dy_phase>.allocate(capacity: 2)
+        defer { phasePlans.deallocate() }
+        for ph in 0..<2 {
+            var plan = swiftnn_conv_dy_phase()
+            plan.outChannels = O
+            plan.inChannels = C
+            plan.sixRowChannels = sixRowChannels
+            plan.taps = (reduction[ph][0] / max(1, O), reduction[ph][1] / max(1, O))
+            plan.a6 = (UnsafePointer(a + aOffset[ph][0]), UnsafePointer(a + aOffset[ph][1]))
+            plan.a8 = (UnsafePointer(a8 + a8Offset[ph][0]), UnsafePointer(a8 + a8Offset[ph][1]))
+            plan.plane = OH * OW
+            plan.inPlane = H * W
+            plan.width = W
+            plan.rowPhase = ph
+            plan.stream = stream
+            phasePlans[ph] = plan
+        }
         Parallel.run(tasks: tasks) { t in
             ThreadScratch.withMemory(bytes: perBlock * maxRows * 16 * 4) { memory in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: perBlock * 2 * tapSlots) { directOffsets in
@@ -248,34 +266,12 @@ extension ImplicitConvolution {
                             var j = 0
                             while j < nb {
                                 let pairs = j + 1 < nb ? 2 : 1
-                                if pairs == 2 && direct[j] && eightRows {
+                                if pairs == 2 && direct[j] {
+                                    // Every channel of the pair in one call (the tiles and their stores).
                                     let y0 = gy + rp[16 * j].n * O * OH * OW, y1 = gy + rp[16 * (j + 1)].n * O * OH * OW
-                                    for ob in stride(from: 0, to: sixRowChannels / 6, by: 2) {
-                                        for pw in 0..<2 {
-                                            let K = reduction[ph][pw], x0 = (pw == 0 ? a0 : a1) + ob * K * 6
-                                            let o0 = dOff + 2 * j * tapSlots + pw * tapSlots, o1 = o0 + 2 * tapSlots
-                                            let m0 = dMask + 2 * j * tapSlots + pw * tapSlots, m1 = m0 + 2 * tapSlots
-                                            swiftnn_conv_dy_tile_12x32_f32(O, K / O, y0, y1, o0, m0, o1, m1, OH * OW, x0, x0 + K * 6,
-                                                                           pw == 0 ? even : odd)
-                                        }
-                                        for q in 0..<4 {  // tile q = 2·block + panel
-                                            swiftnn_conv_phase_store_f32(even + 96 * q, odd + 96 * q, 6, rp + 16 * (j + q % 2), cp[j + q % 2],
-                                                                         gx + 6 * (ob + q / 2) * H * W, C * H * W, H * W, W, ph, stream)
-                                        }
-                                    }
-                                    for cb in 0..<((C - sixRowChannels) / 8) {
-                                        for pw in 0..<2 {
-                                            let K = reduction[ph][pw]
-                                            let o0 = dOff + 2 * j * tapSlots + pw * tapSlots, o1 = o0 + 2 * tapSlots
-                                            let m0 = dMask + 2 * j * tapSlots + pw * tapSlots, m1 = m0 + 2 * tapSlots
-                                            swiftnn_conv_dy_tile_8x32_f32(O, K / O, y0, y1, o0, m0, o1, m1, OH * OW,
-                                                                          a8 + a8Offset[ph][pw] + cb * K * 8, pw == 0 ? even : odd)
-                                        }
-                                        for pj in 0..<2 {
-                                            swiftnn_conv_phase_store_f32(even + 128 * pj, odd + 128 * pj, 8, rp + 16 * (j + pj), cp[j + pj],
-                                                                         gx + (sixRowChannels + 8 * cb) * H * W, C * H * W, H * W, W, ph, stream)
-                                        }
-                                    }
+                                    swiftnn_conv_dy_pair_f32(phasePlans + ph, y0, y1, dOff + 2 * j * tapSlots, dMask + 2 * j * tapSlots,
+                                                             dOff + 2 * (j + 1) * tapSlots, dMask + 2 * (j + 1) * tapSlots, tapSlots,
+                                                             rp + 16 * j, cp[j], rp + 16 * (j + 1), cp[j + 1], gx, even)
                                     j += 2
                                     continue
                                 }
@@ -283,23 +279,8 @@ extension ImplicitConvolution {
                                 var ob = 0
                                 while ob < cBlocks {
                                     let blocks = ob + 1 < cBlocks ? 2 : 1
-                                    if pairs == 2 && direct[j] {
-                                        for pw in 0..<2 {
-                                            let K = reduction[ph][pw], x0 = (pw == 0 ? a0 : a1) + ob * K * 6
-                                            let taps = K / O, tile = pw == 0 ? even : odd
-                                            let o0 = dOff + 2 * j * tapSlots + pw * tapSlots, o1 = o0 + 2 * tapSlots
-                                            let m0 = dMask + 2 * j * tapSlots + pw * tapSlots, m1 = m0 + 2 * tapSlots
-                                            let y0 = gy + rp[16 * j].n * O * OH * OW, y1 = gy + rp[16 * (j + 1)].n * O * OH * OW
-                                            if blocks == 2 {
-                                                swiftnn_conv_dy_tile_12x32_f32(O, taps, y0, y1, o0, m0, o1, m1, OH * OW, x0, x0 + K * 6, tile)
-                                            } else {
-                                                swiftnn_conv_dy_tile_6x32_f32(O, taps, y0, y1, o0, m0, o1, m1, OH * OW, x0, tile)
-                                            }
-                                        }
-                                    } else {
-                                        tiles(K0, a0, ob, blocks, b0, b1, pairs, even)
-                                        tiles(K1, a1, ob, blocks, b0 + K0 * 16, b1 + K0 * 16, pairs, odd)
-                                    }
+                                    tiles(K0, a0, ob, blocks, b0, b1, pairs, even)
+                                    tiles(K1, a1, ob, blocks, b0 + K0 * 16, b1 + K0 * 16, pairs, odd)
                                     // Tile q = 2·block + panel (the 12×32 kernel's order).
                                     for bi in 0..<blocks {
                                         let c0 = 6 * (ob + bi)
