@@ -1864,6 +1864,13 @@ void swiftnn_convbn_relu_f32(const float *taps, long K, const float *w, long O, 
     (void)taps; (void)K; (void)w; (void)O; (void)shift; (void)scale; (void)offset; (void)y; (void)channelStride; (void)spans;
     (void)nspans; (void)stream;
 }
+void swiftnn_convbn_relu_pair_f32(const float *taps0, const float *taps1, long K, const float *w, long O, const float *shift,
+                                  const float *scale, const float *offset, float *y, long channelStride,
+                                  const swiftnn_conv_span *spans0, long nspans0, const swiftnn_conv_span *spans1, long nspans1,
+                                  int stream) {
+    (void)taps0; (void)taps1; (void)K; (void)w; (void)O; (void)shift; (void)scale; (void)offset; (void)y; (void)channelStride;
+    (void)spans0; (void)nspans0; (void)spans1; (void)nspans1; (void)stream;
+}
 void swiftnn_convbn_gated_backward_f32(const float *taps, long K, long panels, const float *y, const float *gy,
                                        long channelStride, const swiftnn_conv_span *spans, const long *spanCounts, long O,
                                        double *sum, double *accD) {
