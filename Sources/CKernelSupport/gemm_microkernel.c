@@ -60,10 +60,13 @@ void swiftnn_gemm_f32_6x16_tile(long kc, const float *a, const float *b, float *
 
 /// The 12×32 product's 24 accumulators: acc[0..<6] = a0·b0 rows, [6..<12] = a0·b1, [12..<18] = a1·b0,
 /// [18..<24] = a1·b1. Each element is the same chain of fused multiply-adds from zero as in the 6×16
-/// kernel, so the sums are bit-identical to it.
+/// kernel, so the sums are bit-identical to it. Row i of a block at a[i·element], the blocks advancing
+/// by `step` floats per k (the six-row layout: 1 and 6; rows of A: SWIFTNN_GEMM_ROW_STRIDE and 1),
+/// constants once inlined.
 __attribute__((target("avx512f")))
-static inline void swiftnn_gemm_f32_12x32_sums(long kc, const float *a0, const float *a1, const float *b0,
-                                               const float *b1, __m512 acc[24]) {
+static inline __attribute__((always_inline)) void swiftnn_gemm_f32_12x32_sums_strided(
+    long kc, const float *a0, const float *a1, const long element, const long step, const float *b0, const float *b1,
+    __m512 acc[24]) {
     __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0;
     __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0;
     __m512 r0 = p0, r1 = p0, r2 = p0, r3 = p0, r4 = p0, r5 = p0;
@@ -71,18 +74,25 @@ static inline void swiftnn_gemm_f32_12x32_sums(long kc, const float *a0, const f
     for (long p = 0; p < kc; p++) {
         __m512 u = _mm512_loadu_ps(b0), v = _mm512_loadu_ps(b1), x;
 #define SWIFTNN_ROW(i, src, acc0, acc1) \
-        x = _mm512_set1_ps(src[i]); acc0 = _mm512_fmadd_ps(x, u, acc0); acc1 = _mm512_fmadd_ps(x, v, acc1);
+        x = _mm512_set1_ps(src[(i) * element]); acc0 = _mm512_fmadd_ps(x, u, acc0); acc1 = _mm512_fmadd_ps(x, v, acc1);
         SWIFTNN_ROW(0, a0, p0, q0) SWIFTNN_ROW(1, a0, p1, q1) SWIFTNN_ROW(2, a0, p2, q2)
         SWIFTNN_ROW(3, a0, p3, q3) SWIFTNN_ROW(4, a0, p4, q4) SWIFTNN_ROW(5, a0, p5, q5)
         SWIFTNN_ROW(0, a1, r0, s0) SWIFTNN_ROW(1, a1, r1, s1) SWIFTNN_ROW(2, a1, r2, s2)
         SWIFTNN_ROW(3, a1, r3, s3) SWIFTNN_ROW(4, a1, r4, s4) SWIFTNN_ROW(5, a1, r5, s5)
 #undef SWIFTNN_ROW
-        a0 += 6; a1 += 6; b0 += 16; b1 += 16;
+        a0 += step; a1 += step; b0 += 16; b1 += 16;
     }
     acc[0] = p0; acc[1] = p1; acc[2] = p2; acc[3] = p3; acc[4] = p4; acc[5] = p5;
     acc[6] = q0; acc[7] = q1; acc[8] = q2; acc[9] = q3; acc[10] = q4; acc[11] = q5;
     acc[12] = r0; acc[13] = r1; acc[14] = r2; acc[15] = r3; acc[16] = r4; acc[17] = r5;
     acc[18] = s0; acc[19] = s1; acc[20] = s2; acc[21] = s3; acc[22] = s4; acc[23] = s5;
+}
+
+/// The sums for two six-row blocks in the micro-kernel's layout (a[6p + i]).
+__attribute__((target("avx512f")))
+static inline void swiftnn_gemm_f32_12x32_sums(long kc, const float *a0, const float *a1, const float *b0,
+                                               const float *b1, __m512 acc[24]) {
+    swiftnn_gemm_f32_12x32_sums_strided(kc, a0, a1, 1, 6, b0, b1, acc);
 }
 
 __attribute__((target("avx512f")))
@@ -136,23 +146,8 @@ void swiftnn_gemm_f32_12x32_accumulate(long kc, const float *a0, const float *a1
 /// constant, so a step costs what the packed layout's does.
 __attribute__((target("avx512f")))
 void swiftnn_gemm_f32_12x32_rows_accumulate(long kc, const float *a, const float *b0, const float *b1, float *c, long ldc) {
-    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, p4 = p0, p5 = p0;
-    __m512 q0 = p0, q1 = p0, q2 = p0, q3 = p0, q4 = p0, q5 = p0;
-    __m512 r0 = p0, r1 = p0, r2 = p0, r3 = p0, r4 = p0, r5 = p0;
-    __m512 s0 = p0, s1 = p0, s2 = p0, s3 = p0, s4 = p0, s5 = p0;
-    for (long p = 0; p < kc; p++) {
-        __m512 u = _mm512_loadu_ps(b0), v = _mm512_loadu_ps(b1), x;
-#define SWIFTNN_ROW(i, acc0, acc1) \
-        x = _mm512_set1_ps(a[(i) * SWIFTNN_GEMM_ROW_STRIDE]); acc0 = _mm512_fmadd_ps(x, u, acc0); acc1 = _mm512_fmadd_ps(x, v, acc1);
-        SWIFTNN_ROW(0, p0, q0) SWIFTNN_ROW(1, p1, q1) SWIFTNN_ROW(2, p2, q2)
-        SWIFTNN_ROW(3, p3, q3) SWIFTNN_ROW(4, p4, q4) SWIFTNN_ROW(5, p5, q5)
-        SWIFTNN_ROW(6, r0, s0) SWIFTNN_ROW(7, r1, s1) SWIFTNN_ROW(8, r2, s2)
-        SWIFTNN_ROW(9, r3, s3) SWIFTNN_ROW(10, r4, s4) SWIFTNN_ROW(11, r5, s5)
-#undef SWIFTNN_ROW
-        a += 1; b0 += 16; b1 += 16;
-    }
-    const __m512 acc[24] = {p0, p1, p2, p3, p4, p5, q0, q1, q2, q3, q4, q5,
-                            r0, r1, r2, r3, r4, r5, s0, s1, s2, s3, s4, s5};
+    __m512 acc[24];
+    swiftnn_gemm_f32_12x32_sums_strided(kc, a, a + 6 * SWIFTNN_GEMM_ROW_STRIDE, SWIFTNN_GEMM_ROW_STRIDE, 1, b0, b1, acc);
     swiftnn_gemm_f32_12x32_to_c(acc, c, ldc, 1);
 }
 

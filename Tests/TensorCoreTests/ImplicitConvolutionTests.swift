@@ -342,10 +342,7 @@ import CKernelSupport
 
     @Test("the forward's phase tiles give the gathered panels' output, bit for bit, with and without bias, at every thread count",
           .enabled(if: runs, "this CPU lacks AVX-512F"),
-          arguments: [
-              // SmallCNN's stride-2 layers (CIFAR: 16, 8 and 4 output columns) at small batches.
-              stride2(3, 32, 64, 32, 32, k: (3, 3), p: (1, 1)), stride2(2, 64, 20, 16, 16, k: (3, 3), p: (1, 1)),
-              stride2(5, 16, 13, 8, 8, k: (3, 3), p: (1, 1)),
+          arguments: smallCNNStride2 + [
               // Panels straddling samples (MNIST's 14×14 and 7×7 outputs) and odd sizes: pairs mixed
               // with gathered panels in one block.
               stride2(3, 8, 7, 28, 28, k: (3, 3), p: (1, 1)), stride2(4, 5, 9, 13, 27, k: (3, 3), p: (1, 1)),
@@ -369,12 +366,10 @@ import CKernelSupport
             var sizes = GEMMBlocking.Sizes()
             sizes.convPhaseTiles = tiles
             sizes.parallelWork = 1  // every forward splits over all threads
-            GEMMBlocking.$sizes.withValue(sizes) {
-                Parallel.withThreadCount(threads) {
-                    withExtendedLifetime((x, w, b, y)) {
-                        ImplicitConvolution.forwardGEMM(x.pointer(as: Float.self), w.pointer(as: Float.self),
-                                                        bias ? UnsafePointer(b.pointer(as: Float.self)) : nil, y.pointer(as: Float.self), geo)
-                    }
+            withBlocking(sizes, threads: threads) {
+                withExtendedLifetime((x, w, b, y)) {
+                    ImplicitConvolution.forwardGEMM(x.pointer(as: Float.self), w.pointer(as: Float.self),
+                                                    bias ? UnsafePointer(b.pointer(as: Float.self)) : nil, y.pointer(as: Float.self), geo)
                 }
             }
             return y.scalars.map(\.bitPattern)
@@ -387,6 +382,11 @@ import CKernelSupport
                 #expect(differing == 0, "\(c), bias \(bias), \(threads) thread(s): \(differing) of \(gathered.count) outputs differ")
             }
         }
+    }
+
+    /// `body` with `sizes` as the GEMM blocking and `threads` threads.
+    private func withBlocking(_ sizes: GEMMBlocking.Sizes, threads: Int, _ body: () -> Void) {
+        GEMMBlocking.$sizes.withValue(sizes) { Parallel.withThreadCount(threads, body) }
     }
 
     /// Memory for a `PhaseSplitSamples` of at most `samples` samples and `channels` channels of `geo`
@@ -476,12 +476,10 @@ import CKernelSupport
             sizes.convChunkBytes = chunk
             if threads > 1 { sizes.parallelWork = 1 }
             let gx = Tensor(uninitializedShape: [c.n, c.c, c.h, c.w])
-            GEMMBlocking.$sizes.withValue(sizes) {
-                Parallel.withThreadCount(threads) {
-                    withExtendedLifetime((gy, w, gx)) {
-                        ImplicitConvolution.inputGradientByColumns(gy.pointer(as: Float.self), w.pointer(as: Float.self),
-                                                                   gx.pointer(as: Float.self), geo)
-                    }
+            withBlocking(sizes, threads: threads) {
+                withExtendedLifetime((gy, w, gx)) {
+                    ImplicitConvolution.inputGradientByColumns(gy.pointer(as: Float.self), w.pointer(as: Float.self),
+                                                               gx.pointer(as: Float.self), geo)
                 }
             }
             return gx.scalars.map(\.bitPattern)
@@ -564,6 +562,14 @@ import CKernelSupport
         Case(n: n, c: c, o: o, h: h, w: w, k: k, s: (2, 2), p: p, d: (1, 1))
     }
 
+    /// SmallCNN's stride-2 layers on CIFAR (16, 8 and 4 output columns) at small batches: chunks of 512
+    /// positions of 2 samples and a last one of one; 20 and 13 output channels (six-row and 16-channel
+    /// panel edges).
+    static let smallCNNStride2: [Case] = [
+        stride2(3, 32, 64, 32, 32, k: (3, 3), p: (1, 1)), stride2(2, 64, 20, 16, 16, k: (3, 3), p: (1, 1)),
+        stride2(5, 16, 13, 8, 8, k: (3, 3), p: (1, 1)),
+    ]
+
     /// Stride-2 geometries for the input gradient by output phase, called directly whatever their size.
     static let phaseCases: [Case] = [
         stride2(3, 7, 10, 9, 11, k: (3, 3), p: (1, 1)),  // odd sizes: the odd phases one row / column short
@@ -620,12 +626,10 @@ import CKernelSupport
             // NaN everywhere first: every element must be written.
             let gx = Tensor(converting: [Double](repeating: .nan, count: c.n * c.c * c.h * c.w), shape: [c.n, c.c, c.h, c.w],
                             dtype: .float32)
-            GEMMBlocking.$sizes.withValue(sizes) {
-                Parallel.withThreadCount(threads) {
-                    withExtendedLifetime((gy, w, gx)) {
-                        ImplicitConvolution.inputGradientByPhase(gy.pointer(as: Float.self), w.pointer(as: Float.self),
-                                                                 gx.pointer(as: Float.self), geo)
-                    }
+            withBlocking(sizes, threads: threads) {
+                withExtendedLifetime((gy, w, gx)) {
+                    ImplicitConvolution.inputGradientByPhase(gy.pointer(as: Float.self), w.pointer(as: Float.self),
+                                                             gx.pointer(as: Float.self), geo)
                 }
             }
             return gx.scalars.map(\.bitPattern)
@@ -757,11 +761,7 @@ import CKernelSupport
 
     @Test("the weight gradient from tap rows equals the one through phase planes and gathers, bit for bit, at every thread count",
           .enabled(if: runs, "this CPU lacks AVX-512F"),
-          arguments: [
-              // SmallCNN's stride-2 layers on CIFAR (16, 8 and 4 output columns): 2 samples per chunk of
-              // 512 positions and a last chunk of one; 20 and 13 output channels (16-channel panel edges).
-              stride2(3, 32, 64, 32, 32, k: (3, 3), p: (1, 1)), stride2(2, 64, 20, 16, 16, k: (3, 3), p: (1, 1)),
-              stride2(5, 16, 13, 8, 8, k: (3, 3), p: (1, 1)),
+          arguments: smallCNNStride2 + [
               // 32 output columns; 5 and 7 channels (a last unit of one channel, six-tap blocks not whole);
               // odd input sizes; 130 channels (sixteen blocks of 72 taps and a last of 18).
               stride2(2, 5, 32, 16, 64, k: (3, 3), p: (1, 1)), stride2(3, 7, 16, 31, 31, k: (3, 3), p: (1, 1)),
@@ -777,12 +777,10 @@ import CKernelSupport
             var sizes = GEMMBlocking.Sizes()
             sizes.convTapRows = tapRows
             sizes.parallelWork = 1  // every product splits over all threads
-            GEMMBlocking.$sizes.withValue(sizes) {
-                Parallel.withThreadCount(threads) {
-                    withExtendedLifetime((x, gy, gw)) {
-                        ImplicitConvolution.weightGradient(gy.pointer(as: Float.self), x.pointer(as: Float.self),
-                                                           gw.pointer(as: Float.self), geo)
-                    }
+            withBlocking(sizes, threads: threads) {
+                withExtendedLifetime((x, gy, gw)) {
+                    ImplicitConvolution.weightGradient(gy.pointer(as: Float.self), x.pointer(as: Float.self),
+                                                       gw.pointer(as: Float.self), geo)
                 }
             }
             return gw.scalars.map(\.bitPattern)
