@@ -31,25 +31,42 @@ public final class TensorStorage: @unchecked Sendable {
     deinit { device.backend.deallocate(pointer, byteCount: byteCount) }
 }
 
-/// The CPU backend's allocator: keeps recently freed large blocks, keyed by exact size, up to a byte budget.
+/// The CPU backend's allocator: keeps recently freed large blocks, keyed by exact size, up to a byte
+/// budget. A block that does not fit evicts the least recently freed ones: the cache follows the
+/// shapes in use. (Refusing it instead left a long run's cache full of shapes it no longer used, and
+/// every allocation of a new shape paid a page fault per 4 KiB: `bench norm`'s GroupNorm forward,
+/// run after the BatchNorm cases, took 5.7 ms against 0.64 ms alone, 46 % of the run zeroing pages.)
 final class StorageCache: @unchecked Sendable {
     static let shared = StorageCache()
     /// Blocks below this size go straight to malloc/free: the allocator serves them well.
     static let minimumCachedBytes = 1 << 20
-    private let budget = 1 << 30
-    private let state = Mutex<(blocks: [Int: [UnsafeMutableRawPointer]], bytes: Int)>(([:], 0))
+    private let budget: Int
+    /// Per size, the cached blocks' addresses (integers: raw pointers are not Sendable) with the
+    /// order in which they were freed; the newest last.
+    private struct State {
+        var blocks: [Int: [(address: UInt, freed: UInt64)]] = [:]
+        var bytes = 0
+        var clock: UInt64 = 0
+    }
+    private let state = Mutex<State>(State())
     // The cached blocks are owned by the cache alone, so sharing their addresses is safe.
+
+    init(budget: Int = 1 << 30) {
+        self.budget = budget
+    }
+
+    /// Bytes held in cached blocks.
+    var cachedBytes: Int { state.withLock { $0.bytes } }
 
     func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
         let size = max(byteCount, 1)
         if size >= Self.minimumCachedBytes {
             let cached: UInt = state.withLock { s in
-                guard var list = s.blocks[size], let p = list.popLast() else { return 0 }
+                guard var list = s.blocks[size], let block = list.popLast() else { return 0 }
                 s.blocks[size] = list.isEmpty ? nil : list
                 s.bytes -= size
-                return UInt(bitPattern: p)
+                return block.address
             }
-            // Addresses cross the lock as integers: raw pointers are not Sendable.
             if let p = UnsafeMutableRawPointer(bitPattern: cached) { return p }
         }
         var raw: UnsafeMutableRawPointer?
@@ -68,25 +85,33 @@ final class StorageCache: @unchecked Sendable {
 
     func release(_ p: UnsafeMutableRawPointer, byteCount: Int) {
         let size = max(byteCount, 1)
-        if size >= Self.minimumCachedBytes {
-            let address = UInt(bitPattern: p)
-            let kept = state.withLock { s -> Bool in
-                if s.bytes + size > budget { return false }
-                s.blocks[size, default: []].append(UnsafeMutableRawPointer(bitPattern: address)!)
-                s.bytes += size
-                return true
+        guard size >= Self.minimumCachedBytes && size <= budget else { return free(p) }
+        let address = UInt(bitPattern: p)
+        // The least recently freed blocks make room; they are freed outside the lock.
+        let evicted = state.withLock { s -> [UInt] in
+            var evicted: [UInt] = []
+            while s.bytes + size > budget {
+                guard let oldest = s.blocks.min(by: { $0.value[0].freed < $1.value[0].freed }) else { break }
+                var list = oldest.value
+                evicted.append(list.removeFirst().address)
+                s.blocks[oldest.key] = list.isEmpty ? nil : list
+                s.bytes -= oldest.key
             }
-            if kept { return }
+            s.clock += 1
+            s.blocks[size, default: []].append((address, s.clock))
+            s.bytes += size
+            return evicted
         }
-        free(p)
+        for a in evicted { free(UnsafeMutableRawPointer(bitPattern: a)) }
     }
 
     /// Frees every cached block (for memory-constrained callers and tests).
     func purge() {
         let all = state.withLock { s -> [UInt] in
-            let ps = s.blocks.values.flatMap { $0 }.map { UInt(bitPattern: $0) }
-            s = ([:], 0)
-            return ps
+            let addresses = s.blocks.values.flatMap { $0 }.map(\.address)
+            s.blocks = [:]
+            s.bytes = 0
+            return addresses
         }
         for a in all { free(UnsafeMutableRawPointer(bitPattern: a)) }
     }
