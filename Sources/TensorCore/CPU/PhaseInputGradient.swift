@@ -20,8 +20,9 @@ import Foundation
 // positions per sample) the dy tiles load them straight from dy, a masked load per row
 // (`swiftnn_conv_dy_tile_12x32_f32`, the rows the gather would pack: same bits); other panels are
 // gathered into packed B panels (`swiftnn_conv_phase_gather_f32`). Where six-row blocks of input
-// channels would pad more than 5 % of the rows (32 channels: 36), the channels that pairs of six-row
-// blocks leave (32: the last 8) take eight-row blocks.
+// channels would pad rows (32 channels: 36; 64: 66), the channels that pairs of six-row blocks leave
+// (32: the last 8; 64: the last 16) take eight-row blocks, and each pair of panels goes through every
+// channel block in one C call (`swiftnn_conv_dy_pair_f32`).
 //
 // Taken where it measured faster than dcols and col2im (`bench conv`, 1 thread, Zen 5):
 // - every panel read straight from dy (`readsDyDirectly`): SmallCNN's stride-2 layers on CIFAR
